@@ -1,0 +1,1 @@
+"""Competence passport: a lifelong, verifiable record of a citizen's competences."""

@@ -1,0 +1,1 @@
+"""HTTP layer: the GraphQL endpoint and the REST routes, thin over the domain layer."""

@@ -1,0 +1,178 @@
+"""The GraphQL endpoint: body limits, authentication, one transaction per request.
+
+Written as a plain route rather than Strawberry's router so the transaction is committed *before*
+the response is sent, batching and GET queries are refused, and every transport failure has a
+typed JSON error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, ORJSONResponse, Response
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from strawberry.exceptions import (
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+    MissingQueryError,
+)
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types import ExecutionResult
+
+from service.api.state import AppState, app_state
+from service.auth.resolve import resolve_principal
+from service.errors import DomainError, Unauthenticated
+from service.schema.context import Context
+
+logger = structlog.get_logger(__name__)
+router = APIRouter()
+
+GRAPHQL_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["query"],
+    "properties": {
+        "query": {"type": "string"},
+        "variables": {"type": ["object", "null"]},
+        "operationName": {"type": ["string", "null"]},
+    },
+}
+
+
+def transport_error(status: int, code: str, message: str, **headers: str) -> ORJSONResponse:
+    return ORJSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers or None,
+    )
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    original = error.original_error
+    if isinstance(original, DomainError):
+        formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": original.code.value}
+    elif original is None and error.message == "Unexpected error.":
+        formatted["extensions"] = {"code": "INTERNAL"}
+    elif original is None:
+        formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": "GRAPHQL_VALIDATION"}
+    return formatted
+
+
+def _response(result: ExecutionResult) -> ORJSONResponse:
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [_format_error(error) for error in result.errors]
+    return ORJSONResponse(body)
+
+
+async def _read_request(request: Request, state: AppState) -> dict[str, Any] | ORJSONResponse:
+    limit = state.settings.graphql_max_body_bytes
+    if "application/json" not in request.headers.get("content-type", ""):
+        return transport_error(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return transport_error(413, "PAYLOAD_TOO_LARGE", f"request body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return transport_error(413, "PAYLOAD_TOO_LARGE", f"request body over {limit} bytes")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return transport_error(400, "BAD_REQUEST", "the body is not valid JSON")
+    if isinstance(payload, list):
+        return transport_error(400, "BATCHING_NOT_SUPPORTED", "send one operation per request")
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("query"), str)
+        or not isinstance(payload.get("variables") or {}, dict)
+        or not isinstance(payload.get("operationName") or "", str)
+    ):
+        return transport_error(
+            400, "BAD_REQUEST", "expected {query: string, variables?: object, operationName?: string}"
+        )
+    return payload
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@router.post(
+    "/graphql",
+    tags=["graphql"],
+    summary="GraphQL endpoint (see schema.graphql)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GRAPHQL_REQUEST_SCHEMA}},
+        }
+    },
+    responses={
+        200: {"description": "A GraphQL result: data and/or typed errors"},
+        400: {"description": "Malformed request, batch or missing operation"},
+        401: {"description": "Missing or invalid bearer token"},
+        413: {"description": "Request body too large"},
+        415: {"description": "Not application/json"},
+        503: {"description": "Database unavailable; retry later"},
+    },
+)
+async def graphql_post(request: Request) -> Response:
+    state = app_state(request)
+    payload = await _read_request(request, state)
+    if isinstance(payload, ORJSONResponse):
+        return payload
+    token = _bearer(request)
+    unauthenticated = transport_error(
+        401, "UNAUTHENTICATED", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"}
+    )
+    if token is None:
+        return unauthenticated
+    try:
+        claims = await state.verifier.verify(token)
+    except Unauthenticated:
+        return unauthenticated
+    try:
+        async with state.sessions() as session:
+            try:
+                principal = await resolve_principal(session, claims, state.settings)
+            except Unauthenticated:
+                return unauthenticated
+            context = Context(
+                session=session,
+                principal=principal,
+                settings=state.settings,
+                hmac_key=state.hmac_key,
+            )
+            try:
+                result = await state.schema.execute(
+                    payload["query"],
+                    variable_values=payload.get("variables"),
+                    operation_name=payload.get("operationName"),
+                    context_value=context,
+                )
+            except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+                await session.rollback()
+                return transport_error(400, "BAD_REQUEST", "no executable operation in the document")
+            if context.failed:
+                await session.rollback()
+            else:
+                await session.commit()
+    except (OperationalError, DBAPIError, OSError):
+        logger.warning("database_unavailable", exc_info=True)
+        return transport_error(503, "UNAVAILABLE", "the database is unavailable; retry later",
+                               **{"Retry-After": "2"})
+    return _response(result)
+
+
+@router.get("/graphql", include_in_schema=False)
+async def graphql_ide(request: Request) -> Response:
+    if not app_state(request).settings.graphql_dev_tools:
+        return transport_error(405, "METHOD_NOT_ALLOWED", "use POST")
+    return HTMLResponse(get_graphql_ide_html())

@@ -1,0 +1,43 @@
+"""Liveness and readiness: ready only when the database answers and migrations are at head."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from service.api.state import app_state
+from service.db.migrate import current_revision, head_revision
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    migration: str | None = None
+
+
+@router.get("/health/live", response_model=Health, summary="The process is up")
+async def live() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Health,
+    summary="The service can serve requests",
+    responses={503: {"model": Health, "description": "Database down or migrations behind"}},
+)
+async def ready(request: Request) -> ORJSONResponse:
+    state = app_state(request)
+    try:
+        revision = await current_revision(state.engine)
+    except (OperationalError, DBAPIError, OSError):
+        return ORJSONResponse(Health(status="unavailable", database="down").model_dump(), 503)
+    expected = head_revision()
+    if revision != expected:
+        body = Health(status="unavailable", database="up", migration=f"{revision} != {expected}")
+        return ORJSONResponse(body.model_dump(), 503)
+    return ORJSONResponse(Health(status="ok", database="up", migration=revision).model_dump())

@@ -1,0 +1,58 @@
+"""The FastAPI application: GraphQL at /graphql, REST beside it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from service.api import graphql, health
+from service.api.state import AppState
+from service.auth.keys import load_or_create_dev_key
+from service.auth.tokens import TokenVerifier
+from service.db.engine import create_engine, session_factory
+from service.schema import build_schema
+from service.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """``database_url`` overrides settings, e.g. for the embedded server `passport serve` started."""
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("no database URL: set PASSPORT_DATABASE_URL or use `passport serve`")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        async with httpx.AsyncClient() as http:
+            dev_key = None if settings.is_production else load_or_create_dev_key(settings.data_dir)
+            app.state.passport = AppState(
+                settings=settings,
+                engine=engine,
+                sessions=session_factory(engine),
+                verifier=TokenVerifier(settings, dev_key=dev_key, http=http),
+                schema=build_schema(settings),
+                hmac_key=settings.hmac_key(),
+                http=http,
+            )
+            try:
+                yield
+            finally:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="Competence Passport",
+        version="0.1.0",
+        description="A lifelong, verifiable record of a citizen's competences in the ESCO language.",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.graphql_dev_tools else None,
+        redoc_url=None,
+    )
+    app.include_router(graphql.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,33 @@
+"""The authorization rules, in one place; domain functions call these before touching data."""
+
+from __future__ import annotations
+
+import uuid
+
+from service.auth.principal import Principal
+from service.errors import NotAuthorized
+from service.models.enums import Scope
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise NotAuthorized("this operation needs the admin scope")
+
+
+def require_issuer(principal: Principal) -> uuid.UUID:
+    """A partner client writing claims; returns its organisation (never taken from input)."""
+    if not principal.has(Scope.CLAIMS_WRITE) or principal.organisation_id is None:
+        raise NotAuthorized("this operation needs the claims:write scope")
+    return principal.organisation_id
+
+
+def require_reader(principal: Principal) -> uuid.UUID:
+    if not principal.has(Scope.PASSPORTS_READ) or principal.organisation_id is None:
+        raise NotAuthorized("this operation needs the passports:read scope")
+    return principal.organisation_id
+
+
+def require_citizen(principal: Principal) -> str:
+    if not principal.is_citizen or principal.insz is None:
+        raise NotAuthorized("this operation is only for the citizen themself")
+    return principal.insz

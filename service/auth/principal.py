@@ -1,0 +1,32 @@
+"""Who is calling, as the rest of the service sees it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from service.models.enums import PrincipalKind, Scope
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    # For clients the OAuth client_id, for admins the token subject, for citizens "citizen":
+    # the national number never leaves `insz` and is excluded from repr so it cannot be logged.
+    subject: str
+    scopes: frozenset[str] = frozenset()
+    client_pk: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    organisation_kind: str | None = None
+    insz: str | None = field(default=None, repr=False)
+
+    def has(self, scope: Scope) -> bool:
+        return scope.value in self.scopes
+
+    @property
+    def is_citizen(self) -> bool:
+        return self.kind is PrincipalKind.CITIZEN and self.insz is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has(Scope.ADMIN)

@@ -1,0 +1,1 @@
+"""Citizens: found again by the keyed hash of their INSZ, locked one at a time for writes."""

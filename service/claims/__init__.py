@@ -1,0 +1,1 @@
+"""Claims: one organisation states that one citizen has one competence."""

@@ -1,0 +1,159 @@
+"""Read model of claims: one SQL statement returns claims with issuer, competence and status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from service.clock import today
+from service.models import Claim, ClaimRevocation, Competence, Organisation
+from service.models.enums import ClaimStatus
+
+
+@dataclass(frozen=True)
+class IssuerView:
+    id: uuid.UUID
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class CompetenceView:
+    id: int
+    uri: str
+    skill_type: str | None
+    reuse_level: str | None
+    preferred_labels: dict[str, str]
+    descriptions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    citizen_id: uuid.UUID
+    claim_id: uuid.UUID
+    issuer: IssuerView
+    issuer_role: str | None
+    competence: CompetenceView
+    proficiency_scale: str | None
+    proficiency_level: str | None
+    proficiency_rank: int | None
+    context: str | None
+    assessment_method: str
+    learning_context: str
+    evidence: list[dict[str, Any]]
+    acquired_on: date
+    last_used_on: date | None
+    valid_until: date | None
+    recorded_at: datetime
+    external_ref: str
+    supersedes_claim_id: uuid.UUID | None
+    superseded_by_claim_id: uuid.UUID | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    status: ClaimStatus
+
+    @property
+    def most_recent_use(self) -> date:
+        return self.last_used_on or self.acquired_on
+
+
+def claims_select(*where: ColumnElement[bool]) -> Select[Any]:
+    newer = aliased(Claim, name="newer")
+    status = case(
+        (ClaimRevocation.claim_id.is_not(None), literal(ClaimStatus.REVOKED.value)),
+        (newer.claim_id.is_not(None), literal(ClaimStatus.SUPERSEDED.value)),
+        (Claim.valid_until < today(), literal(ClaimStatus.EXPIRED.value)),
+        else_=literal(ClaimStatus.ACTIVE.value),
+    )
+    return (
+        select(
+            *Claim.__table__.c,
+            Organisation.name.label("org_name"),
+            Organisation.kind.label("org_kind"),
+            Competence.uri,
+            Competence.skill_type,
+            Competence.reuse_level,
+            Competence.preferred_labels,
+            Competence.descriptions,
+            newer.claim_id.label("superseded_by"),
+            ClaimRevocation.revoked_at,
+            ClaimRevocation.reason.label("revocation_reason"),
+            status.label("status"),
+        )
+        .join(Organisation, Organisation.id == Claim.organisation_id)
+        .join(Competence, Competence.id == Claim.competence_id)
+        .outerjoin(
+            ClaimRevocation,
+            (ClaimRevocation.citizen_id == Claim.citizen_id)
+            & (ClaimRevocation.claim_id == Claim.claim_id),
+        )
+        .outerjoin(
+            newer,
+            (newer.citizen_id == Claim.citizen_id) & (newer.supersedes_claim_id == Claim.claim_id),
+        )
+        .where(*where)
+    )
+
+
+def _view(row: Any) -> ClaimView:
+    m = row._mapping
+    return ClaimView(
+        citizen_id=m["citizen_id"],
+        claim_id=m["claim_id"],
+        issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"]),
+        issuer_role=m["issuer_role"],
+        competence=CompetenceView(
+            m["competence_id"],
+            m["uri"],
+            m["skill_type"],
+            m["reuse_level"],
+            m["preferred_labels"] or {},
+            m["descriptions"] or {},
+        ),
+        proficiency_scale=m["proficiency_scale"],
+        proficiency_level=m["proficiency_level"],
+        proficiency_rank=m["proficiency_rank"],
+        context=m["context"],
+        assessment_method=m["assessment_method"],
+        learning_context=m["learning_context"],
+        evidence=list(m["evidence"] or []),
+        acquired_on=m["acquired_on"],
+        last_used_on=m["last_used_on"],
+        valid_until=m["valid_until"],
+        recorded_at=m["recorded_at"],
+        external_ref=m["external_ref"],
+        supersedes_claim_id=m["supersedes_claim_id"],
+        superseded_by_claim_id=m["superseded_by"],
+        revoked_at=m["revoked_at"],
+        revocation_reason=m["revocation_reason"],
+        status=ClaimStatus(m["status"]),
+    )
+
+
+async def load_claims(
+    session: AsyncSession, *where: ColumnElement[bool], limit: int | None = None
+) -> list[ClaimView]:
+    statement = claims_select(*where).order_by(Claim.recorded_at, Claim.claim_id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [_view(row) for row in await session.execute(statement)]
+
+
+async def load_claim(session: AsyncSession, claim_id: uuid.UUID) -> ClaimView | None:
+    found = await load_claims(session, Claim.claim_id == claim_id)
+    return found[0] if found else None
+
+
+async def load_claims_by_ids(
+    session: AsyncSession, citizen_id: uuid.UUID, claim_ids: Sequence[uuid.UUID]
+) -> list[ClaimView]:
+    return await load_claims(
+        session, Claim.citizen_id == citizen_id, Claim.claim_id.in_(list(claim_ids))
+    )

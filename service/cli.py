@@ -1,0 +1,184 @@
+"""The `passport` command: serve, migrate, import-esco, token, openapi, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from service.logs import configure_logging
+from service.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Competence passport service.")
+logger = logging.getLogger("passport.cli")
+
+
+def _echo(message: str) -> None:
+    typer.echo(message)
+
+
+async def _prepare_database(url: str, *, demo: bool) -> None:
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade_async
+    from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco, taxonomy_loaded
+
+    await upgrade_async(url)
+    engine = create_engine(url)
+    try:
+        if not await taxonomy_loaded(engine):
+            _echo("Loading the ESCO taxonomy (first start, about half a minute)...")
+            report = await import_esco(engine, SHIPPED_ESCO_DIR)
+            _echo(f"ESCO loaded in {report.seconds:.1f}s.")
+        if demo:
+            from service.demo import seed_demo
+
+            await seed_demo(engine, get_settings())
+    finally:
+        await engine.dispose()
+
+
+def _database_url(keep_running: bool = False) -> tuple[str, object | None]:
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url, None
+    from service.db.embedded import EmbeddedPostgres, ensure_database
+
+    embedded = EmbeddedPostgres(settings.data_dir, keep_running=keep_running)
+    url = asyncio.run(ensure_database(embedded.url(), "passport"))
+    return url.render_as_string(hide_password=False), embedded
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="Seed demo organisations, clients and a citizen")] = False,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Start the service; without PASSPORT_DATABASE_URL on an embedded PostgreSQL."""
+    import os
+
+    settings = get_settings()
+    configure_logging()
+    url, embedded = _database_url()
+    if embedded is not None:
+        _echo(f"Embedded PostgreSQL running, data in {settings.data_dir.resolve() / 'pgdata'}")
+    asyncio.run(_prepare_database(url, demo=demo))
+    bind_host, bind_port = host or settings.host, port or settings.port
+    _echo(f"GraphQL: http://{bind_host}:{bind_port}/graphql   readiness: /health/ready")
+    if not settings.is_production:
+        _echo("Development token: passport token citizen --insz 85073003328  (see --help)")
+        if demo:
+            _echo("Demo tokens:       passport token demo")
+    os.environ["PASSPORT_DATABASE_URL"] = url  # workers build their app from the environment
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (run once per release, not by every replica)."""
+    configure_logging()
+    url, _ = _database_url()
+    from service.db.migrate import upgrade
+
+    upgrade(url)
+    _echo("Database is at the latest migration.")
+
+
+@app.command("import-esco")
+def import_esco_command(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, readable=True)],
+    version: Annotated[str, typer.Option(help="ESCO version of the files")] = "v1.1.1",
+) -> None:
+    """Load an ESCO CSV export (plain or gzipped) into the taxonomy tables."""
+    configure_logging()
+    url, _ = _database_url()
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade_async
+    from service.taxonomy.esco_import import import_esco
+
+    async def run() -> None:
+        await upgrade_async(url)
+        engine = create_engine(url)
+        try:
+            report = await import_esco(engine, directory, esco_version=version)
+        finally:
+            await engine.dispose()
+        _echo(json.dumps(report.as_dict(), indent=2, default=str))
+
+    asyncio.run(run())
+
+
+@app.command()
+def token(
+    kind: Annotated[str, typer.Argument(help="citizen | partner | reader | admin | demo")],
+    insz: Annotated[str | None, typer.Option(help="citizen: the national number")] = None,
+    client_id: Annotated[str | None, typer.Option(help="partner/reader: registered client_id")] = None,
+    hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
+) -> None:
+    """Mint a development token signed by the local development key (never in production)."""
+    from service.auth.keys import load_or_create_dev_key
+    from service.auth.tokens import mint_dev_token
+    from service.demo import demo_tokens
+
+    settings = get_settings()
+    if settings.is_production:
+        raise typer.BadParameter("development tokens are refused in production")
+    key = load_or_create_dev_key(settings.data_dir)
+    lifetime = timedelta(hours=hours)
+    if kind == "demo":
+        for name, value in demo_tokens(key, settings, lifetime).items():
+            _echo(f"{name}: {value}")
+        return
+    if kind == "citizen":
+        if not insz:
+            raise typer.BadParameter("--insz is required for a citizen token")
+        minted = mint_dev_token(key, settings, subject=insz, lifetime=lifetime)
+    elif kind in ("partner", "reader"):
+        if not client_id:
+            raise typer.BadParameter("--client-id is required (register it first as admin)")
+        scope = "claims:write" if kind == "partner" else "passports:read"
+        minted = mint_dev_token(
+            key, settings, subject=client_id, client_id=client_id, scopes=[scope], lifetime=lifetime
+        )
+    elif kind == "admin":
+        minted = mint_dev_token(key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime)
+    else:
+        raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
+    _echo(minted)
+
+
+@app.command()
+def openapi(output: Annotated[Path, typer.Option()] = Path("openapi/openapi.json")) -> None:
+    """Write the OpenAPI contract of the REST routes."""
+    from service.contracts import openapi_json
+
+    output.write_text(openapi_json())
+    _echo(f"wrote {output}")
+
+
+@app.command("graphql-schema")
+def graphql_schema(output: Annotated[Path, typer.Option()] = Path("schema.graphql")) -> None:
+    """Write the GraphQL SDL contract."""
+    from service.schema import sdl
+
+    output.write_text(sdl())
+    _echo(f"wrote {output}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,17 @@
+"""The service's clock: server time only, never a client-supplied timestamp."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """Calendar dates (acquired, last used, valid until) are Belgian dates."""
+    return datetime.now(BRUSSELS).date()

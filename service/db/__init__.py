@@ -1,0 +1,1 @@
+"""Database engine, sessions, migrations and the embedded development server."""

@@ -1,0 +1,1 @@
+"""National numbers (INSZ) and enterprise numbers: validation and keyed hashing."""

@@ -1,0 +1,75 @@
+"""Structured JSON logs with a redaction step: national numbers and tokens never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# 11 digits, optionally punctuated like 85.07.30-033.28: the shapes an INSZ takes.
+INSZ_PATTERN = re.compile(r"(?<!\d)\d{2}[.\-\s]?\d{2}[.\-\s]?\d{2}[.\-\s]?\d{3}[.\-\s]?\d{2}(?!\d)")
+JWT_PATTERN = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
+BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
+REDACTED = "[redacted]"
+SENSITIVE_KEYS = frozenset({"insz", "authorization", "token", "password", "secret", "name"})
+
+
+def redact_text(text: str) -> str:
+    text = JWT_PATTERN.sub(REDACTED, text)
+    text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
+    return INSZ_PATTERN.sub(REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if k.lower() in SENSITIVE_KEYS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redaction_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    return {
+        key: REDACTED if key.lower() in SENSITIVE_KEYS else _redact(value)
+        for key, value in event_dict.items()
+    }
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    """Route stdlib and structlog through one redacting JSON renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redaction_processor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).handlers[:] = []
+        logging.getLogger(noisy).propagate = True

@@ -1,0 +1,42 @@
+"""All ORM models, imported here so ``Base.metadata`` knows every table."""
+
+from service.models.access import AccessRecord
+from service.models.base import Base
+from service.models.citizen import Citizen, CitizenIdentity
+from service.models.claim import Claim, ClaimRef, ClaimRevocation
+from service.models.event import CitizenEvent
+from service.models.organisation import ApiClient, LegalBasis, Organisation
+from service.models.taxonomy import (
+    Competence,
+    CompetenceBroader,
+    CompetenceCollection,
+    CompetenceLabel,
+    IscoGroup,
+    Occupation,
+    OccupationCompetence,
+    OccupationLabel,
+    TaxonomyImport,
+)
+
+__all__ = [
+    "AccessRecord",
+    "ApiClient",
+    "Base",
+    "Citizen",
+    "CitizenEvent",
+    "CitizenIdentity",
+    "Claim",
+    "ClaimRef",
+    "ClaimRevocation",
+    "Competence",
+    "CompetenceBroader",
+    "CompetenceCollection",
+    "CompetenceLabel",
+    "IscoGroup",
+    "LegalBasis",
+    "Occupation",
+    "OccupationCompetence",
+    "OccupationLabel",
+    "Organisation",
+    "TaxonomyImport",
+]

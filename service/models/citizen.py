@@ -1,0 +1,31 @@
+"""Citizens are internal UUIDs; the national number is only ever stored as a keyed hash."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, SmallInteger, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.models.base import Base
+
+
+class Citizen(Base):
+    __tablename__ = "citizens"
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CitizenIdentity(Base):
+    """Lookup from HMAC(INSZ) to citizen; keyed by the hash so it distributes on its own."""
+
+    __tablename__ = "citizen_identities"
+
+    insz_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("citizens.citizen_id", ondelete="CASCADE"), index=True
+    )
+    key_version: Mapped[int] = mapped_column(SmallInteger, default=1)

@@ -1,0 +1,98 @@
+"""Closed vocabularies of the domain; the database enforces them with CHECK constraints."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrganisationKind(StrEnum):
+    EDUCATION_PROVIDER = "education_provider"
+    PUBLIC_EMPLOYMENT_SERVICE = "public_employment_service"
+    EMPLOYER = "employer"
+    VOLUNTEER_ORGANISATION = "volunteer_organisation"
+    RECOGNITION_CENTRE = "recognition_centre"
+    CAREER_GUIDANCE = "career_guidance"
+    SECTOR_FUND = "sector_fund"
+    GOVERNMENT_SERVICE = "government_service"
+
+
+class OrganisationStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ClientStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+class Scope(StrEnum):
+    CLAIMS_WRITE = "claims:write"
+    PASSPORTS_READ = "passports:read"
+    ADMIN = "admin"
+
+
+class AssessmentMethod(StrEnum):
+    EXAM = "exam"
+    PRACTICAL_ASSESSMENT = "practical_assessment"
+    WORKPLACE_OBSERVATION = "workplace_observation"
+    PORTFOLIO_REVIEW = "portfolio_review"
+    PRIOR_LEARNING_RECOGNITION = "prior_learning_recognition"
+    PEER_FEEDBACK = "peer_feedback"
+    SELF_ASSESSMENT = "self_assessment"
+
+
+class LearningContext(StrEnum):
+    FORMAL = "formal"
+    NON_FORMAL = "non_formal"
+    INFORMAL = "informal"
+
+
+class ProficiencyScale(StrEnum):
+    EQF = "eqf"  # levels 1-8 of the European Qualifications Framework
+    CEFR = "cefr"  # A1-C2, for language skills
+    DESCRIPTIVE = "descriptive"  # basic, intermediate, advanced, expert
+
+
+class EvidenceKind(StrEnum):
+    CERTIFICATE = "certificate"
+    DIPLOMA = "diploma"
+    ASSESSMENT_REPORT = "assessment_report"
+    WORK_SAMPLE = "work_sample"
+    REFERENCE = "reference"
+    OBSERVATION_NOTE = "observation_note"
+    OTHER = "other"
+
+
+class ClaimStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+
+
+class EventType(StrEnum):
+    CLAIM_ISSUED = "claim.issued"
+    CLAIM_REVOKED = "claim.revoked"
+    CLAIM_SUPERSEDED = "claim.superseded"
+
+
+class AccessBasis(StrEnum):
+    SELF = "self"
+    LEGAL_BASIS = "legal_basis"
+    CONSENT = "consent"
+    ISSUER = "issuer"
+
+
+class PrincipalKind(StrEnum):
+    PARTNER = "partner"
+    READER = "reader"
+    CITIZEN = "citizen"
+    ADMIN = "admin"
+
+
+def check_in(column: str, enum: type[StrEnum]) -> str:
+    """SQL for a CHECK constraint that pins a text column to an enum's values."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"

@@ -1,0 +1,1 @@
+"""Partner organisations, their API clients and their legal bases to read passports."""

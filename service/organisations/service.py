@@ -1,0 +1,265 @@
+"""Admin operations on the partner registry."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.policy import require_admin
+from service.auth.principal import Principal
+from service.errors import Conflict, NotFound
+from service.identity.numbers import InvalidNumber, normalize_enterprise_number
+from service.models import ApiClient, LegalBasis, Organisation
+from service.models.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
+from service.validation import validate
+
+
+@dataclass(frozen=True)
+class OrganisationView:
+    id: uuid.UUID
+    kind: str
+    name: str
+    enterprise_number: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ClientView:
+    id: uuid.UUID
+    client_id: str
+    organisation_id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+    status: str
+
+
+@dataclass(frozen=True)
+class LegalBasisView:
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    code: str
+    reference: str
+    valid_from: datetime
+    valid_until: datetime | None
+    revoked_at: datetime | None
+
+
+class OrganisationInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: OrganisationKind
+    name: str = Field(min_length=1, max_length=200)
+    enterprise_number: str = Field(max_length=20)
+
+    @field_validator("enterprise_number")
+    @classmethod
+    def _enterprise_number(cls, value: str) -> str:
+        try:
+            return normalize_enterprise_number(value)
+        except InvalidNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class ClientInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    organisation_id: uuid.UUID
+    client_id: str = Field(min_length=3, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+
+
+class LegalBasisInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    organisation_id: uuid.UUID
+    code: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    reference: str = Field(min_length=5, max_length=1000)
+    valid_until: datetime | None = None
+
+
+def _org_view(row: Organisation) -> OrganisationView:
+    return OrganisationView(row.id, row.kind, row.name, row.enterprise_number, row.status)
+
+
+def _client_view(row: ApiClient) -> ClientView:
+    return ClientView(
+        row.id, row.client_id, row.organisation_id, row.name, tuple(row.scopes), row.status
+    )
+
+
+async def register_organisation(
+    session: AsyncSession, principal: Principal, data: dict[str, object]
+) -> OrganisationView:
+    require_admin(principal)
+    spec = validate(OrganisationInput, data)
+    inserted = await session.scalar(
+        insert(Organisation)
+        .values(
+            id=uuid.uuid4(),
+            kind=spec.kind.value,
+            name=spec.name,
+            enterprise_number=spec.enterprise_number,
+            status=OrganisationStatus.ACTIVE.value,
+        )
+        .on_conflict_do_nothing(index_elements=["enterprise_number"])
+        .returning(Organisation)
+    )
+    if inserted is None:
+        existing = await session.scalar(
+            select(Organisation.id).where(Organisation.enterprise_number == spec.enterprise_number)
+        )
+        raise Conflict("an organisation with this enterprise number exists", str(existing))
+    return _org_view(inserted)
+
+
+async def get_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> Organisation:
+    org = await session.get(Organisation, organisation_id)
+    if org is None:
+        raise NotFound("no such organisation")
+    return org
+
+
+async def list_organisations(session: AsyncSession, principal: Principal) -> list[OrganisationView]:
+    require_admin(principal)
+    rows = await session.scalars(select(Organisation).order_by(Organisation.name))
+    return [_org_view(row) for row in rows]
+
+
+async def organisations_by_id(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, OrganisationView]:
+    rows = await session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
+    return {row.id: _org_view(row) for row in rows}
+
+
+async def set_organisation_status(
+    session: AsyncSession,
+    principal: Principal,
+    organisation_id: uuid.UUID,
+    status: OrganisationStatus,
+) -> OrganisationView:
+    require_admin(principal)
+    org = await session.scalar(
+        update(Organisation)
+        .where(Organisation.id == organisation_id)
+        .values(status=status.value)
+        .returning(Organisation)
+    )
+    if org is None:
+        raise NotFound("no such organisation")
+    return _org_view(org)
+
+
+async def register_client(
+    session: AsyncSession, principal: Principal, data: dict[str, object]
+) -> ClientView:
+    require_admin(principal)
+    spec = validate(ClientInput, data)
+    await get_organisation(session, spec.organisation_id)
+    inserted = await session.scalar(
+        insert(ApiClient)
+        .values(
+            id=uuid.uuid4(),
+            client_id=spec.client_id,
+            organisation_id=spec.organisation_id,
+            name=spec.name,
+            scopes=sorted({scope.value for scope in spec.scopes}),
+            status=ClientStatus.ACTIVE.value,
+        )
+        .on_conflict_do_nothing(index_elements=["client_id"])
+        .returning(ApiClient)
+    )
+    if inserted is None:
+        raise Conflict("a client with this client_id exists")
+    return _client_view(inserted)
+
+
+async def set_client_status(
+    session: AsyncSession, principal: Principal, client_id: str, status: ClientStatus
+) -> ClientView:
+    require_admin(principal)
+    client = await session.scalar(
+        update(ApiClient)
+        .where(ApiClient.client_id == client_id)
+        .values(status=status.value)
+        .returning(ApiClient)
+    )
+    if client is None:
+        raise NotFound("no such client")
+    return _client_view(client)
+
+
+def _basis_view(row: LegalBasis) -> LegalBasisView:
+    return LegalBasisView(
+        row.id,
+        row.organisation_id,
+        row.code,
+        row.reference,
+        row.valid_from,
+        row.valid_until,
+        row.revoked_at,
+    )
+
+
+async def grant_legal_basis(
+    session: AsyncSession, principal: Principal, data: dict[str, object]
+) -> LegalBasisView:
+    require_admin(principal)
+    spec = validate(LegalBasisInput, data)
+    await get_organisation(session, spec.organisation_id)
+    inserted = await session.scalar(
+        insert(LegalBasis)
+        .values(
+            id=uuid.uuid4(),
+            organisation_id=spec.organisation_id,
+            code=spec.code,
+            reference=spec.reference,
+            valid_from=datetime.now(UTC),
+            valid_until=spec.valid_until,
+            granted_by=principal.subject,
+        )
+        .on_conflict_do_nothing(index_elements=["organisation_id", "code"])
+        .returning(LegalBasis)
+    )
+    if inserted is None:
+        raise Conflict("this organisation already has a legal basis with this code")
+    return _basis_view(inserted)
+
+
+async def revoke_legal_basis(
+    session: AsyncSession, principal: Principal, legal_basis_id: uuid.UUID
+) -> LegalBasisView:
+    require_admin(principal)
+    row = await session.scalar(
+        update(LegalBasis)
+        .where(LegalBasis.id == legal_basis_id, LegalBasis.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(LegalBasis)
+    )
+    if row is None:
+        raise NotFound("no such active legal basis")
+    return _basis_view(row)
+
+
+async def active_legal_basis(
+    session: AsyncSession, organisation_id: uuid.UUID, code: str
+) -> LegalBasisView | None:
+    now = datetime.now(UTC)
+    row = await session.scalar(
+        select(LegalBasis).where(
+            LegalBasis.organisation_id == organisation_id,
+            LegalBasis.code == code,
+            LegalBasis.revoked_at.is_(None),
+            LegalBasis.valid_from <= now,
+            (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > now),
+        )
+    )
+    return None if row is None else _basis_view(row)

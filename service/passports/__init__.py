@@ -1,0 +1,1 @@
+"""Reading a citizen's passport: authorized, aggregated per competence, always recorded."""

