@@ -14,8 +14,6 @@ import os
 import platform
 import secrets
 import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,20 +29,22 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.auth.keys import load_or_create_dev_key  # noqa: E402
-from service.auth.tokens import mint_dev_token  # noqa: E402
-from service.claims.views import claims_select  # noqa: E402
-from service.db.embedded import EmbeddedPostgres, asyncpg_dsn, ensure_database  # noqa: E402
-from service.db.engine import create_engine  # noqa: E402
-from service.db.migrate import upgrade_async  # noqa: E402
-from service.models import Claim  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco  # noqa: E402
-from tests import factories  # noqa: E402
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
+
+from service.auth.keys import load_or_create_dev_key
+from service.auth.tokens import mint_dev_token
+from service.claims.views import claims_select
+from service.db.embedded import EmbeddedPostgres, asyncpg_dsn, ensure_database
+from service.db.engine import create_engine
+from service.db.migrate import upgrade_async
+from service.models import Claim
+from service.settings import Settings
+from tests import factories
 
 ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) {
   __typename ... on ClaimIssued { claim { id } } } }"""
-READ = """query($c: CitizenRef!) { passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
+READ = """query($c: CitizenRef!) {
+  passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
   __typename ... on Passport { competences { competence { uri label { text } } status lastUsedOn
   highestLevel { level } distinctOrganisations claims { id status acquiredOn lastUsedOn
   assessmentMethod issuer { name kind } } } } } }"""
@@ -58,7 +58,7 @@ def free_port() -> int:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 async def run_load(
@@ -88,14 +88,23 @@ async def seed(url: str, settings: Settings) -> None:
     engine = create_engine(url)
     async with session_factory(engine)() as session, session.begin():
         org = await registry.register_organisation(
-            session, admin,
-            {"kind": "public_employment_service", "name": "Bench org",
-             "enterprise_number": factories.enterprise_number()},
+            session,
+            admin,
+            {
+                "kind": "public_employment_service",
+                "name": "Bench org",
+                "enterprise_number": factories.enterprise_number(),
+            },
         )
         await registry.register_client(
-            session, admin,
-            {"organisation_id": org.id, "client_id": "bench-client", "name": "bench",
-             "scopes": ["claims:write", "passports:read"]},
+            session,
+            admin,
+            {
+                "organisation_id": org.id,
+                "client_id": "bench-client",
+                "name": "bench",
+                "scopes": ["claims:write", "passports:read"],
+            },
         )
         await registry.grant_legal_basis(
             session, admin, {"organisation_id": org.id, "code": "BENCH", "reference": "benchmark"}
@@ -126,32 +135,59 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     else:
         embedded = EmbeddedPostgres(workdir)
         url = (await ensure_database(embedded.url(), "bench")).render_as_string(hide_password=False)
-    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)  # type: ignore[arg-type]
+    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
     await upgrade_async(url)
     engine = create_engine(url)
     report = await import_esco(engine, SHIPPED_ESCO_DIR)
     await engine.dispose()
     await seed(url, settings)
     key = load_or_create_dev_key(settings.data_dir)
-    token = mint_dev_token(key, settings, subject="bench-client", client_id="bench-client",
-                           scopes=["claims:write", "passports:read"])
+    token = mint_dev_token(
+        key,
+        settings,
+        subject="bench-client",
+        client_id="bench-client",
+        scopes=["claims:write", "passports:read"],
+    )
     port = free_port()
-    env = {**os.environ, "PASSPORT_DATABASE_URL": url, "PASSPORT_DATA_DIR": str(settings.data_dir),
-           "PASSPORT_INSZ_HMAC_KEY": "b" * 48, "PASSPORT_DB_POOL_SIZE": "20"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--no-access-log",
-         "--log-level", "warning"],
+    env = {
+        **os.environ,
+        "PASSPORT_DATABASE_URL": url,
+        "PASSPORT_DATA_DIR": str(settings.data_dir),
+        "PASSPORT_INSZ_HMAC_KEY": "b" * 48,
+        "PASSPORT_DB_POOL_SIZE": "20",
+    }
+    server = await asyncio.create_subprocess_exec(
+        *[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
     results: dict[str, Any] = {
-        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "esco_import_seconds": round(report.seconds, 1), "workers": args.workers,
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "esco_import_seconds": round(report.seconds, 1),
+        "workers": args.workers,
     }
     try:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_connections=64), timeout=30,
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_connections=64),
+            timeout=30,
         ) as http:
             for _ in range(100):
                 try:
@@ -164,15 +200,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             acquired = (date.today() - timedelta(days=400)).isoformat()
 
             async def issue(i: int) -> None:
-                data = factories.claim_input(factories.insz(), uris[i % len(uris)], acquiredOn=acquired,
-                                             lastUsedOn=None)
-                response = await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
-                assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", response.text
+                data = factories.claim_input(
+                    factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
+                )
+                response = await http.post(
+                    "/graphql", json={"query": ISSUE, "variables": {"input": data}}
+                )
+                assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
+                    response.text
+                )
 
             await run_load(200, 16, issue)  # warm-up
             rate, lat = await run_load(args.claims, 16, issue)
             results["issue_claims_per_s"] = round(rate)
-            results["issue_p50_ms"], results["issue_p99_ms"] = round(pct(lat, 50), 1), round(pct(lat, 99), 1)
+            results["issue_p50_ms"], results["issue_p99_ms"] = (
+                round(pct(lat, 50), 1),
+                round(pct(lat, 99), 1),
+            )
 
             citizen = factories.insz()
             for i in range(200):
@@ -180,14 +224,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
 
             async def read(_: int) -> None:
-                response = await http.post("/graphql", json={"query": READ, "variables": {"c": {"insz": citizen}}})
+                response = await http.post(
+                    "/graphql", json={"query": READ, "variables": {"c": {"insz": citizen}}}
+                )
                 body = response.json()["data"]["passport"]
                 assert len(body["competences"]) == 200, response.text[:300]
 
             await run_load(50, 8, read)
             rate, lat = await run_load(args.reads, 16, read)
             results["read_200_per_s"] = round(rate)
-            results["read_p50_ms"], results["read_p99_ms"] = round(pct(lat, 50), 1), round(pct(lat, 99), 1)
+            results["read_p50_ms"], results["read_p99_ms"] = (
+                round(pct(lat, 50), 1),
+                round(pct(lat, 99), 1),
+            )
             single: list[float] = []
             for _ in range(50):
                 start = time.perf_counter()
@@ -196,15 +245,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             results["read_unloaded_p50_ms"] = round(pct(single, 50), 1)
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        await asyncio.wait_for(server.wait(), timeout=20)
 
     # The same passport read done with raw asyncpg: the query the service runs, no HTTP or GraphQL.
     conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
     citizen_id = await conn.fetchval(
-        "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = 200 LIMIT 1")
+        "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = 200 LIMIT 1"
+    )
     await conn.close()
     compiled = claims_select(Claim.citizen_id == citizen_id).compile(
-        dialect=postgresql.asyncpg.dialect(), compile_kwargs={"literal_binds": True})
+        dialect=postgresql.asyncpg.dialect(), compile_kwargs={"literal_binds": True}
+    )
     sql = str(compiled)
     pool = await asyncpg.create_pool(asyncpg_dsn(make_url(url)), min_size=16, max_size=16)
 
@@ -231,10 +282,16 @@ if __name__ == "__main__":
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print()
-    print(f"issueClaim over GraphQL, 16 clients : {figures['issue_claims_per_s']} claims/s "
-          f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms)")
-    print(f"200-claim passport read, 16 clients : {figures['read_200_per_s']} reads/s "
-          f"(p50 {figures['read_p50_ms']} ms, p99 {figures['read_p99_ms']} ms; "
-          f"unloaded p50 {figures['read_unloaded_p50_ms']} ms)")
-    print(f"same read, raw asyncpg, 16 conns    : {figures['raw_read_200_per_s']} reads/s "
-          f"(p50 {figures['raw_read_p50_ms']} ms)")
+    print(
+        f"issueClaim over GraphQL, 16 clients : {figures['issue_claims_per_s']} claims/s "
+        f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms)"
+    )
+    print(
+        f"200-claim passport read, 16 clients : {figures['read_200_per_s']} reads/s "
+        f"(p50 {figures['read_p50_ms']} ms, p99 {figures['read_p99_ms']} ms; "
+        f"unloaded p50 {figures['read_unloaded_p50_ms']} ms)"
+    )
+    print(
+        f"same read, raw asyncpg, 16 conns    : {figures['raw_read_200_per_s']} reads/s "
+        f"(p50 {figures['raw_read_p50_ms']} ms)"
+    )

@@ -18,7 +18,7 @@ from service.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
-    """``database_url`` overrides settings, e.g. for the embedded server `passport serve` started."""
+    """``database_url`` overrides settings, e.g. with the embedded server `passport serve` runs."""
     settings = settings or get_settings()
     url = database_url or settings.database_url
     if not url:
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = FastAPI(
         title="Competence Passport",
         version="0.1.0",
-        description="A lifelong, verifiable record of a citizen's competences in the ESCO language.",
+        description="A lifelong, verifiable record of a citizen's competences (ESCO).",
         lifespan=lifespan,
         docs_url="/docs" if settings.graphql_dev_tools else None,
         redoc_url=None,

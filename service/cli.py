@@ -56,7 +56,9 @@ def _database_url(keep_running: bool = False) -> tuple[str, object | None]:
 
 @app.command()
 def serve(
-    demo: Annotated[bool, typer.Option(help="Seed demo organisations, clients and a citizen")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Seed demo organisations, clients and a citizen")
+    ] = False,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
@@ -127,7 +129,9 @@ def import_esco_command(
 def token(
     kind: Annotated[str, typer.Argument(help="citizen | partner | reader | admin | demo")],
     insz: Annotated[str | None, typer.Option(help="citizen: the national number")] = None,
-    client_id: Annotated[str | None, typer.Option(help="partner/reader: registered client_id")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="partner/reader: registered client_id")
+    ] = None,
     hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
 ) -> None:
     """Mint a development token signed by the local development key (never in production)."""
@@ -156,7 +160,9 @@ def token(
             key, settings, subject=client_id, client_id=client_id, scopes=[scope], lifetime=lifetime
         )
     elif kind == "admin":
-        minted = mint_dev_token(key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime)
+        minted = mint_dev_token(
+            key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime
+        )
     else:
         raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
     _echo(minted)

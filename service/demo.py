@@ -7,6 +7,7 @@ idempotently, so `passport serve --demo` can be run again on the same database.
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from datetime import date, timedelta
 from typing import Any
 
@@ -54,20 +55,76 @@ LEGAL_BASIS = "GUIDANCE"
 
 # (client, external ref, ESCO skill id, method, context, level, years ago acquired, last used)
 CLAIMS = [
-    ("demo-school", "hg-2019-py", "ccd0a1d9-afda-43d9-b901-96344886e14d", "exam", "formal",
-     ("eqf", "6"), 6, 1),
-    ("demo-school", "hg-2019-sql", "598de5b0-5b58-4ea7-8058-a4bc4d18c742", "exam", "formal",
-     ("eqf", "6"), 6, 2),
-    ("demo-school", "hg-2019-en", "6d3edede-8951-4621-a835-e04323300fa0", "exam", "formal",
-     ("cefr", "C1"), 6, 0),
-    ("demo-employer", "dl-obs-teams", "60c78287-22eb-4103-9c8c-28deaa460da0",
-     "workplace_observation", "informal", ("descriptive", "advanced"), 3, 0),
-    ("demo-employer", "dl-obs-forklift", "28cb374e-6261-4133-8371-f9a5470145da",
-     "practical_assessment", "non_formal", ("descriptive", "intermediate"), 4, 4),
-    ("demo-employment-service", "ab-evc-time", "d9013e0e-e937-43d5-ab71-0e917ee882b8",
-     "prior_learning_recognition", "informal", ("descriptive", "advanced"), 2, 0),
-    ("demo-employment-service", "ab-evc-teams", "60c78287-22eb-4103-9c8c-28deaa460da0",
-     "portfolio_review", "informal", ("descriptive", "expert"), 1, 0),
+    (
+        "demo-school",
+        "hg-2019-py",
+        "ccd0a1d9-afda-43d9-b901-96344886e14d",
+        "exam",
+        "formal",
+        ("eqf", "6"),
+        6,
+        1,
+    ),
+    (
+        "demo-school",
+        "hg-2019-sql",
+        "598de5b0-5b58-4ea7-8058-a4bc4d18c742",
+        "exam",
+        "formal",
+        ("eqf", "6"),
+        6,
+        2,
+    ),
+    (
+        "demo-school",
+        "hg-2019-en",
+        "6d3edede-8951-4621-a835-e04323300fa0",
+        "exam",
+        "formal",
+        ("cefr", "C1"),
+        6,
+        0,
+    ),
+    (
+        "demo-employer",
+        "dl-obs-teams",
+        "60c78287-22eb-4103-9c8c-28deaa460da0",
+        "workplace_observation",
+        "informal",
+        ("descriptive", "advanced"),
+        3,
+        0,
+    ),
+    (
+        "demo-employer",
+        "dl-obs-forklift",
+        "28cb374e-6261-4133-8371-f9a5470145da",
+        "practical_assessment",
+        "non_formal",
+        ("descriptive", "intermediate"),
+        4,
+        4,
+    ),
+    (
+        "demo-employment-service",
+        "ab-evc-time",
+        "d9013e0e-e937-43d5-ab71-0e917ee882b8",
+        "prior_learning_recognition",
+        "informal",
+        ("descriptive", "advanced"),
+        2,
+        0,
+    ),
+    (
+        "demo-employment-service",
+        "ab-evc-teams",
+        "60c78287-22eb-4103-9c8c-28deaa460da0",
+        "portfolio_review",
+        "informal",
+        ("descriptive", "expert"),
+        1,
+        0,
+    ),
 ]
 
 
@@ -84,9 +141,8 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
                 )
                 org_id = view.id
             except Conflict as exc:
-                assert exc.existing_id is not None
-                org_id = uuid.UUID(exc.existing_id)
-            try:
+                org_id = uuid.UUID(str(exc.existing_id))
+            with suppress(Conflict):
                 await registry.register_client(
                     session,
                     admin,
@@ -97,10 +153,8 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
                         "scopes": org["scopes"],
                     },
                 )
-            except Conflict:
-                pass
             if Scope.PASSPORTS_READ in org["scopes"]:
-                try:
+                with suppress(Conflict):
                     await registry.grant_legal_basis(
                         session,
                         admin,
@@ -110,8 +164,6 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
                             "reference": "Demo: decree on public employment guidance, art. 5",
                         },
                     )
-                except Conflict:
-                    pass
     async with sessions() as session, session.begin():
         rows = await session.execute(
             select(ApiClient.client_id, ApiClient.id, Organisation.id, Organisation.kind).join(
@@ -157,7 +209,9 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
 
 def demo_tokens(key: DevKey, settings: Settings, lifetime: timedelta) -> dict[str, str]:
     tokens = {
-        "admin": mint_dev_token(key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime),
+        "admin": mint_dev_token(
+            key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime
+        ),
         "citizen": mint_dev_token(key, settings, subject=DEMO_CITIZEN_INSZ, lifetime=lifetime),
     }
     for org in ORGANISATIONS:

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     oidc_token_types: list[str] = Field(default_factory=lambda: ["at+jwt", "application/at+jwt"])
     citizen_id_claim: str = "sub"
     # Development tokens minted by `passport token`, accepted only outside production.
-    dev_token_issuer: str = "urn:competence-passport:dev"
+    dev_token_issuer: str = "urn:competence-passport:dev"  # noqa: S105 - an issuer, no secret
 
     # GraphQL defence in depth.
     graphql_max_depth: int = Field(default=12, ge=2, le=50)

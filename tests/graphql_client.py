@@ -33,11 +33,17 @@ class Api:
     def admin(self) -> str:
         return self.token(subject="test-admin", scopes=["admin"])
 
-    async def post(self, token: str | None, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+    async def post(
+        self, token: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
 
-    async def gql(self, token: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def gql(
+        self, token: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = await self.post(token, query, variables)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 
 import jwt
@@ -19,7 +20,7 @@ from tests.test_claims_api import ISSUE
 QUERY = "{ issuedClaims(first: 1) { edges { cursor } } }"
 
 
-def _b64(data: dict[str, object]) -> str:
+def _b64(data: Mapping[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
@@ -45,10 +46,19 @@ async def test_alg_none_is_refused(api: Api) -> None:
 
 async def test_foreign_key_and_wrong_claims(api: Api) -> None:
     stranger = DevKey(Ed25519PrivateKey.generate(), api.key.kid)  # same kid, other key
-    forged = jwt.encode({"sub": "x", "scope": "admin", "iss": api.settings.dev_token_issuer,
-                         "aud": api.settings.oidc_audience, "iat": 0, "exp": 2**31},
-                        stranger.private_key, algorithm="EdDSA",
-                        headers={"kid": api.key.kid, "typ": "at+jwt"})
+    forged = jwt.encode(
+        {
+            "sub": "x",
+            "scope": "admin",
+            "iss": api.settings.dev_token_issuer,
+            "aud": api.settings.oidc_audience,
+            "iat": 0,
+            "exp": 2**31,
+        },
+        stranger.private_key,
+        algorithm="EdDSA",
+        headers={"kid": api.key.kid, "typ": "at+jwt"},
+    )
     await assert_401(api, forged)
     await assert_401(api, api.token(subject="a", scopes=["admin"], extra={"iss": "https://evil"}))
     await assert_401(api, api.token(subject="a", scopes=["admin"], extra={"aud": "other-service"}))
@@ -56,9 +66,19 @@ async def test_foreign_key_and_wrong_claims(api: Api) -> None:
 
 
 async def test_wrong_type_header(api: Api) -> None:
-    token = jwt.encode({"sub": "a", "scope": "admin", "iss": api.settings.dev_token_issuer,
-                        "aud": api.settings.oidc_audience, "iat": 0, "exp": 2**31},
-                       api.key.private_key, algorithm="EdDSA", headers={"kid": api.key.kid, "typ": "JWT"})
+    token = jwt.encode(
+        {
+            "sub": "a",
+            "scope": "admin",
+            "iss": api.settings.dev_token_issuer,
+            "aud": api.settings.oidc_audience,
+            "iat": 0,
+            "exp": 2**31,
+        },
+        api.key.private_key,
+        algorithm="EdDSA",
+        headers={"kid": api.key.kid, "typ": "JWT"},
+    )
     await assert_401(api, token)
 
 
@@ -68,19 +88,26 @@ async def test_unknown_client_and_citizen_without_valid_number(api: Api) -> None
 
 
 @pytest.mark.parametrize("status", ["SUSPENDED", "DELETED"])
-async def test_suspended_or_deleted_client_loses_access_on_next_request(api: Api, status: str) -> None:
+async def test_suspended_or_deleted_client_loses_access_on_next_request(
+    api: Api, status: str
+) -> None:
     partner = await make_partner(api)
     assert (await api.post(partner.token, QUERY)).status_code == 200
-    mutation = 'mutation($c: String!, $s: ClientStatus!) { setClientStatus(clientId: $c, status: $s) { __typename } }'
+    mutation = """mutation($c: String!, $s: ClientStatus!) {
+      setClientStatus(clientId: $c, status: $s) { __typename } }"""
     await api.gql(api.admin(), mutation, {"c": partner.client_id, "s": status})
     await assert_401(api, partner.token)
-    response = await api.post(partner.token, ISSUE, {"input": factories.claim_input(factories.insz())})
+    response = await api.post(
+        partner.token, ISSUE, {"input": factories.claim_input(factories.insz())}
+    )
     assert response.status_code == 401
 
 
 async def test_suspended_organisation_loses_access(api: Api) -> None:
     partner = await make_partner(api)
-    mutation = 'mutation($id: ID!) { setOrganisationStatus(id: $id, status: SUSPENDED) { __typename } }'
+    mutation = (
+        "mutation($id: ID!) { setOrganisationStatus(id: $id, status: SUSPENDED) { __typename } }"
+    )
     await api.gql(api.admin(), mutation, {"id": str(partner.organisation_id)})
     await assert_401(api, partner.token)
 
@@ -97,9 +124,16 @@ async def test_token_scopes_are_capped_by_the_registry(api: Api) -> None:
 
 async def test_admin_operations_need_admin(api: Api) -> None:
     partner = await make_partner(api)
-    mutation = """mutation($input: RegisterOrganisationInput!) { registerOrganisation(input: $input) {
+    mutation = """mutation($input: RegisterOrganisationInput!) {
+      registerOrganisation(input: $input) {
       __typename } }"""
-    variables = {"input": {"kind": "EMPLOYER", "name": "X", "enterpriseNumber": factories.enterprise_number()}}
+    variables = {
+        "input": {
+            "kind": "EMPLOYER",
+            "name": "X",
+            "enterpriseNumber": factories.enterprise_number(),
+        }
+    }
     for token in (partner.token, api.citizen(factories.insz())):
         body = await api.gql(token, mutation, variables)
         assert body["data"]["registerOrganisation"]["__typename"] == "NotAuthorized"

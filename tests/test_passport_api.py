@@ -1,4 +1,4 @@
-"""Reading passports: aggregation per competence, filters, constant SQL, recorded access, denials."""
+"""Passport reads: aggregation per competence, filters, constant SQL, access log, denials."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from tests.conftest import StatementCounter, grant_basis, make_partner
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import REVOKE, issue
 
-PASSPORT_FIELDS = """
-  ... on Passport {
+PASSPORT_BODY = """
     citizenId
     competences {
       competence { uri label(lang: EN) { text language } }
@@ -24,9 +23,8 @@ PASSPORT_FIELDS = """
       vouchers { organisationKind organisations }
       claims { id status issuer { name kind } assessmentMethod externalRef }
     }
-  }
-  ... on Error { code message }
 """
+PASSPORT_FIELDS = f"... on Passport {{ {PASSPORT_BODY} }} ... on Error {{ code message }}"
 READ = f"""
 query($citizen: CitizenRef!, $purpose: String, $basis: String, $filter: PassportFilter) {{
   passport(citizen: $citizen, purpose: $purpose, legalBasis: $basis, filter: $filter) {{
@@ -34,7 +32,7 @@ query($citizen: CitizenRef!, $purpose: String, $basis: String, $filter: Passport
   }}
 }}"""
 ME = f"""
-query($filter: PassportFilter) {{ me {{ passport(filter: $filter) {{ {PASSPORT_FIELDS} }} }} }}
+query($filter: PassportFilter) {{ me {{ passport(filter: $filter) {{ {PASSPORT_BODY} }} }} }}
 """
 
 
@@ -51,16 +49,35 @@ async def test_passport_aggregates_per_competence(
     api: Api, school: Partner, employer: Partner, reader: Partner
 ) -> None:
     citizen = factories.insz()
-    await issue(api, school, factories.claim_input(
-        citizen, factories.TEAMWORK, assessmentMethod="PORTFOLIO_REVIEW",
-        proficiency={"scale": "DESCRIPTIVE", "level": "intermediate"},
-        acquiredOn="2018-01-01", lastUsedOn="2019-01-01"))
-    await issue(api, employer, factories.claim_input(
-        citizen, factories.TEAMWORK, assessmentMethod="WORKPLACE_OBSERVATION",
-        learningContext="INFORMAL", proficiency={"scale": "EQF", "level": "7"},
-        acquiredOn="2021-01-01", lastUsedOn="2024-05-01"))
+    await issue(
+        api,
+        school,
+        factories.claim_input(
+            citizen,
+            factories.TEAMWORK,
+            assessmentMethod="PORTFOLIO_REVIEW",
+            proficiency={"scale": "DESCRIPTIVE", "level": "intermediate"},
+            acquiredOn="2018-01-01",
+            lastUsedOn="2019-01-01",
+        ),
+    )
+    await issue(
+        api,
+        employer,
+        factories.claim_input(
+            citizen,
+            factories.TEAMWORK,
+            assessmentMethod="WORKPLACE_OBSERVATION",
+            learningContext="INFORMAL",
+            proficiency={"scale": "EQF", "level": "7"},
+            acquiredOn="2021-01-01",
+            lastUsedOn="2024-05-01",
+        ),
+    )
     revoked = (await issue(api, employer, factories.claim_input(citizen, factories.SQL)))["claim"]
-    await api.gql(employer.token, REVOKE, {"input": {"claimId": revoked["id"], "reason": "wrong person"}})
+    await api.gql(
+        employer.token, REVOKE, {"input": {"claimId": revoked["id"], "reason": "wrong person"}}
+    )
 
     passport = await read(api, reader.token, citizen)
     assert passport["__typename"] == "Passport"
@@ -86,11 +103,20 @@ async def test_passport_aggregates_per_competence(
 
 async def test_filters(api: Api, school: Partner, employer: Partner, reader: Partner) -> None:
     citizen = factories.insz()
-    await issue(api, school, factories.claim_input(citizen, factories.PYTHON, lastUsedOn="2020-07-01"))
-    await issue(api, employer, factories.claim_input(
-        citizen, factories.TEAMWORK, learningContext="INFORMAL", lastUsedOn="2025-01-01"))
+    await issue(
+        api, school, factories.claim_input(citizen, factories.PYTHON, lastUsedOn="2020-07-01")
+    )
+    await issue(
+        api,
+        employer,
+        factories.claim_input(
+            citizen, factories.TEAMWORK, learningContext="INFORMAL", lastUsedOn="2025-01-01"
+        ),
+    )
     revoked = (await issue(api, employer, factories.claim_input(citizen, factories.SQL)))["claim"]
-    await api.gql(employer.token, REVOKE, {"input": {"claimId": revoked["id"], "reason": "mistake"}})
+    await api.gql(
+        employer.token, REVOKE, {"input": {"claimId": revoked["id"], "reason": "mistake"}}
+    )
 
     async def uris(flt: dict[str, Any]) -> set[str]:
         passport = await read(api, reader.token, citizen, filter=flt)
@@ -110,7 +136,13 @@ async def test_read_costs_constant_statements(
 ) -> None:
     small, large = factories.insz(), factories.insz()
     await issue(api, school, factories.claim_input(small))
-    uris = [factories.PYTHON, factories.SQL, factories.TEAMWORK, factories.ENGLISH, factories.FORKLIFT]
+    uris = [
+        factories.PYTHON,
+        factories.SQL,
+        factories.TEAMWORK,
+        factories.ENGLISH,
+        factories.FORKLIFT,
+    ]
     for i in range(30):
         await issue(api, school, factories.claim_input(large, uris[i % len(uris)]))
     count_statements.statements.clear()
@@ -123,17 +155,25 @@ async def test_read_costs_constant_statements(
     assert small_count <= 8, count_statements.statements
 
 
-async def test_every_read_is_recorded(api: Api, school: Partner, reader: Partner, engine: AsyncEngine) -> None:
+async def test_every_read_is_recorded(
+    api: Api, school: Partner, reader: Partner, engine: AsyncEngine
+) -> None:
     citizen = factories.insz()
     await issue(api, school, factories.claim_input(citizen))
     passport = await read(api, reader.token, citizen, purpose="job matching for vacancy 42")
     await api.gql(api.citizen(citizen), ME)
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(AccessRecord).where(AccessRecord.citizen_id == uuid.UUID(passport["citizenId"]))
-            .order_by(AccessRecord.accessed_at)
-        )).all()
-    assert [(r.principal_kind, r.basis) for r in rows] == [("reader", "legal_basis"), ("citizen", "self")]
+        rows = (
+            await conn.execute(
+                select(AccessRecord)
+                .where(AccessRecord.citizen_id == uuid.UUID(passport["citizenId"]))
+                .order_by(AccessRecord.accessed_at)
+            )
+        ).all()
+    assert [(r.principal_kind, r.basis) for r in rows] == [
+        ("reader", "legal_basis"),
+        ("citizen", "self"),
+    ]
     assert rows[0].purpose == "job matching for vacancy 42"
     assert rows[0].organisation_id == reader.organisation_id
     assert rows[0].subject == reader.client_id
@@ -147,10 +187,14 @@ async def test_denials_look_like_not_found_and_are_not_recorded(
     citizen = factories.insz()
     await issue(api, school, factories.claim_input(citizen))
     no_basis = await make_partner(api, kind="PUBLIC_EMPLOYMENT_SERVICE", scopes=("PASSPORTS_READ",))
-    other_basis = await make_partner(api, kind="PUBLIC_EMPLOYMENT_SERVICE", scopes=("PASSPORTS_READ",))
+    other_basis = await make_partner(
+        api, kind="PUBLIC_EMPLOYMENT_SERVICE", scopes=("PASSPORTS_READ",)
+    )
     await grant_basis(api, other_basis, code="OTHER")
     async with engine.connect() as conn:
-        before = await conn.scalar(select(AccessRecord.id).limit(1).order_by(AccessRecord.accessed_at.desc()))
+        before = await conn.scalar(
+            select(AccessRecord.id).limit(1).order_by(AccessRecord.accessed_at.desc())
+        )
     answers = [
         await read(api, no_basis.token, citizen),  # no legal basis at all
         await read(api, other_basis.token, citizen),  # basis code it does not hold
@@ -158,14 +202,21 @@ async def test_denials_look_like_not_found_and_are_not_recorded(
         await read(api, api.admin(), citizen),  # admins manage, they do not read passports
         await read(api, api.citizen(factories.insz()), citizen),  # another citizen: sees own
     ]
-    unknown = await read(api, (await make_partner(api, scopes=("PASSPORTS_READ",))).token, factories.insz())
+    unknown = await read(
+        api, (await make_partner(api, scopes=("PASSPORTS_READ",))).token, factories.insz()
+    )
     for answer in answers[:4]:
-        assert answer == {"__typename": "NotFound", "code": "NOT_FOUND",
-                          "message": "no passport found for this citizen"}
+        assert answer == {
+            "__typename": "NotFound",
+            "code": "NOT_FOUND",
+            "message": "no passport found for this citizen",
+        }
     assert answers[4]["__typename"] == "Passport" and answers[4]["competences"] == []
     assert unknown["__typename"] == "NotFound"
     async with engine.connect() as conn:
-        after = await conn.scalar(select(AccessRecord.id).limit(1).order_by(AccessRecord.accessed_at.desc()))
+        after = await conn.scalar(
+            select(AccessRecord.id).limit(1).order_by(AccessRecord.accessed_at.desc())
+        )
     assert before == after
 
 
@@ -182,15 +233,20 @@ async def test_revoked_legal_basis_stops_reads(api: Api, school: Partner) -> Non
     partner = await make_partner(api, kind="PUBLIC_EMPLOYMENT_SERVICE", scopes=("PASSPORTS_READ",))
     basis_id = await grant_basis(api, partner)
     assert (await read(api, partner.token, citizen))["__typename"] == "Passport"
-    revoke = 'mutation($id: ID!) { revokeLegalBasis(id: $id) { __typename } }'
+    revoke = "mutation($id: ID!) { revokeLegalBasis(id: $id) { __typename } }"
     await api.gql(api.admin(), revoke, {"id": basis_id})
     assert (await read(api, partner.token, citizen))["__typename"] == "NotFound"
 
 
 async def test_citizen_reads_own_passport(api: Api, school: Partner) -> None:
     citizen = factories.insz(born_after_2000=True)
-    await issue(api, school, factories.claim_input(citizen, factories.ENGLISH,
-                                                   proficiency={"scale": "CEFR", "level": "b2"}))
+    await issue(
+        api,
+        school,
+        factories.claim_input(
+            citizen, factories.ENGLISH, proficiency={"scale": "CEFR", "level": "b2"}
+        ),
+    )
     body = await api.gql(api.citizen(citizen), ME)
     competences = body["data"]["me"]["passport"]["competences"]
     assert [pc["competence"]["uri"] for pc in competences] == [factories.ENGLISH]
@@ -207,9 +263,19 @@ async def test_read_by_internal_id(api: Api, school: Partner, reader: Partner) -
     citizen = factories.insz()
     await issue(api, school, factories.claim_input(citizen))
     first = await read(api, reader.token, citizen)
-    body = await api.gql(reader.token, READ, {"citizen": {"id": first["citizenId"]},
-                                              "purpose": "follow-up", "basis": "GUIDANCE"})
+    body = await api.gql(
+        reader.token,
+        READ,
+        {"citizen": {"id": first["citizenId"]}, "purpose": "follow-up", "basis": "GUIDANCE"},
+    )
     assert body["data"]["passport"]["citizenId"] == first["citizenId"]
-    both = await api.gql(reader.token, READ, {"citizen": {"id": first["citizenId"], "insz": citizen},
-                                              "purpose": "follow-up", "basis": "GUIDANCE"})
+    both = await api.gql(
+        reader.token,
+        READ,
+        {
+            "citizen": {"id": first["citizenId"], "insz": citizen},
+            "purpose": "follow-up",
+            "basis": "GUIDANCE",
+        },
+    )
     assert both["data"]["passport"]["__typename"] == "ValidationFailed"

@@ -17,18 +17,28 @@ async def test_body_limits_and_shapes(api: Api) -> None:
     huge = "{ " + "__typename " * 40000 + "}"
     response = await api.http.post("/graphql", json={"query": huge}, headers=headers)
     assert response.status_code == 413
-    response = await api.http.post("/graphql", content=b"{not json", headers={**headers, "content-type": "application/json"})
+    response = await api.http.post(
+        "/graphql", content=b"{not json", headers={**headers, "content-type": "application/json"}
+    )
     assert response.status_code == 400
-    response = await api.http.post("/graphql", json=[{"query": "{ __typename }"}] * 3, headers=headers)
+    response = await api.http.post(
+        "/graphql", json=[{"query": "{ __typename }"}] * 3, headers=headers
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BATCHING_NOT_SUPPORTED"
     response = await api.http.post("/graphql", json={"query": 42}, headers=headers)
     assert response.status_code == 400
-    response = await api.http.post("/graphql", json={"query": "{ __typename }", "variables": []}, headers=headers)
+    response = await api.http.post(
+        "/graphql", json={"query": "{ __typename }", "variables": []}, headers=headers
+    )
     assert response.status_code == 400
-    response = await api.http.post("/graphql", content=b"query", headers={**headers, "content-type": "text/plain"})
+    response = await api.http.post(
+        "/graphql", content=b"query", headers={**headers, "content-type": "text/plain"}
+    )
     assert response.status_code == 415
-    response = await api.http.post("/graphql", json={"query": "fragment F on Query { __typename }"}, headers=headers)
+    response = await api.http.post(
+        "/graphql", json={"query": "fragment F on Query { __typename }"}, headers=headers
+    )
     assert response.status_code == 400
 
 
@@ -36,11 +46,15 @@ ABUSE = {
     "depth": "{ " + "a { " * 50 + "b" + " }" * 50 + " }",
     "aliases": "{ " + " ".join(f"a{i}: __typename" for i in range(100)) + " }",
     "tokens": "{ " + "__typename " * 3000 + "}",
-    "Cannot spread fragment": "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+    "Cannot spread fragment": (
+        "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+    ),
 }
 
 
-async def test_abuse_is_rejected_before_any_sql(api: Api, count_statements: StatementCounter) -> None:
+async def test_abuse_is_rejected_before_any_sql(
+    api: Api, count_statements: StatementCounter
+) -> None:
     token = api.admin()  # an admin token needs no registry lookup, so any SQL would be execution
     for expected, query in ABUSE.items():
         count_statements.statements.clear()
@@ -59,7 +73,11 @@ async def test_introspection_is_off(api: Api) -> None:
 
 
 async def test_health(api: Api) -> None:
-    assert (await api.http.get("/health/live")).json() == {"status": "ok", "database": None, "migration": None}
+    assert (await api.http.get("/health/live")).json() == {
+        "status": "ok",
+        "database": None,
+        "migration": None,
+    }
     ready = await api.http.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["database"] == "up"

@@ -56,7 +56,9 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.CheckConstraint(_in("kind", ORG_KINDS), name=op.f("ck_organisations_kind")),
-        sa.CheckConstraint(_in("status", ("active", "suspended")), name=op.f("ck_organisations_status")),
+        sa.CheckConstraint(
+            _in("status", ("active", "suspended")), name=op.f("ck_organisations_status")
+        ),
         sa.CheckConstraint(
             "enterprise_number ~ '^[01][0-9]{9}$'", name=op.f("ck_organisations_enterprise_number")
         ),
@@ -133,13 +135,16 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("external_ref", sa.Text(), nullable=False),
         sa.Column("supersedes_claim_id", pg.UUID()),
-        sa.CheckConstraint(_in("assessment_method", METHODS), name=op.f("ck_claims_assessment_method")),
+        sa.CheckConstraint(
+            _in("assessment_method", METHODS), name=op.f("ck_claims_assessment_method")
+        ),
         sa.CheckConstraint(
             _in("learning_context", ("formal", "non_formal", "informal")),
             name=op.f("ck_claims_learning_context"),
         ),
         sa.CheckConstraint(
-            "proficiency_scale IS NULL OR " + _in("proficiency_scale", ("eqf", "cefr", "descriptive")),
+            "proficiency_scale IS NULL OR "
+            + _in("proficiency_scale", ("eqf", "cefr", "descriptive")),
             name=op.f("ck_claims_proficiency_scale"),
         ),
         sa.CheckConstraint(

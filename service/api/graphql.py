@@ -7,22 +7,21 @@ typed JSON error.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, ORJSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, OperationalError
-from strawberry.exceptions import (
-    CannotGetOperationTypeError,
-    InvalidOperationTypeError,
-    MissingQueryError,
-)
+from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.resolve import resolve_principal
 from service.errors import DomainError, Unauthenticated
@@ -42,34 +41,56 @@ GRAPHQL_REQUEST_SCHEMA = {
 }
 
 
-def transport_error(status: int, code: str, message: str, **headers: str) -> ORJSONResponse:
-    return ORJSONResponse(
+def transport_error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    return JsonResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
         headers=headers or None,
     )
 
 
+_ECHOED_VALUES = (
+    (re.compile(r"got invalid value .*?; ", re.S), "got an invalid value; "),
+    (re.compile(r"[,;] found: .*$", re.S), "."),
+    (re.compile(r"(cannot represent [^:]*): .*$", re.S), r"\1."),
+    (re.compile(r"Value '.*?' does not exist", re.S), "The value does not exist"),
+)
+
+
+def safe_message(message: str) -> str:
+    """GraphQL's input errors quote the value sent, which may be a national number: drop it."""
+    for pattern, replacement in _ECHOED_VALUES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def _format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
+    formatted["message"] = safe_message(error.message)
     original = error.original_error
     if isinstance(original, DomainError):
-        formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": original.code.value}
+        formatted["extensions"] = {
+            **(formatted.get("extensions") or {}),
+            "code": original.code.value,
+        }
     elif original is None and error.message == "Unexpected error.":
         formatted["extensions"] = {"code": "INTERNAL"}
-    elif original is None:
-        formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": "GRAPHQL_VALIDATION"}
+    else:
+        formatted["extensions"] = {
+            **(formatted.get("extensions") or {}),
+            "code": "GRAPHQL_VALIDATION",
+        }
     return formatted
 
 
-def _response(result: ExecutionResult) -> ORJSONResponse:
+def _response(result: ExecutionResult) -> JsonResponse:
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [_format_error(error) for error in result.errors]
-    return ORJSONResponse(body)
+    return JsonResponse(body)
 
 
-async def _read_request(request: Request, state: AppState) -> dict[str, Any] | ORJSONResponse:
+async def _read_request(request: Request, state: AppState) -> dict[str, Any] | JsonResponse:
     limit = state.settings.graphql_max_body_bytes
     if "application/json" not in request.headers.get("content-type", ""):
         return transport_error(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
@@ -87,14 +108,16 @@ async def _read_request(request: Request, state: AppState) -> dict[str, Any] | O
         return transport_error(400, "BAD_REQUEST", "the body is not valid JSON")
     if isinstance(payload, list):
         return transport_error(400, "BATCHING_NOT_SUPPORTED", "send one operation per request")
-    if (
-        not isinstance(payload, dict)
-        or not isinstance(payload.get("query"), str)
-        or not isinstance(payload.get("variables") or {}, dict)
-        or not isinstance(payload.get("operationName") or "", str)
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables"), dict | None)
+        and isinstance(payload.get("operationName"), str | None)
     ):
         return transport_error(
-            400, "BAD_REQUEST", "expected {query: string, variables?: object, operationName?: string}"
+            400,
+            "BAD_REQUEST",
+            "expected {query: string, variables?: object, operationName?: string}",
         )
     return payload
 
@@ -126,7 +149,7 @@ def _bearer(request: Request) -> str | None:
 async def graphql_post(request: Request) -> Response:
     state = app_state(request)
     payload = await _read_request(request, state)
-    if isinstance(payload, ORJSONResponse):
+    if isinstance(payload, JsonResponse):
         return payload
     token = _bearer(request)
     unauthenticated = transport_error(
@@ -159,15 +182,18 @@ async def graphql_post(request: Request) -> Response:
                 )
             except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
                 await session.rollback()
-                return transport_error(400, "BAD_REQUEST", "no executable operation in the document")
+                return transport_error(
+                    400, "BAD_REQUEST", "no executable operation in the document"
+                )
             if context.failed:
                 await session.rollback()
             else:
                 await session.commit()
     except (OperationalError, DBAPIError, OSError):
         logger.warning("database_unavailable", exc_info=True)
-        return transport_error(503, "UNAVAILABLE", "the database is unavailable; retry later",
-                               **{"Retry-After": "2"})
+        return transport_error(
+            503, "UNAVAILABLE", "the database is unavailable; retry later", **{"Retry-After": "2"}
+        )
     return _response(result)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from service.api.responses import JsonResponse
 from service.api.state import app_state
 from service.db.migrate import current_revision, head_revision
 
@@ -30,14 +30,14 @@ async def live() -> Health:
     summary="The service can serve requests",
     responses={503: {"model": Health, "description": "Database down or migrations behind"}},
 )
-async def ready(request: Request) -> ORJSONResponse:
+async def ready(request: Request) -> JsonResponse:
     state = app_state(request)
     try:
         revision = await current_revision(state.engine)
     except (OperationalError, DBAPIError, OSError):
-        return ORJSONResponse(Health(status="unavailable", database="down").model_dump(), 503)
+        return JsonResponse(Health(status="unavailable", database="down").model_dump(), 503)
     expected = head_revision()
     if revision != expected:
         body = Health(status="unavailable", database="up", migration=f"{revision} != {expected}")
-        return ORJSONResponse(body.model_dump(), 503)
-    return ORJSONResponse(Health(status="ok", database="up", migration=revision).model_dump())
+        return JsonResponse(body.model_dump(), 503)
+    return JsonResponse(Health(status="ok", database="up", migration=revision).model_dump())

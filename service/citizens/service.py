@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,7 +37,7 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     if claimed is not None:
         return claimed
     # Another transaction won the race; drop our orphan row and use theirs.
-    await session.execute(Citizen.__table__.delete().where(Citizen.citizen_id == citizen_id))
+    await session.execute(delete(Citizen).where(Citizen.citizen_id == citizen_id))
     winner = await session.scalar(
         select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == digest)
     )
@@ -46,7 +46,7 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
-    """One writer per citizen at a time, so the event chain stays linear (no UPDATE rights needed)."""
+    """One writer per citizen at a time keeps the event chain linear, without UPDATE rights."""
     await session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended(str(citizen_id), 0)))
     )

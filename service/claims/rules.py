@@ -63,7 +63,9 @@ class Proficiency(_Strict):
     @model_validator(mode="after")
     def _level_on_scale(self) -> Self:
         levels = SCALE_LEVELS[self.scale]
-        normalized = self.level.upper() if self.scale is ProficiencyScale.CEFR else self.level.lower()
+        normalized = (
+            self.level.upper() if self.scale is ProficiencyScale.CEFR else self.level.lower()
+        )
         if normalized not in levels:
             raise ValueError(f"level must be one of {', '.join(levels)} on the {self.scale} scale")
         object.__setattr__(self, "level", normalized)

@@ -41,7 +41,7 @@ class IssueOutcome:
 
 
 def _digest(content: ClaimContent, citizen_id: uuid.UUID, supersedes: uuid.UUID | None) -> bytes:
-    """Fingerprint of a request, to tell a faithful retry from a different claim with the same ref."""
+    """Fingerprint of a request: tells a faithful retry from another claim under the same ref."""
     body = content.model_dump(mode="json", exclude={"insz"})
     body["citizen"] = str(citizen_id)
     body["supersedes"] = str(supersedes) if supersedes else None
@@ -92,9 +92,7 @@ async def _reserve_ref(
         )
     ).one()
     if existing.payload_digest != digest:
-        raise Conflict(
-            "externalRef was already used for a different claim", str(existing.claim_id)
-        )
+        raise Conflict("externalRef was already used for a different claim", str(existing.claim_id))
     return existing.claim_id
 
 
@@ -183,7 +181,9 @@ async def _record_claim(
         supersedes=supersedes,
     )
     await session.execute(insert(Claim).values(**row))
-    await append_event(session, citizen_id, EventType.CLAIM_ISSUED, _event_payload(row), recorded_at)
+    await append_event(
+        session, citizen_id, EventType.CLAIM_ISSUED, _event_payload(row), recorded_at
+    )
     if supersedes is not None:
         await append_event(
             session,
@@ -209,7 +209,9 @@ async def issue_claim(
     )
 
 
-async def issued_claim(session: AsyncSession, principal: Principal, claim_id: uuid.UUID) -> ClaimView:
+async def issued_claim(
+    session: AsyncSession, principal: Principal, claim_id: uuid.UUID
+) -> ClaimView:
     """A claim of the caller's organisation; anyone else's is reported as not found."""
     organisation_id = require_issuer(principal)
     claim = await load_claim(session, claim_id)

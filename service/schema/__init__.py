@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import structlog
+from collections.abc import Callable
+
 import strawberry
-from strawberry.types import ExecutionContext
+import structlog
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -18,14 +19,15 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from service.errors import DomainError
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.claims.mutations import ClaimMutations
 from service.schema.claims.queries import ClaimQueries
+from service.schema.context import Context
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
-from service.schema.context import Context
 from service.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -37,7 +39,7 @@ Mutation = merge_types("Mutation", (ClaimMutations, AdminMutations))
 def expected_error(error: GraphQLError) -> bool:
     """Errors we raise on purpose, and GraphQL's own validation errors, are shown as they are."""
     original = error.original_error
-    return original is None or isinstance(original, DomainError)
+    return original is None or isinstance(original, DomainError | GraphQLError)
 
 
 class PassportSchema(strawberry.Schema):
@@ -60,16 +62,17 @@ class PassportSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
-        MaskErrors(should_mask_error=lambda error: not expected_error(error)),
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: MaskErrors(should_mask_error=lambda error: not expected_error(error)),
     ]
     if not settings.graphql_dev_tools:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    # The caches are shared on purpose: one per schema, keyed by the document text.
+    parser_cache, validation_cache = ParserCache(maxsize=512), ValidationCache(maxsize=512)
+    extensions += [lambda: parser_cache, lambda: validation_cache]
     return PassportSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 

@@ -26,7 +26,9 @@ class ErrorType:
 
 @strawberry.type(name="FieldProblem")
 class FieldProblemType:
-    field: str = strawberry.field(description="Dotted path to the input field, e.g. input.acquiredOn")
+    field: str = strawberry.field(
+        description="Dotted path to the input field, e.g. input.acquiredOn"
+    )
     message: str
     code: str
 
@@ -56,13 +58,17 @@ class InvalidStateType(ErrorType):
     pass
 
 
-ErrorResult = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
+ErrorResult = (
+    ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
+)
 
 
 def error_result(exc: domain.DomainError) -> ErrorResult:
     code = ErrorCodeType(exc.code.value)
     if isinstance(exc, domain.ValidationFailed):
-        problems = [FieldProblemType(field=p.field, message=p.message, code=p.code) for p in exc.problems]
+        problems = [
+            FieldProblemType(field=p.field, message=p.message, code=p.code) for p in exc.problems
+        ]
         return ValidationFailedType(code=code, message=exc.message, problems=problems)
     if isinstance(exc, domain.Conflict):
         existing = strawberry.ID(exc.existing_id) if exc.existing_id else None

@@ -58,7 +58,10 @@ class AdminMutations:
     ) -> OrganisationResult:
         ctx = info.context
         return _org(
-            await _run(info, lambda: registry.register_organisation(ctx.session, ctx.principal, plain(input)))
+            await _run(
+                info,
+                lambda: registry.register_organisation(ctx.session, ctx.principal, plain(input)),
+            )
         )
 
     @strawberry.mutation
@@ -69,7 +72,9 @@ class AdminMutations:
 
         async def run() -> registry.OrganisationView:
             return await registry.set_organisation_status(
-                ctx.session, ctx.principal, parse_uuid(id, "organisation"),
+                ctx.session,
+                ctx.principal,
+                parse_uuid(id, "organisation"),
                 enums.OrganisationStatus(status.value),
             )
 
@@ -129,4 +134,7 @@ class AdminQueries:
     @strawberry.field(description="All partner organisations (admin only)")
     async def organisations(self, info: Info) -> list[Organisation]:
         ctx = info.context
-        return [Organisation.of(v) for v in await registry.list_organisations(ctx.session, ctx.principal)]
+        return [
+            Organisation.of(v)
+            for v in await registry.list_organisations(ctx.session, ctx.principal)
+        ]

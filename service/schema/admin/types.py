@@ -112,7 +112,9 @@ class RegisterOrganisationInput:
 @strawberry.input
 class RegisterClientInput:
     organisation_id: strawberry.ID
-    client_id: str = strawberry.field(description="The client_id your identity provider puts in tokens")
+    client_id: str = strawberry.field(
+        description="The client_id your identity provider puts in tokens"
+    )
     name: str
     scopes: list[Scope]
 

@@ -31,7 +31,6 @@ class EvidenceInput:
 
 @strawberry.input
 class ClaimContentFields:
-    competence_uri: str = strawberry.field(description="ESCO skill or knowledge URI")
     external_ref: str = strawberry.field(
         description="Your own unique reference; retrying with it never creates a second claim"
     )
@@ -48,11 +47,14 @@ class ClaimContentFields:
 
 @strawberry.input
 class IssueClaimInput(ClaimContentFields):
+    competence_uri: str = strawberry.field(description="ESCO skill or knowledge URI")
     insz: str = strawberry.field(description="The citizen's national number (INSZ), 11 digits")
 
 
 @strawberry.input
 class SupersedeClaimInput(ClaimContentFields):
+    """The newer claim is about the same competence and citizen as the one it replaces."""
+
     claim_id: strawberry.ID = strawberry.field(description="The claim the new one replaces")
 
 

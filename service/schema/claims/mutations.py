@@ -24,7 +24,9 @@ from service.schema.inputs import plain
 
 @strawberry.type
 class ClaimMutations:
-    @strawberry.mutation(description="Record that the citizen has a competence, as your organisation")
+    @strawberry.mutation(
+        description="Record that the citizen has a competence, as your organisation"
+    )
     async def issue_claim(self, info: Info, input: IssueClaimInput) -> IssueClaimResult:
         ctx = info.context
         try:
@@ -33,7 +35,9 @@ class ClaimMutations:
             )
         except DomainError as exc:
             return error_result(exc)
-        return ClaimIssued(claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created)
+        return ClaimIssued(
+            claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
+        )
 
     @strawberry.mutation(description="Withdraw a claim your organisation issued")
     async def revoke_claim(self, info: Info, input: RevokeClaimInput) -> RevokeClaimResult:

@@ -38,9 +38,12 @@ class ClaimQueries:
             after=after,
         )
         edges = [
-            ClaimEdge(cursor=claims.claim_cursor(view), node=claim_type(view, show_external_ref=True))
+            ClaimEdge(
+                cursor=claims.claim_cursor(view), node=claim_type(view, show_external_ref=True)
+            )
             for view in page.items
         ]
         return ClaimConnection(
-            edges=edges, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )

@@ -87,7 +87,9 @@ class Issuer:
 class Proficiency:
     scale: ProficiencyScale
     level: str
-    rank: int = strawberry.field(description="Position on the scale as 0-1000, comparable across scales")
+    rank: int = strawberry.field(
+        description="Position on the scale as 0-1000, comparable across scales"
+    )
 
 
 @strawberry.type
@@ -178,7 +180,9 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
         recorded_at=view.recorded_at,
         status=ClaimStatus(view.status.value),
         revocation=revocation,
-        supersedes=strawberry.ID(str(view.supersedes_claim_id)) if view.supersedes_claim_id else None,
+        supersedes=strawberry.ID(str(view.supersedes_claim_id))
+        if view.supersedes_claim_id
+        else None,
         superseded_by=(
             strawberry.ID(str(view.superseded_by_claim_id)) if view.superseded_by_claim_id else None
         ),

@@ -75,16 +75,25 @@ def passport_type(view: PassportView, *, issuer_org: str | None = None) -> Passp
 
 def _competence(pc: PassportCompetenceView) -> PassportCompetence:
     c = pc.competence
-    highest = claim_type(pc.highest_level, show_external_ref=False).proficiency if pc.highest_level else None
+    highest = (
+        claim_type(pc.highest_level, show_external_ref=False).proficiency
+        if pc.highest_level
+        else None
+    )
     return PassportCompetence(
-        competence=competence_type(c.uri, c.skill_type, c.reuse_level, c.preferred_labels, c.descriptions),
+        competence=competence_type(
+            c.uri, c.skill_type, c.reuse_level, c.preferred_labels, c.descriptions
+        ),
         status=ClaimStatus(pc.status.value),
         highest_level=highest,
         first_acquired_on=pc.first_acquired_on,
         last_used_on=pc.most_recent_use,
         distinct_organisations=pc.distinct_organisations,
         vouchers=[
-            VoucherCount(organisation_kind=OrganisationKind(v.organisation_kind), organisations=v.organisations)
+            VoucherCount(
+                organisation_kind=OrganisationKind(v.organisation_kind),
+                organisations=v.organisations,
+            )
             for v in pc.vouchers
         ],
         claims=[claim_type(view, show_external_ref=False) for view in pc.claims],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from service.errors import ValidationFailed
@@ -31,7 +33,7 @@ class TaxonomyQueries:
     async def competences(
         self,
         info: Info,
-        search_text: str | None = strawberry.argument(name="search", default=None),
+        search_text: Annotated[str | None, strawberry.argument(name="search")] = None,
         lang: Language = Language.NL,
         skill_type: SkillType | None = None,
         reuse_level: ReuseLevel | None = None,
@@ -77,7 +79,11 @@ class TaxonomyQueries:
         if found is None:
             return None
         return competence_type(
-            found.uri, found.skill_type, found.reuse_level, found.preferred_labels, found.descriptions
+            found.uri,
+            found.skill_type,
+            found.reuse_level,
+            found.preferred_labels,
+            found.descriptions,
         )
 
     @strawberry.field(description="One ESCO occupation with its essential and optional competences")
@@ -86,13 +92,13 @@ class TaxonomyQueries:
         found = await search.occupation_by_uri(session, uri)
         if found is None:
             return None
-        refs = await search.competences_by_id(
-            session, [*found.essential_ids, *found.optional_ids]
-        )
+        refs = await search.competences_by_id(session, [*found.essential_ids, *found.optional_ids])
 
         def many(ids: list[int] | tuple[int, ...]) -> list[Competence]:
             return [
-                competence_type(r.uri, r.skill_type, r.reuse_level, r.preferred_labels, r.descriptions)
+                competence_type(
+                    r.uri, r.skill_type, r.reuse_level, r.preferred_labels, r.descriptions
+                )
                 for r in (refs[i] for i in ids if i in refs)
             ]
 
