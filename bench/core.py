@@ -253,8 +253,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = 200 LIMIT 1"
     )
     await conn.close()
-    compiled = claims_select(Claim.citizen_id == citizen_id).compile(
-        dialect=postgresql.asyncpg.dialect(), compile_kwargs={"literal_binds": True}
+    compiled = (
+        claims_select(Claim.citizen_id == citizen_id)
+        .params(today=date.today())
+        .compile(dialect=postgresql.asyncpg.dialect(), compile_kwargs={"literal_binds": True})
     )
     sql = str(compiled)
     pool = await asyncpg.create_pool(asyncpg_dsn(make_url(url)), min_size=16, max_size=16)

@@ -192,7 +192,7 @@ async def _record_claim(
             {"claimId": str(supersedes), "supersededBy": str(claim_id)},
             recorded_at,
         )
-    claim = await load_claim(session, claim_id)
+    claim = await load_claim(session, claim_id, citizen_id)
     assert claim is not None
     return IssueOutcome(claim, created=True)
 

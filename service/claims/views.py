@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, literal, select
+from sqlalchemy import ColumnElement, Date, Select, bindparam, case, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -64,12 +64,12 @@ class ClaimView:
         return self.last_used_on or self.acquired_on
 
 
-def claims_select(*where: ColumnElement[bool]) -> Select[Any]:
+def _base_select() -> Select[Any]:
     newer = aliased(Claim, name="newer")
     status = case(
         (ClaimRevocation.claim_id.is_not(None), literal(ClaimStatus.REVOKED.value)),
         (newer.claim_id.is_not(None), literal(ClaimStatus.SUPERSEDED.value)),
-        (Claim.valid_until < today(), literal(ClaimStatus.EXPIRED.value)),
+        (Claim.valid_until < bindparam("today", type_=Date), literal(ClaimStatus.EXPIRED.value)),
         else_=literal(ClaimStatus.ACTIVE.value),
     )
     return (
@@ -98,8 +98,16 @@ def claims_select(*where: ColumnElement[bool]) -> Select[Any]:
             newer,
             (newer.citizen_id == Claim.citizen_id) & (newer.supersedes_claim_id == Claim.claim_id),
         )
-        .where(*where)
     )
+
+
+# Built once: constructing the joins is costlier than running the query on a small passport.
+_CLAIMS = _base_select()
+
+
+def claims_select(*where: ColumnElement[bool]) -> Select[Any]:
+    """All claims matching ``where``; execute with ``{"today": clock.today()}``."""
+    return _CLAIMS.where(*where)
 
 
 def _view(row: Any) -> ClaimView:
@@ -143,11 +151,18 @@ async def load_claims(
     statement = claims_select(*where).order_by(Claim.recorded_at, Claim.claim_id)
     if limit is not None:
         statement = statement.limit(limit)
-    return [_view(row) for row in await session.execute(statement)]
+    rows = await session.execute(statement, {"today": today()})
+    return [_view(row) for row in rows]
 
 
-async def load_claim(session: AsyncSession, claim_id: uuid.UUID) -> ClaimView | None:
-    found = await load_claims(session, Claim.claim_id == claim_id)
+async def load_claim(
+    session: AsyncSession, claim_id: uuid.UUID, citizen_id: uuid.UUID | None = None
+) -> ClaimView | None:
+    """By id alone (an index on claim_id), or by primary key when the citizen is known."""
+    where = [Claim.claim_id == claim_id]
+    if citizen_id is not None:
+        where.append(Claim.citizen_id == citizen_id)
+    found = await load_claims(session, *where)
     return found[0] if found else None
 
 

@@ -62,17 +62,21 @@ class PassportSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: MaskErrors(should_mask_error=lambda error: not expected_error(error)),
+    # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
+    # request (as the limiter extensions do) would make every validation a cache miss.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
     ]
     if not settings.graphql_dev_tools:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    # The caches are shared on purpose: one per schema, keyed by the document text.
-    parser_cache, validation_cache = ParserCache(maxsize=512), ValidationCache(maxsize=512)
-    extensions += [lambda: parser_cache, lambda: validation_cache]
+        rules.append(NoSchemaIntrospectionCustomRule)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: AddValidationRules(rules),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: MaskErrors(should_mask_error=lambda error: not expected_error(error)),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ]
     return PassportSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
