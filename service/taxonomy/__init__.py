@@ -1,0 +1,1 @@
+"""The ESCO taxonomy: import from ESCO's CSV export, label search, concept lookups."""
