@@ -1,0 +1,165 @@
+"""The ESCO import: counts against ESCO's published figures, languages, idempotency, errors."""
+
+from __future__ import annotations
+
+import gzip
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db.embedded import asyncpg_dsn
+from service.db.engine import create_engine
+from service.db.migrate import upgrade_async
+from service.models import (
+    Competence,
+    CompetenceBroader,
+    CompetenceCollection,
+    Occupation,
+    OccupationCompetence,
+)
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, EscoImportError, import_esco
+from tests import factories
+
+SKILLS_HEADER = (
+    "conceptType,conceptUri,skillType,reuseLevel,preferredLabel,altLabels,hiddenLabels,status,"
+    "modifiedDate,scopeNote,definition,inScheme,description"
+)
+
+
+async def count(engine: AsyncEngine, model: type, *where: object) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_shipped_export_matches_esco_figures(engine: AsyncEngine) -> None:
+    assert await count(engine, Competence, Competence.concept_type == "skill") == 13896
+    assert await count(engine, Competence, Competence.concept_type == "skill_group") == 640
+    assert await count(engine, Occupation) == 3007
+    # 123,855 rows, less the 67 that name an occupation missing from the export.
+    assert (
+        await count(engine, OccupationCompetence, OccupationCompetence.relation == "essential")
+        == 64891
+    )
+    assert (
+        await count(engine, OccupationCompetence, OccupationCompetence.relation == "optional")
+        == 58897
+    )
+    assert (
+        await count(engine, CompetenceCollection, CompetenceCollection.collection == "transversal")
+        == 96
+    )
+    assert await count(engine, CompetenceBroader) == 20649
+
+
+async def test_dutch_labels_with_english_fallback(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        teamwork = await conn.scalar(
+            select(Competence.preferred_labels).where(Competence.uri == factories.TEAMWORK)
+        )
+        forklift = await conn.scalar(
+            select(Competence.preferred_labels).where(Competence.uri == factories.FORKLIFT)
+        )
+        occupation = await conn.scalar(select(Occupation.preferred_labels).limit(1))
+    assert teamwork == {"en": "work in teams", "nl": "in teams werken"}
+    assert forklift == {"en": "operate forklift"}  # not in any Dutch collection
+    assert set(occupation) == {"en", "nl"}
+
+
+async def test_reimport_keeps_ids_and_counts(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        before = dict((await conn.execute(select(Competence.uri, Competence.id))).all())
+        labels_before = await conn.scalar(text("SELECT count(*) FROM competence_labels"))
+    report = await import_esco(engine, SHIPPED_ESCO_DIR)
+    assert report.counts["skills"] == 13896
+    assert report.skipped == {
+        "relation to an unknown occupation": 67,
+        "broader relation to an unknown concept": 7,
+    }
+    assert report.languages == ("en", "nl")
+    async with engine.connect() as conn:
+        after = dict((await conn.execute(select(Competence.uri, Competence.id))).all())
+        labels_after = await conn.scalar(text("SELECT count(*) FROM competence_labels"))
+    assert after == before
+    assert labels_after == labels_before
+
+
+@pytest.fixture
+async def scratch_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A database of its own, so tiny test exports do not touch the shared taxonomy."""
+    from sqlalchemy.engine import make_url
+
+    server: URL = make_url(database_url)
+    name = f"passport_scratch_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(asyncpg_dsn(server))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = server.set(database=name).render_as_string(hide_password=False)
+    await upgrade_async(url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+    admin = await asyncpg.connect(asyncpg_dsn(server))
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def write_skills(directory: Path, body: str, name: str = "skills_en.csv") -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(SKILLS_HEADER + "\r\n" + body, encoding="utf-8")
+
+
+async def test_plain_csv_with_multiline_alt_labels(
+    tmp_path: Path, scratch_engine: AsyncEngine
+) -> None:
+    write_skills(
+        tmp_path,
+        "KnowledgeSkillCompetence,http://example.org/s/1,skill/competence,transversal,"
+        '"bake bread","knead dough\nproof dough",,released,,,,,"Makes bread."\r\n',
+    )
+    with gzip.open(tmp_path / "skills_nl.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write(
+            SKILLS_HEADER + "\n" + "KnowledgeSkillCompetence,http://example.org/s/1,"
+            'skill/competence,transversal,"brood bakken",,,released,,,,,\n'
+        )
+    report = await import_esco(scratch_engine, tmp_path)
+    assert report.counts["skills"] == 1
+    assert report.languages == ("en", "nl")
+    async with scratch_engine.connect() as conn:
+        labels = sorted(
+            (await conn.execute(text("SELECT lang, kind, label FROM competence_labels"))).all()
+        )
+        row = (
+            await conn.execute(
+                select(Competence.preferred_labels, Competence.reuse_level, Competence.skill_type)
+            )
+        ).one()
+    assert labels == [
+        ("en", "alternative", "knead dough"),
+        ("en", "alternative", "proof dough"),
+        ("en", "preferred", "bake bread"),
+        ("nl", "preferred", "brood bakken"),
+    ]
+    assert row == ({"en": "bake bread", "nl": "brood bakken"}, "transversal", "skill_competence")
+
+
+async def test_missing_column_is_a_clear_error(tmp_path: Path, scratch_engine: AsyncEngine) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "skills_en.csv").write_text("conceptUri,preferredLabel\nhttp://x,y\n")
+    with pytest.raises(EscoImportError, match="skills_en.csv: missing column conceptType"):
+        await import_esco(scratch_engine, tmp_path)
+    assert await count(scratch_engine, Competence) == 0
+
+
+async def test_directory_without_skills_is_an_error(
+    tmp_path: Path, scratch_engine: AsyncEngine
+) -> None:
+    shutil.copy(SHIPPED_ESCO_DIR / "occupations_nl.csv.gz", tmp_path)
+    with pytest.raises(EscoImportError, match="no skills"):
+        await import_esco(scratch_engine, tmp_path)
