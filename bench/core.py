@@ -29,8 +29,6 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
-
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
 from service.claims.views import claims_select
@@ -39,6 +37,7 @@ from service.db.engine import create_engine
 from service.db.migrate import upgrade_async
 from service.models import Claim
 from service.settings import Settings
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 from tests import factories
 
 ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) {

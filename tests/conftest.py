@@ -15,13 +15,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.db.embedded import EmbeddedPostgres, asyncpg_dsn
 from service.db.engine import create_engine, session_factory
 from service.db.migrate import upgrade_async
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 
 LOCAL_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

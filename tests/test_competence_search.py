@@ -96,12 +96,17 @@ async def test_bad_cursor_and_page_size(api: Api, school: Partner) -> None:
 
 
 async def test_occupation_and_competence_lookup(api: Api, school: Partner) -> None:
-    query = """query($uri: String!) {
+    query = """query($uri: String!, $occupation: String!) {
       competence(uri: $uri) { uri label(lang: NL) { text } description(lang: EN) { text } }
-      occupation(uri: "http://data.europa.eu/esco/occupation/f2b15a0e-e65a-438a-affb-29b9d50b77d1") {
+      occupation(uri: $occupation) {
         label(lang: NL) { text language } essential { uri } optional { uri } }
     }"""
-    body = await api.gql(school.token, query, {"uri": factories.PYTHON})
+    software_developer = (
+        "http://data.europa.eu/esco/occupation/f2b15a0e-e65a-438a-affb-29b9d50b77d1"
+    )
+    body = await api.gql(
+        school.token, query, {"uri": factories.PYTHON, "occupation": software_developer}
+    )
     assert body["data"]["competence"]["label"]["text"] == "Python (computerprogrammering)"
     assert body["data"]["competence"]["description"]["text"]
     occupation = body["data"]["occupation"]
@@ -109,5 +114,5 @@ async def test_occupation_and_competence_lookup(api: Api, school: Partner) -> No
     essential = {c["uri"] for c in occupation["essential"]}
     optional = {c["uri"] for c in occupation["optional"]}
     assert len(essential) > 5 and optional and not essential & optional
-    unknown = await api.gql(school.token, query, {"uri": "http://nope"})
+    unknown = await api.gql(school.token, query, {"uri": "http://nope", "occupation": "http://no"})
     assert unknown["data"]["competence"] is None

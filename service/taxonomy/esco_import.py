@@ -8,6 +8,7 @@ reader never sees a half-imported taxonomy.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import json
@@ -106,7 +107,7 @@ class _Concept:
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in required if column not in (reader.fieldnames or [])]
         if missing:
@@ -169,14 +170,14 @@ def read_export(directory: Path) -> _Export:
         for lang, path in files.get(stem, []):
             lang = lang or "en"
             for row in _rows(path, REQUIRED["collection"]):
-                concept = export.competences.get(row["conceptUri"])
-                if concept is None:
+                member = export.competences.get(row["conceptUri"])
+                if member is None:
                     export.skipped[f"{stem}: unknown concept"] += 1
                     continue
                 export.collections.add((row["conceptUri"], collection))
-                if lang not in concept.labels:  # the collections carry Dutch skill labels
+                if lang not in member.labels:  # the collections carry Dutch skill labels
                     export.languages.add(lang)
-                    concept.add_text(lang, row)
+                    member.add_text(lang, row)
     for lang, path in files.get("ISCOGroups", []):
         lang = lang or "en"
         for row in _rows(path, REQUIRED["ISCOGroups"]):
@@ -228,13 +229,13 @@ async def _upsert(
     await conn.copy_records_to_table(stage, records=records, columns=columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
     await conn.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608 - fixed names
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
         f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
 
 
 async def _ids(conn: asyncpg.Connection, table: str) -> dict[str, int]:
-    return {row["uri"]: row["id"] for row in await conn.fetch(f"SELECT id, uri FROM {table}")}  # noqa: S608
+    return {row["uri"]: row["id"] for row in await conn.fetch(f"SELECT id, uri FROM {table}")}
 
 
 async def _replace(
@@ -245,7 +246,7 @@ async def _replace(
     columns: list[str],
     records: list[tuple[Any, ...]],
 ) -> None:
-    await conn.execute(f"DELETE FROM {table} WHERE {owner} = ANY($1::int[])", owner_ids)  # noqa: S608
+    await conn.execute(f"DELETE FROM {table} WHERE {owner} = ANY($1::int[])", owner_ids)
     await conn.copy_records_to_table(table, records=records, columns=columns)
 
 
@@ -383,10 +384,10 @@ async def import_esco(
     engine: AsyncEngine, directory: Path, *, esco_version: str = "v1.1.1"
 ) -> ImportReport:
     started = time.perf_counter()
-    export = read_export(directory)
+    export = await asyncio.to_thread(read_export, directory)  # parsing is CPU and file work
     async with engine.connect() as sa_conn:
         raw = await sa_conn.get_raw_connection()
-        conn: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        conn: asyncpg.Connection = raw.driver_connection
         async with conn.transaction():
             # One import at a time; readers keep seeing the previous taxonomy until commit.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('passport:esco-import'))")
