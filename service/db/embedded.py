@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import subprocess
 from pathlib import Path
@@ -29,6 +30,9 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+        # The wheel also registers this cleanup at exit; once is enough (and at exit the log
+        # streams may already be closed).
+        atexit.unregister(self._server._cleanup)
 
     def pg_ctl(self, *args: str) -> None:
         """Low-level control, used by fault tests that stop and restart the server."""
