@@ -78,7 +78,8 @@ def serve(
         _echo("Development token: passport token citizen --insz 85073003328  (see --help)")
         if demo:
             _echo("Demo tokens:       passport token demo")
-    os.environ["PASSPORT_DATABASE_URL"] = url  # workers build their app from the environment
+    os.environ["PASSPORT_DATABASE_URL"] = url  # the app (and every worker) reads its settings
+    get_settings.cache_clear()
     uvicorn.run(
         "service.app:create_app",
         factory=True,
