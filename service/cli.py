@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -75,9 +76,10 @@ def serve(
     bind_host, bind_port = host or settings.host, port or settings.port
     _echo(f"GraphQL: http://{bind_host}:{bind_port}/graphql   readiness: /health/ready")
     if not settings.is_production:
-        _echo("Development token: passport token citizen --insz 85073003328  (see --help)")
+        command = Path(sys.argv[0]).as_posix()
+        _echo(f"Development token: {command} token citizen --insz 85073003328  (see --help)")
         if demo:
-            _echo("Demo tokens:       passport token demo")
+            _echo(f"Demo tokens:       {command} token demo")
     os.environ["PASSPORT_DATABASE_URL"] = url  # the app (and every worker) reads its settings
     get_settings.cache_clear()
     uvicorn.run(

@@ -22,11 +22,13 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.models import Competence
 
 SHIPPED_ESCO_DIR = Path(__file__).resolve().parent / "data" / "esco-v1.1.1"
+# The main files put one label per line inside the field; the collection files use " | ".
+LABEL_SEPARATOR = re.compile(r"\r?\n| \| ")
 FILE_PATTERN = re.compile(r"^(?P<stem>[A-Za-z]+?)(?:_(?P<lang>[a-z]{2}))?\.csv(?:\.gz)?$")
 COLLECTIONS = {
     "transversalSkillsCollection": "transversal",
@@ -38,6 +40,12 @@ COLLECTIONS = {
 }
 CONCEPT_TYPES = {"KnowledgeSkillCompetence": "skill", "SkillGroup": "skill_group"}
 SKILL_TYPES = {"knowledge": "knowledge", "skill/competence": "skill_competence"}
+REUSE_LEVELS = {
+    "transversal": "transversal",
+    "cross-sector": "cross_sector",
+    "sector-specific": "sector_specific",
+    "occupation-specific": "occupation_specific",
+}
 REQUIRED = {
     "skills": ("conceptType", "conceptUri", "skillType", "reuseLevel", "preferredLabel"),
     "skillGroups": ("conceptUri", "preferredLabel"),
@@ -90,7 +98,7 @@ class _Concept:
         if description:
             self.descriptions[lang] = description
         for kind, column in (("alternative", "altLabels"), ("hidden", "hiddenLabels")):
-            for alt in (row.get(column) or "").split("\n"):
+            for alt in LABEL_SEPARATOR.split(row.get(column) or ""):
                 if alt.strip():
                     self.alternatives.add((lang, kind, alt.strip()))
 
@@ -124,11 +132,16 @@ def _files(directory: Path) -> dict[str, list[tuple[str | None, Path]]]:
     return found
 
 
-def _normalize(value: str, mapping: dict[str, str] | None = None) -> str | None:
+def _vocabulary(
+    value: str, mapping: dict[str, str], column: str, skipped: Counter[str]
+) -> str | None:
+    """Map ESCO's spelling to ours; an unknown value is kept out (and counted), not fatal."""
     value = value.strip()
     if not value:
         return None
-    return mapping.get(value) if mapping is not None else value.replace("-", "_")
+    if value not in mapping:
+        skipped[f"unknown {column} {value!r} (stored as null)"] += 1
+    return mapping.get(value)
 
 
 @dataclass
@@ -154,9 +167,15 @@ def read_export(directory: Path) -> _Export:
         for row in _rows(path, REQUIRED["skills"]):
             concept = export.competences.setdefault(row["conceptUri"], _Concept(row["conceptUri"]))
             concept.concept_type = CONCEPT_TYPES.get(row["conceptType"], "skill")
-            concept.skill_type = _normalize(row["skillType"], SKILL_TYPES) or concept.skill_type
-            concept.reuse_level = _normalize(row["reuseLevel"]) or concept.reuse_level
-            concept.status = row.get("status") or "released"
+            concept.skill_type = (
+                _vocabulary(row["skillType"], SKILL_TYPES, "skillType", export.skipped)
+                or concept.skill_type
+            )
+            concept.reuse_level = (
+                _vocabulary(row["reuseLevel"], REUSE_LEVELS, "reuseLevel", export.skipped)
+                or concept.reuse_level
+            )
+            concept.status = (row.get("status") or "").strip() or "released"
             concept.add_text(lang, row)
     for lang, path in files.get("skillGroups", []):
         lang = lang or "en"
@@ -400,6 +419,10 @@ async def import_esco(
     )
 
 
-async def taxonomy_loaded(engine: AsyncEngine) -> bool:
-    async with engine.connect() as conn:
-        return (await conn.scalar(select(Competence.id).limit(1))) is not None
+async def taxonomy_loaded(session_or_engine: AsyncSession | AsyncEngine) -> bool:
+    """Whether any competence exists, so ``passport serve`` can load ESCO on first start."""
+    query = select(Competence.id).limit(1)
+    if isinstance(session_or_engine, AsyncSession):
+        return (await session_or_engine.scalar(query)) is not None
+    async with session_or_engine.connect() as conn:
+        return (await conn.scalar(query)) is not None
