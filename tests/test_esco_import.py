@@ -73,6 +73,29 @@ async def test_dutch_labels_with_english_fallback(engine: AsyncEngine) -> None:
     assert set(occupation or {}) == {"en", "nl"}
 
 
+async def test_collection_alt_labels_are_split(engine: AsyncEngine) -> None:
+    """The collection files separate altLabels with " | ", not newlines like the main files."""
+    async with engine.connect() as conn:
+        labels = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT l.kind, l.label FROM competence_labels l "
+                        "JOIN competences c ON c.id = l.competence_id "
+                        "WHERE c.uri = :uri AND l.lang = 'nl'"
+                    ),
+                    {"uri": factories.TEAMWORK},
+                )
+            ).all()
+        )
+        piped = await conn.scalar(
+            text("SELECT count(*) FROM competence_labels WHERE label LIKE '%|%'")
+        )
+    assert ("preferred", "in teams werken") in labels
+    assert len(labels) > 1 and all("|" not in label for _, label in labels)
+    assert piped == 0
+
+
 async def test_reimport_keeps_ids_and_counts(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         before = dict((await conn.execute(select(Competence.uri, Competence.id))).all())

@@ -168,6 +168,29 @@ def upgrade() -> None:
             "relation IN ('essential', 'optional')", name="ck_occupation_competences_relation"
         ),
     )
+    # Typo search: labels word-similar to the (normalized) query, of competences none of whose
+    # labels contain it (those rank higher and come from the substring search). A function, so
+    # its settings stay scoped to the call: the 0.4 threshold for <%, and no sequential scan,
+    # which the planner otherwise picks as it cannot see how costly word_similarity is.
+    op.execute(
+        r"""
+        CREATE FUNCTION passport_similar_competence_labels(query text)
+        RETURNS TABLE (competence_id integer, label text, lang text, kind text, similarity real)
+        LANGUAGE sql STABLE PARALLEL SAFE STRICT
+        SET pg_trgm.word_similarity_threshold = 0.4
+        SET enable_seqscan = off
+        AS $$
+          SELECT l.competence_id, l.label, l.lang, l.kind, public.word_similarity(query, l.norm)
+          FROM public.competence_labels l
+          WHERE query OPERATOR(public.<%) l.norm
+            AND NOT EXISTS (
+              SELECT 1 FROM public.competence_labels x
+              WHERE x.competence_id = l.competence_id
+                AND x.norm LIKE '%' || replace(replace(replace(query, '\', '\\'), '%', '\%'),
+                                               '_', '\_') || '%')
+        $$
+        """
+    )
     op.create_index(
         "ix_occupation_competences_competence",
         "occupation_competences",
@@ -189,6 +212,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION passport_similar_competence_labels(text)")
     for table in (
         "taxonomy_imports",
         "occupation_competences",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from service.clock import today
 from service.models import Claim, ClaimRevocation, Competence, Organisation
 from service.models.enums import ClaimStatus
+from service.taxonomy.search import CompetenceRef
 
 
 @dataclass(frozen=True)
@@ -25,22 +26,12 @@ class IssuerView:
 
 
 @dataclass(frozen=True)
-class CompetenceView:
-    id: int
-    uri: str
-    skill_type: str | None
-    reuse_level: str | None
-    preferred_labels: dict[str, str]
-    descriptions: dict[str, str]
-
-
-@dataclass(frozen=True)
 class ClaimView:
     citizen_id: uuid.UUID
     claim_id: uuid.UUID
     issuer: IssuerView
     issuer_role: str | None
-    competence: CompetenceView
+    competence: CompetenceRef
     proficiency_scale: str | None
     proficiency_level: str | None
     proficiency_rank: int | None
@@ -78,6 +69,7 @@ def _base_select() -> Select[Any]:
             Organisation.name.label("org_name"),
             Organisation.kind.label("org_kind"),
             Competence.uri,
+            Competence.concept_type,
             Competence.skill_type,
             Competence.reuse_level,
             Competence.preferred_labels,
@@ -117,13 +109,14 @@ def _view(row: Any) -> ClaimView:
         claim_id=m["claim_id"],
         issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"]),
         issuer_role=m["issuer_role"],
-        competence=CompetenceView(
-            m["competence_id"],
-            m["uri"],
-            m["skill_type"],
-            m["reuse_level"],
-            m["preferred_labels"] or {},
-            m["descriptions"] or {},
+        competence=CompetenceRef(
+            id=m["competence_id"],
+            uri=m["uri"],
+            concept_type=m["concept_type"],
+            skill_type=m["skill_type"],
+            reuse_level=m["reuse_level"],
+            preferred_labels=m["preferred_labels"] or {},
+            descriptions=m["descriptions"] or {},
         ),
         proficiency_scale=m["proficiency_scale"],
         proficiency_level=m["proficiency_level"],

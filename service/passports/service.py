@@ -20,11 +20,12 @@ from service import clock
 from service.auth.policy import require_reader
 from service.auth.principal import Principal
 from service.citizens.service import find_citizen
-from service.claims.views import ClaimView, CompetenceView, load_claims
+from service.claims.views import ClaimView, load_claims
 from service.errors import NotAuthorized, NotFound
 from service.models import AccessRecord, Claim, Organisation
 from service.models.enums import AccessBasis, ClaimStatus, LearningContext, OrganisationKind
 from service.organisations.service import active_legal_basis
+from service.taxonomy.search import CompetenceRef
 from service.validation import validate
 
 NOT_FOUND = "no passport found for this citizen"
@@ -57,7 +58,7 @@ class VoucherCount:
 
 @dataclass(frozen=True)
 class PassportCompetence:
-    competence: CompetenceView
+    competence: CompetenceRef
     status: ClaimStatus
     highest_level: ClaimView | None  # the claim holding the highest level among current claims
     first_acquired_on: date

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 FALLBACK_LANGUAGE = "en"
-SIMILARITY_THRESHOLD = 0.4
+SIMILARITY_THRESHOLD = 0.4  # fixed in passport_similar_competence_labels (0001_taxonomy)
 MAX_PAGE = 100
+MAX_ID = 2**31 - 1  # competences.id is an integer
 
 
 class InvalidCursor(ValueError):
@@ -38,13 +40,7 @@ class CompetenceRef:
 
 @dataclass(frozen=True)
 class CompetenceHit:
-    id: int
-    uri: str
-    concept_type: str
-    skill_type: str | None
-    reuse_level: str | None
-    preferred_labels: dict[str, str]
-    descriptions: dict[str, str]
+    competence: CompetenceRef
     label: str
     label_lang: str
     matched_label: str | None
@@ -86,13 +82,19 @@ def _encode_cursor(score: int, competence_id: int) -> str:
     return base64.urlsafe_b64encode(f"{score}:{competence_id}".encode()).decode().rstrip("=")
 
 
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,8}):([1-9][0-9]{0,9})")
+
+
 def _decode_cursor(cursor: str) -> tuple[int, int]:
+    """Strict, so that a tampered cursor is a clear client error and never a database error."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        score, competence_id = raw.split(":")
-        return int(score), int(competence_id)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise InvalidCursor("not a cursor of this search") from exc
+    match = _CURSOR.fullmatch(raw)
+    if match is None or int(match[2]) > MAX_ID:
+        raise InvalidCursor("not a cursor of this search")
+    return int(match[1]), int(match[2])
 
 
 _COLUMNS = (
@@ -108,34 +110,51 @@ _FILTERS = """
         WHERE cc.competence_id = c.id AND cc.collection = :collection))
 """
 
-# Candidates come from two index scans (prefix on the btree, fuzzy on the trigram GIN index);
-# each candidate competence keeps its best-scoring label.
-_SEARCH = f"""
-WITH q AS (SELECT passport_normalize(:text) AS norm),
-candidates AS (
-  SELECT l.competence_id, l.label, l.lang,
-         CASE WHEN l.norm = q.norm THEN 3000
-              WHEN l.norm LIKE q.norm || '%' THEN 2000
-              WHEN l.norm LIKE '% ' || q.norm || '%' THEN 1000
-              ELSE 0 END
-         + round(1000 * word_similarity(q.norm, l.norm))::int
-         + CASE l.kind WHEN 'preferred' THEN 300 WHEN 'hidden' THEN -1000 ELSE 0 END
-         - least(length(l.norm), 200) AS score
-  FROM competence_labels l, q
-  WHERE l.norm LIKE q.norm || '%' OR q.norm <% l.norm
-),
-best AS (
-  SELECT DISTINCT ON (competence_id) competence_id, label, score
-  FROM candidates ORDER BY competence_id, score DESC, (lang = :lang) DESC, label
-)
+# Scores: tier * TIER + a bonus below TIER, so a whole tier outranks the next one. Tiers:
+# 4 exact label, 3 label prefix, 2 word prefix, 1 elsewhere in a word, 0 trigram-similar only.
+TIER = 100_000
+_KIND = "CASE l.kind WHEN 'preferred' THEN 6 WHEN 'alternative' THEN 3 ELSE 0 END"
+_LANG = "CASE WHEN l.lang = :lang THEN 1 ELSE 0 END"
+# Within a substring tier, the shorter label is the closer one.
+_SUBSTRING_SCORE = f"""
+  {TIER} * CASE WHEN l.norm = :norm THEN 4
+              WHEN l.norm LIKE :prefix THEN 3
+              WHEN l.norm LIKE :word_prefix THEN 2
+              ELSE 1 END
+  + 10 * (999 - least(length(l.norm), 999)) + {_KIND} + {_LANG}
+"""
+_FUZZY_SCORE = f"10 * round(1000 * l.similarity)::int + {_KIND} + {_LANG}"
+
+# Each competence keeps its best label; filters and the keyset apply per competence.
+_PAGE = f"""
 SELECT {_COLUMNS}, b.label AS matched_label, b.score
-FROM best b JOIN competences c ON c.id = b.competence_id
+FROM (
+  SELECT DISTINCT ON (l.competence_id) l.competence_id, l.label, {{score}} AS score
+  FROM {{source}}
+  ORDER BY l.competence_id, score DESC, l.label
+) b JOIN competences c ON c.id = b.competence_id
 WHERE (CAST(:after_score AS int) IS NULL
-       OR (b.score, -c.id) < (CAST(:after_score AS int), -CAST(:after_id AS int)))
+       OR b.score < :after_score OR (b.score = :after_score AND c.id > :after_id))
 {_FILTERS}
 ORDER BY b.score DESC, c.id
 LIMIT :limit
 """
+
+# Three characters or more: the label contains the text (trigram GIN index).
+_SEARCH_SUBSTRING = _PAGE.format(
+    score=_SUBSTRING_SCORE, source="competence_labels l WHERE l.norm LIKE :contains"
+)
+# Shorter: no trigram to search by, so label prefix (btree range) or word prefix only.
+_SEARCH_SHORT = _PAGE.format(
+    score=_SUBSTRING_SCORE,
+    source="""competence_labels l
+  WHERE (l.norm ~>=~ :norm AND l.norm ~<~ :prefix_end) OR l.norm LIKE :word_prefix""",
+)
+# Typos: word similarity (see the migration's passport_similar_competence_labels), only for
+# competences none of whose labels contain the text; those all rank above, in _SEARCH_SUBSTRING.
+_SEARCH_FUZZY = _PAGE.format(
+    score=_FUZZY_SCORE, source="passport_similar_competence_labels(:norm) l"
+)
 
 _LIST = f"""
 SELECT {_COLUMNS}, NULL AS matched_label, 0 AS score
@@ -145,6 +164,9 @@ WHERE (CAST(:after_id AS int) IS NULL OR c.id > :after_id)
 ORDER BY c.id
 LIMIT :limit
 """
+
+# Trigram search needs at least one whole trigram of the normalized text.
+MIN_FUZZY_LENGTH = 3
 
 
 async def search_competences(
@@ -159,50 +181,77 @@ async def search_competences(
     first: int = 20,
     after: str | None = None,
 ) -> CompetencePage:
+    """Ranked label search (or, without text, everything in id order), one keyset page.
+
+    The substring tiers and the fuzzy tier are separate queries: the fuzzy one is only run
+    when the page is not full yet, since all its hits rank below every substring hit.
+    """
     limit = max(1, min(first, MAX_PAGE))
     after_score, after_id = _decode_cursor(after) if after else (None, None)
-    query = (text or "").strip()
+    query = " ".join((text or "").split())
     params: dict[str, Any] = {
         "concept_type": concept_type,
         "skill_type": skill_type,
         "reuse_level": reuse_level,
         "collection": collection,
+        "after_score": after_score,
         "after_id": after_id,
-        "limit": limit + 1,
         "lang": lang,
+        "text": query,
     }
-    if query:
-        # word_similarity's threshold for the <% operator is a session setting; scope it to
-        # this transaction only.
-        await session.execute(
-            _sql("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-            {"t": str(SIMILARITY_THRESHOLD)},
-        )
-        rows = (
-            await session.execute(
-                _sql(_SEARCH), {**params, "text": query, "after_score": after_score}
-            )
-        ).all()
-    else:
-        rows = (await session.execute(_sql(_LIST), params)).all()
+    if not query:
+        if after is not None and after_score != 0:
+            raise InvalidCursor("not a cursor of this search")
+        rows = list(await session.execute(_sql(_LIST), {**params, "limit": limit + 1}))
+        return _page(rows, limit, lang)
+    # Normalized by the function that filled labels.norm. Custom plans (transaction-local) let
+    # the planner see the patterns, not a generic plan's parameters, when it picks the index.
+    normalized = await session.scalar(_sql(_SETTINGS), {"text": query})
+    if not normalized:  # only punctuation or combining marks: nothing to match
+        return CompetencePage(items=[], has_next_page=False, end_cursor=None)
+    escaped = _LIKE_SPECIAL.sub(r"\\\g<0>", normalized)
+    params |= {
+        "norm": normalized,
+        "contains": f"%{escaped}%",
+        "prefix": f"{escaped}%",
+        "word_prefix": f"% {escaped}%",
+        "prefix_end": normalized + _MAX_CHAR,
+    }
+    long_enough = len(normalized) >= MIN_FUZZY_LENGTH
+    rows = []
+    if after_score is None or after_score >= TIER:
+        statement = _SEARCH_SUBSTRING if long_enough else _SEARCH_SHORT
+        rows = list(await session.execute(_sql(statement), {**params, "limit": limit + 1}))
+    if len(rows) <= limit and long_enough:
+        need = limit - len(rows)
+        rows += await session.execute(_sql(_SEARCH_FUZZY), {**params, "limit": need + 1})
+    return _page(rows, limit, lang)
+
+
+_SETTINGS = """
+SELECT passport_normalize(CAST(:text AS text))
+FROM (SELECT set_config('plan_cache_mode', 'force_custom_plan', true)) AS settings
+"""
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
+# Sorts after every character in a text_pattern_ops (byte-wise) comparison.
+_MAX_CHAR = "\U0010ffff"
+
+
+def _page(rows: Sequence[Any], limit: int, lang: str) -> CompetencePage:
     items = []
     for row in rows[:limit]:
-        labels = row.preferred_labels or {}
-        label, used = pick_label(labels, lang) if labels else (row.uri, "und")
+        ref = _ref(row)
+        label, used = (
+            pick_label(ref.preferred_labels, lang) if ref.preferred_labels else (ref.uri, "und")
+        )
         items.append(
             CompetenceHit(
-                id=row.id,
-                uri=row.uri,
-                concept_type=row.concept_type,
-                skill_type=row.skill_type,
-                reuse_level=row.reuse_level,
-                preferred_labels=labels,
-                descriptions=row.descriptions or {},
+                competence=ref,
                 label=label,
                 label_lang=used,
                 matched_label=row.matched_label,
                 score=row.score,
-                cursor=_encode_cursor(row.score, row.id),
+                cursor=_encode_cursor(row.score, ref.id),
             )
         )
     return CompetencePage(

@@ -157,12 +157,9 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
         if view.revoked_at
         else None
     )
-    c = view.competence
     return Claim(
         id=strawberry.ID(str(view.claim_id)),
-        competence=competence_type(
-            c.uri, c.skill_type, c.reuse_level, c.preferred_labels, c.descriptions
-        ),
+        competence=competence_type(view.competence),
         issuer=Issuer(
             id=strawberry.ID(str(view.issuer.id)),
             name=view.issuer.name,

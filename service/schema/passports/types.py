@@ -74,16 +74,13 @@ def passport_type(view: PassportView, *, issuer_org: str | None = None) -> Passp
 
 
 def _competence(pc: PassportCompetenceView) -> PassportCompetence:
-    c = pc.competence
     highest = (
         claim_type(pc.highest_level, show_external_ref=False).proficiency
         if pc.highest_level
         else None
     )
     return PassportCompetence(
-        competence=competence_type(
-            c.uri, c.skill_type, c.reuse_level, c.preferred_labels, c.descriptions
-        ),
+        competence=competence_type(pc.competence),
         status=ClaimStatus(pc.status.value),
         highest_level=highest,
         first_acquired_on=pc.first_acquired_on,

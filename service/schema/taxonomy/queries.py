@@ -62,9 +62,7 @@ class TaxonomyQueries:
                 cursor=hit.cursor,
                 matched_label=hit.matched_label,
                 score=hit.score,
-                node=competence_type(
-                    hit.uri, hit.skill_type, hit.reuse_level, hit.preferred_labels, hit.descriptions
-                ),
+                node=competence_type(hit.competence),
             )
             for hit in page.items
         ]
@@ -78,13 +76,7 @@ class TaxonomyQueries:
         found = (await search.competences_by_uri(info.context.session, [uri])).get(uri)
         if found is None:
             return None
-        return competence_type(
-            found.uri,
-            found.skill_type,
-            found.reuse_level,
-            found.preferred_labels,
-            found.descriptions,
-        )
+        return competence_type(found)
 
     @strawberry.field(description="One ESCO occupation with its essential and optional competences")
     async def occupation(self, info: Info, uri: str) -> Occupation | None:
@@ -95,12 +87,7 @@ class TaxonomyQueries:
         refs = await search.competences_by_id(session, [*found.essential_ids, *found.optional_ids])
 
         def many(ids: list[int] | tuple[int, ...]) -> list[Competence]:
-            return [
-                competence_type(
-                    r.uri, r.skill_type, r.reuse_level, r.preferred_labels, r.descriptions
-                )
-                for r in (refs[i] for i in ids if i in refs)
-            ]
+            return [competence_type(refs[i]) for i in ids if i in refs]
 
         return Occupation(
             uri=found.uri,

@@ -8,7 +8,7 @@ from enum import Enum
 import strawberry
 
 from service.schema.common import Language, PageInfo
-from service.taxonomy.search import pick_label
+from service.taxonomy.search import CompetenceRef, pick_label
 
 
 @strawberry.enum
@@ -66,19 +66,13 @@ class Competence:
         return localized(self.descriptions, lang)
 
 
-def competence_type(
-    uri: str,
-    skill_type: str | None,
-    reuse_level: str | None,
-    preferred_labels: Mapping[str, str],
-    descriptions: Mapping[str, str],
-) -> Competence:
+def competence_type(ref: CompetenceRef) -> Competence:
     return Competence(
-        uri=uri,
-        skill_type=SkillType(skill_type) if skill_type else None,
-        reuse_level=ReuseLevel(reuse_level) if reuse_level else None,
-        preferred_labels=preferred_labels,
-        descriptions=descriptions,
+        uri=ref.uri,
+        skill_type=SkillType(ref.skill_type) if ref.skill_type else None,
+        reuse_level=ReuseLevel(ref.reuse_level) if ref.reuse_level else None,
+        preferred_labels=ref.preferred_labels,
+        descriptions=ref.descriptions,
     )
 
 
