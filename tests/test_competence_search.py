@@ -141,11 +141,15 @@ SOFTWARE_DEVELOPER = "http://data.europa.eu/esco/occupation/f2b15a0e-e65a-438a-a
 async def test_search_exact_label_in_dutch_or_english(session: AsyncSession) -> None:
     dutch = await search_competences(session, text="in teams werken", lang="nl", first=3)
     top = dutch.items[0]
-    assert (top.uri, top.label, top.label_lang) == (factories.TEAMWORK, "in teams werken", "nl")
+    assert (top.competence.uri, top.label, top.label_lang) == (
+        factories.TEAMWORK,
+        "in teams werken",
+        "nl",
+    )
     assert top.score >= 4 * TIER  # exact tier
     english = await search_competences(session, text="work in teams", lang="nl", first=3)
     top = english.items[0]
-    assert top.uri == factories.TEAMWORK
+    assert top.competence.uri == factories.TEAMWORK
     assert (top.matched_label, top.label, top.label_lang) == (
         "work in teams",
         "in teams werken",
@@ -158,13 +162,13 @@ async def test_search_exact_label_in_dutch_or_english(session: AsyncSession) -> 
 async def test_search_ignores_case_and_accents(session: AsyncSession) -> None:
     for query in ("KRITISCH DENKEN", "kritisch  denken ", "Critical Thinking"):
         page = await search_competences(session, text=query, lang="nl", first=5)
-        assert page.items[0].uri == CRITICAL_THINKING, query
+        assert page.items[0].competence.uri == CRITICAL_THINKING, query
     plain = await search_competences(session, text="prepare canapes", lang="en", first=3)
     assert plain.items[0].matched_label == "prepare canapés"
     assert plain.items[0].score >= 4 * TIER
     accented = await search_competences(session, text="Écologie", lang="nl", first=10)
     unaccented = await search_competences(session, text="ecologie", lang="nl", first=10)
-    assert [h.id for h in accented.items] == [h.id for h in unaccented.items]
+    assert [h.competence.id for h in accented.items] == [h.competence.id for h in unaccented.items]
     assert accented.items[0].matched_label == "ecologie"
     dutch_accent = await search_competences(session, text="firewallregels definieren", lang="nl")
     assert dutch_accent.items[0].matched_label == "firewallregels definiëren"
@@ -190,7 +194,7 @@ async def test_search_tolerates_typos(session: AsyncSession) -> None:
     assert page.items and all(h.score < TIER for h in page.items)  # no substring hit
     assert "computer programming" in {h.matched_label for h in page.items}
     typo = await search_competences(session, text="Pyhton", lang="en", first=5)
-    assert factories.PYTHON in {h.uri for h in typo.items}
+    assert factories.PYTHON in {h.competence.uri for h in typo.items}
     nothing = await search_competences(session, text="xqzvwk", lang="en")
     assert nothing.items == [] and not nothing.has_next_page and nothing.end_cursor is None
 
@@ -207,7 +211,7 @@ async def test_search_filters(session: AsyncSession) -> None:
     digital = await search_competences(
         session, text="data", lang="en", collection="digital", first=50
     )
-    ids = [h.id for h in digital.items]
+    ids = [h.competence.id for h in digital.items]
     assert len(ids) == 50
     members = (
         await session.execute(
@@ -223,15 +227,15 @@ async def test_search_filters(session: AsyncSession) -> None:
         session, text="manage", skill_type="knowledge", reuse_level="cross_sector", first=30
     )
     assert knowledge.items
-    assert {(h.skill_type, h.reuse_level) for h in knowledge.items} == {
+    assert {(h.competence.skill_type, h.competence.reuse_level) for h in knowledge.items} == {
         ("knowledge", "cross_sector")
     }
     groups = await search_competences(
         session, text="communicatie", concept_type="skill_group", first=30
     )
-    assert groups.items and {h.concept_type for h in groups.items} == {"skill_group"}
+    assert groups.items and {h.competence.concept_type for h in groups.items} == {"skill_group"}
     both = await search_competences(session, text="communicatie", concept_type=None, first=100)
-    assert {h.concept_type for h in both.items} == {"skill", "skill_group"}
+    assert {h.competence.concept_type for h in both.items} == {"skill", "skill_group"}
 
 
 async def walk(session: AsyncSession, query: str | None, first: int, **filters: str) -> list[int]:
@@ -241,7 +245,7 @@ async def walk(session: AsyncSession, query: str | None, first: int, **filters: 
         page = await search_competences(
             session, text=query, lang="en", first=first, after=after, **filters
         )
-        collected += [h.id for h in page.items]
+        collected += [h.competence.id for h in page.items]
         if not page.has_next_page:
             assert page.end_cursor == (page.items[-1].cursor if page.items else None)
             return collected
@@ -256,7 +260,7 @@ async def test_keyset_pages_cross_tiers_without_gaps(session: AsyncSession) -> N
     scores = [h.score for h in everything.items]
     assert scores == sorted(scores, reverse=True)
     assert max(scores) >= TIER > min(scores)  # substring hits, then fuzzy ones
-    expected = [h.id for h in everything.items]
+    expected = [h.competence.id for h in everything.items]
     assert len(expected) > 12
     for first in (1, 4, 7):
         assert await walk(session, "forklift", first) == expected

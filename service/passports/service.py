@@ -70,7 +70,7 @@ class PassportCompetence:
 
 @dataclass(frozen=True)
 class Passport:
-    citizen_id: uuid.UUID
+    citizen_id: uuid.UUID | None  # None: nobody has vouched for this citizen yet
     competences: list[PassportCompetence]
     read_at: datetime
     basis: AccessBasis
@@ -159,6 +159,7 @@ async def _record_access(
     legal_basis_id: uuid.UUID | None = None,
     purpose: str | None = None,
 ) -> None:
+    assert passport.citizen_id is not None
     await session.execute(
         insert(AccessRecord).values(
             citizen_id=passport.citizen_id,
@@ -183,7 +184,7 @@ async def read_own_passport(
         raise NotAuthorized("only a citizen has a passport of their own")
     citizen_id = await find_citizen(session, principal.insz, hmac_key)
     if citizen_id is None:  # nobody has vouched for anything yet: an empty passport
-        return Passport(uuid.UUID(int=0), [], clock.now(), AccessBasis.SELF)
+        return Passport(None, [], clock.now(), AccessBasis.SELF)
     passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
     await _record_access(session, principal, passport)
     return passport

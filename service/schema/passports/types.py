@@ -60,14 +60,16 @@ class PassportCompetence:
 
 @strawberry.type
 class Passport:
-    citizen_id: strawberry.ID
+    citizen_id: strawberry.ID | None = strawberry.field(
+        description="Null on a citizen's own passport while nobody has vouched for them yet"
+    )
     read_at: dt.datetime
     competences: list[PassportCompetence]
 
 
 def passport_type(view: PassportView, *, issuer_org: str | None = None) -> Passport:
     return Passport(
-        citizen_id=strawberry.ID(str(view.citizen_id)),
+        citizen_id=strawberry.ID(str(view.citizen_id)) if view.citizen_id else None,
         read_at=view.read_at,
         competences=[_competence(pc) for pc in view.competences],
     )
