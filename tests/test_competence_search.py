@@ -200,8 +200,9 @@ async def test_search_tolerates_typos(session: AsyncSession) -> None:
 
 
 async def test_search_short_text_matches_prefixes_only(session: AsyncSession) -> None:
-    page = await search_competences(session, text="Ja", lang="en", first=50)
-    assert page.has_next_page
+    page = await search_competences(session, text="Ja", lang="en", first=100)
+    assert len(page.items) >= 5
+    assert page.items[0].score // TIER == 3  # label prefix first
     for hit in page.items:
         words = (hit.matched_label or "").lower().split()
         assert any(w.startswith("ja") for w in words), hit.matched_label
@@ -267,7 +268,7 @@ async def test_keyset_pages_cross_tiers_without_gaps(session: AsyncSession) -> N
 
 
 async def test_browse_without_text_in_id_order(session: AsyncSession) -> None:
-    ids = await walk(session, None, 100, skill_type="knowledge", reuse_level="transversal")
+    ids = await walk(session, None, 20, skill_type="knowledge", reuse_level="transversal")
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     expected = (
         await session.execute(
@@ -277,7 +278,7 @@ async def test_browse_without_text_in_id_order(session: AsyncSession) -> None:
             )
         )
     ).scalar_one()
-    assert len(ids) == expected > 100
+    assert len(ids) == expected > 40  # more than two pages
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -24,6 +23,7 @@ from strawberry.types import ExecutionResult
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.resolve import resolve_principal
+from service.db.engine import database_unavailable
 from service.errors import DomainError, Unauthenticated
 from service.schema.context import Context
 
@@ -189,12 +189,20 @@ async def graphql_post(request: Request) -> Response:
                 await session.rollback()
             else:
                 await session.commit()
-    except (OperationalError, DBAPIError, OSError):
-        logger.warning("database_unavailable", exc_info=True)
-        return transport_error(
-            503, "UNAVAILABLE", "the database is unavailable; retry later", **{"Retry-After": "2"}
-        )
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        logger.warning("database_unavailable", error=type(exc).__name__)
+        return _unavailable()
+    if context.unavailable:
+        return _unavailable()
     return _response(result)
+
+
+def _unavailable() -> JsonResponse:
+    return transport_error(
+        503, "UNAVAILABLE", "the database is unavailable; retry later", **{"Retry-After": "2"}
+    )
 
 
 @router.get("/graphql", include_in_schema=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.api.responses import JsonResponse
 from service.api.state import app_state
+from service.db.engine import database_unavailable
 from service.db.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
@@ -34,7 +34,9 @@ async def ready(request: Request) -> JsonResponse:
     state = app_state(request)
     try:
         revision = await current_revision(state.engine)
-    except (OperationalError, DBAPIError, OSError):
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
         return JsonResponse(Health(status="unavailable", database="down").model_dump(), 503)
     expected = head_revision()
     if revision != expected:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,3 +32,10 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Connection trouble (server down, restarting, network), as opposed to a bug in a query."""
+    if isinstance(exc, OSError | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -21,6 +21,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from service.db.engine import database_unavailable
 from service.errors import DomainError
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.claims.mutations import ClaimMutations
@@ -54,6 +55,7 @@ class PassportSchema(strawberry.Schema):
             context = execution_context.context if execution_context else None
             if isinstance(context, Context):
                 context.failed = True
+                context.unavailable |= database_unavailable(error.original_error)
             logger.error(
                 "graphql_unexpected_error",
                 path=list(error.path or []),

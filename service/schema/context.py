@@ -23,6 +23,7 @@ class Context:
     settings: Settings
     hmac_key: bytes
     failed: bool = False  # an unexpected error happened: roll back, commit nothing
+    unavailable: bool = False  # ...and it was the database being out of reach
 
     async def atomically(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one mutation in a savepoint: on a domain error nothing it wrote survives,
