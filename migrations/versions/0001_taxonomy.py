@@ -37,7 +37,7 @@ def _labels_table(name: str, owner: str, owner_table: str) -> None:
         sa.Column("label", sa.Text(), nullable=False),
         sa.Column("norm", sa.Text(), sa.Computed(NORMALIZED, persisted=True), nullable=False),
         sa.CheckConstraint(
-            "kind IN ('preferred', 'alternative', 'hidden')", name=f"ck_{name}_kind"
+            "kind IN ('preferred', 'alternative', 'hidden')", name=op.f(f"ck_{name}_kind")
         ),
         sa.UniqueConstraint(owner, "lang", "kind", "label", name=f"uq_{name}_{owner}"),
     )
@@ -76,16 +76,16 @@ def upgrade() -> None:
         sa.Column("descriptions", pg.JSONB(), server_default="{}", nullable=False),
         sa.Column("status", sa.Text(), server_default="released", nullable=False),
         sa.CheckConstraint(
-            "concept_type IN ('skill', 'skill_group')", name="ck_competences_concept_type"
+            "concept_type IN ('skill', 'skill_group')", name=op.f("ck_competences_concept_type")
         ),
         sa.CheckConstraint(
             "skill_type IS NULL OR skill_type IN ('knowledge', 'skill_competence')",
-            name="ck_competences_skill_type",
+            name=op.f("ck_competences_skill_type"),
         ),
         sa.CheckConstraint(
             "reuse_level IS NULL OR reuse_level IN "
             "('transversal', 'cross_sector', 'sector_specific', 'occupation_specific')",
-            name="ck_competences_reuse_level",
+            name=op.f("ck_competences_reuse_level"),
         ),
         sa.UniqueConstraint("uri", name="uq_competences_uri"),
     )
@@ -127,7 +127,7 @@ def upgrade() -> None:
         sa.Column("collection", sa.Text(), primary_key=True),
         sa.CheckConstraint(
             "collection IN ('transversal', 'digital', 'green', 'language', 'research', 'digcomp')",
-            name="ck_competence_collections_collection",
+            name=op.f("ck_competence_collections_collection"),
         ),
     )
     op.create_table(
@@ -165,7 +165,7 @@ def upgrade() -> None:
         ),
         sa.Column("relation", sa.Text(), nullable=False),
         sa.CheckConstraint(
-            "relation IN ('essential', 'optional')", name="ck_occupation_competences_relation"
+            "relation IN ('essential', 'optional')", name=op.f("ck_occupation_competences_relation")
         ),
     )
     # Typo search: labels word-similar to the (normalized) query, of competences none of whose
