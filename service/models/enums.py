@@ -85,6 +85,27 @@ class AccessBasis(StrEnum):
     ISSUER = "issuer"
 
 
+class SkillType(StrEnum):
+    KNOWLEDGE = "knowledge"
+    SKILL_COMPETENCE = "skill_competence"
+
+
+class ReuseLevel(StrEnum):
+    TRANSVERSAL = "transversal"
+    CROSS_SECTOR = "cross_sector"
+    SECTOR_SPECIFIC = "sector_specific"
+    OCCUPATION_SPECIFIC = "occupation_specific"
+
+
+class SkillCollection(StrEnum):
+    TRANSVERSAL = "transversal"
+    DIGITAL = "digital"
+    GREEN = "green"
+    LANGUAGE = "language"
+    RESEARCH = "research"
+    DIGCOMP = "digcomp"
+
+
 class PrincipalKind(StrEnum):
     PARTNER = "partner"
     READER = "reader"

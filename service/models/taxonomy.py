@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base
+from service.models.enums import ReuseLevel, SkillCollection, SkillType, check_in
 
 NORMALIZED = "passport_normalize(label)"
 
@@ -33,13 +34,10 @@ class Competence(Base):
     __table_args__ = (
         CheckConstraint("concept_type IN ('skill', 'skill_group')", name="concept_type"),
         CheckConstraint(
-            "skill_type IS NULL OR skill_type IN ('knowledge', 'skill_competence')",
-            name="skill_type",
+            f"skill_type IS NULL OR {check_in('skill_type', SkillType)}", name="skill_type"
         ),
         CheckConstraint(
-            "reuse_level IS NULL OR reuse_level IN "
-            "('transversal', 'cross_sector', 'sector_specific', 'occupation_specific')",
-            name="reuse_level",
+            f"reuse_level IS NULL OR {check_in('reuse_level', ReuseLevel)}", name="reuse_level"
         ),
     )
 
@@ -97,12 +95,7 @@ class CompetenceBroader(Base):
 
 class CompetenceCollection(Base):
     __tablename__ = "competence_collections"
-    __table_args__ = (
-        CheckConstraint(
-            "collection IN ('transversal', 'digital', 'green', 'language', 'research', 'digcomp')",
-            name="collection",
-        ),
-    )
+    __table_args__ = (CheckConstraint(check_in("collection", SkillCollection), name="collection"),)
 
     competence_id: Mapped[int] = mapped_column(
         ForeignKey("competences.id", ondelete="CASCADE"), primary_key=True

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 
 from service import errors as domain
-
-
-@strawberry.enum(name="ErrorCode")
-class ErrorCodeType(Enum):
-    VALIDATION_FAILED = "VALIDATION_FAILED"
-    NOT_FOUND = "NOT_FOUND"
-    NOT_AUTHORIZED = "NOT_AUTHORIZED"
-    CONFLICT = "CONFLICT"
-    INVALID_STATE = "INVALID_STATE"
+from service.errors import ErrorCode
 
 
 @strawberry.interface(name="Error")
 class ErrorType:
-    code: ErrorCodeType
+    code: ErrorCode
     message: str
 
 
@@ -64,7 +54,7 @@ ErrorResult = (
 
 
 def error_result(exc: domain.DomainError) -> ErrorResult:
-    code = ErrorCodeType(exc.code.value)
+    code = exc.code
     if isinstance(exc, domain.ValidationFailed):
         problems = [
             FieldProblemType(field=p.field, message=p.message, code=p.code) for p in exc.problems

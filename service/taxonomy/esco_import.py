@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,26 +25,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.models import Competence
+from service.models.enums import ReuseLevel, SkillCollection, SkillType
 
 SHIPPED_ESCO_DIR = Path(__file__).resolve().parent / "data" / "esco-v1.1.1"
 # The main files put one label per line inside the field; the collection files use " | ".
 LABEL_SEPARATOR = re.compile(r"\r?\n| \| ")
 FILE_PATTERN = re.compile(r"^(?P<stem>[A-Za-z]+?)(?:_(?P<lang>[a-z]{2}))?\.csv(?:\.gz)?$")
 COLLECTIONS = {
-    "transversalSkillsCollection": "transversal",
-    "digitalSkillsCollection": "digital",
-    "greenSkillsCollection": "green",
-    "languageSkillsCollection": "language",
-    "researchSkillsCollection": "research",
-    "digCompSkillsCollection": "digcomp",
+    "transversalSkillsCollection": SkillCollection.TRANSVERSAL,
+    "digitalSkillsCollection": SkillCollection.DIGITAL,
+    "greenSkillsCollection": SkillCollection.GREEN,
+    "languageSkillsCollection": SkillCollection.LANGUAGE,
+    "researchSkillsCollection": SkillCollection.RESEARCH,
+    "digCompSkillsCollection": SkillCollection.DIGCOMP,
 }
 CONCEPT_TYPES = {"KnowledgeSkillCompetence": "skill", "SkillGroup": "skill_group"}
-SKILL_TYPES = {"knowledge": "knowledge", "skill/competence": "skill_competence"}
+SKILL_TYPES = {"knowledge": SkillType.KNOWLEDGE, "skill/competence": SkillType.SKILL_COMPETENCE}
 REUSE_LEVELS = {
-    "transversal": "transversal",
-    "cross-sector": "cross_sector",
-    "sector-specific": "sector_specific",
-    "occupation-specific": "occupation_specific",
+    "transversal": ReuseLevel.TRANSVERSAL,
+    "cross-sector": ReuseLevel.CROSS_SECTOR,
+    "sector-specific": ReuseLevel.SECTOR_SPECIFIC,
+    "occupation-specific": ReuseLevel.OCCUPATION_SPECIFIC,
 }
 REQUIRED = {
     "skills": ("conceptType", "conceptUri", "skillType", "reuseLevel", "preferredLabel"),
@@ -133,7 +134,7 @@ def _files(directory: Path) -> dict[str, list[tuple[str | None, Path]]]:
 
 
 def _vocabulary(
-    value: str, mapping: dict[str, str], column: str, skipped: Counter[str]
+    value: str, mapping: Mapping[str, str], column: str, skipped: Counter[str]
 ) -> str | None:
     """Map ESCO's spelling to ours; an unknown value is kept out (and counted), not fatal."""
     value = value.strip()

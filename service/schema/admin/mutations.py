@@ -8,22 +8,20 @@ from typing import TypeVar
 import strawberry
 
 from service.errors import DomainError
-from service.models import enums
 from service.organisations import service as registry
 from service.schema.admin.types import (
     ApiClient,
     ApiClientResult,
-    ClientStatus,
     GrantLegalBasisInput,
     LegalBasis,
     LegalBasisResult,
     Organisation,
     OrganisationResult,
-    OrganisationStatus,
     RegisterClientInput,
     RegisterOrganisationInput,
 )
 from service.schema.context import Info
+from service.schema.enums import ClientStatus, OrganisationStatus
 from service.schema.errors import ErrorResult, error_result
 from service.schema.ids import parse_uuid
 from service.schema.inputs import plain
@@ -75,7 +73,7 @@ class AdminMutations:
                 ctx.session,
                 ctx.principal,
                 parse_uuid(id, "organisation"),
-                enums.OrganisationStatus(status.value),
+                status,
             )
 
         return _org(await _run(info, run))
@@ -99,9 +97,7 @@ class AdminMutations:
         return _client(
             await _run(
                 info,
-                lambda: registry.set_client_status(
-                    ctx.session, ctx.principal, client_id, enums.ClientStatus(status.value)
-                ),
+                lambda: registry.set_client_status(ctx.session, ctx.principal, client_id, status),
             )
         )
 

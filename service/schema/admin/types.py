@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from service.organisations.service import ClientView, LegalBasisView, OrganisationView
-from service.schema.claims.types import OrganisationKind
+from service.schema.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
 from service.schema.errors import (
     ConflictType,
     InvalidStateType,
@@ -17,26 +16,6 @@ from service.schema.errors import (
     NotFoundType,
     ValidationFailedType,
 )
-
-
-@strawberry.enum
-class Scope(Enum):
-    CLAIMS_WRITE = "claims:write"
-    PASSPORTS_READ = "passports:read"
-    ADMIN = "admin"
-
-
-@strawberry.enum
-class OrganisationStatus(Enum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-
-
-@strawberry.enum
-class ClientStatus(Enum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    DELETED = "deleted"
 
 
 @strawberry.type

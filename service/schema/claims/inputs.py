@@ -6,12 +6,7 @@ import datetime as dt
 
 import strawberry
 
-from service.schema.claims.types import (
-    AssessmentMethod,
-    EvidenceKind,
-    LearningContext,
-    ProficiencyScale,
-)
+from service.schema.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
 
 
 @strawberry.input

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
 
 from service.claims.views import ClaimView
 from service.schema.common import PageInfo
+from service.schema.enums import (
+    AssessmentMethod,
+    ClaimStatus,
+    EvidenceKind,
+    LearningContext,
+    OrganisationKind,
+    ProficiencyScale,
+)
 from service.schema.errors import (
     ConflictType,
     InvalidStateType,
@@ -18,62 +25,6 @@ from service.schema.errors import (
     ValidationFailedType,
 )
 from service.schema.taxonomy.types import Competence, competence_type
-
-
-@strawberry.enum
-class AssessmentMethod(Enum):
-    EXAM = "exam"
-    PRACTICAL_ASSESSMENT = "practical_assessment"
-    WORKPLACE_OBSERVATION = "workplace_observation"
-    PORTFOLIO_REVIEW = "portfolio_review"
-    PRIOR_LEARNING_RECOGNITION = "prior_learning_recognition"
-    PEER_FEEDBACK = "peer_feedback"
-    SELF_ASSESSMENT = "self_assessment"
-
-
-@strawberry.enum
-class LearningContext(Enum):
-    FORMAL = "formal"
-    NON_FORMAL = "non_formal"
-    INFORMAL = "informal"
-
-
-@strawberry.enum
-class ProficiencyScale(Enum):
-    EQF = "eqf"
-    CEFR = "cefr"
-    DESCRIPTIVE = "descriptive"
-
-
-@strawberry.enum
-class EvidenceKind(Enum):
-    CERTIFICATE = "certificate"
-    DIPLOMA = "diploma"
-    ASSESSMENT_REPORT = "assessment_report"
-    WORK_SAMPLE = "work_sample"
-    REFERENCE = "reference"
-    OBSERVATION_NOTE = "observation_note"
-    OTHER = "other"
-
-
-@strawberry.enum
-class ClaimStatus(Enum):
-    ACTIVE = "active"
-    REVOKED = "revoked"
-    SUPERSEDED = "superseded"
-    EXPIRED = "expired"
-
-
-@strawberry.enum
-class OrganisationKind(Enum):
-    EDUCATION_PROVIDER = "education_provider"
-    PUBLIC_EMPLOYMENT_SERVICE = "public_employment_service"
-    EMPLOYER = "employer"
-    VOLUNTEER_ORGANISATION = "volunteer_organisation"
-    RECOGNITION_CENTRE = "recognition_centre"
-    CAREER_GUIDANCE = "career_guidance"
-    SECTOR_FUND = "sector_fund"
-    GOVERNMENT_SERVICE = "government_service"
 
 
 @strawberry.type(description="The organisation that vouches for a claim.")

@@ -9,16 +9,10 @@ import strawberry
 
 from service.passports.service import Passport as PassportView
 from service.passports.service import PassportCompetence as PassportCompetenceView
-from service.schema.claims.types import (
-    Claim,
-    ClaimStatus,
-    LearningContext,
-    OrganisationKind,
-    Proficiency,
-    claim_type,
-)
+from service.schema.claims.types import Claim, Proficiency, claim_type
+from service.schema.enums import ClaimStatus, LearningContext, OrganisationKind, SkillType
 from service.schema.errors import NotFoundType, ValidationFailedType
-from service.schema.taxonomy.types import Competence, SkillType, competence_type
+from service.schema.taxonomy.types import Competence, competence_type
 
 
 @strawberry.input

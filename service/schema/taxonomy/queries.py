@@ -9,14 +9,12 @@ import strawberry
 from service.errors import ValidationFailed
 from service.schema.common import Language, PageInfo, clamp_first
 from service.schema.context import Info
+from service.schema.enums import ReuseLevel, SkillCollection, SkillType
 from service.schema.taxonomy.types import (
     Competence,
     CompetenceConnection,
     CompetenceEdge,
     Occupation,
-    ReuseLevel,
-    SkillCollection,
-    SkillType,
     competence_type,
 )
 from service.taxonomy import search

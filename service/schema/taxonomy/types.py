@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
 
 import strawberry
 
 from service.schema.common import Language, PageInfo
+from service.schema.enums import ReuseLevel, SkillType
 from service.taxonomy.search import CompetenceRef, pick_label
-
-
-@strawberry.enum
-class SkillType(Enum):
-    KNOWLEDGE = "knowledge"
-    SKILL_COMPETENCE = "skill_competence"
-
-
-@strawberry.enum
-class ReuseLevel(Enum):
-    TRANSVERSAL = "transversal"
-    CROSS_SECTOR = "cross_sector"
-    SECTOR_SPECIFIC = "sector_specific"
-    OCCUPATION_SPECIFIC = "occupation_specific"
-
-
-@strawberry.enum
-class SkillCollection(Enum):
-    TRANSVERSAL = "transversal"
-    DIGITAL = "digital"
-    GREEN = "green"
-    LANGUAGE = "language"
-    RESEARCH = "research"
-    DIGCOMP = "digcomp"
 
 
 @strawberry.type(description="A localized text and the language it is actually in.")
