@@ -68,6 +68,8 @@ def serve(
     import os
 
     settings = get_settings()
+    if demo and settings.is_production:
+        raise typer.BadParameter("demo data is refused in production", param_hint="--demo")
     configure_logging()
     url, embedded = _database_url()
     if embedded is not None:
@@ -135,18 +137,30 @@ def token(
     client_id: Annotated[
         str | None, typer.Option(help="partner/reader: registered client_id")
     ] = None,
-    hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
+    minutes: Annotated[
+        int | None,
+        typer.Option(min=1, help="default and maximum: PASSPORT_OIDC_MAX_TOKEN_LIFETIME_SECONDS"),
+    ] = None,
 ) -> None:
-    """Mint a development token signed by the local development key (never in production)."""
+    """Mint a development token signed by the local development key (development only)."""
     from service.auth.keys import load_or_create_dev_key
     from service.auth.tokens import mint_dev_token
     from service.demo import demo_tokens
 
     settings = get_settings()
-    if settings.is_production:
-        raise typer.BadParameter("development tokens are refused in production")
+    if not settings.dev_tokens_allowed:
+        raise typer.BadParameter(
+            "development tokens are accepted only in development without PASSPORT_OIDC_ISSUER "
+            "or PASSPORT_OIDC_JWKS_URL"
+        )
+    lifetime = timedelta(seconds=settings.oidc_max_token_lifetime_seconds)
+    if minutes is not None:
+        if timedelta(minutes=minutes) > lifetime:
+            raise typer.BadParameter(
+                "longer than PASSPORT_OIDC_MAX_TOKEN_LIFETIME_SECONDS", param_hint="--minutes"
+            )
+        lifetime = timedelta(minutes=minutes)
     key = load_or_create_dev_key(settings.data_dir)
-    lifetime = timedelta(hours=hours)
     if kind == "demo":
         for name, value in demo_tokens(key, settings, lifetime).items():
             _echo(f"{name}: {value}")

@@ -18,10 +18,15 @@ REDACTED = "[redacted]"
 SENSITIVE_KEYS = frozenset({"insz", "authorization", "token", "password", "secret", "name"})
 
 
+# UUIDs are kept whole (their digit runs can look like an INSZ) so log lines stay correlatable.
+UUID_PATTERN = re.compile(r"(\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b)")
+
+
 def redact_text(text: str) -> str:
     text = JWT_PATTERN.sub(REDACTED, text)
     text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
-    return INSZ_PATTERN.sub(REDACTED, text)
+    parts = UUID_PATTERN.split(text)  # odd positions are the UUIDs themselves
+    return "".join(p if i % 2 else INSZ_PATTERN.sub(REDACTED, p) for i, p in enumerate(parts))
 
 
 def _redact(value: Any) -> Any:

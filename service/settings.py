@@ -7,8 +7,13 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What PASSPORT_OIDC_ALGORITHMS may list: never HS* or "none".
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 class Environment(StrEnum):
@@ -37,12 +42,28 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_jwks_url: str | None = None
     oidc_audience: str = "competence-passport"
+    # Asymmetric only: an HMAC algorithm would let anyone holding a public key forge tokens.
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
     oidc_jwks_min_refresh_seconds: float = Field(default=60.0, ge=1.0)
+    # Keys are re-read after this age (or a smaller Cache-Control max-age), so a withdrawn key
+    # stops working; if the identity provider cannot be reached, the old keys stay usable for at
+    # most the grace period more, then every token is refused.
+    oidc_jwks_max_age_seconds: float = Field(default=600.0, ge=1.0)
+    oidc_jwks_stale_grace_seconds: float = Field(default=900.0, ge=0.0)
+    # exp - iat of any accepted token, development tokens included.
+    oidc_max_token_lifetime_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
     # RFC 9068 access tokens; widen only if the identity provider cannot set ``typ``.
     oidc_token_types: list[str] = Field(default_factory=lambda: ["at+jwt", "application/at+jwt"])
+    # Tokens from the citizen-facing clients or carrying the citizen scope are citizens'; this
+    # claim must then hold their national number (service/auth/resolve.py).
     citizen_id_claim: str = "sub"
-    # Development tokens minted by `passport token`, accepted only outside production.
+    citizen_client_ids: list[str] = Field(default_factory=list)
+    citizen_scope: str = "passport:citizen"
+    # Token subjects that are administrators (their tokens must also carry scope ``admin``).
+    admin_subjects: list[str] = Field(default_factory=list)
+    # Development tokens minted by `passport token`: accepted only in development and only while
+    # no identity provider is configured, so a deployment that sets PASSPORT_OIDC_* but forgets
+    # PASSPORT_ENVIRONMENT=production still refuses them.
     dev_token_issuer: str = "urn:competence-passport:dev"  # noqa: S105 - an issuer, no secret
 
     # GraphQL defence in depth.
@@ -52,6 +73,16 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     graphql_dev_tools: bool = False  # GraphiQL, GET queries, introspection
     max_page_size: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_algorithms_only(cls, value: list[str]) -> list[str]:
+        if not value or not set(value) <= ASYMMETRIC_ALGORITHMS:
+            raise ValueError(
+                "PASSPORT_OIDC_ALGORITHMS must list only asymmetric algorithms: "
+                + ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -63,6 +94,10 @@ class Settings(BaseSettings):
                     ("PASSPORT_INSZ_HMAC_KEY", self.insz_hmac_key),
                     ("PASSPORT_OIDC_ISSUER", self.oidc_issuer),
                     ("PASSPORT_OIDC_JWKS_URL", self.oidc_jwks_url),
+                    (
+                        "PASSPORT_OIDC_AUDIENCE",
+                        "oidc_audience" in self.model_fields_set and self.oidc_audience,
+                    ),
                 )
                 if not value
             ]
@@ -71,6 +106,8 @@ class Settings(BaseSettings):
             key = self.insz_hmac_key
             if key is not None and len(key.get_secret_value()) < 32:
                 raise ValueError("PASSPORT_INSZ_HMAC_KEY must be at least 32 characters")
+            if not str(self.oidc_jwks_url).lower().startswith("https://"):
+                raise ValueError("PASSPORT_OIDC_JWKS_URL must be an https URL in production")
             if self.graphql_dev_tools:
                 raise ValueError("PASSPORT_GRAPHQL_DEV_TOOLS must be off in production")
         return self
@@ -78,6 +115,14 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def dev_tokens_allowed(self) -> bool:
+        return (
+            self.environment is Environment.DEVELOPMENT
+            and not self.oidc_issuer
+            and not self.oidc_jwks_url
+        )
 
     def hmac_key(self) -> bytes:
         """The INSZ hashing key; in development one is generated once and kept in data_dir."""

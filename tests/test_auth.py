@@ -6,16 +6,26 @@ import base64
 import json
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.keys import DevKey
+from service.auth.resolve import resolve_principal
+from service.auth.tokens import TokenVerifier
+from service.errors import Unauthenticated
+from service.models.enums import PrincipalKind
+from service.settings import Settings
 from tests import factories
 from tests.conftest import make_partner
 from tests.graphql_client import Api
 from tests.test_claims_api import ISSUE
+from tests.test_tokens import ISSUER, JWKS_URL, FakeIdp, production_settings
 
 QUERY = "{ issuedClaims(first: 1) { edges { cursor } } }"
 
@@ -84,6 +94,8 @@ async def test_wrong_type_header(api: Api) -> None:
 
 async def test_unknown_client_and_citizen_without_valid_number(api: Api) -> None:
     await assert_401(api, api.client("never-registered", "claims:write"))
+    await assert_401(api, api.client("demo-school\x00", "claims:write"))  # once a 500
+    await assert_401(api, api.client("x" * 300, "claims:write"))
     await assert_401(api, api.citizen("85073003329"))
 
 
@@ -144,3 +156,84 @@ async def test_admin_operations_need_admin(api: Api) -> None:
     bad = {"input": {"kind": "EMPLOYER", "name": "X", "enterpriseNumber": "0403170702"}}
     invalid = await api.gql(api.admin(), mutation, bad)
     assert invalid["data"]["registerOrganisation"]["__typename"] == "ValidationFailed"
+
+
+async def test_development_token_lifetime_is_bounded(api: Api) -> None:
+    limit = api.settings.oidc_max_token_lifetime_seconds
+    ok = api.token(subject="a", scopes=["admin"], lifetime=timedelta(seconds=limit))
+    assert (await api.post(ok, QUERY)).status_code == 200
+    await assert_401(
+        api, api.token(subject="a", scopes=["admin"], lifetime=timedelta(seconds=limit + 1))
+    )
+
+
+async def _resolve(idp: FakeIdp, settings: Settings, session: AsyncSession, **claims: Any) -> Any:
+    """An identity provider's token, verified and resolved as the GraphQL endpoint does."""
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verified = await TokenVerifier(settings, dev_key=None, http=http).verify(
+            idp.token(**claims)
+        )
+    return await resolve_principal(session, verified, settings)
+
+
+async def test_idp_admin_scope_needs_a_listed_subject(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    idp = FakeIdp()
+    settings = production_settings(str(tmp_path), admin_subjects=["staff-7"])
+    for claims in (
+        {"sub": "85073003328", "scope": "admin"},
+        {"sub": "someone", "scope": "admin", "client_id": "admin-console"},
+        {"sub": "staff-7", "client_id": "admin-console"},  # listed, but not asking for admin
+    ):
+        with pytest.raises(Unauthenticated):
+            await _resolve(idp, settings, session, **claims)
+    admin = await _resolve(
+        idp, settings, session, sub="staff-7", scope="admin", client_id="admin-console"
+    )
+    assert admin.is_admin
+    assert admin.subject == "staff-7"
+
+
+async def test_development_admin_only_while_development_tokens_are_accepted(
+    session: AsyncSession, api: Api, tmp_path: Path
+) -> None:
+    claims = jwt.decode(api.admin(), options={"verify_signature": False})
+    assert (await resolve_principal(session, claims, api.settings)).is_admin
+    configured = Settings(data_dir=tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=JWKS_URL)
+    with pytest.raises(Unauthenticated):
+        await resolve_principal(session, claims, configured)
+
+
+async def test_portal_citizen_token_with_client_id_is_a_citizen(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    idp = FakeIdp()
+    settings = production_settings(str(tmp_path), citizen_client_ids=["citizen-portal"])
+    portal = await _resolve(
+        idp, settings, session, sub="85.07.30-033.28", client_id="citizen-portal"
+    )
+    assert portal.is_citizen
+    assert portal.insz == "85073003328"
+    assert portal.subject == "citizen"
+    scoped = await _resolve(
+        idp, settings, session, client_id="mobile-app", scope="openid passport:citizen"
+    )
+    assert scoped.is_citizen
+    for claims in (
+        {"client_id": "citizen-portal", "scope": "admin"},  # refused, not downgraded
+        {"client_id": "citizen-portal", "sub": "85073003329"},  # bad check digits
+        {"client_id": "unregistered-app"},  # neither citizen-facing nor a registered client
+    ):
+        with pytest.raises(Unauthenticated):
+            await _resolve(idp, settings, session, **claims)
+
+
+async def test_registered_client_token_is_not_a_citizen(api: Api, session: AsyncSession) -> None:
+    """A partner's token is resolved through the registry even when its sub is a valid number."""
+    partner = await make_partner(api)
+    token = api.token(subject="85073003328", client_id=partner.client_id, scopes=["claims:write"])
+    claims = jwt.decode(token, options={"verify_signature": False})
+    principal = await resolve_principal(session, claims, api.settings)
+    assert principal.kind is PrincipalKind.PARTNER
+    assert principal.organisation_id == partner.organisation_id

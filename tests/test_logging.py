@@ -10,6 +10,8 @@ import structlog
 from service.logs import configure_logging, formatter
 from tests import factories
 
+CITIZEN_ID = "3f2a9c1e-976d-4a1b-8c2d-850730033280"  # a UUID whose last group holds 11 digits
+
 
 def test_log_lines_are_redacted() -> None:
     configure_logging()
@@ -26,7 +28,7 @@ def test_log_lines_are_redacted() -> None:
         )
         logging.getLogger("stdlib").warning("Authorization: Bearer %s for %s", token, number)
         try:
-            raise ValueError(f"Key (insz)=({number}) already exists")
+            raise ValueError(f"Key (insz)=({number}) already exists for {CITIZEN_ID}")
         except ValueError:
             structlog.get_logger("test").exception("failed")
     finally:
@@ -36,3 +38,4 @@ def test_log_lines_are_redacted() -> None:
     for secret in (number, dotted, token, "eyJhbGci"):
         assert secret not in output
     assert "[redacted]" in output
+    assert CITIZEN_ID in output  # ids stay whole, so log lines can be correlated

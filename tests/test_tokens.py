@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -17,7 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
+from service.auth import tokens
 from service.auth.tokens import TokenVerifier
 from service.errors import Unauthenticated
 from service.settings import Environment, Settings
@@ -31,16 +34,30 @@ class FakeIdp:
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.published: dict[str, rsa.RSAPrivateKey] = {"k1": self.key}
+        self.cache_control: str | None = None
+        self.failing = False
         self.requests = 0
 
     def jwks(self) -> dict[str, object]:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}
+        return {
+            "keys": [
+                {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "alg": "RS256"}
+                for kid, key in self.published.items()
+            ]
+        }
+
+    def withdraw_k1(self) -> None:
+        """Key rotation: k1 is no longer listed, a new k2 is."""
+        self.published = {"k2": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         assert str(request.url) == JWKS_URL
         self.requests += 1
-        return httpx.Response(200, json=self.jwks())
+        if self.failing:
+            return httpx.Response(503)
+        headers = {"cache-control": self.cache_control} if self.cache_control else {}
+        return httpx.Response(200, json=self.jwks(), headers=headers)
 
     def token(self, kid: str = "k1", **overrides: object) -> str:
         now = datetime.now(UTC)
@@ -55,6 +72,16 @@ class FakeIdp:
         return jwt.encode(
             claims, self.key, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"}
         )
+
+
+class Clock:
+    """Stands in for time.monotonic in the JWKS cache."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def hs256_signed_with_public_key(idp: FakeIdp) -> str:
@@ -83,16 +110,25 @@ async def idp() -> FakeIdp:
     return FakeIdp()
 
 
-def production_settings(tmp: str) -> Settings:
-    return Settings(
-        environment=Environment.PRODUCTION,
-        database_url="postgresql://unused/unused",
-        insz_hmac_key=SecretStr("k" * 40),
-        oidc_issuer=ISSUER,
-        oidc_jwks_url=JWKS_URL,
-        oidc_jwks_min_refresh_seconds=60,
-        data_dir=Path(tmp),
-    )
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(tokens, "monotonic", clock)
+    return clock
+
+
+def production_settings(tmp: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": Environment.PRODUCTION,
+        "database_url": "postgresql://unused/unused",
+        "insz_hmac_key": SecretStr("k" * 40),
+        "oidc_issuer": ISSUER,
+        "oidc_jwks_url": JWKS_URL,
+        "oidc_audience": "competence-passport",
+        "oidc_jwks_min_refresh_seconds": 60,
+        "data_dir": Path(tmp),
+    }
+    return Settings(**{**values, **overrides})
 
 
 async def test_idp_tokens_verify_and_keys_are_cached(idp: FakeIdp, tmp_path: object) -> None:
@@ -105,7 +141,7 @@ async def test_idp_tokens_verify_and_keys_are_cached(idp: FakeIdp, tmp_path: obj
 
 
 async def test_unknown_kid_storm_fetches_at_most_once_per_interval(
-    idp: FakeIdp, tmp_path: object
+    idp: FakeIdp, tmp_path: object, clock: Clock
 ) -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
         verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
@@ -115,6 +151,101 @@ async def test_unknown_kid_storm_fetches_at_most_once_per_interval(
                 await verifier.verify(idp.token(kid=f"unknown-{i}"))
         assert idp.requests == 1
         assert time.monotonic() - started < 5
+        clock.now += 60
+        for i in range(5):
+            with pytest.raises(Unauthenticated):
+                await verifier.verify(idp.token(kid=f"later-{i}"))
+        assert idp.requests == 2
+
+
+async def test_withdrawn_key_stops_being_accepted_after_max_age(
+    idp: FakeIdp, tmp_path: object, clock: Clock
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
+        token = idp.token()
+        await verifier.verify(token)
+        idp.withdraw_k1()
+        clock.now += 599
+        await verifier.verify(token)  # cached keys are still young enough
+        assert idp.requests == 1
+        clock.now += 2
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token)
+        assert idp.requests == 2
+
+
+async def test_smaller_cache_control_max_age_is_honoured_down_to_the_min_refresh(
+    idp: FakeIdp, tmp_path: object, clock: Clock
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
+        token = idp.token()
+        idp.cache_control = "public, max-age=120"
+        await verifier.verify(token)
+        clock.now += 119
+        await verifier.verify(token)
+        assert idp.requests == 1
+        idp.cache_control = "no-cache, max-age=0"  # below the 60 s min refresh interval
+        clock.now += 2
+        await verifier.verify(token)
+        assert idp.requests == 2
+        clock.now += 59
+        await verifier.verify(token)
+        assert idp.requests == 2
+        clock.now += 2
+        await verifier.verify(token)
+        assert idp.requests == 3
+
+
+async def test_failed_refresh_keeps_the_old_keys_for_the_grace_period_only(
+    idp: FakeIdp, tmp_path: object, clock: Clock
+) -> None:
+    settings = production_settings(str(tmp_path), oidc_jwks_stale_grace_seconds=300)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verifier = TokenVerifier(settings, dev_key=None, http=http)
+        token = idp.token()
+        await verifier.verify(token)
+        idp.failing = True
+        clock.now += 601
+        with capture_logs() as logs:
+            await verifier.verify(token)
+        assert logs == [
+            {
+                "event": "jwks_refresh_failed",
+                "log_level": "warning",
+                "error": "HTTPStatusError",
+                "previous_keys_usable": True,
+            }
+        ]
+        clock.now += 30
+        await verifier.verify(token)
+        assert idp.requests == 2  # retried at most once per min refresh interval
+        clock.now += 268  # 899 s after the keys were read: 600 max age + 300 grace - 1
+        await verifier.verify(token)
+        assert idp.requests == 3
+        clock.now += 2
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token)
+        assert idp.requests == 3
+        idp.failing = False
+        clock.now += 60
+        await verifier.verify(token)
+        assert idp.requests == 4
+
+
+async def test_token_lifetime_is_bounded(idp: FakeIdp, tmp_path: object) -> None:
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
+        await verifier.verify(idp.token(iat=now, exp=now + timedelta(seconds=3600)))
+        for token in (
+            idp.token(iat=now, exp=now + timedelta(seconds=3601)),
+            idp.token(iat=now - timedelta(hours=2), exp=now + timedelta(minutes=5)),
+            idp.token(iat=now + timedelta(hours=2), exp=now + timedelta(hours=2, minutes=5)),
+        ):
+            with pytest.raises(Unauthenticated):
+                await verifier.verify(token)
 
 
 async def test_idp_token_rules(idp: FakeIdp, tmp_path: object) -> None:
@@ -144,6 +275,26 @@ async def test_production_refuses_development_tokens(tmp_path: object) -> None:
         verifier = TokenVerifier(settings, dev_key=key, http=http)
         with pytest.raises(Unauthenticated):
             await verifier.verify(mint_dev_token(key, settings, subject="x", scopes=["admin"]))
+
+
+async def test_development_refuses_development_tokens_once_an_idp_is_configured(
+    tmp_path: object,
+) -> None:
+    from service.auth.keys import load_or_create_dev_key
+    from service.auth.tokens import mint_dev_token
+
+    local = Settings(data_dir=Path(str(tmp_path)))
+    configured = Settings(data_dir=Path(str(tmp_path)), oidc_issuer=ISSUER, oidc_jwks_url=JWKS_URL)
+    assert local.dev_tokens_allowed
+    assert not configured.dev_tokens_allowed
+    key = load_or_create_dev_key(Path(str(tmp_path)))
+    token = mint_dev_token(key, local, subject="x", scopes=["admin"])
+    assert (await TokenVerifier(local, dev_key=key, http=None).verify(token))["sub"] == "x"
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(404))
+    ) as http:
+        with pytest.raises(Unauthenticated):
+            await TokenVerifier(configured, dev_key=key, http=http).verify(token)
 
 
 def test_production_settings_refuse_defaults() -> None:

@@ -7,7 +7,10 @@ typed JSON error.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -23,12 +26,14 @@ from strawberry.types import ExecutionResult
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.resolve import resolve_principal
-from service.db.engine import database_unavailable
-from service.errors import DomainError, Unauthenticated
+from service.db.engine import database_unavailable, unstorable_value
+from service.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
 router = APIRouter()
+
+MAX_ATTEMPTS = 4
 
 GRAPHQL_REQUEST_SCHEMA = {
     "type": "object",
@@ -51,7 +56,7 @@ def transport_error(status: int, code: str, message: str, **headers: str) -> Jso
 
 _ECHOED_VALUES = (
     (re.compile(r"got invalid value .*?; ", re.S), "got an invalid value; "),
-    (re.compile(r"[,;] found: .*$", re.S), "."),
+    (re.compile(r"[,;.]? found: .*$", re.S | re.I), "."),
     (re.compile(r"(cannot represent [^:]*): .*$", re.S), r"\1."),
     (re.compile(r"Value '.*?' does not exist", re.S), "The value does not exist"),
 )
@@ -68,11 +73,21 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     formatted["message"] = safe_message(error.message)
     original = error.original_error
-    if isinstance(original, DomainError):
+    if isinstance(original, ValidationFailed):
+        formatted["extensions"] = {
+            "code": original.code.value,
+            "problems": [asdict(problem) for problem in original.problems],
+        }
+    elif isinstance(original, DomainError):
         formatted["extensions"] = {
             **(formatted.get("extensions") or {}),
             "code": original.code.value,
         }
+    elif unstorable_value(original):
+        formatted["message"] = (
+            "A value cannot be stored (control characters or dates out of range)."
+        )
+        formatted["extensions"] = {"code": ErrorCode.VALIDATION_FAILED.value}
     elif original is None and error.message == "Unexpected error.":
         formatted["extensions"] = {"code": "INTERNAL"}
     else:
@@ -83,8 +98,10 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
-def _response(result: ExecutionResult) -> JsonResponse:
-    body: dict[str, Any] = {"data": result.data}
+def _response(result: ExecutionResult, context: Context) -> JsonResponse:
+    # After an unexpected error everything was rolled back: data that resolved before it would
+    # describe writes that never happened, or a read that was never recorded.
+    body: dict[str, Any] = {"data": None if context.failed else result.data}
     if result.errors:
         body["errors"] = [_format_error(error) for error in result.errors]
     return JsonResponse(body)
@@ -92,7 +109,8 @@ def _response(result: ExecutionResult) -> JsonResponse:
 
 async def _read_request(request: Request, state: AppState) -> dict[str, Any] | JsonResponse:
     limit = state.settings.graphql_max_body_bytes
-    if "application/json" not in request.headers.get("content-type", ""):
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
         return transport_error(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -161,42 +179,62 @@ async def graphql_post(request: Request) -> Response:
         claims = await state.verifier.verify(token)
     except Unauthenticated:
         return unauthenticated
-    try:
-        async with state.sessions() as session:
-            try:
-                principal = await resolve_principal(session, claims, state.settings)
-            except Unauthenticated:
-                return unauthenticated
-            context = Context(
-                session=session,
-                principal=principal,
-                settings=state.settings,
-                hmac_key=state.hmac_key,
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            outcome = await _execute(state, payload, claims)
+        except Exception as exc:
+            if database_unavailable(exc):
+                logger.warning("database_unavailable", error=type(exc).__name__)
+                return _unavailable()
+            logger.error("graphql_request_failed", exc_info=exc)
+            return transport_error(500, "INTERNAL", "Unexpected error.")
+        if outcome is None:
+            return unauthenticated
+        if isinstance(outcome, JsonResponse):
+            return outcome
+        result, context = outcome
+        if context.unavailable:
+            return _unavailable()
+        if not (context.retry and attempt < MAX_ATTEMPTS):
+            break
+        # Deadlocked with a concurrent request (say two batches naming the same citizens in
+        # opposite orders): all of this one was rolled back, so running it again is safe.
+        await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter only
+    return _response(result, context)
+
+
+async def _execute(
+    state: AppState, payload: dict[str, Any], claims: dict[str, Any]
+) -> tuple[ExecutionResult, Context] | JsonResponse | None:
+    """One attempt in one transaction: committed unless anything unexpected happened.
+    None means the token names no active client or citizen."""
+    async with state.sessions() as session:
+        try:
+            principal = await resolve_principal(session, claims, state.settings)
+        except Unauthenticated:
+            return None
+        context = Context(
+            session=session,
+            principal=principal,
+            settings=state.settings,
+            hmac_key=state.hmac_key,
+            operation_name=payload.get("operationName"),
+        )
+        try:
+            result = await state.schema.execute(
+                payload["query"],
+                variable_values=payload.get("variables"),
+                operation_name=payload.get("operationName"),
+                context_value=context,
             )
-            try:
-                result = await state.schema.execute(
-                    payload["query"],
-                    variable_values=payload.get("variables"),
-                    operation_name=payload.get("operationName"),
-                    context_value=context,
-                )
-            except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
-                await session.rollback()
-                return transport_error(
-                    400, "BAD_REQUEST", "no executable operation in the document"
-                )
-            if context.failed:
-                await session.rollback()
-            else:
-                await session.commit()
-    except Exception as exc:
-        if not database_unavailable(exc):
-            raise
-        logger.warning("database_unavailable", error=type(exc).__name__)
-        return _unavailable()
-    if context.unavailable:
-        return _unavailable()
-    return _response(result)
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            await session.rollback()
+            return transport_error(400, "BAD_REQUEST", "no executable operation in the document")
+        if context.failed:
+            await session.rollback()
+        else:
+            await session.commit()
+    return result, context
 
 
 def _unavailable() -> JsonResponse:

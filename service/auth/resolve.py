@@ -1,5 +1,18 @@
 """From verified token claims to a Principal, consulting the client registry every request.
 
+Who a token speaks for is decided in this order:
+
+1. An administrator: the token carries scope ``admin`` and either its ``sub`` is listed in
+   ``admin_subjects`` or it is a development admin token (`passport token admin`: development
+   issuer, no client_id, and only while development tokens are accepted at all).
+2. A citizen: the token comes from one of the ``citizen_client_ids`` or carries the
+   ``citizen_scope``, and its ``citizen_id_claim`` must be a valid national number. RFC 9068 gives
+   every access token a client_id (the portal's too), so a client_id alone says nothing about who
+   is calling. A citizen token that asks for ``admin`` is refused rather than quietly downgraded.
+3. A registered API client: any other token with a client_id. The registry caps its scopes, so an
+   API client is an administrator only if registered with ``admin``.
+4. Anything else is refused.
+
 Looking the client up each time (one indexed query) means a suspended or deleted client, or a
 suspended organisation, loses access on its very next request.
 """
@@ -17,6 +30,7 @@ from service.errors import Unauthenticated
 from service.identity.numbers import InvalidNumber, normalize_insz
 from service.models import ApiClient, Organisation
 from service.models.enums import ClientStatus, OrganisationStatus, PrincipalKind, Scope
+from service.organisations.service import CLIENT_ID
 from service.settings import Settings
 
 CLIENT_SCOPES = frozenset({Scope.CLAIMS_WRITE.value, Scope.PASSPORTS_READ.value, Scope.ADMIN.value})
@@ -28,46 +42,72 @@ async def resolve_principal(
     raw_scope = claims.get("scope", "")
     token_scopes = frozenset(raw_scope.split()) if isinstance(raw_scope, str) else frozenset()
     client_id = claims.get("client_id")
-    if isinstance(client_id, str) and client_id:
-        row = (
-            await session.execute(
-                select(ApiClient.id, ApiClient.scopes, Organisation.id, Organisation.kind)
-                .join(Organisation, Organisation.id == ApiClient.organisation_id)
-                .where(
-                    ApiClient.client_id == client_id,
-                    ApiClient.status == ClientStatus.ACTIVE.value,
-                    Organisation.status == OrganisationStatus.ACTIVE.value,
-                )
-            )
-        ).one_or_none()
-        if row is None:
+    subject = str(claims["sub"])
+    if Scope.ADMIN.value in token_scopes and (
+        subject in settings.admin_subjects or _dev_admin(claims, settings)
+    ):
+        return Principal(
+            kind=PrincipalKind.ADMIN, subject=subject, scopes=frozenset({Scope.ADMIN.value})
+        )
+    if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
+        if Scope.ADMIN.value in token_scopes:
             raise Unauthenticated
-        client_pk, allowed, org_id, org_kind = row
-        scopes = token_scopes & frozenset(allowed) & CLIENT_SCOPES
-        kind = (
-            PrincipalKind.ADMIN
-            if Scope.ADMIN.value in scopes
-            else PrincipalKind.PARTNER
-            if Scope.CLAIMS_WRITE.value in scopes
-            else PrincipalKind.READER
-        )
-        return Principal(
-            kind=kind,
-            subject=client_id,
-            scopes=scopes,
-            client_pk=client_pk,
-            organisation_id=org_id,
-            organisation_kind=org_kind,
-        )
-    if Scope.ADMIN.value in token_scopes:
-        return Principal(
-            kind=PrincipalKind.ADMIN, subject=str(claims["sub"]), scopes=frozenset({"admin"})
-        )
-    citizen_number = claims.get(settings.citizen_id_claim)
-    if isinstance(citizen_number, str):
-        try:
-            insz = normalize_insz(citizen_number)
-        except InvalidNumber as exc:
-            raise Unauthenticated from exc
-        return Principal(kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz)
+        return _citizen(claims.get(settings.citizen_id_claim))
+    if isinstance(client_id, str) and client_id:
+        return await _registered_client(session, client_id, token_scopes)
     raise Unauthenticated
+
+
+def _dev_admin(claims: Mapping[str, Any], settings: Settings) -> bool:
+    return (
+        settings.dev_tokens_allowed
+        and claims.get("iss") == settings.dev_token_issuer
+        and "client_id" not in claims
+    )
+
+
+def _citizen(number: object) -> Principal:
+    if not isinstance(number, str):
+        raise Unauthenticated
+    try:
+        insz = normalize_insz(number)
+    except InvalidNumber as exc:
+        raise Unauthenticated from exc
+    return Principal(kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz)
+
+
+async def _registered_client(
+    session: AsyncSession, client_id: str, token_scopes: frozenset[str]
+) -> Principal:
+    if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
+        raise Unauthenticated
+    row = (
+        await session.execute(
+            select(ApiClient.id, ApiClient.scopes, Organisation.id, Organisation.kind)
+            .join(Organisation, Organisation.id == ApiClient.organisation_id)
+            .where(
+                ApiClient.client_id == client_id,
+                ApiClient.status == ClientStatus.ACTIVE.value,
+                Organisation.status == OrganisationStatus.ACTIVE.value,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthenticated
+    client_pk, allowed, org_id, org_kind = row
+    scopes = token_scopes & frozenset(allowed) & CLIENT_SCOPES
+    kind = (
+        PrincipalKind.ADMIN
+        if Scope.ADMIN.value in scopes
+        else PrincipalKind.PARTNER
+        if Scope.CLAIMS_WRITE.value in scopes
+        else PrincipalKind.READER
+    )
+    return Principal(
+        kind=kind,
+        subject=client_id,
+        scopes=scopes,
+        client_pk=client_pk,
+        organisation_id=org_id,
+        organisation_kind=org_kind,
+    )

@@ -1,16 +1,17 @@
 """Verifies bearer JWTs: issuer, audience, algorithm and token type pinned; keys from JWKS.
 
 Header fields that point at keys (``jku``, ``x5u``, ``jwk``, ``x5c``) are never followed: keys come
-only from the configured JWKS URL or, outside production, the local development key.
+only from the configured JWKS URL or, in development without an identity provider, the local
+development key. No token lives longer than ``oidc_max_token_lifetime_seconds`` (exp - iat).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Any
 
 import httpx
@@ -29,36 +30,75 @@ MAX_TOKEN_BYTES = 8192
 
 
 class JwksCache:
-    """Keys by ``kid``; an unknown kid triggers at most one fetch per refresh interval."""
+    """Keys by ``kid``, re-read once they reach their maximum age so withdrawn keys are dropped.
 
-    def __init__(self, url: str, http: httpx.AsyncClient, min_refresh_seconds: float) -> None:
+    The age is ``max_age_seconds`` or a smaller Cache-Control max-age of the JWKS response, never
+    below ``min_refresh_seconds``; an unknown kid triggers at most one fetch per
+    ``min_refresh_seconds`` too, so a storm of made-up kids cannot hammer the identity provider.
+    If a refresh fails, the previous keys stay usable for ``grace_seconds`` past their age: an
+    outage of the identity provider does not lock everyone out at once, yet a withdrawn key is
+    never accepted beyond its age plus the grace period.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        min_refresh_seconds: float,
+        max_age_seconds: float,
+        grace_seconds: float,
+    ) -> None:
         self._url = url
         self._http = http
         self._min_refresh = min_refresh_seconds
+        self._max_age = max_age_seconds
+        self._grace = grace_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
+        self._loaded_at = float("-inf")
+        self._ttl = max_age_seconds  # of the keys held, after Cache-Control
+        self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        if kid in self._keys:
+        if kid in self._keys and monotonic() - self._loaded_at < self._ttl:
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+            now = monotonic()
+            wanted = kid not in self._keys or now - self._loaded_at >= self._ttl
+            if wanted and now - self._attempted_at >= self._min_refresh:
                 await self._refresh()
-        return self._keys.get(kid)
+            if monotonic() - self._loaded_at >= self._ttl + self._grace:
+                return None
+            return self._keys.get(kid)
 
     async def _refresh(self) -> None:
-        self._fetched_at = time.monotonic()
+        self._attempted_at = monotonic()
         self.fetch_count += 1
         try:
             response = await self._http.get(self._url, timeout=5.0)
             response.raise_for_status()
             keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        except (httpx.HTTPError, ValueError, jwt.PyJWKError, jwt.PyJWKSetError):
-            logger.warning("jwks_refresh_failed")
+        except (httpx.HTTPError, ValueError, jwt.PyJWKError, jwt.PyJWKSetError) as exc:
+            logger.warning(
+                "jwks_refresh_failed",
+                error=type(exc).__name__,
+                previous_keys_usable=self._attempted_at - self._loaded_at < self._ttl + self._grace,
+            )
             return
         self._keys = {key.key_id: key for key in keys if key.key_id}
+        self._loaded_at = self._attempted_at
+        advertised = _cache_max_age(response.headers.get("cache-control", ""))
+        self._ttl = max(self._min_refresh, min(self._max_age, advertised))
+
+
+def _cache_max_age(cache_control: str) -> float:
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip('" ').isdigit():
+            return float(value.strip('" '))
+    return float("inf")
 
 
 class TokenVerifier:
@@ -66,9 +106,15 @@ class TokenVerifier:
         self, settings: Settings, *, dev_key: DevKey | None, http: httpx.AsyncClient | None
     ) -> None:
         self._settings = settings
-        self._dev_key = None if settings.is_production else dev_key
+        self._dev_key = dev_key if settings.dev_tokens_allowed else None
         self._jwks = (
-            JwksCache(settings.oidc_jwks_url, http, settings.oidc_jwks_min_refresh_seconds)
+            JwksCache(
+                settings.oidc_jwks_url,
+                http,
+                min_refresh_seconds=settings.oidc_jwks_min_refresh_seconds,
+                max_age_seconds=settings.oidc_jwks_max_age_seconds,
+                grace_seconds=settings.oidc_jwks_stale_grace_seconds,
+            )
             if settings.oidc_jwks_url and http is not None
             else None
         )
@@ -105,7 +151,7 @@ class TokenVerifier:
         else:
             raise Unauthenticated
         try:
-            return jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=algorithms,
@@ -116,6 +162,10 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated from exc
+        # jwt.decode refused an iat in the future, so no token outlives now + the maximum.
+        if int(claims["exp"]) - int(claims["iat"]) > self._settings.oidc_max_token_lifetime_seconds:
+            raise Unauthenticated
+        return claims
 
 
 def mint_dev_token(
@@ -125,10 +175,18 @@ def mint_dev_token(
     subject: str,
     scopes: list[str] | None = None,
     client_id: str | None = None,
-    lifetime: timedelta = timedelta(hours=12),
+    lifetime: timedelta | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """A development access token (RFC 9068 shape), signed by the local key."""
+    """A development access token (RFC 9068 shape), signed by the local key.
+
+    Without scopes and client_id it is a citizen's token and carries the citizen scope, as one
+    from the citizen portal would; the lifetime defaults to the longest the verifier accepts.
+    """
+    if scopes is None and client_id is None:
+        scopes = [settings.citizen_scope]
+    if lifetime is None:
+        lifetime = timedelta(seconds=settings.oidc_max_token_lifetime_seconds)
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": settings.dev_token_issuer,

@@ -9,16 +9,18 @@ from pydantic import (
     AfterValidator,
     AnyUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     UrlConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from service.clock import today
-from service.identity.numbers import InvalidNumber, normalize_insz
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
+from service.validation import Insz, PlainText, plain_text
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_EVIDENCE = 20
@@ -29,16 +31,25 @@ SCALE_LEVELS: dict[ProficiencyScale, tuple[str, ...]] = {
     ProficiencyScale.DESCRIPTIVE: ("basic", "intermediate", "advanced", "expert"),
 }
 
-WebUrl = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["https", "http"])]
+
+def _no_credentials(url: AnyUrl) -> AnyUrl:
+    if url.username is not None or url.password is not None:
+        raise ValueError("a URL must not carry credentials")
+    return url
 
 
-def _plain_text(value: str) -> str:
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-        raise ValueError("control characters are not allowed")
-    return value
+# Checked as text first: the URL parser would silently drop control characters.
+WebUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(max_length=2048, allowed_schemes=["https", "http"]),
+    BeforeValidator(lambda value: plain_text(value) if isinstance(value, str) else value),
+    AfterValidator(_no_credentials),
+]
+# ESCO URIs, and any other competence framework's, are printable ASCII.
+ConceptUri = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^https?://[\x21-\x7e]+$")]
 
 
-Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
+Text200 = Annotated[PlainText, Field(min_length=1, max_length=200)]
 
 
 def _not_future(value: date | None) -> date | None:
@@ -95,11 +106,11 @@ class Evidence(_Strict):
 class ClaimContent(_Strict):
     """What a claim says; shared by issuing and superseding."""
 
-    competence_uri: str = Field(min_length=1, max_length=300, pattern=r"^https?://\S+$")
+    competence_uri: ConceptUri
     external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
     issuer_role: Text200 | None = None
     proficiency: Proficiency | None = None
-    context: Annotated[str, Field(max_length=2000), AfterValidator(_plain_text)] | None = None
+    context: Annotated[PlainText, Field(max_length=2000)] | None = None
     assessment_method: AssessmentMethod
     learning_context: LearningContext
     evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
@@ -114,26 +125,18 @@ class ClaimContent(_Strict):
             raise ValueError("self_assessment is reserved for competences the citizen declares")
         return value
 
-    @model_validator(mode="after")
-    def _date_order(self) -> Self:
-        if self.last_used_on is not None and self.last_used_on < self.acquired_on:
-            raise ValueError("lastUsedOn must not be before acquiredOn")
-        if self.valid_until is not None and self.valid_until < self.acquired_on:
-            raise ValueError("validUntil must not be before acquiredOn")
-        return self
+    @field_validator("last_used_on", "valid_until")
+    @classmethod
+    def _not_before_acquired(cls, value: date | None, info: ValidationInfo) -> date | None:
+        acquired = info.data.get("acquired_on")  # declared earlier, so validated already
+        if value is not None and acquired is not None and value < acquired:
+            raise ValueError("must not be before acquiredOn")
+        return value
 
 
 class IssueClaimInput(ClaimContent):
-    insz: str = Field(max_length=32)
-
-    @field_validator("insz")
-    @classmethod
-    def _insz(cls, value: str) -> str:
-        try:
-            return normalize_insz(value)
-        except InvalidNumber as exc:
-            raise ValueError(str(exc)) from exc
+    insz: Insz
 
 
 class RevokeClaimInput(_Strict):
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: Annotated[PlainText, Field(min_length=3, max_length=1000)]

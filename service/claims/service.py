@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -308,8 +308,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, claim_id = raw.split("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(claim_id)
-    except (ValueError, UnicodeDecodeError) as exc:
+        recorded_at = datetime.fromisoformat(stamp)
+        if recorded_at.tzinfo is None or not 2000 <= recorded_at.astimezone(UTC).year <= 9000:
+            raise ValueError("not a time this service recorded")
+        return recorded_at, uuid.UUID(claim_id)
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ValidationFailed.one("after", "not a valid cursor", "invalid_cursor") from exc
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +28,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # Statement parameters hold citizen ids and free text: keep them out of error messages.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "competence-passport"}},
     )
 
@@ -39,3 +43,34 @@ def database_unavailable(exc: BaseException | None) -> bool:
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "orig", None) or exc.__cause__
+
+
+def sqlstate(exc: BaseException | None) -> str | None:
+    """PostgreSQL's SQLSTATE of an error, looking through SQLAlchemy's and asyncpg's wrappers."""
+    for cause in _causes(exc):
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def retryable(exc: BaseException | None) -> bool:
+    """Deadlock or serialization failure: the transaction was rolled back and may run again."""
+    return sqlstate(exc) in {"40001", "40P01"}
+
+
+def unstorable_value(exc: BaseException | None) -> bool:
+    """A value PostgreSQL cannot hold (SQLSTATE class 22, or a date the driver cannot encode):
+    input that slipped past validation, not a fault of the service."""
+    state = sqlstate(exc)
+    if state is not None:
+        return state.startswith("22")
+    return any(isinstance(cause, OverflowError) for cause in _causes(exc))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
@@ -14,11 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.policy import require_admin
 from service.auth.principal import Principal
+from service.clock import now
 from service.errors import Conflict, NotFound
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import ApiClient, LegalBasis, Organisation
 from service.models.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
-from service.validation import validate
+from service.validation import PlainText, validate
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9._:\-]{3,200}")
+ClientId = Annotated[str, Field(pattern=f"^{CLIENT_ID.pattern}$")]
+LegalBasisCode = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+MAX_LEGAL_BASIS_TERM = timedelta(days=20 * 366)
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class OrganisationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     kind: OrganisationKind
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[PlainText, Field(min_length=1, max_length=200)]
     enterprise_number: str = Field(max_length=20)
 
     @field_validator("enterprise_number")
@@ -71,8 +79,8 @@ class ClientInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     organisation_id: uuid.UUID
-    client_id: str = Field(min_length=3, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
-    name: str = Field(min_length=1, max_length=200)
+    client_id: ClientId
+    name: Annotated[PlainText, Field(min_length=1, max_length=200)]
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 
@@ -80,9 +88,20 @@ class LegalBasisInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     organisation_id: uuid.UUID
-    code: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    reference: str = Field(min_length=5, max_length=1000)
+    code: LegalBasisCode
+    reference: Annotated[PlainText, Field(min_length=5, max_length=1000)]
     valid_until: datetime | None = None
+
+    @field_validator("valid_until")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone offset")
+        if not now() < value < now() + MAX_LEGAL_BASIS_TERM:
+            raise ValueError("must be in the future, within 20 years")
+        return value
 
 
 def _org_view(row: Organisation) -> OrganisationView:
@@ -186,6 +205,8 @@ async def set_client_status(
     session: AsyncSession, principal: Principal, client_id: str, status: ClientStatus
 ) -> ClientView:
     require_admin(principal)
+    if not CLIENT_ID.fullmatch(client_id):
+        raise NotFound("no such client")  # no registered client has such an id
     client = await session.scalar(
         update(ApiClient)
         .where(ApiClient.client_id == client_id)
@@ -222,7 +243,7 @@ async def grant_legal_basis(
             organisation_id=spec.organisation_id,
             code=spec.code,
             reference=spec.reference,
-            valid_from=datetime.now(UTC),
+            valid_from=now(),
             valid_until=spec.valid_until,
             granted_by=principal.subject,
         )
@@ -241,7 +262,7 @@ async def revoke_legal_basis(
     row = await session.scalar(
         update(LegalBasis)
         .where(LegalBasis.id == legal_basis_id, LegalBasis.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
+        .values(revoked_at=now())
         .returning(LegalBasis)
     )
     if row is None:
@@ -252,14 +273,14 @@ async def revoke_legal_basis(
 async def active_legal_basis(
     session: AsyncSession, organisation_id: uuid.UUID, code: str
 ) -> LegalBasisView | None:
-    now = datetime.now(UTC)
+    at = now()
     row = await session.scalar(
         select(LegalBasis).where(
             LegalBasis.organisation_id == organisation_id,
             LegalBasis.code == code,
             LegalBasis.revoked_at.is_(None),
-            LegalBasis.valid_from <= now,
-            (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > now),
+            LegalBasis.valid_from <= at,
+            (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > at),
         )
     )
     return None if row is None else _basis_view(row)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +23,17 @@ from service.auth.principal import Principal
 from service.citizens.service import find_citizen
 from service.claims.views import ClaimView, load_claims
 from service.errors import NotAuthorized, NotFound
-from service.models import AccessRecord, Claim, Organisation
-from service.models.enums import AccessBasis, ClaimStatus, LearningContext, OrganisationKind
-from service.organisations.service import active_legal_basis
+from service.models import AccessRecord, Citizen, Claim, Organisation
+from service.models.enums import (
+    AccessBasis,
+    ClaimStatus,
+    LearningContext,
+    OrganisationKind,
+    PrincipalKind,
+)
+from service.organisations.service import LegalBasisCode, active_legal_basis
 from service.taxonomy.search import CompetenceRef
-from service.validation import validate
+from service.validation import Insz, PlainText, validate
 
 NOT_FOUND = "no passport found for this citizen"
 
@@ -43,11 +50,34 @@ class PassportFilter(BaseModel):
     used_since: date | None = None
 
 
+class CitizenSelector(BaseModel):
+    """A reader names the citizen by INSZ or by the passport's id; exactly one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    insz: Insz | None = None
+    id: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.insz is None) == (self.id is None):
+            raise ValueError("give exactly one of insz or id")
+        return self
+
+    @property
+    def citizen_id(self) -> uuid.UUID | None:
+        """None for an id that is no UUID: such a passport does not exist."""
+        try:
+            return uuid.UUID(self.id) if self.id is not None else None
+        except ValueError:
+            return None
+
+
 class ReadPurpose(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    purpose: str = Field(min_length=3, max_length=500)
-    legal_basis: str = Field(min_length=2, max_length=64)
+    purpose: Annotated[PlainText, Field(min_length=3, max_length=500)]
+    legal_basis: LegalBasisCode
 
 
 @dataclass(frozen=True)
@@ -160,12 +190,14 @@ async def _record_access(
     purpose: str | None = None,
 ) -> None:
     assert passport.citizen_id is not None
+    # The role this read used: a client holding both scopes reads as a reader.
+    role = PrincipalKind.CITIZEN if passport.basis is AccessBasis.SELF else PrincipalKind.READER
     await session.execute(
         insert(AccessRecord).values(
             citizen_id=passport.citizen_id,
             id=uuid.uuid4(),
             accessed_at=passport.read_at,
-            principal_kind=principal.kind.value,
+            principal_kind=role.value,
             subject=None if principal.is_citizen else principal.subject,
             organisation_id=principal.organisation_id,
             basis=passport.basis.value,
@@ -195,14 +227,20 @@ async def read_passport(
     principal: Principal,
     hmac_key: bytes,
     *,
-    insz: str | None,
-    citizen_id: uuid.UUID | None,
+    citizen: Mapping[str, Any],
     purpose: str | None,
     legal_basis: str | None,
     flt: PassportFilter,
 ) -> Passport:
-    """A reader's read under a legal basis; every refusal looks like "not found"."""
+    """A reader's read under a legal basis; every refusal looks like "not found".
+
+    A citizen may name only themselves here: answering with their own passport whatever they
+    asked for would let an app show one person's competences as another's.
+    """
+    selector = validate(CitizenSelector, citizen, prefix="citizen")
     if principal.is_citizen:
+        if not await _names_self(session, principal, hmac_key, selector):
+            raise NotFound(NOT_FOUND)
         return await read_own_passport(session, principal, hmac_key, flt)
     try:
         organisation_id = require_reader(principal)
@@ -212,12 +250,7 @@ async def read_passport(
     basis = await active_legal_basis(session, organisation_id, stated.legal_basis)
     if basis is None:
         raise NotFound(NOT_FOUND)
-    if insz is not None:
-        found = await find_citizen(session, insz, hmac_key)
-    else:
-        found = (
-            citizen_id if citizen_id is not None and await _exists(session, citizen_id) else None
-        )
+    found = await _find(session, hmac_key, selector)
     if found is None:
         raise NotFound(NOT_FOUND)
     passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
@@ -227,7 +260,21 @@ async def read_passport(
     return passport
 
 
-async def _exists(session: AsyncSession, citizen_id: uuid.UUID) -> bool:
-    from service.models import Citizen
+async def _find(
+    session: AsyncSession, hmac_key: bytes, selector: CitizenSelector
+) -> uuid.UUID | None:
+    if selector.insz is not None:
+        return await find_citizen(session, selector.insz, hmac_key)
+    wanted = selector.citizen_id
+    if wanted is None or await session.get(Citizen, wanted) is None:
+        return None
+    return wanted
 
-    return await session.get(Citizen, citizen_id) is not None
+
+async def _names_self(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, selector: CitizenSelector
+) -> bool:
+    if selector.insz is not None:
+        return selector.insz == principal.insz
+    own = await find_citizen(session, principal.insz or "", hmac_key) if principal.insz else None
+    return own is not None and own == selector.citizen_id

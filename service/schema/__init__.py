@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import strawberry
 import structlog
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType, OperationDefinitionNode
+from graphql.pyutils import Path
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -18,14 +20,17 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from service.db.engine import database_unavailable
+from service.db.engine import database_unavailable, retryable, unstorable_value
 from service.errors import DomainError
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.claims.mutations import ClaimMutations
 from service.schema.claims.queries import ClaimQueries
+from service.schema.common import SCALARS
 from service.schema.context import Context
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
@@ -43,6 +48,27 @@ def expected_error(error: GraphQLError) -> bool:
     return original is None or isinstance(original, DomainError | GraphQLError)
 
 
+class SerialExecution(StrawberryGraphQLCoreExecutionContext):
+    """Fields resolve one after another, queries too: they share the request's AsyncSession
+    (one connection, one transaction), which two tasks must never use at once."""
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        return self.execute_fields_serially(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+
+def _masked(error: GraphQLError) -> bool:
+    return not (expected_error(error) or unstorable_value(error.original_error))
+
+
 class PassportSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -52,15 +78,38 @@ class PassportSchema(strawberry.Schema):
         for error in errors:
             if expected_error(error):
                 continue
+            original = error.original_error
             context = execution_context.context if execution_context else None
             if isinstance(context, Context):
                 context.failed = True
-                context.unavailable |= database_unavailable(error.original_error)
-            logger.error(
-                "graphql_unexpected_error",
-                path=list(error.path or []),
-                exc_info=error.original_error,
-            )
+                context.unavailable |= database_unavailable(original)
+                context.retry |= retryable(original)
+            path = list(error.path or [])
+            if retryable(original):
+                logger.info("graphql_transaction_conflict", path=path)
+            elif unstorable_value(original):
+                logger.warning("graphql_unstorable_input", path=path, error=type(original).__name__)
+            else:
+                logger.error("graphql_unexpected_error", path=path, exc_info=original)
+
+
+class OperationNameRequired(SchemaExtension):
+    """A document with several operations must name the one to run (GraphQL spec, 6.1);
+    Strawberry would silently run the first. Listed last, so it also sees cached validations."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # Strawberry reports the first operation's name when none was sent: ask our context.
+        requested = getattr(context.context, "operation_name", None)
+        if requested is None and document is not None:
+            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+            if operations > 1:
+                context.pre_execution_errors = [
+                    *(context.pre_execution_errors or []),
+                    GraphQLError("Must provide an operation name: the document has several."),
+                ]
+        yield
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -75,13 +124,23 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: MaskErrors(should_mask_error=lambda error: not expected_error(error)),
+        lambda: MaskErrors(should_mask_error=_masked),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        OperationNameRequired,
     ]
-    return PassportSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return PassportSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=SerialExecution,
+    )
 
 
 def sdl() -> str:
     """The committed contract (schema.graphql) is the SDL of this schema."""
-    return strawberry.Schema(query=Query, mutation=Mutation).as_str() + "\n"
+    schema = strawberry.Schema(
+        query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS)
+    )
+    return schema.as_str() + "\n"

@@ -22,8 +22,10 @@ class Context:
     principal: Principal
     settings: Settings
     hmac_key: bytes
+    operation_name: str | None = None  # as the client sent it
     failed: bool = False  # an unexpected error happened: roll back, commit nothing
     unavailable: bool = False  # ...and it was the database being out of reach
+    retry: bool = False  # ...and it was a deadlock or serialization failure: run it again
 
     async def atomically(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one mutation in a savepoint: on a domain error nothing it wrote survives,

@@ -17,14 +17,23 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.validation import is_plain_text
+
 FALLBACK_LANGUAGE = "en"
 SIMILARITY_THRESHOLD = 0.4  # fixed in passport_similar_competence_labels (0001_taxonomy)
 MAX_PAGE = 100
 MAX_ID = 2**31 - 1  # competences.id is an integer
 
 
+MAX_SEARCH_LENGTH = 200
+
+
 class InvalidCursor(ValueError):
     """A pagination cursor that this service did not hand out."""
+
+
+class InvalidSearch(ValueError):
+    """Search text no label could match: too long, or holding control characters."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,10 @@ async def search_competences(
     The substring tiers and the fuzzy tier are separate queries: the fuzzy one is only run
     when the page is not full yet, since all its hits rank below every substring hit.
     """
+    if text is not None and len(text) > MAX_SEARCH_LENGTH:
+        raise InvalidSearch(f"at most {MAX_SEARCH_LENGTH} characters")
+    if text is not None and not is_plain_text(text):
+        raise InvalidSearch("control characters are not allowed")
     limit = max(1, min(first, MAX_PAGE))
     after_score, after_id = _decode_cursor(after) if after else (None, None)
     query = " ".join((text or "").split())
@@ -282,7 +295,7 @@ async def competences_by_uri(
 ) -> dict[str, CompetenceRef]:
     rows = await session.execute(
         _sql(f"SELECT {_COLUMNS} FROM competences c WHERE c.uri = ANY(:uris)"),
-        {"uris": list(uris)},
+        {"uris": [uri for uri in uris if is_plain_text(uri)]},
     )
     return {row.uri: _ref(row) for row in rows}
 
@@ -295,6 +308,8 @@ async def competences_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[i
 
 
 async def occupation_by_uri(session: AsyncSession, uri: str) -> OccupationRef | None:
+    if not is_plain_text(uri):
+        return None
     row = (
         await session.execute(
             _sql(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import cast
 
 import strawberry
 
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
-from service.identity.numbers import InvalidNumber, normalize_insz
 from service.passports import service as passports
 from service.schema.context import Info
 from service.schema.errors import error_result
@@ -25,20 +23,6 @@ from service.validation import validate
 
 def _filter(flt: PassportFilter | None) -> passports.PassportFilter:
     return validate(passports.PassportFilter, plain(flt) if flt else {}, prefix="filter")
-
-
-def _citizen(ref: CitizenRef) -> tuple[str | None, uuid.UUID | None]:
-    if (ref.insz is None) == (ref.id is None):
-        raise ValidationFailed.one("citizen", "give exactly one of insz or id")
-    if ref.insz is not None:
-        try:
-            return normalize_insz(ref.insz), None
-        except InvalidNumber as exc:
-            raise ValidationFailed.one("citizen.insz", str(exc)) from None
-    try:
-        return None, uuid.UUID(str(ref.id))
-    except ValueError:
-        raise NotFound(passports.NOT_FOUND) from None
 
 
 @strawberry.type
@@ -74,13 +58,11 @@ class PassportQueries:
     ) -> PassportResult:
         ctx = info.context
         try:
-            insz, citizen_id = _citizen(citizen)
             view = await passports.read_passport(
                 ctx.session,
                 ctx.principal,
                 ctx.hmac_key,
-                insz=insz,
-                citizen_id=citizen_id,
+                citizen=plain(citizen),
                 purpose=purpose,
                 legal_basis=legal_basis,
                 flt=_filter(filter),

@@ -19,8 +19,6 @@ from service.schema.taxonomy.types import (
 )
 from service.taxonomy import search
 
-MAX_SEARCH_LENGTH = 200
-
 
 @strawberry.type
 class TaxonomyQueries:
@@ -40,8 +38,6 @@ class TaxonomyQueries:
         after: str | None = None,
     ) -> CompetenceConnection:
         ctx = info.context
-        if search_text is not None and len(search_text) > MAX_SEARCH_LENGTH:
-            raise ValidationFailed.one("search", f"at most {MAX_SEARCH_LENGTH} characters")
         try:
             page = await search.search_competences(
                 ctx.session,
@@ -55,6 +51,8 @@ class TaxonomyQueries:
             )
         except search.InvalidCursor:
             raise ValidationFailed.one("after", "not a valid cursor", "invalid_cursor") from None
+        except search.InvalidSearch as exc:
+            raise ValidationFailed.one("search", str(exc)) from None
         edges = [
             CompetenceEdge(
                 cursor=hit.cursor,

@@ -1,0 +1,119 @@
+"""Unsafe production configuration is refused at start; development tokens stay in development."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+from service.auth.keys import load_or_create_dev_key
+from service.auth.resolve import resolve_principal
+from service.auth.tokens import TokenVerifier
+from service.cli import app
+from service.models.enums import PrincipalKind
+from service.settings import Settings, get_settings
+from tests.test_tokens import ISSUER, JWKS_URL, production_settings
+
+PRODUCTION_ENV = {
+    "PASSPORT_ENVIRONMENT": "production",
+    "PASSPORT_DATABASE_URL": "postgresql://unused/unused",
+    "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+    "PASSPORT_OIDC_ISSUER": ISSUER,
+    "PASSPORT_OIDC_JWKS_URL": JWKS_URL,
+    "PASSPORT_OIDC_AUDIENCE": "competence-passport",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"oidc_jwks_url": "http://idp.example.test/certs"}, "https"),
+        ({"oidc_algorithms": ["RS256", "HS256"]}, "asymmetric"),
+        ({"oidc_algorithms": ["none"]}, "asymmetric"),
+        ({"oidc_algorithms": []}, "asymmetric"),
+        ({"oidc_audience": ""}, "PASSPORT_OIDC_AUDIENCE"),
+    ],
+)
+def test_production_refuses_unsafe_identity_provider_settings(
+    tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        production_settings(str(tmp_path), **overrides)
+
+
+def test_production_needs_an_explicit_audience(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "database_url": "postgresql://unused/unused",
+        "insz_hmac_key": "k" * 40,
+        "oidc_issuer": ISSUER,
+        "oidc_jwks_url": JWKS_URL,
+        "data_dir": tmp_path,
+    }
+    monkeypatch.delenv("PASSPORT_OIDC_AUDIENCE", raising=False)
+    with pytest.raises(ValueError, match="PASSPORT_OIDC_AUDIENCE"):
+        Settings(**values)
+    monkeypatch.setenv("PASSPORT_OIDC_AUDIENCE", "competence-passport")
+    assert Settings(**values).oidc_audience == "competence-passport"
+
+
+def test_symmetric_algorithms_are_refused_in_development_too() -> None:
+    with pytest.raises(ValueError, match="asymmetric"):
+        Settings(oidc_algorithms=["HS256"])
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliRunner]:
+    """The `passport` command with settings read afresh from the environment."""
+    monkeypatch.setenv("PASSPORT_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_serve_demo_is_refused_in_production(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = cli.invoke(app, ["serve", "--demo"])
+    assert result.exit_code == 2
+    assert "demo data is refused in production" in result.output
+
+
+def test_token_command_is_refused_once_an_idp_is_configured(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSPORT_OIDC_ISSUER", ISSUER)
+    result = cli.invoke(app, ["token", "admin"])
+    assert result.exit_code == 2
+    assert "development tokens are accepted only in development" in result.output
+
+
+async def test_token_command_mints_what_the_readme_uses(
+    cli: CliRunner, tmp_path: Path, session: AsyncSession
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    verifier = TokenVerifier(settings, dev_key=load_or_create_dev_key(tmp_path), http=None)
+    admin = cli.invoke(app, ["token", "admin"])
+    assert admin.exit_code == 0, admin.output
+    claims = await verifier.verify(admin.output.strip())
+    assert claims["exp"] - claims["iat"] == settings.oidc_max_token_lifetime_seconds
+    assert (await resolve_principal(session, claims, settings)).kind is PrincipalKind.ADMIN
+    demo = cli.invoke(app, ["token", "demo"])
+    assert demo.exit_code == 0, demo.output
+    tokens = dict(line.split(": ", 1) for line in demo.output.splitlines())
+    citizen = await resolve_principal(session, await verifier.verify(tokens["citizen"]), settings)
+    assert citizen.kind is PrincipalKind.CITIZEN
+    short = cli.invoke(app, ["token", "citizen", "--insz", "85073003328", "--minutes", "5"])
+    claims = jwt.decode(short.output.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 300
+    too_long = cli.invoke(app, ["token", "admin", "--minutes", "61"])
+    assert too_long.exit_code == 2
