@@ -34,7 +34,9 @@ async def test_database_down_is_a_typed_503(tmp_path: Path) -> None:
     )
     key = load_or_create_dev_key(tmp_path)
     tokens = [
-        mint_dev_token(key, settings, subject="c", client_id="c", scopes=["claims:write"]),
+        mint_dev_token(
+            key, settings, subject="client-c", client_id="client-c", scopes=["claims:write"]
+        ),
         mint_dev_token(key, settings, subject="85073003328"),  # resolves without the database
     ]
     async for http in _client(create_app(settings)):
