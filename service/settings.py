@@ -33,7 +33,6 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_base_url: str | None = None
 
     # Keyed hash of national numbers. In development a random key is kept in data_dir.
     insz_hmac_key: SecretStr | None = None

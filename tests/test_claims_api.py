@@ -20,7 +20,7 @@ CLAIM_FIELDS = """
   id status externalRef recordedAt acquiredOn lastUsedOn validUntil issuerRole context
   assessmentMethod learningContext supersedes supersededBy
   competence { uri skillType label(lang: NL) { text language } }
-  issuer { id name kind }
+  issuer { id name kind clientId }
   proficiency { scale level rank }
   evidence { kind title url digest issuedOn }
   revocation { reason revokedAt }
@@ -95,6 +95,7 @@ async def test_issue_claim_records_full_provenance(api: Api, school: Partner) ->
         "id": str(school.organisation_id),
         "name": school.name,
         "kind": "EDUCATION_PROVIDER",
+        "clientId": school.client_id,
     }
     assert claim["competence"]["uri"] == factories.PYTHON
     assert claim["competence"]["skillType"] == "KNOWLEDGE"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jwt.algorithms import OKPAlgorithm
 
 DEV_KEY_FILE = "dev-signing-key.pem"
 
@@ -22,10 +19,6 @@ class DevKey:
     @property
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key.public_key()
-
-    def public_jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(self.public_key))
-        return {**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
 
 
 def load_or_create_dev_key(data_dir: Path) -> DevKey:

@@ -25,9 +25,3 @@ def require_reader(principal: Principal) -> uuid.UUID:
     if not principal.has(Scope.PASSPORTS_READ) or principal.organisation_id is None:
         raise NotAuthorized("this operation needs the passports:read scope")
     return principal.organisation_id
-
-
-def require_citizen(principal: Principal) -> str:
-    if not principal.is_citizen or principal.insz is None:
-        raise NotAuthorized("this operation is only for the citizen themself")
-    return principal.insz

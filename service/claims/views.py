@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.clock import today
-from service.models import Claim, ClaimRevocation, Competence, Organisation
+from service.models import ApiClient, Claim, ClaimRevocation, Competence, Organisation
 from service.models.enums import ClaimStatus
 from service.taxonomy.search import CompetenceRef
 
@@ -23,6 +22,7 @@ class IssuerView:
     id: uuid.UUID
     name: str
     kind: str
+    client_id: str  # the organisation's system that wrote the claim
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def _base_select() -> Select[Any]:
             *Claim.__table__.c,
             Organisation.name.label("org_name"),
             Organisation.kind.label("org_kind"),
+            ApiClient.client_id.label("api_client_id"),
             Competence.uri,
             Competence.concept_type,
             Competence.skill_type,
@@ -81,6 +82,7 @@ def _base_select() -> Select[Any]:
         )
         .join(Organisation, Organisation.id == Claim.organisation_id)
         .join(Competence, Competence.id == Claim.competence_id)
+        .join(ApiClient, ApiClient.id == Claim.client_id)
         .outerjoin(
             ClaimRevocation,
             (ClaimRevocation.citizen_id == Claim.citizen_id)
@@ -107,7 +109,7 @@ def _view(row: Any) -> ClaimView:
     return ClaimView(
         citizen_id=m["citizen_id"],
         claim_id=m["claim_id"],
-        issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"]),
+        issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"], m["api_client_id"]),
         issuer_role=m["issuer_role"],
         competence=CompetenceRef(
             id=m["competence_id"],
@@ -157,11 +159,3 @@ async def load_claim(
         where.append(Claim.citizen_id == citizen_id)
     found = await load_claims(session, *where)
     return found[0] if found else None
-
-
-async def load_claims_by_ids(
-    session: AsyncSession, citizen_id: uuid.UUID, claim_ids: Sequence[uuid.UUID]
-) -> list[ClaimView]:
-    return await load_claims(
-        session, Claim.citizen_id == citizen_id, Claim.claim_id.in_(list(claim_ids))
-    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -150,13 +149,6 @@ async def list_organisations(session: AsyncSession, principal: Principal) -> lis
     require_admin(principal)
     rows = await session.scalars(select(Organisation).order_by(Organisation.name))
     return [_org_view(row) for row in rows]
-
-
-async def organisations_by_id(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, OrganisationView]:
-    rows = await session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
-    return {row.id: _org_view(row) for row in rows}
 
 
 async def set_organisation_status(

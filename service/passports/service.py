@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
@@ -104,7 +104,6 @@ class Passport:
     competences: list[PassportCompetence]
     read_at: datetime
     basis: AccessBasis
-    claim_count: int = field(default=0)
 
 
 STATUS_ORDER = (
@@ -177,7 +176,6 @@ async def _build(
         competences=aggregate(claims, flt.used_since),
         read_at=clock.now(),
         basis=basis,
-        claim_count=len(claims),
     )
 
 

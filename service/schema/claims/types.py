@@ -32,6 +32,7 @@ class Issuer:
     id: strawberry.ID
     name: str
     kind: OrganisationKind
+    client_id: str = strawberry.field(description="The organisation's API client that wrote it")
 
 
 @strawberry.type
@@ -115,6 +116,7 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
             id=strawberry.ID(str(view.issuer.id)),
             name=view.issuer.name,
             kind=OrganisationKind(view.issuer.kind),
+            client_id=view.issuer.client_id,
         ),
         issuer_role=view.issuer_role,
         proficiency=proficiency,

@@ -61,7 +61,7 @@ class Passport:
     competences: list[PassportCompetence]
 
 
-def passport_type(view: PassportView, *, issuer_org: str | None = None) -> Passport:
+def passport_type(view: PassportView) -> Passport:
     return Passport(
         citizen_id=strawberry.ID(str(view.citizen_id)) if view.citizen_id else None,
         read_at=view.read_at,
