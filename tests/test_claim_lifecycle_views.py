@@ -99,7 +99,7 @@ async def test_bad_supersede_input_is_typed_and_writes_nothing(
 ) -> None:
     citizen = factories.insz()
     old = (await issue(api, school, factories.claim_input(citizen)))["claim"]
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"acquiredOn": "1850-01-01", "lastUsedOn": None}, "input.acquiredOn"),
         ({"validUntil": "2019-01-01"}, "input.validUntil"),
         ({"context": "x\x00"}, "input.context"),
