@@ -270,6 +270,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await pool.close()
     results["raw_read_200_per_s"] = round(rate)
     results["raw_read_p50_ms"] = round(pct(lat, 50), 1)
+    results["raw_read_p99_ms"] = round(pct(lat, 99), 1)
     if embedded is not None:
         embedded.stop()
     return results
@@ -294,5 +295,5 @@ if __name__ == "__main__":
     )
     print(
         f"same read, raw asyncpg, 16 conns    : {figures['raw_read_200_per_s']} reads/s "
-        f"(p50 {figures['raw_read_p50_ms']} ms)"
+        f"(p50 {figures['raw_read_p50_ms']} ms, p99 {figures['raw_read_p99_ms']} ms)"
     )

@@ -33,7 +33,7 @@ async def _prepare_database(url: str, *, demo: bool) -> None:
     engine = create_engine(url)
     try:
         if not await taxonomy_loaded(engine):
-            _echo("Loading the ESCO taxonomy (first start, about half a minute)...")
+            _echo("Loading the ESCO taxonomy (first start, about ten seconds)...")
             report = await import_esco(engine, SHIPPED_ESCO_DIR)
             _echo(f"ESCO loaded in {report.seconds:.1f}s.")
         if demo:
