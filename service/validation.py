@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -14,24 +15,50 @@ from service.identity.numbers import InvalidNumber, normalize_insz
 
 M = TypeVar("M", bound=BaseModel)
 
-# C0/C1 controls (except tab and newline), DEL and the bidi overrides that can make a stored text
-# display differently from what it says. PostgreSQL refuses NUL outright; the rest would be
-# stored and shown to citizens, readers and logs.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ASCII_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# Unicode categories no text shown to people needs: controls, invisible format characters (bidi
+# overrides, zero-width spaces, tag characters that smuggle hidden text), private use,
+# unassigned code points, surrogates, and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})  # needed to write some scripts and emoji
 
 
 def is_plain_text(value: str) -> bool:
-    return _UNPRINTABLE.search(value) is None
+    if value.isascii():
+        return _ASCII_CONTROLS.search(value) is None
+    return not any(
+        unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in "\n\t" and ch not in _JOINERS
+        for ch in value
+    )
 
 
 def plain_text(value: str) -> str:
-    """Every free text the API accepts passes here, so one rule decides what text may hold."""
+    """Every free text the API accepts passes here, so one rule decides what text may hold.
+    PostgreSQL refuses NUL outright; the rest would be stored and shown to citizens, readers
+    and logs. Windows line ends (what browsers send from a textarea) become plain newlines."""
+    value = value.replace("\r\n", "\n")
     if not is_plain_text(value):
-        raise ValueError("control characters are not allowed")
+        raise ValueError("control or invisible characters are not allowed")
+    return value
+
+
+def _meaningful(value: str) -> str:
+    if not any(ch.isalnum() for ch in value):
+        raise ValueError("must contain a letter or digit")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\t" in value:
+        raise ValueError("must be a single line")
     return value
 
 
 PlainText = Annotated[str, AfterValidator(plain_text)]
+# Reasons, purposes, references: free text that must say something.
+Statement = Annotated[PlainText, AfterValidator(_meaningful)]
+# Names, roles and titles shown on one line.
+Name = Annotated[PlainText, AfterValidator(_single_line), AfterValidator(_meaningful)]
 
 
 def _insz(value: str) -> str:

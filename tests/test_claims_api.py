@@ -223,6 +223,16 @@ BAD_INPUTS = [
     ("NUL in context", {"context": "a\x00b"}, "input.context"),
     ("terminal escape", {"issuerRole": "\x1b[31mboss"}, "input.issuerRole"),
     ("bidi override", {"context": "abc\u202edcba"}, "input.context"),
+    ("zero-width role", {"issuerRole": "\u200b"}, "input.issuerRole"),
+    ("hidden tag characters", {"context": "ok\U000e0041\U000e0042"}, "input.context"),
+    ("private use", {"context": "ok\ue000"}, "input.context"),
+    ("line separator", {"context": "a\u2028b"}, "input.context"),
+    ("two-line role", {"issuerRole": "assessor\nboss"}, "input.issuerRole"),
+    (
+        "punctuation-only title",
+        {"evidence": [{"kind": "OTHER", "title": "...", "digest": "sha256:" + "0" * 64}]},
+        "input.evidence.0.title",
+    ),
     (
         "NUL in competence URI",
         {"competenceUri": factories.ESCO + "x\x00"},

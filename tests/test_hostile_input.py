@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
+import time
 from typing import Any
 
 import pytest
@@ -37,9 +39,13 @@ async def test_read_purpose_and_basis_must_be_plain_text(
 ) -> None:
     citizen = factories.insz()
     await issue(api, school, factories.claim_input(citizen))
-    for variables in ({"purpose": f"care{NUL}er"}, {"basis": f"GUID{NUL}ANCE"}):
+    for variables, field in (
+        ({"purpose": f"care{NUL}er"}, "purpose"),
+        ({"basis": f"GUID{NUL}ANCE"}, "legalBasis"),
+    ):
         answer = await read(api, reader.token, citizen, **variables)
         assert answer["__typename"] == "ValidationFailed", answer
+        assert answer["message"].startswith(f"{field}: "), answer  # the argument's own name
 
 
 TAXONOMY = """
@@ -139,27 +145,30 @@ async def test_content_type_must_be_json_exactly(api: Api, school: Partner) -> N
     assert response.status_code == 200
 
 
-PAIR = f"""
-mutation($a: IssueClaimInput!, $b: IssueClaimInput!) {{
+TRIPLE = f"""
+mutation($a: IssueClaimInput!, $b: IssueClaimInput!, $c: IssueClaimInput!) {{
   a: issueClaim(input: $a) {{ __typename {ERRORS} }}
   b: issueClaim(input: $b) {{ __typename {ERRORS} }}
+  c: issueClaim(input: $c) {{ __typename {ERRORS} }}
 }}"""
 
 
-async def test_requests_that_deadlock_are_retried(api: Api, school: Partner) -> None:
-    """Two batches naming the same citizens in opposite orders lock them in opposite orders."""
-    for _ in range(4):
-        x, y = factories.insz(), factories.insz()
+async def test_batches_naming_citizens_in_any_order_do_not_deadlock(
+    api: Api, school: Partner
+) -> None:
+    """Each mutation commits (and so unlocks its citizen) before the next one starts."""
+    citizens = [factories.insz() for _ in range(3)]
 
-        async def send(first: str, second: str) -> dict[str, Any]:
-            variables = {"a": factories.claim_input(first), "b": factories.claim_input(second)}
-            return await api.gql(school.token, PAIR, variables)
+    async def send(order: list[str]) -> dict[str, Any]:
+        variables = {name: factories.claim_input(c) for name, c in zip("abc", order, strict=True)}
+        return await api.gql(school.token, TRIPLE, variables)
 
-        answers = await asyncio.gather(send(x, y), send(y, x))
-        for body in answers:
-            assert "errors" not in body, body
-            assert body["data"]["a"]["__typename"] == "ClaimIssued"
-            assert body["data"]["b"]["__typename"] == "ClaimIssued"
+    orders = [random.sample(citizens, 3) for _ in range(12)]
+    started = time.monotonic()
+    for body in await asyncio.gather(*(send(order) for order in orders)):
+        assert "errors" not in body, body
+        assert {r["__typename"] for r in body["data"].values()} == {"ClaimIssued"}
+    assert time.monotonic() - started < 10  # a deadlock alone costs a second to detect
 
 
 async def test_unexpected_errors_are_masked_and_nothing_is_returned(
@@ -215,3 +224,47 @@ async def test_a_citizen_names_only_themselves(api: Api, school: Partner) -> Non
     await issue(api, school, factories.claim_input(other))
     assert (await read(api, token, other))["__typename"] == "NotFound"
     assert claim["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    "literal", ['"2020-02-30"', '"+002020-01-01"', '" 2020-01-01"', '"20200101"', "true", "[1]"]
+)
+async def test_bad_date_literals_in_the_query_text(api: Api, literal: str) -> None:
+    query = f"{{ me {{ passport(filter: {{usedSince: {literal}}}) {{ citizenId }} }} }}"
+    body = await api.gql(api.citizen(factories.insz()), query)
+    assert body["data"] is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION", error
+    assert "2020" not in error["message"]
+
+
+async def test_text_keeps_what_people_write(api: Api, school: Partner) -> None:
+    """Windows line ends become newlines; accents, other scripts and emoji joiners stay."""
+    context = "Opleiding\r\nlasser \u2013 niveau 2\r\nعربي, 日本語, 👩\u200d🔧"
+    result = await issue(api, school, factories.claim_input(factories.insz(), context=context))
+    assert result["claim"]["context"] == context.replace("\r\n", "\n")
+
+
+async def test_reasons_must_say_something(api: Api, school: Partner) -> None:
+    claim = (await issue(api, school, factories.claim_input(factories.insz())))["claim"]
+    for reason in ("\u0301\u0301\u0301", "...", "\u200b\u200b\u200b"):
+        body = await api.gql(
+            school.token, REVOKE, {"input": {"claimId": claim["id"], "reason": reason}}
+        )
+        assert body["data"]["revokeClaim"]["__typename"] == "ValidationFailed", reason
+
+
+async def test_page_sizes(api: Api, school: Partner) -> None:
+    await issue(api, school, factories.claim_input(factories.insz()))
+    page = "edges { cursor } pageInfo { hasNextPage }"
+    query = f"query($n: Int!) {{ competences(first: $n) {{ {page} }} "
+    query += f"issuedClaims(first: $n) {{ {page} }} }}"
+    empty = (await api.gql(school.token, query, {"n": 0}))["data"]
+    for connection in empty.values():
+        assert connection == {"edges": [], "pageInfo": {"hasNextPage": True}}
+    huge = (await api.gql(school.token, query, {"n": 2**31 - 1}))["data"]
+    assert len(huge["competences"]["edges"]) == 100
+    for n in (-1, -(2**31)):
+        body = await api.gql(school.token, query, {"n": n})
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["problems"][0]["field"] == "first"

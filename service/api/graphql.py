@@ -7,8 +7,6 @@ typed JSON error.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 from dataclasses import asdict
 from typing import Any
@@ -32,8 +30,6 @@ from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
 router = APIRouter()
-
-MAX_ATTEMPTS = 4
 
 GRAPHQL_REQUEST_SCHEMA = {
     "type": "object",
@@ -99,9 +95,10 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 def _response(result: ExecutionResult, context: Context) -> JsonResponse:
-    # After an unexpected error everything was rolled back: data that resolved before it would
-    # describe writes that never happened, or a read that was never recorded.
-    body: dict[str, Any] = {"data": None if context.failed else result.data}
+    # After an unexpected error in a read, everything was rolled back: data that resolved before
+    # it would show a read that was never recorded. Committed mutations keep their answers.
+    hide = context.failed and not context.committed
+    body: dict[str, Any] = {"data": None if hide else result.data}
     if result.errors:
         body["errors"] = [_format_error(error) for error in result.errors]
     return JsonResponse(body)
@@ -179,35 +176,29 @@ async def graphql_post(request: Request) -> Response:
         claims = await state.verifier.verify(token)
     except Unauthenticated:
         return unauthenticated
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            outcome = await _execute(state, payload, claims)
-        except Exception as exc:
-            if database_unavailable(exc):
-                logger.warning("database_unavailable", error=type(exc).__name__)
-                return _unavailable()
-            logger.error("graphql_request_failed", exc_info=exc)
-            return transport_error(500, "INTERNAL", "Unexpected error.")
-        if outcome is None:
-            return unauthenticated
-        if isinstance(outcome, JsonResponse):
-            return outcome
-        result, context = outcome
-        if context.unavailable:
+    try:
+        outcome = await _execute(state, payload, claims)
+    except Exception as exc:
+        if database_unavailable(exc):
+            logger.warning("database_unavailable", error=type(exc).__name__)
             return _unavailable()
-        if not (context.retry and attempt < MAX_ATTEMPTS):
-            break
-        # Deadlocked with a concurrent request (say two batches naming the same citizens in
-        # opposite orders): all of this one was rolled back, so running it again is safe.
-        await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter only
+        logger.error("graphql_request_failed", exc_info=exc)
+        return transport_error(500, "INTERNAL", "Unexpected error.")
+    if outcome is None:
+        return unauthenticated
+    if isinstance(outcome, JsonResponse):
+        return outcome
+    result, context = outcome
+    if context.unavailable:
+        return _unavailable()
     return _response(result, context)
 
 
 async def _execute(
     state: AppState, payload: dict[str, Any], claims: dict[str, Any]
 ) -> tuple[ExecutionResult, Context] | JsonResponse | None:
-    """One attempt in one transaction: committed unless anything unexpected happened.
-    None means the token names no active client or citizen."""
+    """Reads in one transaction, committed (with their access records) unless anything
+    unexpected happened; mutations commit one by one. None: the token names nobody active."""
     async with state.sessions() as session:
         try:
             principal = await resolve_principal(session, claims, state.settings)

@@ -20,7 +20,7 @@ from pydantic import (
 
 from service.clock import today
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
-from service.validation import Insz, PlainText, plain_text
+from service.validation import Insz, Name, PlainText, Statement, plain_text
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_EVIDENCE = 20
@@ -49,7 +49,7 @@ WebUrl = Annotated[
 ConceptUri = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^https?://[\x21-\x7e]+$")]
 
 
-Text200 = Annotated[PlainText, Field(min_length=1, max_length=200)]
+Text200 = Annotated[Name, Field(min_length=1, max_length=200)]
 
 
 def _not_future(value: date | None) -> date | None:
@@ -139,4 +139,4 @@ class IssueClaimInput(ClaimContent):
 
 
 class RevokeClaimInput(_Strict):
-    reason: Annotated[PlainText, Field(min_length=3, max_length=1000)]
+    reason: Annotated[Statement, Field(min_length=3, max_length=1000)]

@@ -20,7 +20,7 @@ from service.errors import Conflict, NotFound
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import ApiClient, LegalBasis, Organisation
 from service.models.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
-from service.validation import PlainText, validate
+from service.validation import Name, Statement, validate
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9._:\-]{3,200}")
 ClientId = Annotated[str, Field(pattern=f"^{CLIENT_ID.pattern}$")]
@@ -62,7 +62,7 @@ class OrganisationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     kind: OrganisationKind
-    name: Annotated[PlainText, Field(min_length=1, max_length=200)]
+    name: Annotated[Name, Field(min_length=1, max_length=200)]
     enterprise_number: str = Field(max_length=20)
 
     @field_validator("enterprise_number")
@@ -79,7 +79,7 @@ class ClientInput(BaseModel):
 
     organisation_id: uuid.UUID
     client_id: ClientId
-    name: Annotated[PlainText, Field(min_length=1, max_length=200)]
+    name: Annotated[Name, Field(min_length=1, max_length=200)]
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 
@@ -88,7 +88,7 @@ class LegalBasisInput(BaseModel):
 
     organisation_id: uuid.UUID
     code: LegalBasisCode
-    reference: Annotated[PlainText, Field(min_length=5, max_length=1000)]
+    reference: Annotated[Statement, Field(min_length=5, max_length=1000)]
     valid_until: datetime | None = None
 
     @field_validator("valid_until")

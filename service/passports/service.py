@@ -33,7 +33,7 @@ from service.models.enums import (
 )
 from service.organisations.service import LegalBasisCode, active_legal_basis
 from service.taxonomy.search import CompetenceRef
-from service.validation import Insz, PlainText, validate
+from service.validation import Insz, Statement, validate
 
 NOT_FOUND = "no passport found for this citizen"
 
@@ -76,7 +76,7 @@ class CitizenSelector(BaseModel):
 class ReadPurpose(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    purpose: Annotated[PlainText, Field(min_length=3, max_length=500)]
+    purpose: Annotated[Statement, Field(min_length=3, max_length=500)]
     legal_basis: LegalBasisCode
 
 
@@ -244,7 +244,9 @@ async def read_passport(
         organisation_id = require_reader(principal)
     except NotAuthorized:
         raise NotFound(NOT_FOUND) from None
-    stated = validate(ReadPurpose, {"purpose": purpose or "", "legal_basis": legal_basis or ""})
+    stated = validate(
+        ReadPurpose, {"purpose": purpose or "", "legal_basis": legal_basis or ""}, prefix=""
+    )
     basis = await active_legal_basis(session, organisation_id, stated.legal_basis)
     if basis is None:
         raise NotFound(NOT_FOUND)

@@ -83,10 +83,9 @@ class PassportSchema(strawberry.Schema):
             if isinstance(context, Context):
                 context.failed = True
                 context.unavailable |= database_unavailable(original)
-                context.retry |= retryable(original)
             path = list(error.path or [])
             if retryable(original):
-                logger.info("graphql_transaction_conflict", path=path)
+                logger.warning("graphql_transaction_conflict_retries_exhausted", path=path)
             elif unstorable_value(original):
                 logger.warning("graphql_unstorable_input", path=path, error=type(original).__name__)
             else:

@@ -8,16 +8,23 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
+
+from service.errors import ValidationFailed
 
 _CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _parse_date(value: Any) -> dt.date:
-    """Only YYYY-MM-DD: Python's own parser also takes week dates and 20200101."""
-    if not isinstance(value, str) or not _CALENDAR_DATE.fullmatch(value):
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return dt.date.fromisoformat(value)
+    """Only YYYY-MM-DD: Python's own parser also takes week dates and 20200101. A GraphQLError
+    with a fixed text, so the answer is a validation error that never repeats the value."""
+    if isinstance(value, str) and _CALENDAR_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise GraphQLError("Expected a calendar date as YYYY-MM-DD.")
 
 
 SCALARS: dict[object, ScalarDefinition] = {
@@ -43,4 +50,8 @@ class PageInfo:
 
 
 def clamp_first(first: int, maximum: int) -> int:
-    return max(1, min(first, maximum))
+    """Relay: a negative ``first`` is an error, 0 asks for no edges, more than the page size
+    gets a full page."""
+    if first < 0:
+        raise ValidationFailed.one("first", "must not be negative")
+    return min(first, maximum)

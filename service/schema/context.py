@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -10,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from service.auth.principal import Principal
+from service.db.engine import retryable
 from service.errors import DomainError
 from service.settings import Settings
 
 T = TypeVar("T")
+
+MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -23,15 +28,31 @@ class Context:
     settings: Settings
     hmac_key: bytes
     operation_name: str | None = None  # as the client sent it
-    failed: bool = False  # an unexpected error happened: roll back, commit nothing
+    failed: bool = False  # an unexpected error happened: roll back what is not committed
     unavailable: bool = False  # ...and it was the database being out of reach
-    retry: bool = False  # ...and it was a deadlock or serialization failure: run it again
+    committed: bool = False  # a mutation of this request has been committed
 
     async def atomically(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one mutation in a savepoint: on a domain error nothing it wrote survives,
-        while other mutations of the same request keep their committed results."""
-        async with self.session.begin_nested():
-            return await operation()
+        """Run one mutation in a transaction of its own, committed before the next one starts.
+
+        On any error nothing it wrote survives, while earlier mutations of the request stay
+        committed. Committing per mutation also releases the citizen lock it took, so requests
+        naming the same citizens in opposite orders cannot deadlock each other; a deadlock or
+        serialization failure with some other writer reruns just this mutation.
+        """
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                result = await operation()
+                await self.session.commit()
+            except Exception as exc:
+                await self.session.rollback()
+                if not (retryable(exc) and attempt < MAX_ATTEMPTS):
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+                continue
+            self.committed = True
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 Info = StrawberryInfo[Context, None]

@@ -199,7 +199,7 @@ async def search_competences(
         raise InvalidSearch(f"at most {MAX_SEARCH_LENGTH} characters")
     if text is not None and not is_plain_text(text):
         raise InvalidSearch("control characters are not allowed")
-    limit = max(1, min(first, MAX_PAGE))
+    limit = max(0, min(first, MAX_PAGE))
     after_score, after_id = _decode_cursor(after) if after else (None, None)
     query = " ".join((text or "").split())
     params: dict[str, Any] = {
