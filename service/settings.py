@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     oidc_jwks_max_age_seconds: float = Field(default=600.0, ge=1.0)
     oidc_jwks_stale_grace_seconds: float = Field(default=900.0, ge=0.0)
     # exp - iat of any accepted token, development tokens included.
-    oidc_max_token_lifetime_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
+    # Two hours admits the common providers' defaults (Entra ID issues 60-90 minute tokens).
+    oidc_max_token_lifetime_seconds: int = Field(default=7200, ge=60, le=24 * 3600)
     # RFC 9068 access tokens; widen only if the identity provider cannot set ``typ``.
     oidc_token_types: list[str] = Field(default_factory=lambda: ["at+jwt", "application/at+jwt"])
     # Tokens from the citizen-facing clients or carrying the citizen scope are citizens'; this

@@ -18,18 +18,32 @@ M = TypeVar("M", bound=BaseModel)
 _ASCII_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 # Unicode categories no text shown to people needs: controls, invisible format characters (bidi
 # overrides, zero-width spaces, tag characters that smuggle hidden text), private use,
-# unassigned code points, surrogates, and line/paragraph separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
-_JOINERS = frozenset({"\u200c", "\u200d"})  # needed to write some scripts and emoji
+# surrogates, and line/paragraph separators. Unassigned code points are not refused: which ones
+# are unassigned depends on the Python release, and new emoji arrive that way.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+# Format characters that people's keyboards and editors do put in text: soft hyphen, the joiners
+# some scripts and emoji need, the direction marks around Arabic or Hebrew, the word joiner.
+_WRITTEN_FORMAT = frozenset("\u00ad\u200c\u200d\u200e\u200f\u061c\u2060")
+_BLACK_FLAG = "\U0001f3f4"  # an emoji subdivision flag: the flag, then tag characters
+_TAGS = range(0xE0020, 0xE0080)
+
+
+def _refused(value: str, index: int) -> bool:
+    ch = value[index]
+    if ch in "\n\t" or ch in _WRITTEN_FORMAT:
+        return False
+    point = ord(ch)
+    if 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE:
+        return True  # noncharacters
+    if point in _TAGS:  # only inside a flag sequence
+        return not (index and (value[index - 1] == _BLACK_FLAG or ord(value[index - 1]) in _TAGS))
+    return unicodedata.category(ch) in _REFUSED_CATEGORIES
 
 
 def is_plain_text(value: str) -> bool:
     if value.isascii():
         return _ASCII_CONTROLS.search(value) is None
-    return not any(
-        unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in "\n\t" and ch not in _JOINERS
-        for ch in value
-    )
+    return not any(_refused(value, i) for i in range(len(value)))
 
 
 def plain_text(value: str) -> str:
@@ -42,8 +56,12 @@ def plain_text(value: str) -> str:
     return value
 
 
+# Letters by category that render as nothing (Hangul fillers).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def _meaningful(value: str) -> str:
-    if not any(ch.isalnum() for ch in value):
+    if not any(ch.isalnum() and ch not in _BLANK_LETTERS for ch in value):
         raise ValueError("must contain a letter or digit")
     return value
 

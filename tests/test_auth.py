@@ -185,6 +185,7 @@ async def test_idp_admin_scope_needs_a_listed_subject(
         {"sub": "85073003328", "scope": "admin"},
         {"sub": "someone", "scope": "admin", "client_id": "admin-console"},
         {"sub": "staff-7", "client_id": "admin-console"},  # listed, but not asking for admin
+        {"sub": "staff-7", "scope": "admin passport:citizen"},  # a citizen-facing token
     ):
         with pytest.raises(Unauthenticated):
             await _resolve(idp, settings, session, **claims)

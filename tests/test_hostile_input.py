@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.claims import service as claims_service
 from service.models import AccessRecord
 from service.taxonomy import search
 from tests import factories
@@ -268,3 +270,54 @@ async def test_page_sizes(api: Api, school: Partner) -> None:
         body = await api.gql(school.token, query, {"n": n})
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["problems"][0]["field"] == "first"
+
+
+async def test_text_people_type_is_kept_and_hidden_text_is_not(api: Api, school: Partner) -> None:
+    kept = [
+        "Jan\u00adssens",  # soft hyphen from a PDF
+        "\u200f\u0645\u0631\u062d\u0628\u0627\u200f",  # direction marks an RTL keyboard adds
+        "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # England flag
+        "new emoji \U0001fae8",  # unassigned in older Unicode databases
+    ]
+    for context in kept:
+        result = await issue(api, school, factories.claim_input(factories.insz(), context=context))
+        assert result["__typename"] == "ClaimIssued", context
+        assert result["claim"]["context"] == context
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"issuerRole": "\u3164\u3164"}, "input.issuerRole"),  # Hangul fillers render as nothing
+        ({"context": "hidden \U000e0041\U000e0042"}, "input.context"),  # tags outside a flag
+        ({"context": "non\ufffecharacter"}, "input.context"),
+        (
+            {"evidence": [{"kind": "OTHER", "title": "t", "url": "https://exa\tmple.org/a"}]},
+            "input.evidence.0.url",
+        ),
+    ]
+    for override, field in refused:
+        result = await issue(api, school, factories.claim_input(factories.insz(), **override))
+        assert [p["field"] for p in result["problems"]] == [field], override
+
+
+async def test_database_lost_after_a_committed_mutation_keeps_its_answer(
+    api: Api, school: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first mutation is committed; a 503 would tell the client nothing happened. The answer
+    names the failed mutation (results are non-null, so GraphQL nulls the whole data)."""
+    claim = (await issue(api, school, factories.claim_input(factories.insz())))["claim"]
+
+    async def connection_lost(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionResetError())
+
+    monkeypatch.setattr(claims_service, "revoke_claim", connection_lost)
+    query = f"""
+    mutation($a: IssueClaimInput!, $b: RevokeClaimInput!) {{
+      a: issueClaim(input: $a) {{ __typename }}
+      b: revokeClaim(input: $b) {{ __typename {ERRORS} }}
+    }}"""
+    data = factories.claim_input(factories.insz())
+    response = await api.post(
+        school.token, query, {"a": data, "b": {"claimId": claim["id"], "reason": "mistake"}}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["errors"][0]["path"] == ["b"]
+    assert (await issue(api, school, data))["created"] is False  # it really was committed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -237,10 +238,12 @@ async def test_failed_refresh_keeps_the_old_keys_for_the_grace_period_only(
 async def test_token_lifetime_is_bounded(idp: FakeIdp, tmp_path: object) -> None:
     now = datetime.now(UTC)
     async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
-        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
-        await verifier.verify(idp.token(iat=now, exp=now + timedelta(seconds=3600)))
+        settings = production_settings(str(tmp_path))
+        limit = settings.oidc_max_token_lifetime_seconds
+        verifier = TokenVerifier(settings, dev_key=None, http=http)
+        await verifier.verify(idp.token(iat=now, exp=now + timedelta(seconds=limit)))
         for token in (
-            idp.token(iat=now, exp=now + timedelta(seconds=3601)),
+            idp.token(iat=now, exp=now + timedelta(seconds=limit + 1)),
             idp.token(iat=now - timedelta(hours=2), exp=now + timedelta(minutes=5)),
             idp.token(iat=now + timedelta(hours=2), exp=now + timedelta(hours=2, minutes=5)),
         ):
@@ -305,3 +308,29 @@ def test_production_settings_refuse_defaults() -> None:
             oidc_issuer=ISSUER,
             oidc_jwks_url=JWKS_URL,
         )
+
+
+async def test_a_slow_refresh_does_not_hold_up_other_requests(
+    idp: FakeIdp, tmp_path: object, clock: Clock
+) -> None:
+    """Once keys are due for a refresh, one request fetches; the others keep the known keys."""
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        if idp.requests:  # the first fetch is answered at once
+            await release.wait()
+        return idp.handler(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
+        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
+        token = idp.token()
+        await verifier.verify(token)
+        clock.now += 601  # past the maximum age, within the grace period
+        refreshing = asyncio.create_task(verifier.verify(token))
+        await asyncio.sleep(0.01)
+        others = [verifier.verify(token) for _ in range(20)]
+        done = await asyncio.wait_for(asyncio.gather(*others), timeout=1)
+        assert len(done) == 20 and not refreshing.done()
+        release.set()
+        await refreshing
+        assert idp.requests == 2

@@ -8,6 +8,7 @@ typed JSON error.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +17,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from graphql import GraphQLError
+from sqlalchemy.exc import SQLAlchemyError
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -189,8 +191,8 @@ async def graphql_post(request: Request) -> Response:
     if isinstance(outcome, JsonResponse):
         return outcome
     result, context = outcome
-    if context.unavailable:
-        return _unavailable()
+    if context.unavailable and not context.committed:
+        return _unavailable()  # nothing was written: the whole request may be sent again
     return _response(result, context)
 
 
@@ -222,8 +224,9 @@ async def _execute(
             await session.rollback()
             return transport_error(400, "BAD_REQUEST", "no executable operation in the document")
         if context.failed:
-            await session.rollback()
-        else:
+            with suppress(SQLAlchemyError, OSError):  # the error is already in the answer
+                await session.rollback()
+        elif session.in_transaction():  # reads and their access records; mutations committed
             await session.commit()
     return result, context
 

@@ -2,13 +2,13 @@
 
 Who a token speaks for is decided in this order:
 
-1. An administrator: the token carries scope ``admin`` and either its ``sub`` is listed in
-   ``admin_subjects`` or it is a development admin token (`passport token admin`: development
-   issuer, no client_id, and only while development tokens are accepted at all).
-2. A citizen: the token comes from one of the ``citizen_client_ids`` or carries the
+1. A citizen: the token comes from one of the ``citizen_client_ids`` or carries the
    ``citizen_scope``, and its ``citizen_id_claim`` must be a valid national number. RFC 9068 gives
    every access token a client_id (the portal's too), so a client_id alone says nothing about who
    is calling. A citizen token that asks for ``admin`` is refused rather than quietly downgraded.
+2. An administrator: the token carries scope ``admin`` and either its ``sub`` is listed in
+   ``admin_subjects`` or it is a development admin token (`passport token admin`: development
+   issuer, no client_id, and only while development tokens are accepted at all).
 3. A registered API client: any other token with a client_id. The registry caps its scopes, so an
    API client is an administrator only if registered with ``admin``.
 4. Anything else is refused.
@@ -43,16 +43,16 @@ async def resolve_principal(
     token_scopes = frozenset(raw_scope.split()) if isinstance(raw_scope, str) else frozenset()
     client_id = claims.get("client_id")
     subject = str(claims["sub"])
+    if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
+        if Scope.ADMIN.value in token_scopes:
+            raise Unauthenticated  # a citizen-facing token never carries admin rights
+        return _citizen(claims.get(settings.citizen_id_claim))
     if Scope.ADMIN.value in token_scopes and (
         subject in settings.admin_subjects or _dev_admin(claims, settings)
     ):
         return Principal(
             kind=PrincipalKind.ADMIN, subject=subject, scopes=frozenset({Scope.ADMIN.value})
         )
-    if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
-        if Scope.ADMIN.value in token_scopes:
-            raise Unauthenticated
-        return _citizen(claims.get(settings.citizen_id_claim))
     if isinstance(client_id, str) and client_id:
         return await _registered_client(session, client_id, token_scopes)
     raise Unauthenticated

@@ -62,8 +62,11 @@ class JwksCache:
         self.fetch_count = 0
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        if kid in self._keys and monotonic() - self._loaded_at < self._ttl:
+        age = monotonic() - self._loaded_at
+        if kid in self._keys and age < self._ttl:
             return self._keys[kid]
+        if kid in self._keys and self._lock.locked() and age < self._ttl + self._grace:
+            return self._keys[kid]  # another request is refreshing: don't queue behind its fetch
         async with self._lock:
             now = monotonic()
             wanted = kid not in self._keys or now - self._loaded_at >= self._ttl

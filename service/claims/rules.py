@@ -20,7 +20,7 @@ from pydantic import (
 
 from service.clock import today
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
-from service.validation import Insz, Name, PlainText, Statement, plain_text
+from service.validation import Insz, Name, PlainText, Statement, is_plain_text
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_EVIDENCE = 20
@@ -38,11 +38,17 @@ def _no_credentials(url: AnyUrl) -> AnyUrl:
     return url
 
 
-# Checked as text first: the URL parser would silently drop control characters.
+def _no_blanks(value: object) -> object:
+    """Checked as text first: the URL parser would silently drop tabs, newlines and controls."""
+    if isinstance(value, str) and (any(ch.isspace() for ch in value) or not is_plain_text(value)):
+        raise ValueError("a URL must not contain spaces or control characters")
+    return value
+
+
 WebUrl = Annotated[
     AnyUrl,
     UrlConstraints(max_length=2048, allowed_schemes=["https", "http"]),
-    BeforeValidator(lambda value: plain_text(value) if isinstance(value, str) else value),
+    BeforeValidator(_no_blanks),
     AfterValidator(_no_credentials),
 ]
 # ESCO URIs, and any other competence framework's, are printable ASCII.

@@ -50,7 +50,8 @@ def expected_error(error: GraphQLError) -> bool:
 
 class SerialExecution(StrawberryGraphQLCoreExecutionContext):
     """Fields resolve one after another, queries too: they share the request's AsyncSession
-    (one connection, one transaction), which two tasks must never use at once."""
+    (one connection, one transaction), which two tasks must never use at once. List items still
+    complete concurrently, so fields below a list read preloaded views and never query."""
 
     def execute_fields(
         self,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
@@ -45,7 +47,8 @@ class Context:
                 result = await operation()
                 await self.session.commit()
             except Exception as exc:
-                await self.session.rollback()
+                with suppress(SQLAlchemyError, OSError):  # the first error is the one to report
+                    await self.session.rollback()
                 if not (retryable(exc) and attempt < MAX_ATTEMPTS):
                     raise
                 await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
