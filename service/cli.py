@@ -116,7 +116,7 @@ def import_esco_command(
     url, _ = _database_url()
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
-    from service.taxonomy.esco_import import import_esco
+    from service.taxonomy.esco_import import EscoImportError, import_esco
 
     async def run() -> None:
         await upgrade_async(url)
@@ -127,7 +127,10 @@ def import_esco_command(
             await engine.dispose()
         _echo(json.dumps(report.as_dict(), indent=2, default=str))
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except EscoImportError as exc:  # nothing was imported: the merge is one transaction
+        raise typer.BadParameter(str(exc), param_hint="DIRECTORY") from None
 
 
 @app.command()

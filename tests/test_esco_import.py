@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import secrets
 import shutil
@@ -187,3 +188,54 @@ async def test_directory_without_skills_is_an_error(
     shutil.copy(SHIPPED_ESCO_DIR / "occupations_nl.csv.gz", tmp_path)
     with pytest.raises(EscoImportError, match="no skills"):
         await import_esco(scratch_engine, tmp_path)
+
+
+async def _scratch_database(database_url: str, drop: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    server: URL = make_url(database_url)
+    admin = await asyncpg.connect(asyncpg_dsn(server))
+    try:
+        if drop:
+            await admin.execute(f'DROP DATABASE "{drop}" WITH (FORCE)')
+            return drop
+        name = f"passport_cli_{secrets.token_hex(4)}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def test_cli_migrates_and_imports(database_url: str, tmp_path: Path) -> None:
+    """`passport migrate` and `passport import-esco DIR` as an operator runs them."""
+    from sqlalchemy.engine import make_url
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.settings import get_settings
+
+    url = asyncio.run(_scratch_database(database_url))
+    env = {"PASSPORT_DATABASE_URL": url, "PASSPORT_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    get_settings.cache_clear()
+    try:
+        migrated = runner.invoke(app, ["migrate"], env=env)
+        assert migrated.exit_code == 0, migrated.output
+        export = tmp_path / "export"
+        write_skills(
+            export,
+            "KnowledgeSkillCompetence,http://example.org/s/1,skill/competence,transversal,"
+            '"bake bread",,,released,,,,,"Makes bread."\r\n',
+        )
+        imported = runner.invoke(app, ["import-esco", str(export)], env=env)
+        assert imported.exit_code == 0, imported.output
+        assert '"skills": 1' in imported.output
+        broken = tmp_path / "broken"
+        broken.mkdir()
+        (broken / "skills_en.csv").write_text("conceptUri,preferredLabel\nhttp://x,y\n")
+        refused = runner.invoke(app, ["import-esco", str(broken)], env=env)
+        assert refused.exit_code == 2
+        assert "Traceback" not in refused.output
+    finally:
+        get_settings.cache_clear()
+        asyncio.run(_scratch_database(database_url, drop=make_url(url).database))
