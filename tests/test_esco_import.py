@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy import ColumnElement, func, select, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.embedded import asyncpg_dsn
@@ -115,24 +115,30 @@ async def test_reimport_keeps_ids_and_counts(engine: AsyncEngine) -> None:
     assert labels_after == labels_before
 
 
+async def _scratch_database(database_url: str, drop: str | None = None) -> str:
+    """Create a database of its own on the test server (its URL), or drop one by name."""
+    server: URL = make_url(database_url)
+    admin = await asyncpg.connect(asyncpg_dsn(server))
+    try:
+        if drop:
+            await admin.execute(f'DROP DATABASE "{drop}" WITH (FORCE)')
+            return drop
+        name = f"passport_scratch_{secrets.token_hex(4)}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture
 async def scratch_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A database of its own, so tiny test exports do not touch the shared taxonomy."""
-    from sqlalchemy.engine import make_url
-
-    server: URL = make_url(database_url)
-    name = f"passport_scratch_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(asyncpg_dsn(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = server.set(database=name).render_as_string(hide_password=False)
+    url = await _scratch_database(database_url)
     await upgrade_async(url)
     engine = create_engine(url)
     yield engine
     await engine.dispose()
-    admin = await asyncpg.connect(asyncpg_dsn(server))
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    await _scratch_database(database_url, drop=make_url(url).database)
 
 
 def write_skills(directory: Path, body: str, name: str = "skills_en.csv") -> None:
@@ -190,25 +196,8 @@ async def test_directory_without_skills_is_an_error(
         await import_esco(scratch_engine, tmp_path)
 
 
-async def _scratch_database(database_url: str, drop: str | None = None) -> str:
-    from sqlalchemy.engine import make_url
-
-    server: URL = make_url(database_url)
-    admin = await asyncpg.connect(asyncpg_dsn(server))
-    try:
-        if drop:
-            await admin.execute(f'DROP DATABASE "{drop}" WITH (FORCE)')
-            return drop
-        name = f"passport_cli_{secrets.token_hex(4)}"
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return server.set(database=name).render_as_string(hide_password=False)
-
-
 def test_cli_migrates_and_imports(database_url: str, tmp_path: Path) -> None:
     """`passport migrate` and `passport import-esco DIR` as an operator runs them."""
-    from sqlalchemy.engine import make_url
     from typer.testing import CliRunner
 
     from service.cli import app

@@ -215,7 +215,7 @@ async def test_reads_by_a_client_with_both_scopes_are_logged_as_reads(
 
 async def test_a_citizen_names_only_themselves(api: Api, school: Partner) -> None:
     citizen = factories.insz()
-    claim = (await issue(api, school, factories.claim_input(citizen)))["claim"]
+    await issue(api, school, factories.claim_input(citizen))
     token = api.citizen(citizen)
     own = await read(api, token, citizen)
     assert own["__typename"] == "Passport"
@@ -225,7 +225,6 @@ async def test_a_citizen_names_only_themselves(api: Api, school: Partner) -> Non
     other = factories.insz()
     await issue(api, school, factories.claim_input(other))
     assert (await read(api, token, other))["__typename"] == "NotFound"
-    assert claim["status"] == "ACTIVE"
 
 
 @pytest.mark.parametrize(
