@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    graphql_dev_tools: bool = False  # GraphiQL, GET queries, introspection
+    graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
     max_page_size: int = Field(default=100, ge=1, le=1000)
 
     @field_validator("oidc_algorithms")

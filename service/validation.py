@@ -75,8 +75,13 @@ def _single_line(value: str) -> str:
 PlainText = Annotated[str, AfterValidator(plain_text)]
 # Reasons, purposes, references: free text that must say something.
 Statement = Annotated[PlainText, AfterValidator(_meaningful)]
-# Names, roles and titles shown on one line.
-Name = Annotated[PlainText, AfterValidator(_single_line), AfterValidator(_meaningful)]
+# Names, roles and titles, shown on one line.
+Name = Annotated[
+    PlainText,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_single_line),
+    AfterValidator(_meaningful),
+]
 
 
 def _insz(value: str) -> str:

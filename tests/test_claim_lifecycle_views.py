@@ -146,7 +146,7 @@ async def test_own_passport_costs_constant_statements(
     assert counts[0] == counts[1] <= 8, count_statements.statements
 
 
-async def test_development_tools_only_when_switched_on(settings: Settings) -> None:
+async def test_development_tools_switch_on_graphiql_and_introspection(settings: Settings) -> None:
     dev = create_app(settings.model_copy(update={"graphql_dev_tools": True}))
     async with dev.router.lifespan_context(dev):
         transport = httpx.ASGITransport(app=dev)

@@ -218,6 +218,7 @@ BAD_INPUTS = [
     ("lastUsedOn before acquiredOn", {"lastUsedOn": "2019-01-01"}, "input.lastUsedOn"),
     ("oversize context", {"context": "x" * 2001}, "input.context"),
     ("oversize externalRef", {"externalRef": "r" * 201}, "input.externalRef"),
+    ("oversize issuerRole", {"issuerRole": "r" * 201}, "input.issuerRole"),
     ("blank externalRef", {"externalRef": "   "}, "input.externalRef"),
     ("control characters", {"issuerRole": "assessor\x00"}, "input.issuerRole"),
     ("NUL in context", {"context": "a\x00b"}, "input.context"),

@@ -55,9 +55,6 @@ WebUrl = Annotated[
 ConceptUri = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^https?://[\x21-\x7e]+$")]
 
 
-Text200 = Annotated[Name, Field(min_length=1, max_length=200)]
-
-
 def _not_future(value: date | None) -> date | None:
     if value is not None and value > today():
         raise ValueError("must not be in the future")
@@ -97,7 +94,7 @@ class Proficiency(_Strict):
 
 class Evidence(_Strict):
     kind: EvidenceKind
-    title: Text200
+    title: Name
     url: WebUrl | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     issued_on: PastDate | None = None
@@ -114,7 +111,7 @@ class ClaimContent(_Strict):
 
     competence_uri: ConceptUri
     external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
-    issuer_role: Text200 | None = None
+    issuer_role: Name | None = None
     proficiency: Proficiency | None = None
     context: Annotated[PlainText, Field(max_length=2000)] | None = None
     assessment_method: AssessmentMethod

@@ -62,7 +62,7 @@ class OrganisationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     kind: OrganisationKind
-    name: Annotated[Name, Field(min_length=1, max_length=200)]
+    name: Name
     enterprise_number: str = Field(max_length=20)
 
     @field_validator("enterprise_number")
@@ -79,7 +79,7 @@ class ClientInput(BaseModel):
 
     organisation_id: uuid.UUID
     client_id: ClientId
-    name: Annotated[Name, Field(min_length=1, max_length=200)]
+    name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 

@@ -274,7 +274,9 @@ async def _find(
 async def _names_self(
     session: AsyncSession, principal: Principal, hmac_key: bytes, selector: CitizenSelector
 ) -> bool:
+    if principal.insz is None:
+        return False
     if selector.insz is not None:
         return selector.insz == principal.insz
-    own = await find_citizen(session, principal.insz or "", hmac_key) if principal.insz else None
+    own = await find_citizen(session, principal.insz, hmac_key)
     return own is not None and own == selector.citizen_id

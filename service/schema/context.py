@@ -42,20 +42,21 @@ class Context:
         naming the same citizens in opposite orders cannot deadlock each other; a deadlock or
         serialization failure with some other writer reruns just this mutation.
         """
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 result = await operation()
                 await self.session.commit()
             except Exception as exc:
                 with suppress(SQLAlchemyError, OSError):  # the first error is the one to report
                     await self.session.rollback()
-                if not (retryable(exc) and attempt < MAX_ATTEMPTS):
+                if not retryable(exc) or attempt == MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+                attempt += 1
                 continue
             self.committed = True
             return result
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 Info = StrawberryInfo[Context, None]
