@@ -106,7 +106,10 @@ async def seed(url: str, settings: Settings) -> None:
             },
         )
         await registry.grant_legal_basis(
-            session, admin, {"organisation_id": org.id, "code": "BENCH", "reference": "benchmark"}
+            session,
+            admin,
+            {"organisation_id": org.id, "code": "BENCH", "reference": "benchmark"},
+            settings.legal_basis_organisation_kinds,
         )
     await engine.dispose()
 

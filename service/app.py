@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from service.api import graphql, health
+from service.api import citizen, graphql, health, problems
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
+from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
 from service.db.engine import create_engine, session_factory
 from service.schema import build_schema
@@ -27,7 +28,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(
-            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            role=settings.database_role or None,
         )
         async with httpx.AsyncClient() as http:
             dev_key = None if settings.is_production else load_or_create_dev_key(settings.data_dir)
@@ -39,6 +43,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 schema=build_schema(settings),
                 hmac_key=settings.hmac_key(),
                 http=http,
+                limiter=RateLimiter(settings),
             )
             try:
                 yield
@@ -53,6 +58,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         docs_url="/docs" if settings.graphql_dev_tools else None,
         redoc_url=None,
     )
+    problems.install(app)
     app.include_router(graphql.router)
     app.include_router(health.router)
+    app.include_router(citizen.router)
     return app

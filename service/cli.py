@@ -24,35 +24,43 @@ def _echo(message: str) -> None:
     typer.echo(message)
 
 
-async def _prepare_database(url: str, *, demo: bool) -> None:
+async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None:
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
     from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco, taxonomy_loaded
 
-    await upgrade_async(url)
-    engine = create_engine(url)
+    settings = get_settings()
+    await upgrade_async(owner_url, app_role=settings.database_role)
+    engine = create_engine(owner_url)
     try:
         if not await taxonomy_loaded(engine):
             _echo("Loading the ESCO taxonomy (first start, about ten seconds)...")
             report = await import_esco(engine, SHIPPED_ESCO_DIR)
             _echo(f"ESCO loaded in {report.seconds:.1f}s.")
-        if demo:
-            from service.demo import seed_demo
-
-            await seed_demo(engine, get_settings())
     finally:
         await engine.dispose()
+    if demo:
+        from service.demo import seed_demo
+
+        # Seeded as the application, through its own rules and with its own privileges.
+        engine = create_engine(app_url, role=settings.database_role or None)
+        try:
+            await seed_demo(engine, settings)
+        finally:
+            await engine.dispose()
 
 
-def _database_url(keep_running: bool = False) -> tuple[str, object | None]:
+def _database_urls(keep_running: bool = False) -> tuple[str, str, object | None]:
+    """(the application's URL, the schema owner's URL, the embedded server if one was started)."""
     settings = get_settings()
     if settings.database_url:
-        return settings.database_url, None
+        return settings.database_url, settings.owner_database_url or settings.database_url, None
     from service.db.embedded import EmbeddedPostgres, ensure_database
 
     embedded = EmbeddedPostgres(settings.data_dir, keep_running=keep_running)
     url = asyncio.run(ensure_database(embedded.url(), "passport"))
-    return url.render_as_string(hide_password=False), embedded
+    rendered = url.render_as_string(hide_password=False)
+    return rendered, rendered, embedded
 
 
 @app.command()
@@ -63,6 +71,14 @@ def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply migrations and load ESCO first (default: in development only; in "
+            "production `passport migrate` runs once per release, not in every replica)",
+        ),
+    ] = None,
 ) -> None:
     """Start the service; without PASSPORT_DATABASE_URL on an embedded PostgreSQL."""
     import os
@@ -71,10 +87,11 @@ def serve(
     if demo and settings.is_production:
         raise typer.BadParameter("demo data is refused in production", param_hint="--demo")
     configure_logging()
-    url, embedded = _database_url()
+    url, owner_url, embedded = _database_urls()
     if embedded is not None:
         _echo(f"Embedded PostgreSQL running, data in {settings.data_dir.resolve() / 'pgdata'}")
-    asyncio.run(_prepare_database(url, demo=demo))
+    if migrate if migrate is not None else not settings.is_production:
+        asyncio.run(_prepare_database(owner_url, url, demo=demo))
     bind_host, bind_port = host or settings.host, port or settings.port
     _echo(f"GraphQL: http://{bind_host}:{bind_port}/graphql   readiness: /health/ready")
     if not settings.is_production:
@@ -99,10 +116,10 @@ def serve(
 def migrate() -> None:
     """Apply database migrations (run once per release, not by every replica)."""
     configure_logging()
-    url, _ = _database_url()
+    _, owner_url, _ = _database_urls()
     from service.db.migrate import upgrade
 
-    upgrade(url)
+    upgrade(owner_url, app_role=get_settings().database_role)
     _echo("Database is at the latest migration.")
 
 
@@ -113,14 +130,14 @@ def import_esco_command(
 ) -> None:
     """Load an ESCO CSV export (plain or gzipped) into the taxonomy tables."""
     configure_logging()
-    url, _ = _database_url()
+    _, owner_url, _ = _database_urls()
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
     from service.taxonomy.esco_import import EscoImportError, import_esco
 
     async def run() -> None:
-        await upgrade_async(url)
-        engine = create_engine(url)
+        await upgrade_async(owner_url, app_role=get_settings().database_role)
+        engine = create_engine(owner_url)
         try:
             report = await import_esco(engine, directory, esco_version=version)
         finally:
@@ -186,6 +203,41 @@ def token(
     else:
         raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
     _echo(minted)
+
+
+@app.command("verify-chain")
+def verify_chain(
+    citizen: Annotated[str | None, typer.Option(help="one citizen's id only")] = None,
+) -> None:
+    """Recompute every citizen's event hash chain and report breaks (exit code 1 if any)."""
+    import uuid
+
+    from service.db.engine import create_engine, session_factory
+    from service.events.chain import verify_chains
+
+    configure_logging()
+    url, _, _ = _database_urls()
+    settings = get_settings()
+    try:
+        wanted = uuid.UUID(citizen) if citizen else None
+    except ValueError:
+        raise typer.BadParameter("not a citizen id", param_hint="--citizen") from None
+
+    async def run() -> int:
+        engine = create_engine(url, role=settings.database_role or None)
+        try:
+            async with session_factory(engine)() as session:
+                report = await verify_chains(session, wanted)
+        finally:
+            await engine.dispose()
+        for item in report.breaks:
+            where = f"seq {item.seq}" if item.seq is not None else "records"
+            _echo(f"BREAK citizen {item.citizen_id} {where}: {item.reason}")
+        verdict = "intact" if not report.breaks else f"{len(report.breaks)} break(s)"
+        _echo(f"{report.citizens} citizens, {report.events} events checked: {verdict}")
+        return 1 if report.breaks else 0
+
+    raise typer.Exit(asyncio.run(run()))
 
 
 @app.command()

@@ -163,6 +163,7 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
                             "code": LEGAL_BASIS,
                             "reference": "Demo: decree on public employment guidance, art. 5",
                         },
+                        settings.legal_basis_organisation_kinds,
                     )
     async with sessions() as session, session.begin():
         rows = await session.execute(

@@ -13,6 +13,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     INVALID_STATE = "INVALID_STATE"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    RATE_LIMITED = "RATE_LIMITED"
+    QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,25 @@ class Conflict(DomainError):
 @dataclass
 class InvalidState(DomainError):
     code: ErrorCode = field(init=False, default=ErrorCode.INVALID_STATE)
+
+
+@dataclass
+class RateLimited(DomainError):
+    """The caller spent its budget; ``retry_after`` seconds from now it has some again."""
+
+    retry_after: int = 1
+    code: ErrorCode = field(init=False, default=ErrorCode.RATE_LIMITED)
+
+
+@dataclass
+class QueryTooCostly(DomainError):
+    cost: int = 0
+    limit: int = 0
+    code: ErrorCode = field(init=False, default=ErrorCode.QUERY_TOO_COSTLY)
+
+
+class CitizenGone(Exception):
+    """The citizen was erased while this transaction waited for their lock; run it again."""
 
 
 class Unauthenticated(Exception):

@@ -10,10 +10,11 @@ from typing import Any
 
 import structlog
 
-# 11 digits, optionally punctuated like 85.07.30-033.28: the shapes an INSZ takes.
-INSZ_PATTERN = re.compile(r"(?<!\d)\d{2}[.\-\s]?\d{2}[.\-\s]?\d{2}[.\-\s]?\d{3}[.\-\s]?\d{2}(?!\d)")
+from service.validation import INSZ_SHAPE as INSZ_PATTERN
+
 JWT_PATTERN = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
+SHARE_TOKEN_PATTERN = re.compile(r"psl_[\w-]{16,}")
 REDACTED = "[redacted]"
 SENSITIVE_KEYS = frozenset({"insz", "authorization", "token", "password", "secret", "name"})
 
@@ -25,6 +26,7 @@ UUID_PATTERN = re.compile(r"(\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 def redact_text(text: str) -> str:
     text = JWT_PATTERN.sub(REDACTED, text)
     text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
+    text = SHARE_TOKEN_PATTERN.sub(REDACTED, text)
     parts = UUID_PATTERN.split(text)  # odd positions are the UUIDs themselves
     return "".join(p if i % 2 else INSZ_PATTERN.sub(REDACTED, p) for i, p in enumerate(parts))
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.models.enums import OrganisationKind, PrincipalKind
+
 # What PASSPORT_OIDC_ALGORITHMS may list: never HS* or "none".
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -28,6 +30,13 @@ class Settings(BaseSettings):
     # Empty means "start an embedded PostgreSQL in data_dir" (development only).
     database_url: str | None = None
     data_dir: Path = Path(".passport")
+    # The schema owner, for `passport migrate` and `passport import-esco`; defaults to
+    # database_url. In production the application logs in as a role that is a member of
+    # database_role only (docs/deployment.md), so it cannot change what the migrations fixed.
+    migration_database_url: str | None = None
+    # Every application connection runs as this role (created and granted by the migrations):
+    # it may not UPDATE or DELETE claims, events or access records. Empty: use the login role.
+    database_role: str = Field(default="passport_app", pattern=r"^([a-z_][a-z0-9_]{0,62})?$")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
 
@@ -73,6 +82,31 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks.
+    graphql_max_cost: int = Field(default=1000, ge=10)
+
+    # Per-client budgets in cost units (a GraphQL operation costs what cost.py says, a REST call
+    # its route's cost), per principal kind, in the `limits` notation ("600/minute").
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "partner": "6000/minute",
+            "reader": "3000/minute",
+            "citizen": "600/minute",
+            "link": "120/minute",
+            "admin": "1200/minute",
+        }
+    )
+    # memory:// counts per process; with several workers or replicas use a shared store, e.g.
+    # async+redis://redis:6379/0, so a client's budget is one budget.
+    rate_limit_storage_uri: str = "memory://"
+
+    # Legal bases (reading without consent) may be granted only to organisations of these kinds.
+    legal_basis_organisation_kinds: list[OrganisationKind] = Field(
+        default_factory=lambda: [OrganisationKind.PUBLIC_EMPLOYMENT_SERVICE]
+    )
+    # Where the citizen-facing app opens a share link; the secret goes after it (put it in the
+    # URL fragment, "...#", so browsers never send it to a server). Empty: no URL, token only.
+    share_link_base_url: str = ""
 
     @field_validator("oidc_algorithms")
     @classmethod
@@ -82,6 +116,22 @@ class Settings(BaseSettings):
                 "PASSPORT_OIDC_ALGORITHMS must list only asymmetric algorithms: "
                 + ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
             )
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse_many
+
+        kinds = {kind.value for kind in PrincipalKind}
+        unknown = set(value) - kinds
+        if unknown:
+            raise ValueError(f"unknown principal kinds {sorted(unknown)}; use {sorted(kinds)}")
+        for kind, limit in value.items():
+            try:
+                parse_many(limit)
+            except ValueError as exc:
+                raise ValueError(f"{kind}: {limit!r} is not a rate limit") from exc
         return value
 
     @model_validator(mode="after")
@@ -115,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def owner_database_url(self) -> str | None:
+        return self.migration_database_url or self.database_url
 
     @property
     def dev_tokens_allowed(self) -> bool:

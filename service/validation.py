@@ -72,9 +72,35 @@ def _single_line(value: str) -> str:
     return value
 
 
+# 11 digits, optionally punctuated like 85.07.30-033.28: the shapes an INSZ takes in text.
+INSZ_SHAPE = re.compile(r"(?<!\d)\d{2}[.\-\s]?\d{2}[.\-\s]?\d{2}[.\-\s]?\d{3}[.\-\s]?\d{2}(?!\d)")
+
+
+def contains_national_number(value: str) -> bool:
+    """True if any INSZ-shaped run of digits in the text has valid check digits."""
+    for match in INSZ_SHAPE.finditer(value):
+        try:
+            normalize_insz(match.group())
+        except InvalidNumber:
+            continue
+        return True
+    return False
+
+
+def _no_national_number(value: str) -> str:
+    if contains_national_number(value):
+        raise ValueError("must not contain a national number")
+    return value
+
+
 PlainText = Annotated[str, AfterValidator(plain_text)]
 # Reasons, purposes, references: free text that must say something.
 Statement = Annotated[PlainText, AfterValidator(_meaningful)]
+# Purposes of reads and grants are kept in access logs, some beyond an erasure (legal-basis
+# reads): they must not carry the very number that would identify the citizen.
+Purpose = Annotated[
+    Statement, Field(min_length=3, max_length=500), AfterValidator(_no_national_number)
+]
 # Names, roles and titles, shown on one line.
 Name = Annotated[
     PlainText,

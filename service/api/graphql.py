@@ -23,9 +23,9 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from service.api.auth import authenticate, bearer
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
-from service.auth.resolve import resolve_principal
 from service.db.engine import database_unavailable, unstorable_value
 from service.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from service.schema.context import Context
@@ -139,11 +139,6 @@ async def _read_request(request: Request, state: AppState) -> dict[str, Any] | J
     return payload
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 @router.post(
     "/graphql",
     tags=["graphql"],
@@ -160,6 +155,7 @@ def _bearer(request: Request) -> str | None:
         401: {"description": "Missing or invalid bearer token"},
         413: {"description": "Request body too large"},
         415: {"description": "Not application/json"},
+        429: {"description": "Rate limit reached; see Retry-After. Nothing was run"},
         503: {"description": "Database unavailable; retry later"},
     },
 )
@@ -168,18 +164,14 @@ async def graphql_post(request: Request) -> Response:
     payload = await _read_request(request, state)
     if isinstance(payload, JsonResponse):
         return payload
-    token = _bearer(request)
+    token = bearer(request)
     unauthenticated = transport_error(
         401, "UNAUTHENTICATED", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"}
     )
     if token is None:
         return unauthenticated
     try:
-        claims = await state.verifier.verify(token)
-    except Unauthenticated:
-        return unauthenticated
-    try:
-        outcome = await _execute(state, payload, claims)
+        outcome = await _execute(state, payload, token)
     except Exception as exc:
         if database_unavailable(exc):
             logger.warning("database_unavailable", error=type(exc).__name__)
@@ -193,17 +185,21 @@ async def graphql_post(request: Request) -> Response:
     result, context = outcome
     if context.unavailable and not context.committed:
         return _unavailable()  # nothing was written: the whole request may be sent again
-    return _response(result, context)
+    response = _response(result, context)
+    if context.retry_after is not None:  # nothing ran: the whole request may be sent later
+        response.status_code = 429
+        response.headers["Retry-After"] = str(context.retry_after)
+    return response
 
 
 async def _execute(
-    state: AppState, payload: dict[str, Any], claims: dict[str, Any]
+    state: AppState, payload: dict[str, Any], token: str
 ) -> tuple[ExecutionResult, Context] | JsonResponse | None:
     """Reads in one transaction, committed (with their access records) unless anything
     unexpected happened; mutations commit one by one. None: the token names nobody active."""
     async with state.sessions() as session:
         try:
-            principal = await resolve_principal(session, claims, state.settings)
+            principal = await authenticate(state, session, token)
         except Unauthenticated:
             return None
         context = Context(
@@ -211,6 +207,7 @@ async def _execute(
             principal=principal,
             settings=state.settings,
             hmac_key=state.hmac_key,
+            limiter=state.limiter,
             operation_name=payload.get("operationName"),
         )
         try:

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
+from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
 from service.settings import Settings
 
@@ -22,6 +23,7 @@ class AppState:
     schema: strawberry.Schema
     hmac_key: bytes
     http: httpx.AsyncClient
+    limiter: RateLimiter
 
 
 def app_state(request: Request) -> AppState:

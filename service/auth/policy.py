@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from service.auth.principal import Principal
 from service.errors import NotAuthorized
@@ -25,3 +26,15 @@ def require_reader(principal: Principal) -> uuid.UUID:
     if not principal.has(Scope.PASSPORTS_READ) or principal.organisation_id is None:
         raise NotAuthorized("this operation needs the passports:read scope")
     return principal.organisation_id
+
+
+def require_citizen(principal: Principal) -> str:
+    """The signed-in citizen acting for themselves; returns their national number."""
+    if not principal.is_citizen or principal.insz is None:
+        raise NotAuthorized("only a citizen can do this, for themselves")
+    return principal.insz
+
+
+def may_hold_legal_basis(organisation_kind: str | None, allowed: Iterable[str]) -> bool:
+    """Reading without consent is for the organisations the law names (settings)."""
+    return organisation_kind is not None and organisation_kind in set(allowed)

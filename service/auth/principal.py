@@ -19,6 +19,9 @@ class Principal:
     organisation_id: uuid.UUID | None = None
     organisation_kind: str | None = None
     insz: str | None = field(default=None, repr=False)
+    # A share-link holder reads one citizen's passport under one grant, and nothing else.
+    grant_id: uuid.UUID | None = None
+    citizen_id: uuid.UUID | None = None
 
     def has(self, scope: Scope) -> bool:
         return scope.value in self.scopes
@@ -26,6 +29,10 @@ class Principal:
     @property
     def is_citizen(self) -> bool:
         return self.kind is PrincipalKind.CITIZEN and self.insz is not None
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind is PrincipalKind.LINK and self.grant_id is not None
 
     @property
     def is_admin(self) -> bool:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.policy import require_citizen
+from service.auth.principal import Principal
+from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity
 
@@ -19,25 +22,33 @@ async def find_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUI
 
 
 async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID:
-    """Race-safe: concurrent first claims for one person converge on a single citizen row."""
+    """Race-safe: concurrent first claims for one person converge on a single citizen row.
+
+    The identity row is claimed first and the citizen row is written only by the winner, in one
+    statement (the foreign key is checked at its end), so a loser leaves nothing to delete: the
+    application role has no DELETE right on citizens.
+    """
     digest = insz_hash(insz, key)
     existing = await session.scalar(
         select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == digest)
     )
     if existing is not None:
         return existing
-    citizen_id = uuid.uuid4()
-    await session.execute(insert(Citizen).values(citizen_id=citizen_id))
-    claimed = await session.scalar(
+    claimed = (
         insert(CitizenIdentity)
-        .values(insz_hash=digest, citizen_id=citizen_id, key_version=INSZ_KEY_VERSION)
+        .values(insz_hash=digest, citizen_id=uuid.uuid4(), key_version=INSZ_KEY_VERSION)
         .on_conflict_do_nothing(index_elements=["insz_hash"])
         .returning(CitizenIdentity.citizen_id)
+        .cte("claimed")
     )
-    if claimed is not None:
-        return claimed
-    # Another transaction won the race; drop our orphan row and use theirs.
-    await session.execute(delete(Citizen).where(Citizen.citizen_id == citizen_id))
+    created = await session.scalar(
+        insert(Citizen)
+        .from_select(["citizen_id"], select(claimed.c.citizen_id))
+        .returning(Citizen.citizen_id)
+    )
+    if created is not None:
+        return created
+    # Another transaction won the race; use its citizen.
     winner = await session.scalar(
         select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == digest)
     )
@@ -46,7 +57,27 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
-    """One writer per citizen at a time keeps the event chain linear, without UPDATE rights."""
+    """One writer per citizen at a time keeps the event chain linear, without UPDATE rights.
+
+    Erasure takes the same lock; a writer that found the citizen before an erasure and waited
+    for it finds them gone and raises CitizenGone, so its mutation runs again from the start
+    (and, naming the person again, starts a new passport rather than writing into an erased one).
+    """
     await session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended(str(citizen_id), 0)))
     )
+    exists = await session.scalar(
+        select(literal(True)).where(Citizen.citizen_id == citizen_id)  # a fresh snapshot
+    )
+    if not exists:
+        raise CitizenGone
+
+
+async def own_citizen_id(
+    session: AsyncSession, principal: Principal, key: bytes, *, create: bool = False
+) -> uuid.UUID | None:
+    """The signed-in citizen's id; None while nobody has written anything about them."""
+    insz = require_citizen(principal)
+    if create:
+        return await get_or_create_citizen(session, insz, key)
+    return await find_citizen(session, insz, key)

@@ -106,19 +106,36 @@ class Evidence(_Strict):
         return self
 
 
-class ClaimContent(_Strict):
-    """What a claim says; shared by issuing and superseding."""
+class CompetenceFacts(_Strict):
+    """What any statement about a competence says, whoever makes it."""
 
     competence_uri: ConceptUri
-    external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
-    issuer_role: Name | None = None
     proficiency: Proficiency | None = None
     context: Annotated[PlainText, Field(max_length=2000)] | None = None
-    assessment_method: AssessmentMethod
     learning_context: LearningContext
     evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     acquired_on: PastDate
     last_used_on: PastDate | None = None
+
+    @field_validator("last_used_on")
+    @classmethod
+    def _used_after_acquired(cls, value: date | None, info: ValidationInfo) -> date | None:
+        return _not_before_acquired(value, info)
+
+
+def _not_before_acquired(value: date | None, info: ValidationInfo) -> date | None:
+    acquired = info.data.get("acquired_on")  # declared earlier, so validated already
+    if value is not None and acquired is not None and value < acquired:
+        raise ValueError("must not be before acquiredOn")
+    return value
+
+
+class ClaimContent(CompetenceFacts):
+    """What an organisation's claim says; shared by issuing and superseding."""
+
+    external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    issuer_role: Name | None = None
+    assessment_method: AssessmentMethod
     valid_until: date | None = None
 
     @field_validator("assessment_method")
@@ -128,13 +145,16 @@ class ClaimContent(_Strict):
             raise ValueError("self_assessment is reserved for competences the citizen declares")
         return value
 
-    @field_validator("last_used_on", "valid_until")
+    @field_validator("valid_until")
     @classmethod
-    def _not_before_acquired(cls, value: date | None, info: ValidationInfo) -> date | None:
-        acquired = info.data.get("acquired_on")  # declared earlier, so validated already
-        if value is not None and acquired is not None and value < acquired:
-            raise ValueError("must not be before acquiredOn")
-        return value
+    def _valid_after_acquired(cls, value: date | None, info: ValidationInfo) -> date | None:
+        return _not_before_acquired(value, info)
+
+
+class SelfDeclarationInput(CompetenceFacts):
+    """A competence the citizen states about themselves: never counted as verified."""
+
+    learning_context: LearningContext = LearningContext.INFORMAL
 
 
 class IssueClaimInput(ClaimContent):

@@ -7,12 +7,11 @@ hash-chained event log in the same transaction.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -23,13 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
-from service.citizens.service import get_or_create_citizen, lock_citizen
-from service.claims.rules import ClaimContent, IssueClaimInput, RevokeClaimInput
+from service.citizens.service import get_or_create_citizen, lock_citizen, own_citizen_id
+from service.claims.rules import (
+    ClaimContent,
+    CompetenceFacts,
+    IssueClaimInput,
+    RevokeClaimInput,
+    SelfDeclarationInput,
+)
 from service.claims.views import ClaimView, load_claim, load_claims
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
 from service.models import Claim, ClaimRef, ClaimRevocation
-from service.models.enums import ClaimStatus, EventType
+from service.models.enums import AssessmentMethod, ClaimStatus, EventType
+from service.pagination import decode_cursor, encode_cursor
 from service.taxonomy.search import competences_by_uri
 from service.validation import validate
 
@@ -97,45 +103,55 @@ async def _reserve_ref(
 
 
 def _claim_row(
-    content: ClaimContent,
+    content: CompetenceFacts,
     *,
-    principal: Principal,
-    organisation_id: uuid.UUID,
+    client_pk: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
     citizen_id: uuid.UUID,
     claim_id: uuid.UUID,
     competence_id: int,
     recorded_at: datetime,
     supersedes: uuid.UUID | None,
 ) -> dict[str, Any]:
+    """The row for an organisation's claim, or (``content`` not a ClaimContent) for the
+    citizen's own declaration, whose identity for retries is the digest of what it says."""
     proficiency = content.proficiency
+    claim = content if isinstance(content, ClaimContent) else None
     return {
         "citizen_id": citizen_id,
         "claim_id": claim_id,
         "organisation_id": organisation_id,
-        "client_id": principal.client_pk,
-        "issuer_role": content.issuer_role,
+        "client_id": client_pk,
+        "issuer_role": claim.issuer_role if claim else None,
         "competence_id": competence_id,
         "proficiency_scale": proficiency.scale.value if proficiency else None,
         "proficiency_level": proficiency.level if proficiency else None,
         "proficiency_rank": proficiency.rank if proficiency else None,
         "context": content.context,
-        "assessment_method": content.assessment_method.value,
+        "assessment_method": claim.assessment_method.value
+        if claim
+        else AssessmentMethod.SELF_ASSESSMENT.value,
         "learning_context": content.learning_context.value,
         "evidence": [item.model_dump(mode="json", exclude_none=True) for item in content.evidence],
         "acquired_on": content.acquired_on,
         "last_used_on": content.last_used_on,
-        "valid_until": content.valid_until,
+        "valid_until": claim.valid_until if claim else None,
         "recorded_at": recorded_at,
-        "external_ref": content.external_ref,
+        "external_ref": claim.external_ref if claim else _self_declaration_ref(content),
         "supersedes_claim_id": supersedes,
     }
+
+
+def _self_declaration_ref(content: CompetenceFacts) -> str:
+    body = content.model_dump(mode="json")
+    return "self:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
 
 
 def _event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the log keeps of a claim: references and facts, no free text."""
     return {
         "claimId": str(row["claim_id"]),
-        "organisationId": str(row["organisation_id"]),
+        "organisationId": str(row["organisation_id"]) if row["organisation_id"] else None,
         "competenceId": row["competence_id"],
         "assessmentMethod": row["assessment_method"],
         "learningContext": row["learning_context"],
@@ -172,7 +188,7 @@ async def _record_claim(
     recorded_at = clock.now()
     row = _claim_row(
         content,
-        principal=principal,
+        client_pk=principal.client_pk,
         organisation_id=organisation_id,
         citizen_id=citizen_id,
         claim_id=claim_id,
@@ -215,7 +231,7 @@ async def issued_claim(
     """A claim of the caller's organisation; anyone else's is reported as not found."""
     organisation_id = require_issuer(principal)
     claim = await load_claim(session, claim_id)
-    if claim is None or claim.issuer.id != organisation_id:
+    if claim is None or claim.issuer is None or claim.issuer.id != organisation_id:
         raise NotFound("no claim with this id was issued by your organisation")
     return claim
 
@@ -247,7 +263,7 @@ async def supersede_claim(
     return await _record_claim(
         session,
         principal,
-        old.issuer.id,
+        require_issuer(principal),
         content,
         old.citizen_id,
         old.competence.id,
@@ -286,9 +302,95 @@ async def revoke_claim(
         session,
         claim.citizen_id,
         EventType.CLAIM_REVOKED,
-        {"claimId": str(claim.claim_id), "organisationId": str(claim.issuer.id)},
+        {"claimId": str(claim.claim_id), "organisationId": str(require_issuer(principal))},
         revoked_at,
     )
+    return current
+
+
+async def declare_self(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, data: Mapping[str, Any]
+) -> IssueOutcome:
+    """The citizen states a competence about themselves.
+
+    One declaration per competence is current. Declaring the same again returns it (a retry
+    never duplicates); declaring something else about that competence replaces it, the old one
+    kept as superseded history, as with an organisation's claims.
+    """
+    spec = validate(SelfDeclarationInput, data)
+    competence_id = await _competence_id(session, spec.competence_uri)
+    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
+    assert citizen_id is not None
+    await lock_citizen(session, citizen_id)
+    current = [
+        claim
+        for claim in await load_claims(
+            session,
+            Claim.citizen_id == citizen_id,
+            Claim.competence_id == competence_id,
+            Claim.organisation_id.is_(None),
+        )
+        if claim.status is ClaimStatus.ACTIVE
+    ]
+    ref = _self_declaration_ref(spec)
+    if current and current[-1].external_ref == ref:
+        return IssueOutcome(current[-1], created=False)
+    supersedes = current[-1].claim_id if current else None
+    recorded_at = clock.now()
+    row = _claim_row(
+        spec,
+        client_pk=None,
+        organisation_id=None,
+        citizen_id=citizen_id,
+        claim_id=uuid.uuid4(),
+        competence_id=competence_id,
+        recorded_at=recorded_at,
+        supersedes=supersedes,
+    )
+    await session.execute(insert(Claim).values(**row))
+    await append_event(
+        session, citizen_id, EventType.CLAIM_SELF_DECLARED, _event_payload(row), recorded_at
+    )
+    claim = await load_claim(session, row["claim_id"], citizen_id)
+    assert claim is not None
+    return IssueOutcome(claim, created=True)
+
+
+async def withdraw_self_declaration(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, claim_id: uuid.UUID
+) -> ClaimView:
+    """Idempotent. Only the citizen's own declarations; an organisation's claim is theirs."""
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    claim = await load_claim(session, claim_id, citizen_id) if citizen_id else None
+    if claim is None or not claim.self_declared:
+        raise NotFound("no self-declared competence with this id")
+    if claim.superseded_by_claim_id is not None:
+        raise InvalidState("a newer declaration replaced this one; withdraw that one")
+    assert citizen_id is not None
+    await lock_citizen(session, citizen_id)
+    withdrawn_at = clock.now()
+    inserted = await session.scalar(
+        pg_insert(ClaimRevocation)
+        .values(
+            citizen_id=citizen_id,
+            claim_id=claim_id,
+            reason="withdrawn by the citizen",
+            revoked_at=withdrawn_at,
+            client_id=None,
+        )
+        .on_conflict_do_nothing(index_elements=["citizen_id", "claim_id"])
+        .returning(ClaimRevocation.claim_id)
+    )
+    current = await load_claim(session, claim_id, citizen_id)
+    assert current is not None
+    if inserted is not None:
+        await append_event(
+            session,
+            citizen_id,
+            EventType.CLAIM_WITHDRAWN,
+            {"claimId": str(claim_id)},
+            withdrawn_at,
+        )
     return current
 
 
@@ -300,20 +402,7 @@ class ClaimPage:
 
 
 def claim_cursor(claim: ClaimView) -> str:
-    raw = f"{claim.recorded_at.isoformat()}|{claim.claim_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, claim_id = raw.split("|")
-        recorded_at = datetime.fromisoformat(stamp)
-        if recorded_at.tzinfo is None or not 2000 <= recorded_at.astimezone(UTC).year <= 9000:
-            raise ValueError("not a time this service recorded")
-        return recorded_at, uuid.UUID(claim_id)
-    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
-        raise ValidationFailed.one("after", "not a valid cursor", "invalid_cursor") from exc
+    return encode_cursor(claim.recorded_at, claim.claim_id)
 
 
 async def issued_claims(
@@ -323,7 +412,7 @@ async def issued_claims(
     organisation_id = require_issuer(principal)
     conditions = [Claim.organisation_id == organisation_id]
     if after:
-        stamp, last_id = _decode_cursor(after)
+        stamp, last_id = decode_cursor(after)
         conditions.append(tuple_(Claim.recorded_at, Claim.claim_id) > tuple_(stamp, last_id))
     found = await load_claims(session, *conditions, limit=first + 1)
     page = found[:first]

@@ -29,7 +29,7 @@ class IssuerView:
 class ClaimView:
     citizen_id: uuid.UUID
     claim_id: uuid.UUID
-    issuer: IssuerView
+    issuer: IssuerView | None  # None: the citizen declared it themselves
     issuer_role: str | None
     competence: CompetenceRef
     proficiency_scale: str | None
@@ -53,6 +53,10 @@ class ClaimView:
     @property
     def most_recent_use(self) -> date:
         return self.last_used_on or self.acquired_on
+
+    @property
+    def self_declared(self) -> bool:
+        return self.issuer is None
 
 
 def _base_select() -> Select[Any]:
@@ -80,9 +84,9 @@ def _base_select() -> Select[Any]:
             ClaimRevocation.reason.label("revocation_reason"),
             status.label("status"),
         )
-        .join(Organisation, Organisation.id == Claim.organisation_id)
+        .outerjoin(Organisation, Organisation.id == Claim.organisation_id)
         .join(Competence, Competence.id == Claim.competence_id)
-        .join(ApiClient, ApiClient.id == Claim.client_id)
+        .outerjoin(ApiClient, ApiClient.id == Claim.client_id)
         .outerjoin(
             ClaimRevocation,
             (ClaimRevocation.citizen_id == Claim.citizen_id)
@@ -109,7 +113,9 @@ def _view(row: Any) -> ClaimView:
     return ClaimView(
         citizen_id=m["citizen_id"],
         claim_id=m["claim_id"],
-        issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"], m["api_client_id"]),
+        issuer=IssuerView(m["organisation_id"], m["org_name"], m["org_kind"], m["api_client_id"])
+        if m["organisation_id"] is not None
+        else None,
         issuer_role=m["issuer_role"],
         competence=CompetenceRef(
             id=m["competence_id"],

@@ -22,7 +22,17 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, role: str | None = None
+) -> AsyncEngine:
+    """``role``: every connection runs as it from the start (the application's restricted role,
+    settings.database_role); None for the schema owner's own work (migrations, ESCO import).
+
+    The role is set in the connection's startup packet, so even ``RESET ROLE`` returns to it;
+    a login role that is itself only a member of it (production) cannot leave it at all."""
+    server_settings = {"application_name": "competence-passport"}
+    if role:
+        server_settings["role"] = role
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -30,7 +40,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_pre_ping=True,
         # Statement parameters hold citizen ids and free text: keep them out of error messages.
         hide_parameters=True,
-        connect_args={"server_settings": {"application_name": "competence-passport"}},
+        connect_args={"server_settings": server_settings},
     )
 
 

@@ -14,22 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.db.engine import async_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+DEFAULT_APP_ROLE = "passport_app"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    # The role the migrations grant the application's privileges to (settings.database_role).
+    config.set_main_option("passport_app_role", app_role or DEFAULT_APP_ROLE)
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Blocking: run from a thread (``upgrade_async``) when an event loop is running."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", app_role: str = DEFAULT_APP_ROLE) -> None:
+    """Blocking: run from a thread (``upgrade_async``) when an event loop is running.
+    ``url`` must be the schema owner's: migrations create tables, roles and grants."""
+    command.upgrade(alembic_config(url, app_role), revision)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
-    await asyncio.to_thread(upgrade, url, revision)
+async def upgrade_async(url: str, revision: str = "head", app_role: str = DEFAULT_APP_ROLE) -> None:
+    await asyncio.to_thread(upgrade, url, revision, app_role)
 
 
 def head_revision() -> str | None:

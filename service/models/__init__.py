@@ -4,6 +4,8 @@ from service.models.access import AccessRecord
 from service.models.base import Base
 from service.models.citizen import Citizen, CitizenIdentity
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
+from service.models.consent import AccessGrant, ShareLink
+from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
 from service.models.organisation import ApiClient, LegalBasis, Organisation
 from service.models.taxonomy import (
@@ -19,6 +21,7 @@ from service.models.taxonomy import (
 )
 
 __all__ = [
+    "AccessGrant",
     "AccessRecord",
     "ApiClient",
     "Base",
@@ -32,11 +35,14 @@ __all__ = [
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "Erasure",
     "IscoGroup",
     "LegalBasis",
     "Occupation",
     "OccupationCompetence",
     "OccupationLabel",
     "Organisation",
+    "RetainedAccessRecord",
+    "ShareLink",
     "TaxonomyImport",
 ]

@@ -31,6 +31,8 @@ class AccessRecord(Base):
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     basis: Mapped[str] = mapped_column(Text)
     legal_basis_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("legal_bases.id"))
+    # The citizen's grants a consent read relied on (all of the reader's that were active).
+    grant_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID), server_default="{}")
     purpose: Mapped[str | None] = mapped_column(Text)
     operation: Mapped[str] = mapped_column(Text)
     competence_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))

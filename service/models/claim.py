@@ -37,6 +37,12 @@ class Claim(Base):
         ),
         CheckConstraint("last_used_on IS NULL OR last_used_on >= acquired_on", name="used_after"),
         CheckConstraint("valid_until IS NULL OR valid_until >= acquired_on", name="valid_after"),
+        # A claim has an issuer exactly when it is not the citizen's own declaration.
+        CheckConstraint(
+            "(organisation_id IS NULL) = (assessment_method = 'self_assessment') "
+            "AND (client_id IS NULL) = (organisation_id IS NULL)",
+            name="issuer",
+        ),
         Index(
             "uq_claims_citizen_supersedes",
             "citizen_id",
@@ -53,8 +59,9 @@ class Claim(Base):
         ForeignKey("citizens.citizen_id", ondelete="CASCADE"), primary_key=True
     )
     claim_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
+    # Both null on a self-declared competence: the citizen vouches for it, nobody else.
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"))
     issuer_role: Mapped[str | None] = mapped_column(Text)
     competence_id: Mapped[int] = mapped_column(Integer, ForeignKey("competences.id"))
     proficiency_scale: Mapped[str | None] = mapped_column(Text)
@@ -103,4 +110,5 @@ class ClaimRevocation(Base):
     claim_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
+    # Null when the citizen withdrew their own declaration.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"))

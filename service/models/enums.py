@@ -76,12 +76,17 @@ class EventType(StrEnum):
     CLAIM_ISSUED = "claim.issued"
     CLAIM_REVOKED = "claim.revoked"
     CLAIM_SUPERSEDED = "claim.superseded"
+    CLAIM_SELF_DECLARED = "claim.self_declared"
+    CLAIM_WITHDRAWN = "claim.withdrawn"  # a self-declaration the citizen took back
+    GRANT_CREATED = "grant.created"
+    GRANT_REVOKED = "grant.revoked"
 
 
 class AccessBasis(StrEnum):
     SELF = "self"
     LEGAL_BASIS = "legal_basis"
-    CONSENT = "consent"
+    CONSENT = "consent"  # a grant to the reader's organisation
+    LINK = "link"  # a share link's grant
     ISSUER = "issuer"
 
 
@@ -111,6 +116,18 @@ class PrincipalKind(StrEnum):
     READER = "reader"
     CITIZEN = "citizen"
     ADMIN = "admin"
+    LINK = "link"  # whoever holds a citizen's share link
+
+
+class GranteeKind(StrEnum):
+    ORGANISATION = "organisation"
+    LINK = "link"
+
+
+class GrantStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
 
 
 def check_in(column: str, enum: type[StrEnum]) -> str:

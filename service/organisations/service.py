@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -13,10 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.policy import require_admin
+from service.auth.policy import may_hold_legal_basis, require_admin
 from service.auth.principal import Principal
 from service.clock import now
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, ValidationFailed
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import ApiClient, LegalBasis, Organisation
 from service.models.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
@@ -223,11 +224,22 @@ def _basis_view(row: LegalBasis) -> LegalBasisView:
 
 
 async def grant_legal_basis(
-    session: AsyncSession, principal: Principal, data: dict[str, object]
+    session: AsyncSession,
+    principal: Principal,
+    data: dict[str, object],
+    allowed_kinds: Iterable[str],
 ) -> LegalBasisView:
+    """Only to the kinds of organisation the law names (settings.legal_basis_organisation_kinds):
+    everyone else reads with the citizen's consent."""
     require_admin(principal)
     spec = validate(LegalBasisInput, data)
-    await get_organisation(session, spec.organisation_id)
+    org = await get_organisation(session, spec.organisation_id)
+    if not may_hold_legal_basis(org.kind, allowed_kinds):
+        raise ValidationFailed.one(
+            "input.organisationId",
+            "this kind of organisation reads only with the citizen's consent",
+            "legal_basis_not_allowed",
+        )
     inserted = await session.scalar(
         insert(LegalBasis)
         .values(

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
-from service.auth.policy import require_reader
+from service.auth.policy import may_hold_legal_basis, require_reader
 from service.auth.principal import Principal
-from service.citizens.service import find_citizen
+from service.citizens.service import find_citizen, own_citizen_id
 from service.claims.views import ClaimView, load_claims
+from service.consent.service import GrantView, active_grants, link_grant
 from service.errors import NotAuthorized, NotFound
-from service.models import AccessRecord, Citizen, Claim, Organisation
+from service.models import AccessRecord, Citizen, Claim, Competence, Organisation
 from service.models.enums import (
     AccessBasis,
     ClaimStatus,
@@ -33,7 +34,7 @@ from service.models.enums import (
 )
 from service.organisations.service import LegalBasisCode, active_legal_basis
 from service.taxonomy.search import CompetenceRef
-from service.validation import Insz, Statement, validate
+from service.validation import Insz, Purpose, validate
 
 NOT_FOUND = "no passport found for this citizen"
 
@@ -74,10 +75,18 @@ class CitizenSelector(BaseModel):
 
 
 class ReadPurpose(BaseModel):
+    """A legal-basis read names its basis and must state a purpose; a consent read may."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    purpose: Annotated[Statement, Field(min_length=3, max_length=500)]
-    legal_basis: LegalBasisCode
+    purpose: Purpose | None = None
+    legal_basis: LegalBasisCode | None = None
+
+    @model_validator(mode="after")
+    def _purpose_for_legal_basis(self) -> Self:
+        if self.legal_basis is not None and self.purpose is None:
+            raise ValueError("a read under a legal basis must state its purpose")
+        return self
 
 
 @dataclass(frozen=True)
@@ -100,10 +109,19 @@ class PassportCompetence:
 
 @dataclass(frozen=True)
 class Passport:
-    citizen_id: uuid.UUID | None  # None: nobody has vouched for this citizen yet
-    competences: list[PassportCompetence]
+    citizen_id: uuid.UUID | None  # None: nobody has written anything about this citizen yet
+    competences: list[PassportCompetence]  # verified: vouched for by organisations
+    self_declared: list[ClaimView]  # the citizen's own, current declarations; never verified
     read_at: datetime
     basis: AccessBasis
+    grants: tuple[GrantView, ...] = ()  # the consents a consent or share-link read relied on
+
+    @property
+    def competence_ids(self) -> list[int]:
+        """What the read returned, at the level of competences (for the access log)."""
+        shown = {pc.competence.id for pc in self.competences}
+        shown.update(claim.competence.id for claim in self.self_declared)
+        return sorted(shown)
 
 
 STATUS_ORDER = (
@@ -127,7 +145,7 @@ def aggregate(
         status = min((c.status for c in items), key=STATUS_ORDER.index)
         basis = active or items
         ranked = [c for c in basis if c.proficiency_rank is not None]
-        organisations = {(c.issuer.id, c.issuer.kind) for c in active}
+        organisations = {(c.issuer.id, c.issuer.kind) for c in active if c.issuer}
         by_kind = Counter(kind for _, kind in organisations)
         most_recent_use = max(c.most_recent_use for c in basis)
         if used_since is not None and most_recent_use < used_since:
@@ -150,10 +168,12 @@ def aggregate(
     return result
 
 
-def _claim_conditions(citizen_id: uuid.UUID, flt: PassportFilter) -> list[object]:
-    from service.models import Competence
-
-    conditions: list[object] = [Claim.citizen_id == citizen_id]
+def _claim_conditions(
+    citizen_id: uuid.UUID, flt: PassportFilter, scope: frozenset[int] | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Claim.citizen_id == citizen_id]
+    if scope is not None:  # a grant for chosen competences: nothing else is even looked at
+        conditions.append(Claim.competence_id.in_(sorted(scope)))
     if flt.skill_types:
         conditions.append(Competence.skill_type.in_(sorted(flt.skill_types)))
     if flt.issuer_kinds:
@@ -165,58 +185,104 @@ def _claim_conditions(citizen_id: uuid.UUID, flt: PassportFilter) -> list[object
     return conditions
 
 
+def _scope(grants: Sequence[GrantView]) -> frozenset[int] | None:
+    """What the grants cover together: everything if any covers the whole passport."""
+    covered: set[int] = set()
+    for grant in grants:
+        if grant.competence_ids is None:
+            return None
+        covered |= grant.competence_ids
+    return frozenset(covered)
+
+
 async def _build(
-    session: AsyncSession, citizen_id: uuid.UUID, flt: PassportFilter, basis: AccessBasis
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    flt: PassportFilter,
+    basis: AccessBasis,
+    grants: Sequence[GrantView] = (),
 ) -> Passport:
-    claims = await load_claims(session, *_claim_conditions(citizen_id, flt))  # type: ignore[arg-type]
+    scope = _scope(grants) if basis in (AccessBasis.CONSENT, AccessBasis.LINK) else None
+    claims = await load_claims(session, *_claim_conditions(citizen_id, flt, scope))
+    verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
-        claims = [c for c in claims if c.status in flt.statuses]
+        verified = [c for c in verified if c.status in flt.statuses]
+    declared = [
+        c
+        for c in claims
+        if c.self_declared
+        and c.status is ClaimStatus.ACTIVE
+        and (flt.used_since is None or c.most_recent_use >= flt.used_since)
+    ]
     return Passport(
         citizen_id=citizen_id,
-        competences=aggregate(claims, flt.used_since),
+        competences=aggregate(verified, flt.used_since),
+        self_declared=sorted(declared, key=lambda c: c.recorded_at, reverse=True),
         read_at=clock.now(),
         basis=basis,
+        grants=tuple(grants),
     )
 
 
-async def _record_access(
+async def record_access(
     session: AsyncSession,
     principal: Principal,
     passport: Passport,
     *,
+    operation: str = "passport",
     legal_basis_id: uuid.UUID | None = None,
     purpose: str | None = None,
 ) -> None:
+    """Every read of a passport that returned it, in the citizen's access log."""
     assert passport.citizen_id is not None
     # The role this read used: a client holding both scopes reads as a reader.
-    role = PrincipalKind.CITIZEN if passport.basis is AccessBasis.SELF else PrincipalKind.READER
+    role = {
+        AccessBasis.SELF: PrincipalKind.CITIZEN,
+        AccessBasis.LINK: PrincipalKind.LINK,
+    }.get(passport.basis, PrincipalKind.READER)
     await session.execute(
         insert(AccessRecord).values(
             citizen_id=passport.citizen_id,
             id=uuid.uuid4(),
             accessed_at=passport.read_at,
             principal_kind=role.value,
-            subject=None if principal.is_citizen else principal.subject,
-            organisation_id=principal.organisation_id,
+            subject=principal.subject if role is PrincipalKind.READER else None,
+            organisation_id=principal.organisation_id if role is PrincipalKind.READER else None,
             basis=passport.basis.value,
             legal_basis_id=legal_basis_id,
+            grant_ids=[grant.grant_id for grant in passport.grants],
             purpose=purpose,
-            operation="passport",
-            competence_ids=[pc.competence.id for pc in passport.competences],
+            operation=operation,
+            competence_ids=passport.competence_ids,
         )
     )
 
 
 async def read_own_passport(
-    session: AsyncSession, principal: Principal, hmac_key: bytes, flt: PassportFilter
+    session: AsyncSession,
+    principal: Principal,
+    hmac_key: bytes,
+    flt: PassportFilter,
+    *,
+    operation: str = "passport",
 ) -> Passport:
-    if not principal.is_citizen or principal.insz is None:
-        raise NotAuthorized("only a citizen has a passport of their own")
-    citizen_id = await find_citizen(session, principal.insz, hmac_key)
-    if citizen_id is None:  # nobody has vouched for anything yet: an empty passport
-        return Passport(None, [], clock.now(), AccessBasis.SELF)
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    if citizen_id is None:  # nobody has written anything yet: an empty passport
+        return Passport(None, [], [], clock.now(), AccessBasis.SELF)
     passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
-    await _record_access(session, principal, passport)
+    await record_access(session, principal, passport, operation=operation)
+    return passport
+
+
+async def read_shared_passport(
+    session: AsyncSession, principal: Principal, flt: PassportFilter, *, operation: str = "passport"
+) -> Passport:
+    """What a share link's holder sees: exactly what its grant covers, while it is active."""
+    grant = await link_grant(session, principal)
+    if grant is None:
+        raise NotFound(NOT_FOUND)
+    passport = await _build(session, grant.citizen_id, flt, AccessBasis.LINK, [grant])
+    await record_access(session, principal, passport, operation=operation)
     return passport
 
 
@@ -229,8 +295,10 @@ async def read_passport(
     purpose: str | None,
     legal_basis: str | None,
     flt: PassportFilter,
+    legal_basis_kinds: Iterable[str],
 ) -> Passport:
-    """A reader's read under a legal basis; every refusal looks like "not found".
+    """A reader's read, under a legal basis or under the citizen's consent; every refusal
+    looks like "not found", so a refusal tells nothing about whether the passport exists.
 
     A citizen may name only themselves here: answering with their own passport whatever they
     asked for would let an app show one person's competences as another's.
@@ -244,19 +312,27 @@ async def read_passport(
         organisation_id = require_reader(principal)
     except NotAuthorized:
         raise NotFound(NOT_FOUND) from None
-    stated = validate(
-        ReadPurpose, {"purpose": purpose or "", "legal_basis": legal_basis or ""}, prefix=""
-    )
-    basis = await active_legal_basis(session, organisation_id, stated.legal_basis)
-    if basis is None:
-        raise NotFound(NOT_FOUND)
+    stated = validate(ReadPurpose, {"purpose": purpose, "legal_basis": legal_basis}, prefix="")
+    if stated.legal_basis is not None:
+        if not may_hold_legal_basis(principal.organisation_kind, legal_basis_kinds):
+            raise NotFound(NOT_FOUND)
+        basis = await active_legal_basis(session, organisation_id, stated.legal_basis)
+        if basis is None:
+            raise NotFound(NOT_FOUND)
+        found = await _find(session, hmac_key, selector)
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
+        await record_access(
+            session, principal, passport, legal_basis_id=basis.id, purpose=stated.purpose
+        )
+        return passport
     found = await _find(session, hmac_key, selector)
-    if found is None:
+    grants = await active_grants(session, found, organisation_id) if found else []
+    if found is None or not grants:
         raise NotFound(NOT_FOUND)
-    passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
-    await _record_access(
-        session, principal, passport, legal_basis_id=basis.id, purpose=stated.purpose
-    )
+    passport = await _build(session, found, flt, AccessBasis.CONSENT, grants)
+    await record_access(session, principal, passport, purpose=stated.purpose)
     return passport
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import strawberry
 import structlog
-from graphql import GraphQLError, GraphQLObjectType, OperationDefinitionNode
+from graphql import DocumentNode, GraphQLError, GraphQLObjectType, OperationDefinitionNode
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Path
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -26,20 +27,30 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from service.db.engine import database_unavailable, retryable, unstorable_value
-from service.errors import DomainError
+from service.errors import DomainError, QueryTooCostly, RateLimited
 from service.schema.admin.mutations import AdminMutations, AdminQueries
+from service.schema.citizens.mutations import CitizenMutations
+from service.schema.citizens.queries import CitizenQueries
 from service.schema.claims.mutations import ClaimMutations
 from service.schema.claims.queries import ClaimQueries
 from service.schema.common import SCALARS
+from service.schema.consent.mutations import ConsentMutations
+from service.schema.consent.queries import ConsentQueries
 from service.schema.context import Context
+from service.schema.cost import operation_cost
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
 from service.settings import Settings
 
 logger = structlog.get_logger(__name__)
 
-Query = merge_types("Query", (PassportQueries, ClaimQueries, TaxonomyQueries, AdminQueries))
-Mutation = merge_types("Mutation", (ClaimMutations, AdminMutations))
+Query = merge_types(
+    "Query",
+    (CitizenQueries, PassportQueries, ConsentQueries, ClaimQueries, TaxonomyQueries, AdminQueries),
+)
+Mutation = merge_types(
+    "Mutation", (ClaimMutations, CitizenMutations, ConsentMutations, AdminMutations)
+)
 
 
 def expected_error(error: GraphQLError) -> bool:
@@ -112,6 +123,45 @@ class OperationNameRequired(SchemaExtension):
         yield
 
 
+class CostAndRateLimit(SchemaExtension):
+    """After validation, before any resolver: refuse an operation costlier than the limit, then
+    take its cost from the caller's budget. A refusal runs nothing and costs nothing."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        document = execution.graphql_document
+        if isinstance(context, Context) and document is not None:
+            try:
+                self._charge(context, document, execution)
+                if context.limiter is not None:
+                    await context.limiter.spend(context.principal, context.cost)
+            except (QueryTooCostly, RateLimited) as exc:
+                if isinstance(exc, RateLimited):
+                    context.retry_after = exc.retry_after
+                execution.result = GraphQLExecutionResult(
+                    data=None, errors=[GraphQLError(exc.message, original_error=exc)]
+                )
+        yield
+
+    @staticmethod
+    def _charge(context: Context, document: DocumentNode, execution: ExecutionContext) -> None:
+        context.cost = operation_cost(
+            execution.schema._schema,
+            document,
+            operation_name=execution.operation_name,
+            variables=execution.variables,
+            max_page=context.settings.max_page_size,
+        )
+        limit = context.settings.graphql_max_cost
+        if context.cost > limit:
+            raise QueryTooCostly(
+                f"this operation costs {context.cost}, more than {limit}: ask for less at once",
+                cost=context.cost,
+                limit=limit,
+            )
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
     # request (as the limiter extensions do) would make every validation a cache miss.
@@ -128,6 +178,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         OperationNameRequired,
+        CostAndRateLimit,
     ]
     return PassportSchema(
         query=Query,

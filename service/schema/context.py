@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from service.auth.principal import Principal
+from service.auth.ratelimit import RateLimiter
 from service.db.engine import retryable
-from service.errors import DomainError
+from service.errors import CitizenGone, DomainError
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -29,7 +30,10 @@ class Context:
     principal: Principal
     settings: Settings
     hmac_key: bytes
+    limiter: RateLimiter | None = None
     operation_name: str | None = None  # as the client sent it
+    cost: int = 0  # of the operation, once validated (service/schema/cost.py)
+    retry_after: int | None = None  # set when the caller's rate limit refused the operation
     failed: bool = False  # an unexpected error happened: roll back what is not committed
     unavailable: bool = False  # ...and it was the database being out of reach
     committed: bool = False  # a mutation of this request has been committed
@@ -40,7 +44,8 @@ class Context:
         On any error nothing it wrote survives, while earlier mutations of the request stay
         committed. Committing per mutation also releases the citizen lock it took, so requests
         naming the same citizens in opposite orders cannot deadlock each other; a deadlock or
-        serialization failure with some other writer reruns just this mutation.
+        serialization failure with some other writer, or an erasure of the citizen it was
+        writing for, reruns just this mutation.
         """
         attempt = 1
         while True:
@@ -50,7 +55,8 @@ class Context:
             except Exception as exc:
                 with suppress(SQLAlchemyError, OSError):  # the first error is the one to report
                     await self.session.rollback()
-                if not retryable(exc) or attempt == MAX_ATTEMPTS:
+                again = retryable(exc) or isinstance(exc, CitizenGone)
+                if not again or attempt == MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
                 attempt += 1

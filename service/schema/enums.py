@@ -11,13 +11,17 @@ import strawberry
 
 from service.errors import ErrorCode
 from service.models.enums import (
+    AccessBasis,
     AssessmentMethod,
     ClaimStatus,
     ClientStatus,
     EvidenceKind,
+    GranteeKind,
+    GrantStatus,
     LearningContext,
     OrganisationKind,
     OrganisationStatus,
+    PrincipalKind,
     ProficiencyScale,
     ReuseLevel,
     Scope,
@@ -25,14 +29,18 @@ from service.models.enums import (
     SkillType,
 )
 
+strawberry.enum(AccessBasis, description="What allowed a read of a passport.")
 strawberry.enum(AssessmentMethod, description="How the competence was assessed.")
 strawberry.enum(ClaimStatus)
 strawberry.enum(ClientStatus)
 strawberry.enum(ErrorCode, description="Machine-readable code of an expected failure.")
 strawberry.enum(EvidenceKind)
+strawberry.enum(GranteeKind, description="Who a grant lets read: an organisation or a link.")
+strawberry.enum(GrantStatus)
 strawberry.enum(LearningContext, description="Where the competence was acquired (EU terms).")
 strawberry.enum(OrganisationKind)
 strawberry.enum(OrganisationStatus)
+strawberry.enum(PrincipalKind, description="The kind of caller that read a passport.")
 strawberry.enum(ProficiencyScale, description="EQF levels 1-8, CEFR A1-C2 or descriptive.")
 strawberry.enum(ReuseLevel, description="ESCO reuse level of a skill.")
 strawberry.enum(Scope)
@@ -40,14 +48,18 @@ strawberry.enum(SkillCollection, description="ESCO thematic skill collection.")
 strawberry.enum(SkillType, description="ESCO skill type: knowledge or skill/competence.")
 
 __all__ = [
+    "AccessBasis",
     "AssessmentMethod",
     "ClaimStatus",
     "ClientStatus",
     "ErrorCode",
     "EvidenceKind",
+    "GrantStatus",
+    "GranteeKind",
     "LearningContext",
     "OrganisationKind",
     "OrganisationStatus",
+    "PrincipalKind",
     "ProficiencyScale",
     "ReuseLevel",
     "Scope",

@@ -7,11 +7,14 @@ from typing import TypeVar
 
 import strawberry
 
+from service.auth.policy import require_admin
 from service.errors import DomainError
+from service.events.chain import verify_chains
 from service.organisations import service as registry
 from service.schema.admin.types import (
     ApiClient,
     ApiClientResult,
+    ChainReport,
     GrantLegalBasisInput,
     LegalBasis,
     LegalBasisResult,
@@ -108,7 +111,9 @@ class AdminMutations:
         async def run() -> registry.LegalBasisView:
             data = plain(input)
             data["organisation_id"] = parse_uuid(input.organisation_id, "organisation")
-            return await registry.grant_legal_basis(ctx.session, ctx.principal, data)
+            return await registry.grant_legal_basis(
+                ctx.session, ctx.principal, data, ctx.settings.legal_basis_organisation_kinds
+            )
 
         return _basis(await _run(info, run))
 
@@ -134,3 +139,15 @@ class AdminQueries:
             Organisation.of(v)
             for v in await registry.list_organisations(ctx.session, ctx.principal)
         ]
+
+    @strawberry.field(
+        description="Recompute every citizen's event hash chain (or one's) and report breaks "
+        "(admin only; `passport verify-chain` does the same from the command line)"
+    )
+    async def verify_event_chains(
+        self, info: Info, citizen_id: strawberry.ID | None = None
+    ) -> ChainReport:
+        ctx = info.context
+        require_admin(ctx.principal)
+        wanted = parse_uuid(citizen_id, "citizen") if citizen_id is not None else None
+        return ChainReport.of(await verify_chains(ctx.session, wanted))

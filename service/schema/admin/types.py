@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from service.events import chain
 from service.organisations.service import ClientView, LegalBasisView, OrganisationView
 from service.schema.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
 from service.schema.errors import (
@@ -78,6 +79,33 @@ class LegalBasis:
             valid_from=view.valid_from,
             valid_until=view.valid_until,
             revoked_at=view.revoked_at,
+        )
+
+
+@strawberry.type
+class ChainBreak:
+    citizen_id: strawberry.ID
+    seq: int | None = strawberry.field(description="Null: a record without its event")
+    reason: str
+
+
+@strawberry.type(description="The result of recomputing the event hash chains")
+class ChainReport:
+    citizens_checked: int
+    events_checked: int
+    intact: bool
+    breaks: list[ChainBreak]
+
+    @classmethod
+    def of(cls, report: chain.ChainReport) -> ChainReport:
+        return cls(
+            citizens_checked=report.citizens,
+            events_checked=report.events,
+            intact=not report.breaks,
+            breaks=[
+                ChainBreak(citizen_id=strawberry.ID(str(b.citizen_id)), seq=b.seq, reason=b.reason)
+                for b in report.breaks
+            ],
         )
 
 

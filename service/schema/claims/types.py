@@ -83,7 +83,7 @@ class Claim:
     )
 
 
-def _evidence(item: dict[str, Any]) -> Evidence:
+def evidence_type(item: dict[str, Any]) -> Evidence:
     issued = item.get("issued_on")
     return Evidence(
         kind=EvidenceKind(item["kind"]),
@@ -94,16 +94,21 @@ def _evidence(item: dict[str, Any]) -> Evidence:
     )
 
 
-def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
-    proficiency = (
-        Proficiency(
-            scale=ProficiencyScale(view.proficiency_scale),
-            level=view.proficiency_level or "",
-            rank=view.proficiency_rank or 0,
-        )
-        if view.proficiency_scale
-        else None
+def proficiency_type(view: ClaimView) -> Proficiency | None:
+    if not view.proficiency_scale:
+        return None
+    return Proficiency(
+        scale=ProficiencyScale(view.proficiency_scale),
+        level=view.proficiency_level or "",
+        rank=view.proficiency_rank or 0,
     )
+
+
+def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
+    issuer = view.issuer
+    if issuer is None:  # self-declared competences have a type of their own
+        raise ValueError("a self-declared competence is not an organisation's claim")
+    proficiency = proficiency_type(view)
     revocation = (
         Revocation(reason=view.revocation_reason or "", revoked_at=view.revoked_at)
         if view.revoked_at
@@ -113,17 +118,17 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
         id=strawberry.ID(str(view.claim_id)),
         competence=competence_type(view.competence),
         issuer=Issuer(
-            id=strawberry.ID(str(view.issuer.id)),
-            name=view.issuer.name,
-            kind=OrganisationKind(view.issuer.kind),
-            client_id=view.issuer.client_id,
+            id=strawberry.ID(str(issuer.id)),
+            name=issuer.name,
+            kind=OrganisationKind(issuer.kind),
+            client_id=issuer.client_id,
         ),
         issuer_role=view.issuer_role,
         proficiency=proficiency,
         context=view.context,
         assessment_method=AssessmentMethod(view.assessment_method),
         learning_context=LearningContext(view.learning_context),
-        evidence=[_evidence(item) for item in view.evidence],
+        evidence=[evidence_type(item) for item in view.evidence],
         acquired_on=view.acquired_on,
         last_used_on=view.last_used_on,
         valid_until=view.valid_until,

@@ -1,4 +1,4 @@
-"""Passport queries: a reader's read under a legal basis, and the citizen's own."""
+"""Passport queries: a reader's read (legal basis or consent) and a share link's."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from typing import cast
 
 import strawberry
 
-from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
+from service.errors import DomainError, NotFound, ValidationFailed
 from service.passports import service as passports
 from service.schema.context import Info
 from service.schema.errors import error_result
 from service.schema.inputs import plain
 from service.schema.passports.types import (
     CitizenRef,
-    Passport,
     PassportFilter,
     PassportResult,
     passport_type,
@@ -21,32 +20,22 @@ from service.schema.passports.types import (
 from service.validation import validate
 
 
-def _filter(flt: PassportFilter | None) -> passports.PassportFilter:
+def passport_filter(flt: PassportFilter | None) -> passports.PassportFilter:
     return validate(passports.PassportFilter, plain(flt) if flt else {}, prefix="filter")
 
 
-@strawberry.type
-class Me:
-    @strawberry.field(description="Your own passport")
-    async def passport(self, info: Info, filter: PassportFilter | None = None) -> Passport:
-        ctx = info.context
-        view = await passports.read_own_passport(
-            ctx.session, ctx.principal, ctx.hmac_key, _filter(filter)
-        )
-        return passport_type(view)
+def _refused(exc: DomainError) -> PassportResult:
+    # Anything but bad input reads as "not found": existence itself is personal data.
+    shown = exc if isinstance(exc, ValidationFailed) else NotFound(passports.NOT_FOUND)
+    return cast(PassportResult, error_result(shown))
 
 
 @strawberry.type
 class PassportQueries:
-    @strawberry.field(description="The signed-in citizen")
-    def me(self, info: Info) -> Me:
-        if not info.context.principal.is_citizen:
-            raise NotAuthorized("only a citizen has a 'me'")
-        return Me()
-
     @strawberry.field(
-        description="A citizen's passport. Readers state the legal basis and purpose of every "
-        "read; both are recorded and shown to the citizen."
+        description="A citizen's passport. Under a legal basis, name it and state the purpose of "
+        "the read; without one, the read relies on the citizen's active grants to your "
+        "organisation and shows only what they cover. Every read is shown to the citizen."
     )
     async def passport(
         self,
@@ -65,10 +54,24 @@ class PassportQueries:
                 citizen=plain(citizen),
                 purpose=purpose,
                 legal_basis=legal_basis,
-                flt=_filter(filter),
+                flt=passport_filter(filter),
+                legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
             )
         except DomainError as exc:
-            # Anything but bad input reads as "not found": existence itself is personal data.
-            shown = exc if isinstance(exc, ValidationFailed) else NotFound(passports.NOT_FOUND)
-            return cast(PassportResult, error_result(shown))
+            return _refused(exc)
+        return passport_type(view)
+
+    @strawberry.field(
+        description="The passport a share link shows (authenticate with the link's token)"
+    )
+    async def shared_passport(
+        self, info: Info, filter: PassportFilter | None = None
+    ) -> PassportResult:
+        ctx = info.context
+        try:
+            view = await passports.read_shared_passport(
+                ctx.session, ctx.principal, passport_filter(filter)
+            )
+        except DomainError as exc:
+            return _refused(exc)
         return passport_type(view)

@@ -7,10 +7,24 @@ from typing import Annotated
 
 import strawberry
 
+from service.claims.views import ClaimView
 from service.passports.service import Passport as PassportView
 from service.passports.service import PassportCompetence as PassportCompetenceView
-from service.schema.claims.types import Claim, Proficiency, claim_type
-from service.schema.enums import ClaimStatus, LearningContext, OrganisationKind, SkillType
+from service.schema.claims.types import (
+    Claim,
+    Evidence,
+    Proficiency,
+    claim_type,
+    evidence_type,
+    proficiency_type,
+)
+from service.schema.enums import (
+    AccessBasis,
+    ClaimStatus,
+    LearningContext,
+    OrganisationKind,
+    SkillType,
+)
 from service.schema.errors import NotFoundType, ValidationFailedType
 from service.schema.taxonomy.types import Competence, competence_type
 
@@ -52,33 +66,65 @@ class PassportCompetence:
     claims: list[Claim]
 
 
+@strawberry.type(
+    description="A competence the citizen declared themselves: shown apart, never verified"
+)
+class SelfDeclaredCompetence:
+    id: strawberry.ID
+    competence: Competence
+    proficiency: Proficiency | None
+    context: str | None
+    learning_context: LearningContext
+    evidence: list[Evidence]
+    acquired_on: dt.date
+    last_used_on: dt.date | None
+    declared_at: dt.datetime
+
+
 @strawberry.type
 class Passport:
     citizen_id: strawberry.ID | None = strawberry.field(
-        description="Null on a citizen's own passport while nobody has vouched for them yet"
+        description="Null on a citizen's own passport while nothing is recorded about them yet"
     )
     read_at: dt.datetime
-    competences: list[PassportCompetence]
+    basis: AccessBasis = strawberry.field(description="What allowed this read")
+    competences: list[PassportCompetence] = strawberry.field(
+        description="Verified competences: each vouched for by at least one organisation"
+    )
+    self_declared: list[SelfDeclaredCompetence] = strawberry.field(
+        description="What the citizen says about themselves; not verified by anyone"
+    )
+
+
+def self_declared_type(view: ClaimView) -> SelfDeclaredCompetence:
+    return SelfDeclaredCompetence(
+        id=strawberry.ID(str(view.claim_id)),
+        competence=competence_type(view.competence),
+        proficiency=proficiency_type(view),
+        context=view.context,
+        learning_context=LearningContext(view.learning_context),
+        evidence=[evidence_type(item) for item in view.evidence],
+        acquired_on=view.acquired_on,
+        last_used_on=view.last_used_on,
+        declared_at=view.recorded_at,
+    )
 
 
 def passport_type(view: PassportView) -> Passport:
     return Passport(
         citizen_id=strawberry.ID(str(view.citizen_id)) if view.citizen_id else None,
         read_at=view.read_at,
+        basis=AccessBasis(view.basis.value),
         competences=[_competence(pc) for pc in view.competences],
+        self_declared=[self_declared_type(claim) for claim in view.self_declared],
     )
 
 
 def _competence(pc: PassportCompetenceView) -> PassportCompetence:
-    highest = (
-        claim_type(pc.highest_level, show_external_ref=False).proficiency
-        if pc.highest_level
-        else None
-    )
     return PassportCompetence(
         competence=competence_type(pc.competence),
         status=ClaimStatus(pc.status.value),
-        highest_level=highest,
+        highest_level=proficiency_type(pc.highest_level) if pc.highest_level else None,
         first_acquired_on=pc.first_acquired_on,
         last_used_on=pc.most_recent_use,
         distinct_organisations=pc.distinct_organisations,

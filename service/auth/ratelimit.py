@@ -1,0 +1,66 @@
+"""Per-client budgets, spent in cost units: a GraphQL operation costs what its fields cost
+(service/schema/cost.py), a REST call its route's fixed cost.
+
+Counting uses the `limits` library's sliding-window counter. With ``memory://`` each process
+counts alone; several workers or replicas share one budget only through a shared store
+(``async+redis://``), which is what production should configure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from service.auth.principal import Principal
+from service.errors import RateLimited
+from service.models.enums import PrincipalKind
+from service.settings import Settings
+
+
+def _async_uri(uri: str) -> str:
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self._limits: dict[str, list[RateLimitItem]] = {
+            kind: parse_many(limit) for kind, limit in settings.rate_limits.items()
+        }
+        storage = storage_from_string(_async_uri(settings.rate_limit_storage_uri))
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._key = settings.hmac_key()
+
+    def identity(self, principal: Principal) -> str:
+        """Who spends the budget. A citizen's national number is never a key in the store:
+        a keyed hash of it is."""
+        if principal.kind is PrincipalKind.CITIZEN and principal.insz is not None:
+            digest = hashlib.blake2b(principal.insz.encode(), key=self._key[:64], digest_size=16)
+            return f"citizen:{digest.hexdigest()}"
+        if principal.kind is PrincipalKind.LINK:
+            return f"link:{principal.grant_id}"
+        return f"{principal.kind.value}:{principal.subject}"
+
+    async def spend(self, principal: Principal, cost: int) -> None:
+        """Take ``cost`` from the caller's budget, or raise RateLimited (taking nothing)."""
+        items = self._limits.get(principal.kind.value, [])
+        if not items or cost <= 0:
+            return
+        who = self.identity(principal)
+        for item in items:
+            if cost > item.amount:
+                # More than a whole window's budget can never pass: say so, not "wait".
+                raise RateLimited(
+                    f"this request costs {cost}, more than the whole budget of {item}",
+                    retry_after=item.get_expiry(),
+                )
+            if not await self._strategy.test(item, who, cost=cost):
+                stats = await self._strategy.get_window_stats(item, who)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimited(f"rate limit of {item} reached; retry later", retry_after=wait)
+        for item in items:
+            await self._strategy.hit(item, who, cost=cost)

@@ -1,0 +1,423 @@
+"""Consent: a citizen lets a named organisation, or whoever holds a share link, read their
+passport (all of it or chosen competences) for a stated purpose until an expiry.
+
+Grants are checked on every read, never cached, so a revocation or an expiry takes effect on
+the very next request. A share link's secret is shown once, at creation; only its SHA-256 is
+stored. The secret carries 256 random bits, so a fast hash is enough: there is nothing to guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import clock
+from service.auth.policy import require_reader
+from service.auth.principal import Principal
+from service.citizens.service import lock_citizen, own_citizen_id
+from service.claims.rules import ConceptUri
+from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
+from service.events.chain import append_event
+from service.identity.numbers import InvalidNumber, normalize_enterprise_number
+from service.models import AccessGrant, Organisation, ShareLink
+from service.models.enums import (
+    EventType,
+    GranteeKind,
+    GrantStatus,
+    OrganisationStatus,
+    PrincipalKind,
+)
+from service.pagination import decode_cursor, encode_cursor
+from service.taxonomy.search import CompetenceRef, competences_by_id, competences_by_uri
+from service.validation import Purpose, validate
+
+# Recognisable, so secret scanners and our log redaction find it.
+SHARE_TOKEN_PREFIX = "psl_"  # noqa: S105 - a prefix, no secret
+MAX_ACTIVE_GRANTS = 100
+MAX_GRANT_COMPETENCES = 500
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
+def one_year_after(moment: datetime) -> datetime:
+    """The longest a grant may run: the same calendar moment a year later (28 Feb for 29 Feb)."""
+    try:
+        return moment.replace(year=moment.year + 1)
+    except ValueError:
+        return moment.replace(year=moment.year + 1, day=28)
+
+
+class GrantInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    grantee_kind: GranteeKind
+    organisation_id: uuid.UUID | None = None
+    enterprise_number: str | None = Field(default=None, max_length=20)
+    purpose: Purpose
+    expires_at: datetime
+    competence_uris: list[ConceptUri] | None = Field(
+        default=None, min_length=1, max_length=MAX_GRANT_COMPETENCES
+    )
+    idempotency_key: IdempotencyKey
+
+    @field_validator("enterprise_number")
+    @classmethod
+    def _enterprise_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_enterprise_number(value)
+        except InvalidNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("expires_at")
+    @classmethod
+    def _within_a_year(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone offset")
+        now = clock.now()
+        if not now < value <= one_year_after(now):
+            raise ValueError("must be in the future, at most one year from now")
+        return value
+
+    @model_validator(mode="after")
+    def _grantee(self) -> Self:
+        named = (self.organisation_id is not None) + (self.enterprise_number is not None)
+        if self.grantee_kind is GranteeKind.ORGANISATION and named != 1:
+            raise ValueError(
+                "name the organisation by exactly one of organisationId or enterpriseNumber"
+            )
+        if self.grantee_kind is GranteeKind.LINK and named:
+            raise ValueError("a share link is for whoever holds it: name no organisation")
+        return self
+
+    def digest(self) -> bytes:
+        body = self.model_dump(mode="json", exclude={"idempotency_key"})
+        return hashlib.sha256(rfc8785.dumps(body)).digest()
+
+
+@dataclass(frozen=True)
+class GranteeOrganisation:
+    id: uuid.UUID
+    name: str
+    kind: str
+    enterprise_number: str
+
+
+@dataclass(frozen=True)
+class GrantView:
+    grant_id: uuid.UUID
+    citizen_id: uuid.UUID
+    grantee_kind: GranteeKind
+    organisation: GranteeOrganisation | None
+    purpose: str
+    competences: list[CompetenceRef] | None  # None: the whole passport
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    status: GrantStatus
+
+    @property
+    def competence_ids(self) -> frozenset[int] | None:
+        return None if self.competences is None else frozenset(c.id for c in self.competences)
+
+
+@dataclass(frozen=True)
+class GrantOutcome:
+    grant: GrantView
+    created: bool  # False: a retry with the same idempotency key returned the earlier grant
+    share_token: str | None  # only when a share link was just created: shown this once
+
+
+def share_token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _status(row: AccessGrant, at: datetime) -> GrantStatus:
+    if row.revoked_at is not None:
+        return GrantStatus.REVOKED
+    return GrantStatus.ACTIVE if row.expires_at > at else GrantStatus.EXPIRED
+
+
+async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
+    """Grants with their organisations and competences, in two queries whatever their number."""
+    org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
+    orgs = (
+        {
+            org.id: GranteeOrganisation(org.id, org.name, org.kind, org.enterprise_number)
+            for org in await session.scalars(
+                select(Organisation).where(Organisation.id.in_(org_ids))
+            )
+        }
+        if org_ids
+        else {}
+    )
+    wanted = sorted({cid for row in rows for cid in row.competence_ids or ()})
+    refs = await competences_by_id(session, wanted) if wanted else {}
+    at = clock.now()
+    return [
+        GrantView(
+            grant_id=row.grant_id,
+            citizen_id=row.citizen_id,
+            grantee_kind=GranteeKind(row.grantee_kind),
+            organisation=orgs.get(row.organisation_id) if row.organisation_id else None,
+            purpose=row.purpose,
+            competences=None
+            if row.competence_ids is None
+            else [refs[cid] for cid in row.competence_ids if cid in refs],
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            status=_status(row, at),
+        )
+        for row in rows
+    ]
+
+
+async def _grantee(session: AsyncSession, spec: GrantInput) -> uuid.UUID | None:
+    if spec.grantee_kind is GranteeKind.LINK:
+        return None
+    condition = (
+        Organisation.id == spec.organisation_id
+        if spec.organisation_id is not None
+        else Organisation.enterprise_number == spec.enterprise_number
+    )
+    found = await session.scalar(
+        select(Organisation.id).where(condition, Organisation.status == OrganisationStatus.ACTIVE)
+    )
+    if found is None:
+        field = "organisationId" if spec.organisation_id is not None else "enterpriseNumber"
+        raise ValidationFailed.one(f"input.{field}", "no active organisation", "unknown_grantee")
+    return found
+
+
+async def _competence_ids(session: AsyncSession, uris: list[str] | None) -> list[int] | None:
+    if uris is None:
+        return None
+    found = await competences_by_uri(session, uris)
+    problems = [
+        i for i, uri in enumerate(uris) if uri not in found or found[uri].concept_type != "skill"
+    ]
+    if problems:
+        raise ValidationFailed.one(
+            f"input.competenceUris.{problems[0]}",
+            "not an ESCO skill or knowledge concept",
+            "unknown_competence",
+        )
+    return sorted({found[uri].id for uri in uris})
+
+
+async def grant_access(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, data: Mapping[str, Any]
+) -> GrantOutcome:
+    spec = validate(GrantInput, data)
+    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
+    assert citizen_id is not None
+    await lock_citizen(session, citizen_id)
+    earlier = await session.scalar(
+        select(AccessGrant).where(
+            AccessGrant.citizen_id == citizen_id, AccessGrant.request_key == spec.idempotency_key
+        )
+    )
+    if earlier is not None:
+        if earlier.request_digest != spec.digest():
+            raise Conflict(
+                "idempotencyKey was already used for a different grant", str(earlier.grant_id)
+            )
+        return GrantOutcome((await _views(session, [earlier]))[0], created=False, share_token=None)
+    organisation_id = await _grantee(session, spec)
+    competence_ids = await _competence_ids(session, spec.competence_uris)
+    now = clock.now()
+    active = await session.scalar(
+        select(func.count()).where(
+            AccessGrant.citizen_id == citizen_id,
+            AccessGrant.revoked_at.is_(None),
+            AccessGrant.expires_at > now,
+        )
+    )
+    if (active or 0) >= MAX_ACTIVE_GRANTS:
+        raise InvalidState(f"at most {MAX_ACTIVE_GRANTS} grants can be active; revoke one first")
+    row = AccessGrant(
+        citizen_id=citizen_id,
+        grant_id=uuid.uuid4(),
+        grantee_kind=spec.grantee_kind.value,
+        organisation_id=organisation_id,
+        purpose=spec.purpose,
+        competence_ids=competence_ids,
+        created_at=now,
+        expires_at=spec.expires_at,
+        revoked_at=None,
+        request_key=spec.idempotency_key,
+        request_digest=spec.digest(),
+    )
+    session.add(row)
+    token = None
+    if spec.grantee_kind is GranteeKind.LINK:
+        token = SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session.add(
+            ShareLink(
+                secret_hash=share_token_hash(token), citizen_id=citizen_id, grant_id=row.grant_id
+            )
+        )
+    await session.flush()
+    await append_event(
+        session,
+        citizen_id,
+        EventType.GRANT_CREATED,
+        {
+            "grantId": str(row.grant_id),
+            "granteeKind": row.grantee_kind,
+            "organisationId": str(organisation_id) if organisation_id else None,
+            "competenceIds": competence_ids,
+            "expiresAt": spec.expires_at.isoformat(),
+        },
+        now,
+    )
+    return GrantOutcome((await _views(session, [row]))[0], created=True, share_token=token)
+
+
+async def revoke_access(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, grant_id: uuid.UUID
+) -> GrantView:
+    """Idempotent: revoking a revoked grant returns it unchanged. Takes effect at once."""
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    if citizen_id is None:
+        raise NotFound("no grant with this id")
+    await lock_citizen(session, citizen_id)
+    now = clock.now()
+    revoked = await session.scalar(
+        update(AccessGrant)
+        .where(
+            AccessGrant.citizen_id == citizen_id,
+            AccessGrant.grant_id == grant_id,
+            AccessGrant.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .returning(AccessGrant)
+    )
+    if revoked is None:
+        existing = await session.get(AccessGrant, (citizen_id, grant_id))
+        if existing is None:
+            raise NotFound("no grant with this id")
+        return (await _views(session, [existing]))[0]
+    await append_event(
+        session, citizen_id, EventType.GRANT_REVOKED, {"grantId": str(grant_id)}, now
+    )
+    return (await _views(session, [revoked]))[0]
+
+
+async def citizen_grants(
+    session: AsyncSession, principal: Principal, hmac_key: bytes
+) -> list[GrantView]:
+    """All of the citizen's grants, active or not, newest first."""
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    if citizen_id is None:
+        return []
+    rows = await session.scalars(
+        select(AccessGrant)
+        .where(AccessGrant.citizen_id == citizen_id)
+        .order_by(AccessGrant.created_at.desc(), AccessGrant.grant_id.desc())
+    )
+    return await _views(session, list(rows))
+
+
+async def active_grants(
+    session: AsyncSession, citizen_id: uuid.UUID, organisation_id: uuid.UUID
+) -> list[GrantView]:
+    """The grants an organisation may read this citizen's passport under, right now."""
+    rows = await session.scalars(
+        select(AccessGrant).where(
+            AccessGrant.citizen_id == citizen_id,
+            AccessGrant.organisation_id == organisation_id,
+            AccessGrant.revoked_at.is_(None),
+            AccessGrant.expires_at > clock.now(),
+        )
+    )
+    return await _views(session, list(rows))
+
+
+async def link_grant(session: AsyncSession, principal: Principal) -> GrantView | None:
+    """The share-link holder's grant, if it is still active (checked again on every use)."""
+    if not principal.is_link or principal.citizen_id is None or principal.grant_id is None:
+        return None
+    row = await session.get(AccessGrant, (principal.citizen_id, principal.grant_id))
+    if row is None or _status(row, clock.now()) is not GrantStatus.ACTIVE:
+        return None
+    return (await _views(session, [row]))[0]
+
+
+async def share_link_principal(session: AsyncSession, token: str) -> Principal | None:
+    """Who a share-link token speaks for: only its grant, while it is active."""
+    if not token.startswith(SHARE_TOKEN_PREFIX) or len(token) > 200:
+        return None
+    found = (
+        await session.execute(
+            select(ShareLink.citizen_id, ShareLink.grant_id)
+            .join(
+                AccessGrant,
+                (AccessGrant.citizen_id == ShareLink.citizen_id)
+                & (AccessGrant.grant_id == ShareLink.grant_id),
+            )
+            .where(
+                ShareLink.secret_hash == share_token_hash(token),
+                AccessGrant.revoked_at.is_(None),
+                AccessGrant.expires_at > clock.now(),
+            )
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    return Principal(
+        kind=PrincipalKind.LINK,
+        subject="link",
+        grant_id=found.grant_id,
+        citizen_id=found.citizen_id,
+    )
+
+
+@dataclass(frozen=True)
+class GrantPage:
+    items: list[GrantView]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+async def grants_received(
+    session: AsyncSession, principal: Principal, *, first: int, after: str | None
+) -> GrantPage:
+    """The active grants to the reader's organisation, newest first: which passports it may
+    read, for what, until when. Listing them reads no passport."""
+    organisation_id = require_reader(principal)
+    conditions = [
+        AccessGrant.organisation_id == organisation_id,
+        AccessGrant.revoked_at.is_(None),
+        AccessGrant.expires_at > clock.now(),
+    ]
+    if after:
+        stamp, last_id = decode_cursor(after)
+        conditions.append(
+            tuple_(AccessGrant.created_at, AccessGrant.grant_id) < tuple_(stamp, last_id)
+        )
+    rows = list(
+        await session.scalars(
+            select(AccessGrant)
+            .where(*conditions)
+            .order_by(AccessGrant.created_at.desc(), AccessGrant.grant_id.desc())
+            .limit(first + 1)
+        )
+    )
+    page = await _views(session, rows[:first])
+    return GrantPage(
+        items=page,
+        has_next_page=len(rows) > first,
+        end_cursor=encode_cursor(page[-1].created_at, page[-1].grant_id) if page else None,
+    )

@@ -1,0 +1,74 @@
+"""`me`: the signed-in citizen's passport, grants, access log and data export."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from service.citizens.export import export_data
+from service.consent import service as consent
+from service.errors import NotAuthorized
+from service.passports import access_log
+from service.passports import service as passports
+from service.schema.citizens.types import AccessLogConnection, AccessLogEdge, access_log_entry
+from service.schema.common import PageInfo, clamp_first
+from service.schema.consent.types import Grant, grant_type
+from service.schema.context import Info
+from service.schema.passports.queries import passport_filter
+from service.schema.passports.types import Passport, PassportFilter, passport_type
+
+
+@strawberry.type
+class Me:
+    @strawberry.field(description="Your own passport")
+    async def passport(self, info: Info, filter: PassportFilter | None = None) -> Passport:
+        ctx = info.context
+        view = await passports.read_own_passport(
+            ctx.session, ctx.principal, ctx.hmac_key, passport_filter(filter)
+        )
+        return passport_type(view)
+
+    @strawberry.field(description="Everyone you let read your passport, newest first")
+    async def grants(self, info: Info) -> list[Grant]:
+        ctx = info.context
+        views = await consent.citizen_grants(ctx.session, ctx.principal, ctx.hmac_key)
+        return [grant_type(view) for view in views]
+
+    @strawberry.field(description="Every read of your passport, newest first")
+    async def access_log(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> AccessLogConnection:
+        ctx = info.context
+        page = await access_log.access_log(
+            ctx.session,
+            ctx.principal,
+            ctx.hmac_key,
+            first=clamp_first(first, ctx.settings.max_page_size),
+            after=after,
+        )
+        return AccessLogConnection(
+            edges=[
+                AccessLogEdge(cursor=entry.cursor, node=access_log_entry(entry))
+                for entry in page.items
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="Everything held about you as one JSON document (also GET /me/export)"
+    )
+    async def export_data(self, info: Info) -> JSON:
+        ctx = info.context
+        document = await export_data(ctx.session, ctx.principal, ctx.hmac_key)
+        return cast(JSON, document)
+
+
+@strawberry.type
+class CitizenQueries:
+    @strawberry.field(description="The signed-in citizen")
+    def me(self, info: Info) -> Me:
+        if not info.context.principal.is_citizen:
+            raise NotAuthorized("only a citizen has a 'me'")
+        return Me()
