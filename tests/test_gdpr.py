@@ -1,0 +1,258 @@
+"""The citizen's rights: a complete export, and an erasure that leaves no trace of them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db.engine import session_factory
+from service.events.chain import verify_chains
+from service.identity.numbers import insz_hash
+from service.models import CitizenIdentity, RetainedAccessRecord
+from tests import factories
+from tests.citizen_api import (
+    ERASE,
+    EXPORT,
+    LEGAL_READ,
+    MY_PASSPORT,
+    SELF_DECLARE,
+    access_log,
+    consent_read,
+    grant,
+    shared_read,
+)
+from tests.conftest import make_partner
+from tests.graphql_client import Api, Partner
+from tests.test_claims_api import REVOKE, issue
+
+
+async def _full_passport(
+    api: Api, school: Partner, reader: Partner, citizen: str
+) -> dict[str, Any]:
+    """A citizen with everything: claims (one revoked), a declaration, grants, reads of all
+    kinds; every text about them carries a mark (a word no other data contains)."""
+    mark = "zq" + uuid.uuid4().hex[:10]
+    me = api.citizen(citizen)
+    kept = await issue(
+        api,
+        school,
+        factories.claim_input(
+            citizen,
+            externalRef=f"{mark}-ref-1",
+            context=f"{mark} final exam, grade 17/20",
+            issuerRole=f"{mark} assessor",
+            evidence=[
+                {"kind": "CERTIFICATE", "title": f"{mark} cert", "url": f"https://x.org/{mark}"}
+            ],
+        ),
+    )
+    dropped = await issue(
+        api, school, factories.claim_input(citizen, factories.SQL, externalRef=f"{mark}-ref-2")
+    )
+    await api.gql(
+        school.token,
+        REVOKE,
+        {"input": {"claimId": dropped["claim"]["id"], "reason": f"{mark} wrong person"}},
+    )
+    await api.gql(
+        me,
+        SELF_DECLARE,
+        {
+            "input": {
+                "competenceUri": factories.ENGLISH,
+                "acquiredOn": "2010-01-01",
+                "context": f"{mark} lived abroad",
+            }
+        },
+    )
+    employer = await make_partner(api, kind="EMPLOYER", scopes=("PASSPORTS_READ",))
+    await grant(
+        api,
+        me,
+        granteeKind="ORGANISATION",
+        organisationId=str(employer.organisation_id),
+        purpose=f"{mark} application",
+    )
+    link = await grant(api, me, purpose=f"{mark} link")
+    await api.gql(me, MY_PASSPORT)
+    await consent_read(api, employer.token, citizen)
+    await shared_read(api, link["shareLink"]["token"])
+    await api.gql(
+        reader.token,
+        LEGAL_READ,
+        {"citizen": {"insz": citizen}, "basis": "GUIDANCE", "purpose": "intake interview"},
+    )
+    return {"claim": kept["claim"], "link": link["shareLink"]["token"], "mark": mark}
+
+
+async def test_export_holds_everything(api: Api, school: Partner, reader: Partner) -> None:
+    citizen = factories.insz()
+    made = await _full_passport(api, school, reader, citizen)
+    mark = made["mark"]
+    me = api.citizen(citizen)
+    document = (await api.gql(me, EXPORT))["data"]["me"]["exportData"]
+    assert document["format"] == "competence-passport-export/1"
+    claims = {c["competence"]["uri"]: c for c in document["claims"]}
+    assert claims[factories.PYTHON]["context"] == f"{mark} final exam, grade 17/20"
+    assert claims[factories.PYTHON]["issuer"]["kind"] == "education_provider"
+    assert claims[factories.PYTHON]["evidence"][0]["title"] == f"{mark} cert"
+    assert claims[factories.SQL]["status"] == "revoked"
+    assert claims[factories.SQL]["revocation"]["reason"] == f"{mark} wrong person"
+    assert claims[factories.ENGLISH]["selfDeclared"] is True
+    assert [e["type"] for e in document["events"]] == [
+        "claim.issued",
+        "claim.issued",
+        "claim.revoked",
+        "claim.self_declared",
+        "grant.created",
+        "grant.created",
+    ]
+    assert document["events"][1]["prevHash"] == document["events"][0]["hash"]
+    assert {g["granteeKind"] for g in document["grants"]} == {"organisation", "link"}
+    assert [a["basis"] for a in document["accessLog"]] == [
+        "legal_basis",
+        "link",
+        "consent",
+        "self",
+    ]
+    # The REST download is the same document, and the export is itself a logged read.
+    response = await api.http.get("/me/export", headers={"Authorization": f"Bearer {me}"})
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    downloaded = response.json()
+    assert downloaded["claims"] == document["claims"]
+    assert downloaded["accessLog"][0]["operation"] == "export"
+    assert (await access_log(api, me))[0]["operation"] == "export"
+
+
+async def test_export_needs_the_citizen(api: Api, school: Partner) -> None:
+    response = await api.http.get("/me/export")
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHENTICATED"
+    assert response.headers["content-type"] == "application/problem+json"
+    response = await api.http.get("/me/export", headers={"Authorization": f"Bearer {school.token}"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "NOT_AUTHORIZED"
+    nothing = await api.http.get(
+        "/me/export", headers={"Authorization": f"Bearer {api.citizen(factories.insz())}"}
+    )
+    assert nothing.status_code == 200 and nothing.json()["claims"] == []
+
+
+async def _rows_mentioning(engine: AsyncEngine, needles: list[str]) -> dict[str, int]:
+    """Every table of the database, every row rendered as text, searched for each needle."""
+    found: dict[str, int] = {}
+    async with engine.connect() as conn:
+        tables = await conn.scalars(
+            text(
+                "SELECT quote_ident(table_name) FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+            )
+        )
+        for table in list(tables):
+            for needle in needles:
+                count = await conn.scalar(
+                    text(f"SELECT count(*) FROM {table} t WHERE strpos(t::text, :n) > 0"),
+                    {"n": needle},
+                )
+                if count:
+                    found[f"{table}:{needle}"] = count
+    return found
+
+
+async def test_erasure_leaves_no_trace_and_other_chains_verify(
+    api: Api, school: Partner, reader: Partner, engine: AsyncEngine, settings: Any
+) -> None:
+    citizen, neighbour = factories.insz(), factories.insz()
+    made = await _full_passport(api, school, reader, citizen)
+    await issue(api, school, factories.claim_input(neighbour))
+    me = api.citizen(citizen)
+    async with engine.connect() as conn:
+        citizen_id = await conn.scalar(
+            select(CitizenIdentity.citizen_id).where(
+                CitizenIdentity.insz_hash == insz_hash(citizen, settings.hmac_key())
+            )
+        )
+    assert citizen_id is not None
+    digest = insz_hash(citizen, settings.hmac_key()).hex()
+    needles = [made["mark"], citizen, str(citizen_id), digest, made["claim"]["id"]]
+    assert await _rows_mentioning(engine, needles)  # the scan does see the data before
+
+    body = await api.gql(me, ERASE)
+    result = body["data"]["requestErasure"]
+    assert result["__typename"] == "ErasureCompleted" and result["erasureId"]
+    counts = {c["kind"]: c["count"] for c in result["counts"]}
+    assert counts["claims"] == 3 and counts["grants"] == 2 and counts["identities"] == 1
+    assert counts["retainedAccessRecords"] == 1  # the legal-basis read, kept by law
+
+    assert await _rows_mentioning(engine, needles) == {}
+    async with engine.connect() as conn:
+        retained = (
+            await conn.execute(
+                select(RetainedAccessRecord).where(
+                    RetainedAccessRecord.erasure_id == uuid.UUID(result["erasureId"])
+                )
+            )
+        ).one()
+    assert retained.purpose == "intake interview"
+    assert retained.organisation_id == reader.organisation_id
+    # Every other citizen's chain still verifies; the erased one has none left to break.
+    async with session_factory(engine)() as session:
+        report = await verify_chains(session)
+    assert report.breaks == []
+    # The share link is dead, the citizen starts over empty, and erasing again is harmless.
+    assert (await shared_read(api, made["link"]))["status"] == 401
+    passport = (await api.gql(me, MY_PASSPORT))["data"]["me"]["passport"]
+    assert passport == {"citizenId": None, "basis": "SELF", "competences": [], "selfDeclared": []}
+    again = (await api.gql(me, ERASE))["data"]["requestErasure"]
+    assert again["erasureId"] is None and again["counts"] == []
+    # A partner's claim afterwards makes a new passport, not the old one back.
+    await issue(api, school, factories.claim_input(citizen))
+    async with engine.connect() as conn:
+        fresh = await conn.scalar(
+            select(CitizenIdentity.citizen_id).where(
+                CitizenIdentity.insz_hash == insz_hash(citizen, settings.hmac_key())
+            )
+        )
+    assert fresh is not None and fresh != citizen_id
+
+
+async def test_only_the_citizen_erases(api: Api, school: Partner, reader: Partner) -> None:
+    for token in (school.token, reader.token, api.admin()):
+        body = await api.gql(token, ERASE)
+        assert body["data"]["requestErasure"]["code"] == "NOT_AUTHORIZED"
+
+
+async def test_a_claim_racing_an_erasure_never_lands_in_the_erased_passport(
+    api: Api, school: Partner, engine: AsyncEngine, settings: Any
+) -> None:
+    """Every claim sent while the passport is being erased succeeds, either before the
+    erasure (and is erased) or after it (in a new passport), never half in between."""
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    me = api.citizen(citizen)
+    erase, claims = await asyncio.gather(
+        api.gql(me, ERASE),
+        asyncio.gather(
+            *(
+                api.gql(school.token, _issue_doc(), {"input": factories.claim_input(citizen, uri)})
+                for uri in (factories.SQL, factories.TEAMWORK, factories.FORKLIFT)
+            )
+        ),
+    )
+    assert erase["data"]["requestErasure"]["__typename"] == "ErasureCompleted"
+    assert all(c["data"]["issueClaim"]["__typename"] == "ClaimIssued" for c in claims), claims
+    # A claim that waited for the erasure's lock reran against a new passport: every claim
+    # that exists has its event in a chain that verifies.
+    async with session_factory(engine)() as session:
+        assert (await verify_chains(session)).breaks == []
+
+
+def _issue_doc() -> str:
+    from tests.test_claims_api import ISSUE
+
+    return ISSUE
