@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from itertools import pairwise
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
-from service.db.engine import session_factory
-from service.events.chain import GENESIS, verify_chain
+from service import clock
+from service.cli import app as cli
+from service.db.engine import create_engine, session_factory
+from service.events.chain import GENESIS, append_event, verify_chain
 from service.models import CitizenEvent, Claim
+from service.models.enums import EventType
+from service.settings import get_settings
 from tests import factories
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import REVOKE, SUPERSEDE, issue
@@ -81,3 +89,149 @@ async def test_tampering_is_reported(api: Api, school: Partner, engine: AsyncEng
     async with session_factory(engine)() as session:
         breaks = await verify_chain(session, citizen_id)
     assert [(b.seq, b.reason) for b in breaks] == [(1, "hash does not match content")]
+    await _restore(engine, citizen_id)  # later tests verify the whole database
+
+
+TAMPER = (
+    "UPDATE citizen_events "
+    "SET payload = jsonb_set(payload, '{acquiredOn}', to_jsonb(CAST(:v AS text))) "
+    "WHERE citizen_id = :c AND seq = 1"
+)
+VERIFY = """
+query($id: ID) {
+  verifyEventChains(citizenId: $id) {
+    citizensChecked eventsChecked intact breaks { citizenId seq reason }
+  }
+}"""
+
+
+async def _tampered_citizen(api: Api, school: Partner, engine: AsyncEngine) -> uuid.UUID:
+    claim = (await issue(api, school, factories.claim_input(factories.insz())))["claim"]
+    citizen_id = await _citizen_of(engine, claim["id"])
+    async with engine.begin() as conn:
+        await conn.execute(text(TAMPER), {"c": citizen_id, "v": "1999-01-01"})
+    return citizen_id
+
+
+async def _restore(engine: AsyncEngine, citizen_id: uuid.UUID) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(TAMPER), {"c": citizen_id, "v": "2020-06-30"})
+
+
+async def test_admin_query_reports_breaks(api: Api, school: Partner, engine: AsyncEngine) -> None:
+    citizen_id = await _tampered_citizen(api, school, engine)
+    try:
+        body = await api.gql(api.admin(), VERIFY, {"id": str(citizen_id)})
+        report = body["data"]["verifyEventChains"]
+        assert report["intact"] is False and report["eventsChecked"] == 1
+        assert report["breaks"] == [
+            {"citizenId": str(citizen_id), "seq": 1, "reason": "hash does not match content"}
+        ]
+        denied = await api.gql(school.token, VERIFY, {"id": str(citizen_id)})
+        assert denied["errors"][0]["extensions"]["code"] == "NOT_AUTHORIZED"
+    finally:
+        await _restore(engine, citizen_id)
+    body = await api.gql(api.admin(), VERIFY, {"id": str(citizen_id)})
+    assert body["data"]["verifyEventChains"]["intact"] is True
+
+
+async def test_deleted_events_and_rows_written_behind_the_back_are_found(
+    api: Api, school: Partner, engine: AsyncEngine
+) -> None:
+    """A chain cannot see its own tail cut off; the cross-check with the claims can."""
+    citizen = factories.insz()
+    first = (await issue(api, school, factories.claim_input(citizen)))["claim"]
+    second = (await issue(api, school, factories.claim_input(citizen, factories.SQL)))["claim"]
+    citizen_id = await _citizen_of(engine, first["id"])
+    async with engine.begin() as conn:
+        saved = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM citizen_events WHERE citizen_id = :c AND seq = 2"),
+                    {"c": citizen_id},
+                )
+            )
+            .mappings()
+            .one()
+        )
+        await conn.execute(
+            text("DELETE FROM citizen_events WHERE citizen_id = :c AND seq = 2"), {"c": citizen_id}
+        )
+    try:
+        async with session_factory(engine)() as session:
+            breaks = await verify_chain(session, citizen_id)
+        assert [(b.seq, b.reason) for b in breaks] == [(None, f"claim {second['id']} has no event")]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO citizen_events VALUES (:citizen_id, :seq, :event_id, "
+                    ":event_type, :occurred_at, CAST(:payload AS jsonb), :prev_hash, :hash)"
+                ),
+                {**saved, "payload": json.dumps(saved["payload"])},
+            )
+    async with session_factory(engine)() as session:
+        assert await verify_chain(session, citizen_id) == []
+
+
+def test_verify_chain_command_reports_breaks(database_url: str, tmp_path: Path) -> None:
+    """`passport verify-chain` as an operator runs it: exit code 1 and the break, by citizen
+    or over the whole database, then 0 once the chain is whole again."""
+    citizen_id = asyncio.run(_tamper_with_engine(database_url))
+    env = {"PASSPORT_DATABASE_URL": database_url, "PASSPORT_DATA_DIR": str(tmp_path)}
+    runner = CliRunner()
+    get_settings.cache_clear()
+    try:
+        one = runner.invoke(cli, ["verify-chain", "--citizen", str(citizen_id)], env=env)
+        assert one.exit_code == 1, one.output
+        assert f"BREAK citizen {citizen_id} seq 1: hash does not match content" in one.output
+        everyone = runner.invoke(cli, ["verify-chain"], env=env)
+        assert everyone.exit_code == 1
+        assert f"BREAK citizen {citizen_id} seq 1" in everyone.output
+        asyncio.run(_restore_with_engine(database_url, citizen_id))
+        whole = runner.invoke(cli, ["verify-chain", "--citizen", str(citizen_id)], env=env)
+        assert whole.exit_code == 0, whole.output
+        assert "1 citizens, 1 events checked: intact" in whole.output
+        bad = runner.invoke(cli, ["verify-chain", "--citizen", "nope"], env=env)
+        assert bad.exit_code == 2
+    finally:
+        get_settings.cache_clear()
+
+
+async def _tamper_with_engine(url: str) -> uuid.UUID:
+    """A one-event chain, then tampered, from a loop of its own (as the command runs)."""
+    own = create_engine(url)
+    try:
+        async with own.begin() as conn:
+            citizen_id = await conn.scalar(text("SELECT gen_random_uuid()"))
+            await conn.execute(
+                text("INSERT INTO citizens (citizen_id) VALUES (:c)"), {"c": citizen_id}
+            )
+        async with session_factory(own)() as session, session.begin():
+            await append_event(
+                session, citizen_id, EventType.GRANT_REVOKED, {"grantId": "x"}, clock.now()
+            )
+        async with own.begin() as conn:
+            await conn.execute(
+                text(
+                    'UPDATE citizen_events SET payload = \'{"grantId": "y"}\' WHERE citizen_id = :c'
+                ),
+                {"c": citizen_id},
+            )
+        return citizen_id
+    finally:
+        await own.dispose()
+
+
+async def _restore_with_engine(url: str, citizen_id: uuid.UUID) -> None:
+    own = create_engine(url)
+    try:
+        async with own.begin() as conn:
+            await conn.execute(
+                text(
+                    'UPDATE citizen_events SET payload = \'{"grantId": "x"}\' WHERE citizen_id = :c'
+                ),
+                {"c": citizen_id},
+            )
+    finally:
+        await own.dispose()

@@ -103,6 +103,8 @@ def _response(result: ExecutionResult, context: Context) -> JsonResponse:
     body: dict[str, Any] = {"data": None if hide else result.data}
     if result.errors:
         body["errors"] = [_format_error(error) for error in result.errors]
+    if context.cost:  # what this operation took from the caller's rate limit
+        body["extensions"] = {"cost": context.cost}
     return JsonResponse(body)
 
 

@@ -1,0 +1,98 @@
+"""Defence in depth in the database: the application's role can append to the record but
+never change or remove it; only the erasure function removes, and only a whole citizen."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db.engine import sqlstate
+from tests import factories
+from tests.graphql_client import Api, Partner
+from tests.test_claims_api import issue
+
+INSUFFICIENT_PRIVILEGE = "42501"
+APPEND_ONLY = ("claims", "claim_revocations", "claim_refs", "citizen_events", "access_records")
+
+
+def _app_engine(app: object) -> AsyncEngine:
+    engine: AsyncEngine = app.state.passport.engine  # type: ignore[attr-defined]
+    return engine
+
+
+async def test_the_application_runs_as_its_restricted_role(app: object) -> None:
+    async with _app_engine(app).connect() as conn:
+        assert await conn.scalar(text("SELECT current_user")) == "passport_app"
+        # The role is the session's own, so resetting it changes nothing.
+        await conn.execute(text("RESET ROLE"))
+        assert await conn.scalar(text("SELECT current_user")) == "passport_app"
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET citizen_id = citizen_id", "DELETE FROM {t}"])
+async def test_direct_updates_and_deletes_fail(
+    app: object, api: Api, school: Partner, table: str, statement: str
+) -> None:
+    await issue(api, school, factories.claim_input(factories.insz()))  # rows exist to touch
+    async with _app_engine(app).connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(text(statement.format(t=table)))
+        await conn.rollback()
+    assert sqlstate(raised.value) == INSUFFICIENT_PRIVILEGE
+
+
+async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None:
+    """The privilege matrix as the database holds it: DELETE nowhere, UPDATE only on columns
+    that record a status or a withdrawal, never on the append-only tables."""
+    async with engine.connect() as conn:
+        deletes = await conn.scalars(
+            text(
+                "SELECT table_name FROM information_schema.role_table_grants "
+                "WHERE grantee = 'passport_app' AND privilege_type IN ('DELETE', 'TRUNCATE')"
+            )
+        )
+        assert list(deletes) == []
+        updates = await conn.execute(
+            text(
+                "SELECT table_name, column_name FROM information_schema.column_privileges "
+                "WHERE grantee = 'passport_app' AND privilege_type = 'UPDATE' ORDER BY 1, 2"
+            )
+        )
+        assert [tuple(row) for row in updates] == [
+            ("access_grants", "revoked_at"),
+            ("api_clients", "status"),
+            ("legal_bases", "revoked_at"),
+            ("organisations", "status"),
+        ]
+        # Every table has been given some privilege on purpose, or deliberately none.
+        ungranted = await conn.scalars(
+            text(
+                "SELECT table_name FROM information_schema.tables t "
+                "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND NOT EXISTS ("
+                "  SELECT 1 FROM information_schema.role_table_grants g "
+                "  WHERE g.grantee = 'passport_app' AND g.table_name = t.table_name) "
+                "ORDER BY 1"
+            )
+        )
+        assert list(ungranted) == ["erasures", "retained_access_records"]
+
+
+async def test_the_taxonomy_is_read_only_to_the_application(app: object) -> None:
+    async with _app_engine(app).connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(text("UPDATE competences SET code = code WHERE id = 1"))
+        await conn.rollback()
+    assert sqlstate(raised.value) == INSUFFICIENT_PRIVILEGE
+
+
+async def test_only_the_erasure_function_removes_a_citizen(
+    app: object, api: Api, school: Partner
+) -> None:
+    await issue(api, school, factories.claim_input(factories.insz()))
+    async with _app_engine(app).connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(text("DELETE FROM citizens"))
+        await conn.rollback()
+    assert sqlstate(raised.value) == INSUFFICIENT_PRIVILEGE

@@ -1,0 +1,152 @@
+"""Per-client rate limits, weighted by what operations cost, and the per-operation cost cap."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.app import create_app
+from service.auth.keys import load_or_create_dev_key
+from service.models import AccessRecord
+from service.settings import Settings
+from tests import factories
+from tests.citizen_api import MY_GRANTS, MY_PASSPORT
+from tests.graphql_client import Api, Partner
+from tests.test_claims_api import issue
+
+CHEAP = "query { me { grants { id } } }"
+COSTLY = 'query($n: Int) { competences(search: "data", first: $n) { edges { node { uri } } } }'
+
+
+def _limited(settings: Settings, **overrides: Any) -> Settings:
+    return settings.model_copy(update=overrides)
+
+
+@asynccontextmanager
+async def limited_api(settings: Settings, **overrides: Any) -> AsyncIterator[Api]:
+    """An app of its own, with its own limits and counters, on the suite's database."""
+    configured = _limited(settings, **overrides)
+    application = create_app(configured)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://limited") as http:
+            yield Api(http=http, key=load_or_create_dev_key(settings.data_dir), settings=configured)
+
+
+async def _spend_until_refused(api: Api, token: str, query: str, cap: int = 200) -> int:
+    for served in range(cap):
+        response = await api.post(token, query)
+        if response.status_code == 429:
+            return served
+        assert response.status_code == 200, response.text
+    raise AssertionError("never limited")
+
+
+async def test_a_spent_budget_is_a_429_with_retry_after(
+    settings: Settings, api: Api, school: Partner, engine: AsyncEngine
+) -> None:
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    async with limited_api(settings, rate_limits={"citizen": "60/minute"}) as limited:
+        me = limited.citizen(citizen)
+        body = await limited.gql(me, CHEAP)
+        cheap = body["extensions"]["cost"]
+        body = await limited.gql(me, MY_PASSPORT)
+        costly = body["extensions"]["cost"]
+        assert costly > cheap > 0
+        served = await _spend_until_refused(limited, me, MY_PASSPORT)
+        assert served == (60 - cheap - costly) // costly
+        refused = await limited.post(me, MY_PASSPORT)
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        error = refused.json()["errors"][0]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert refused.json()["data"] is None
+        # Nothing ran: the refused reads are not in the log.
+        async with engine.connect() as conn:
+            reads = await conn.scalar(
+                select(func.count())
+                .select_from(AccessRecord)
+                .where(
+                    AccessRecord.citizen_id
+                    == uuid.UUID(body["data"]["me"]["passport"]["citizenId"])
+                )
+            )
+        assert reads == 1 + served
+        # Another citizen has a budget of its own.
+        assert (await limited.post(limited.citizen(factories.insz()), CHEAP)).status_code == 200
+
+
+async def test_cheap_operations_go_further_than_costly_ones(settings: Settings) -> None:
+    async with limited_api(settings, rate_limits={"citizen": "100/minute"}) as api:
+        cheap = await _spend_until_refused(api, api.citizen(factories.insz()), MY_GRANTS)
+        costly = await _spend_until_refused(api, api.citizen(factories.insz()), MY_PASSPORT)
+        assert cheap > 2 * costly > 0
+
+
+async def test_an_operation_over_the_cost_cap_runs_nothing(settings: Settings) -> None:
+    async with limited_api(settings, graphql_max_cost=60) as api:
+        me = api.citizen(factories.insz())
+        ok = await api.gql(me, COSTLY, {"n": 5})
+        assert "errors" not in ok, ok
+        body = await api.gql(me, COSTLY, {"n": 100})
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+async def test_rest_calls_are_limited_too(settings: Settings) -> None:
+    async with limited_api(settings, rate_limits={"citizen": "100/minute"}) as api:
+        me = api.citizen(factories.insz())
+        headers = {"Authorization": f"Bearer {me}"}
+        statuses = [
+            (await api.http.get("/me/export", headers=headers)).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        refused = await api.http.get("/me/export", headers=headers)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "RATE_LIMITED"
+        assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_limits_are_checked_when_configured() -> None:
+    with pytest.raises(ValueError, match="not a rate limit"):
+        Settings(rate_limits={"citizen": "lots"})
+    with pytest.raises(ValueError, match="unknown principal kinds"):
+        Settings(rate_limits={"robot": "1/second"})
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (optional backend)")
+async def test_replicas_share_one_budget_through_redis(settings: Settings) -> None:
+    """Two app instances, as two replicas would be, spend from the same budget."""
+    shared: Callable[[], AbstractAsyncContextManager[Api]] = lambda: limited_api(  # noqa: E731
+        settings,
+        rate_limits={"citizen": "40/minute"},
+        rate_limit_storage_uri="async+redis://127.0.0.1:6379/15",
+    )
+    citizen = factories.insz()
+    async with shared() as first, shared() as second:
+        me = first.citizen(citizen)
+        spent = 0
+        for api in (first, second) * 20:
+            response = await api.post(me, CHEAP)
+            if response.status_code == 429:
+                break
+            spent += response.json()["extensions"]["cost"]
+        assert 0 < spent <= 40
+        assert (await second.post(me, CHEAP)).status_code == 429
