@@ -1,4 +1,4 @@
-"""The `passport` command: serve, migrate, import-esco, token, openapi, schema."""
+"""The `passport` command: serve, migrate, import-esco, verify-chain, token, openapi, schema."""
 
 from __future__ import annotations
 
