@@ -18,6 +18,17 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 
 
+# Per client and minute, in cost units (service/schema/cost.py): a partner's system writes in
+# bulk, a citizen's app reads a passport (about 20 units) now and then.
+DEFAULT_RATE_LIMITS = {
+    "partner": "6000/minute",
+    "reader": "3000/minute",
+    "citizen": "600/minute",
+    "link": "120/minute",
+    "admin": "1200/minute",
+}
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -87,15 +98,8 @@ class Settings(BaseSettings):
 
     # Per-client budgets in cost units (a GraphQL operation costs what cost.py says, a REST call
     # its route's cost), per principal kind, in the `limits` notation ("600/minute").
-    rate_limits: dict[str, str] = Field(
-        default_factory=lambda: {
-            "partner": "6000/minute",
-            "reader": "3000/minute",
-            "citizen": "600/minute",
-            "link": "120/minute",
-            "admin": "1200/minute",
-        }
-    )
+    # Kinds left out keep their default: naming one kind never leaves the others unlimited.
+    rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # memory:// counts per process; with several workers or replicas use a shared store, e.g.
     # async+redis://redis:6379/0, so a client's budget is one budget.
     rate_limit_storage_uri: str = "memory://"
@@ -132,7 +136,7 @@ class Settings(BaseSettings):
                 parse_many(limit)
             except ValueError as exc:
                 raise ValueError(f"{kind}: {limit!r} is not a rate limit") from exc
-        return value
+        return {**DEFAULT_RATE_LIMITS, **value}
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -137,9 +137,9 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
         insz_hmac_key="test-key-" + "x" * 40,
         # The suite's principals (one admin above all) make far more calls than any real
         # client; the limits themselves are tested with an app of their own.
-        rate_limits={
-            kind: "1000000/minute" for kind in ("partner", "reader", "citizen", "link", "admin")
-        },
+        rate_limits=dict.fromkeys(
+            ("partner", "reader", "citizen", "link", "admin"), "1000000/minute"
+        ),
     )
 
 

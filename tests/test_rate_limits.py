@@ -117,6 +117,9 @@ async def test_rest_calls_are_limited_too(settings: Settings) -> None:
 
 
 def test_limits_are_checked_when_configured() -> None:
+    partial = Settings(rate_limits={"citizen": "5/second"})
+    assert partial.rate_limits["citizen"] == "5/second"
+    assert partial.rate_limits["partner"] == "6000/minute"  # the others keep their default
     with pytest.raises(ValueError, match="not a rate limit"):
         Settings(rate_limits={"citizen": "lots"})
     with pytest.raises(ValueError, match="unknown principal kinds"):
