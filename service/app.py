@@ -7,13 +7,15 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, graphql, health, problems
+from service.api import citizen, graphql, health, metrics, problems
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
 from service.db.engine import create_engine, session_factory
+from service.observability import RequestContext, setup_tracing, trace_engine
 from service.schema import build_schema
 from service.settings import Settings, get_settings
 
@@ -33,6 +35,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             max_overflow=settings.db_max_overflow,
             role=settings.database_role or None,
         )
+        if tracer is not None:
+            trace_engine(engine, tracer)
         async with httpx.AsyncClient() as http:
             dev_key = None if settings.is_production else load_or_create_dev_key(settings.data_dir)
             app.state.passport = AppState(
@@ -58,8 +62,16 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         docs_url="/docs" if settings.graphql_dev_tools else None,
         redoc_url=None,
     )
+    tracer = setup_tracing(app, settings.otel_service_name) if settings.otel_enabled else None
     problems.install(app)
     app.include_router(graphql.router)
     app.include_router(health.router)
     app.include_router(citizen.router)
+    app.include_router(metrics.router)
+    app.add_middleware(RequestContext, engine=lambda: _engine(app))
     return app
+
+
+def _engine(app: FastAPI) -> AsyncEngine | None:
+    state = getattr(app.state, "passport", None)
+    return state.engine if state is not None else None

@@ -24,13 +24,14 @@ def _echo(message: str) -> None:
     typer.echo(message)
 
 
-async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None:
+async def _migrate(owner_url: str) -> None:
+    """Migrations, then the shipped ESCO taxonomy if none is loaded yet: a new database is
+    ready to serve after this, whichever command ran it."""
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
     from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco, taxonomy_loaded
 
-    settings = get_settings()
-    await upgrade_async(owner_url, app_role=settings.database_role)
+    await upgrade_async(owner_url, app_role=get_settings().database_role)
     engine = create_engine(owner_url)
     try:
         if not await taxonomy_loaded(engine):
@@ -39,6 +40,13 @@ async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None
             _echo(f"ESCO loaded in {report.seconds:.1f}s.")
     finally:
         await engine.dispose()
+
+
+async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None:
+    from service.db.engine import create_engine
+
+    settings = get_settings()
+    await _migrate(owner_url)
     if demo:
         from service.demo import seed_demo
 
@@ -70,7 +78,9 @@ def serve(
     ] = False,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="default: PASSPORT_WORKERS (1)")
+    ] = None,
     migrate: Annotated[
         bool | None,
         typer.Option(
@@ -100,26 +110,39 @@ def serve(
         if demo:
             _echo(f"Demo tokens:       {command} token demo")
     os.environ["PASSPORT_DATABASE_URL"] = url  # the app (and every worker) reads its settings
+    processes = workers or settings.workers
+    if processes > 1:
+        _share_metrics(settings.data_dir / "prometheus")
     get_settings.cache_clear()
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=bind_host,
         port=bind_port,
-        workers=workers,
+        workers=processes,
         log_config=None,
-        access_log=False,
+        access_log=False,  # the application logs each request itself, with its request id
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+
+
+def _share_metrics(directory: Path) -> None:
+    """Worker processes write their metrics to files here, so /metrics adds them all up.
+    Emptied at every start: what a previous run counted is not this run's."""
+    import os
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(directory))
 
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations (run once per release, not by every replica)."""
+    """Apply database migrations and load ESCO if empty (once per release, not per replica)."""
     configure_logging()
     _, owner_url, _ = _database_urls()
-    from service.db.migrate import upgrade
-
-    upgrade(owner_url, app_role=get_settings().database_role)
+    asyncio.run(_migrate(owner_url))
     _echo("Database is at the latest migration.")
 
 

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # On SIGTERM, in-flight requests get this long to finish (keep it below the pod's
+    # terminationGracePeriodSeconds).
+    shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
+
+    # OpenTelemetry traces over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT and the other standard
+    # OTEL_* variables configure the exporter).
+    otel_enabled: bool = False
+    otel_service_name: str = "competence-passport"
 
     # Keyed hash of national numbers. In development a random key is kept in data_dir.
     insz_hmac_key: SecretStr | None = None

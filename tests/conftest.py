@@ -21,9 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from service.db.embedded import EmbeddedPostgres, asyncpg_dsn
 from service.db.engine import create_engine, session_factory
 from service.db.migrate import upgrade_async
+from service.logs import configure_logging
 from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 
 LOCAL_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    """As `passport serve` does before anything logs: every logger goes through the one
+    redacting formatter (tests that read the logs attach their own handler to it)."""
+    configure_logging()
 
 
 async def _reachable(url: URL) -> bool:

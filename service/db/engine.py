@@ -49,9 +49,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
-    """Connection trouble (server down, restarting, network), as opposed to a bug in a query."""
+    """Connection trouble (server down, restarting, network, or a connection the server
+    refuses, say because the migrations that create the application's role never ran), as
+    opposed to a bug in a query."""
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
+    if isinstance(exc, DBAPIError) and exc.statement is None:
+        return True  # failed while connecting: no statement was sent
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import async_url
@@ -36,8 +37,29 @@ async def upgrade_async(url: str, revision: str = "head", app_role: str = DEFAUL
     await asyncio.to_thread(upgrade, url, revision, app_role)
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("postgresql://x/y"))
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("postgresql://x/y")).get_current_head()
+    return _scripts().get_current_head()
+
+
+def serves(revision: str | None) -> bool:
+    """Can this code serve a database at ``revision``? At its head, yes; at an older revision of
+    its own, no (migrations are behind); at a revision it does not know, yes: a newer release
+    has migrated ahead of it during a rolling upgrade, and migrations only expand the schema
+    until the old code is gone (add first, remove a release later)."""
+    if revision is None:
+        return False
+    return revision == head_revision() or not _known(revision)
+
+
+def _known(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:  # an id this code's migrations do not have
+        return False
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from graphql import DocumentNode, GraphQLError, GraphQLObjectType, OperationDefi
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Path
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from opentelemetry import trace
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -28,6 +30,7 @@ from strawberry.types import ExecutionContext
 
 from service.db.engine import database_unavailable, retryable, unstorable_value
 from service.errors import DomainError, QueryTooCostly, RateLimited
+from service.observability import GRAPHQL_DURATION, operation_label
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.citizens.mutations import CitizenMutations
 from service.schema.citizens.queries import CitizenQueries
@@ -162,6 +165,24 @@ class CostAndRateLimit(SchemaExtension):
             )
 
 
+class OperationMetrics(SchemaExtension):
+    """Duration of every operation by name and type, for /metrics and the current trace span."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        execution = self.execution_context
+        try:
+            kind = execution.operation_type.value
+        except RuntimeError:  # the document never parsed, or names no operation
+            kind = "invalid"
+        name = operation_label(execution.operation_name)
+        GRAPHQL_DURATION.labels(name, kind).observe(time.perf_counter() - started)
+        span = trace.get_current_span()
+        span.set_attribute("graphql.operation.name", name)
+        span.set_attribute("graphql.operation.type", kind)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
     # request (as the limiter extensions do) would make every validation a cache miss.
@@ -179,6 +200,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
         OperationNameRequired,
         CostAndRateLimit,
+        OperationMetrics,
     ]
     return PassportSchema(
         query=Query,

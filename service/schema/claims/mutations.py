@@ -6,6 +6,7 @@ import strawberry
 
 from service.claims import service as claims
 from service.errors import DomainError
+from service.observability import claim_issued
 from service.schema.claims.inputs import IssueClaimInput, RevokeClaimInput, SupersedeClaimInput
 from service.schema.claims.types import (
     ClaimIssued,
@@ -35,6 +36,8 @@ class ClaimMutations:
             )
         except DomainError as exc:
             return error_result(exc)
+        if outcome.created:
+            claim_issued(ctx.principal.organisation_kind)
         return ClaimIssued(
             claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
         )
@@ -65,6 +68,8 @@ class ClaimMutations:
             )
         except DomainError as exc:
             return error_result(exc)
+        if outcome.created:
+            claim_issued(ctx.principal.organisation_kind)
         return ClaimSuperseded(
             claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
         )

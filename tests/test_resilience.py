@@ -1,0 +1,146 @@
+"""Graceful operation: the service rides out a database restart without restarting itself, and
+a SIGTERM lets in-flight requests finish."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from service.app import create_app
+from service.auth.keys import load_or_create_dev_key
+from service.auth.tokens import mint_dev_token
+from service.db.embedded import EmbeddedPostgres, ensure_database
+from service.db.migrate import upgrade_async
+from service.settings import Settings
+
+QUERY = {"query": "{ me { passport { citizenId } } }"}
+CITIZEN = "85073003328"
+
+
+async def test_a_database_restart_is_ridden_out(tmp_path: Path) -> None:
+    embedded = EmbeddedPostgres(tmp_path / "pg")
+    try:
+        url = (await ensure_database(embedded.url(), "restart")).render_as_string(
+            hide_password=False
+        )
+        await upgrade_async(url)
+        settings = Settings(
+            database_url=url, data_dir=tmp_path / "app", insz_hmac_key=SecretStr("k" * 40)
+        )
+        key = load_or_create_dev_key(settings.data_dir)
+        citizen = mint_dev_token(key, settings, subject=CITIZEN)
+        partner = mint_dev_token(
+            key, settings, subject="client-x", client_id="client-x", scopes=["claims:write"]
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+
+                async def ask(token: str) -> httpx.Response:
+                    return await http.post(
+                        "/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"}
+                    )
+
+                assert (await ask(citizen)).status_code == 200
+                assert (await http.get("/health/ready")).status_code == 200
+                embedded.pg_ctl("-w", "stop", "-m", "fast")
+                for token in (citizen, partner):
+                    down = await ask(token)
+                    assert down.status_code == 503, down.text
+                    assert down.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+                    assert down.headers["retry-after"]
+                ready = await http.get("/health/ready")
+                assert (ready.status_code, ready.json()["database"]) == (503, "down")
+                embedded.start()
+                deadline = time.monotonic() + 15
+                while (await http.get("/health/ready")).status_code != 200:
+                    assert time.monotonic() < deadline, "never became ready again"
+                    await asyncio.sleep(0.2)
+                back = await ask(citizen)
+                assert back.status_code == 200, back.text
+                assert back.json()["data"]["me"]["passport"]["citizenId"] is None
+    finally:
+        embedded.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_live(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited while starting"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
+def test_sigterm_lets_an_in_flight_request_finish(database_url: str, tmp_path: Path) -> None:
+    """A request whose body is still on its way when SIGTERM arrives is answered in full; no
+    new connection is taken after it; the process then exits cleanly."""
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    settings = Settings(database_url=database_url, data_dir=data_dir)
+    token = mint_dev_token(load_or_create_dev_key(data_dir), settings, subject=CITIZEN)
+    env = {
+        **os.environ,
+        "PASSPORT_DATABASE_URL": database_url,
+        "PASSPORT_DATA_DIR": str(data_dir),
+        "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+        "PASSPORT_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    command = [sys.executable, "-m", "service.cli", "serve", "--no-migrate", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_live(port, process)
+        body = orjson.dumps(QUERY)
+        head = (
+            f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
+            conn.sendall(head + body[:5])
+            time.sleep(0.3)  # the request is in flight: headers in, body still coming
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            conn.sendall(body[5:])
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b'"citizenId":null' in answer
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+            refused = False
+        except httpx.HTTPError:
+            refused = True
+        assert refused, "a new connection was accepted after SIGTERM"
+        # uvicorn shuts down gracefully, then re-raises the signal, so the exit status says
+        # "ended by SIGTERM" as process supervisors expect.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert "Application shutdown complete" in output, output[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
