@@ -241,7 +241,7 @@ def verify_chain(
     """Recompute every citizen's event hash chain and report breaks (exit code 1 if any)."""
     import uuid
 
-    from service.db.engine import create_engine, session_factory
+    from service.db.engine import create_engine
     from service.events.chain import verify_chains
 
     configure_logging()
@@ -255,8 +255,7 @@ def verify_chain(
     async def run() -> int:
         engine = create_engine(url, role=settings.database_role or None)
         try:
-            async with session_factory(engine)() as session:
-                report = await verify_chains(session, wanted)
+            report = await verify_chains(engine, wanted)
         finally:
             await engine.dispose()
         for item in report.breaks:
@@ -267,6 +266,29 @@ def verify_chain(
         return 1 if report.breaks else 0
 
     raise typer.Exit(asyncio.run(run()))
+
+
+@app.command("purge-retained")
+def purge_retained_command() -> None:
+    """Remove legal-basis reads of erased passports kept past PASSPORT_RETAINED_ACCESS_YEARS."""
+    from service import clock
+    from service.citizens.erasure import purge_retained
+    from service.db.engine import create_engine, session_factory
+
+    configure_logging()
+    _, owner_url, _ = _database_urls()
+    cutoff = clock.add_years(clock.now(), -get_settings().retained_access_years)
+
+    async def run() -> dict[str, int]:
+        engine = create_engine(owner_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await purge_retained(session, cutoff)
+        finally:
+            await engine.dispose()
+
+    removed = asyncio.run(run())
+    _echo(json.dumps({"before": cutoff.isoformat(), "removed": removed}))
 
 
 @app.command()

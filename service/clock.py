@@ -15,3 +15,11 @@ def now() -> datetime:
 def today() -> date:
     """Calendar dates (acquired, last used, valid until) are Belgian dates."""
     return datetime.now(BRUSSELS).date()
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """The same calendar moment ``years`` later (or earlier); 29 February becomes the 28th."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)

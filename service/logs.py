@@ -15,6 +15,9 @@ from service.validation import INSZ_SHAPE as INSZ_PATTERN
 JWT_PATTERN = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
 SHARE_TOKEN_PATTERN = re.compile(r"psl_[\w-]{16,}")
+# PostgreSQL repeats the values of a failing row or key in its errors ("DETAIL: Failing row
+# contains (...)", "Key (insz_hash)=(...)"); the statement's parameters are hidden, these are not.
+ROW_DETAIL_PATTERN = re.compile(r"(Failing row contains |Key \([^)]*\)=)\(.*?\)(?=[ .\n]|$)", re.S)
 REDACTED = "[redacted]"
 SENSITIVE_KEYS = frozenset({"insz", "authorization", "token", "password", "secret", "name"})
 
@@ -27,6 +30,7 @@ def redact_text(text: str) -> str:
     text = JWT_PATTERN.sub(REDACTED, text)
     text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
     text = SHARE_TOKEN_PATTERN.sub(REDACTED, text)
+    text = ROW_DETAIL_PATTERN.sub(r"\1" + REDACTED, text)
     parts = UUID_PATTERN.split(text)  # odd positions are the UUIDs themselves
     return "".join(p if i % 2 else INSZ_PATTERN.sub(REDACTED, p) for i, p in enumerate(parts))
 

@@ -102,8 +102,10 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
     max_page_size: int = Field(default=100, ge=1, le=1000)
-    # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks.
+    # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks, and the
+    # most fields a document may have once its fragments are expanded.
     graphql_max_cost: int = Field(default=1000, ge=10)
+    graphql_max_fields: int = Field(default=2000, ge=50)
 
     # Per-client budgets in cost units (a GraphQL operation costs what cost.py says, a REST call
     # its route's cost), per principal kind, in the `limits` notation ("600/minute").
@@ -112,6 +114,10 @@ class Settings(BaseSettings):
     # memory:// counts per process; with several workers or replicas use a shared store, e.g.
     # async+redis://redis:6379/0, so a client's budget is one budget.
     rate_limit_storage_uri: str = "memory://"
+
+    # Legal-basis reads of erased passports, and erasure receipts, are kept this long and then
+    # removed by `passport purge-retained` (run it daily); set it to what the law asks of you.
+    retained_access_years: int = Field(default=10, ge=1, le=100)
 
     # Legal bases (reading without consent) may be granted only to organisations of these kinds.
     legal_basis_organisation_kinds: list[OrganisationKind] = Field(

@@ -72,15 +72,18 @@ def _single_line(value: str) -> str:
     return value
 
 
-# 11 digits, optionally punctuated like 85.07.30-033.28: the shapes an INSZ takes in text.
-INSZ_SHAPE = re.compile(r"(?<!\d)\d{2}[.\-\s]?\d{2}[.\-\s]?\d{2}[.\-\s]?\d{3}[.\-\s]?\d{2}(?!\d)")
+# 11 digits, optionally punctuated like 85.07.30-033.28 or 85/07/30 033 28: the shapes an INSZ
+# takes in text.
+INSZ_SHAPE = re.compile(
+    r"(?<!\d)\d{2}[.\-\s/]?\d{2}[.\-\s/]?\d{2}[.\-\s/]?\d{3}[.\-\s/]?\d{2}(?!\d)"
+)
 
 
 def contains_national_number(value: str) -> bool:
     """True if any INSZ-shaped run of digits in the text has valid check digits."""
     for match in INSZ_SHAPE.finditer(value):
         try:
-            normalize_insz(match.group())
+            normalize_insz(re.sub(r"\D", "", match.group()))
         except InvalidNumber:
             continue
         return True
@@ -108,6 +111,10 @@ Name = Annotated[
     AfterValidator(_single_line),
     AfterValidator(_meaningful),
 ]
+
+
+# A client's key for one request: retrying with it never repeats what the request did.
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
 def _insz(value: str) -> str:

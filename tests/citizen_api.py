@@ -6,6 +6,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from service import clock
 from tests.graphql_client import Api
 
 ERRORS = """
@@ -96,6 +99,12 @@ mutation {{
   }}
 }}"""
 EXPORT = "query { me { exportData } }"
+
+
+def travel(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> None:
+    """Time passes for the service (its clock, not the rows): grants expire as they would."""
+    real = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real() + delta)
 
 
 def in_days(days: float) -> str:

@@ -9,12 +9,13 @@ an allowed one must add exactly one entry.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.models import AccessRecord
@@ -33,6 +34,8 @@ from tests.citizen_api import (
     WITHDRAW,
     grant,
     grant_input,
+    in_days,
+    travel,
 )
 from tests.conftest import REGISTER_ORG, grant_basis, make_partner
 from tests.graphql_client import Api
@@ -85,7 +88,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(api: Api, engine: AsyncEngine) -> World:
+async def world(api: Api, engine: AsyncEngine) -> AsyncIterator[World]:
     a = await make_partner(api)
     b = await make_partner(api, kind="EMPLOYER")
     x, y = factories.insz(), factories.insz()
@@ -98,20 +101,19 @@ async def world(api: Api, engine: AsyncEngine) -> World:
     await grant_basis(api, legal)
     me = api.citizen(x)
     await grant(api, me, granteeKind="ORGANISATION", organisationId=str(granted.organisation_id))
-    old = await grant(
-        api, me, granteeKind="ORGANISATION", organisationId=str(expired.organisation_id)
+    await grant(
+        api,
+        me,
+        granteeKind="ORGANISATION",
+        organisationId=str(expired.organisation_id),
+        expiresAt=in_days(1 / 24),
     )
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "UPDATE access_grants SET created_at = now() - interval '9 days', "
-                "expires_at = now() - interval '1 day' WHERE grant_id = :g"
-            ),
-            {"g": old["grant"]["id"]},
-        )
     link = await grant(api, me)
     passport = await api.gql(me, MY_PASSPORT)
-    return World(
+    # Two hours later, for the whole table: the hour-long grant has run out, the rest have not.
+    later = pytest.MonkeyPatch()
+    travel(later, timedelta(hours=2))
+    yield World(
         api=api,
         engine=engine,
         tokens={
@@ -132,6 +134,7 @@ async def world(api: Api, engine: AsyncEngine) -> World:
         partner_a=a,
         reader_granted_org=str(granted.organisation_id),
     )
+    later.undo()
 
 
 DENIED_CODES = {"NOT_AUTHORIZED", "NOT_FOUND"}

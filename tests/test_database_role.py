@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import sqlstate
 from tests import factories
+from tests.citizen_api import REVOKE_GRANT, SHARED_READ, grant
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
 
@@ -94,5 +95,41 @@ async def test_only_the_erasure_function_removes_a_citizen(
     async with _app_engine(app).connect() as conn:
         with pytest.raises(DBAPIError) as raised:
             await conn.execute(text("DELETE FROM citizens"))
+        await conn.rollback()
+    assert sqlstate(raised.value) == INSUFFICIENT_PRIVILEGE
+
+
+async def test_a_revocation_cannot_be_withdrawn(app: object, api: Api) -> None:
+    """The application may record a revocation, never undo it: a revoked consent stays so."""
+    me = api.citizen(factories.insz())
+    made = await grant(api, me)
+    await api.gql(me, REVOKE_GRANT, {"id": made["grant"]["id"]})
+    async with _app_engine(app).connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(
+                text("UPDATE access_grants SET revoked_at = NULL WHERE grant_id = :g"),
+                {"g": made["grant"]["id"]},
+            )
+        await conn.rollback()
+    assert sqlstate(raised.value) == "23000"
+    assert (await api.post(made["shareLink"]["token"], SHARED_READ)).status_code == 401
+
+
+async def test_the_erasure_function_resolves_nothing_the_application_could_shadow(
+    app: object, engine: AsyncEngine
+) -> None:
+    async with engine.connect() as conn:
+        config = await conn.scalar(
+            text("SELECT proconfig FROM pg_proc WHERE proname = 'passport_erase_citizen'")
+        )
+    assert config == ["search_path=pg_catalog, pg_temp"]
+    async with _app_engine(app).connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION public.hashtextextended(text, integer) RETURNS bigint "
+                    "LANGUAGE sql AS 'SELECT 0::bigint'"
+                )
+            )
         await conn.rollback()
     assert sqlstate(raised.value) == INSUFFICIENT_PRIVILEGE

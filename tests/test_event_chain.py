@@ -20,6 +20,7 @@ from service.models import CitizenEvent, Claim
 from service.models.enums import EventType
 from service.settings import get_settings
 from tests import factories
+from tests.citizen_api import REVOKE_GRANT, grant
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import REVOKE, SUPERSEDE, issue
 
@@ -68,8 +69,7 @@ async def test_issue_revoke_supersede_are_chained(
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in pairwise(events))
-    async with session_factory(engine)() as session:
-        assert await verify_chain(session, citizen_id) == []
+    assert await verify_chain(engine, citizen_id) == []
 
 
 async def test_tampering_is_reported(api: Api, school: Partner, engine: AsyncEngine) -> None:
@@ -86,9 +86,11 @@ async def test_tampering_is_reported(api: Api, school: Partner, engine: AsyncEng
             ),
             {"c": citizen_id},
         )
-    async with session_factory(engine)() as session:
-        breaks = await verify_chain(session, citizen_id)
-    assert [(b.seq, b.reason) for b in breaks] == [(1, "hash does not match content")]
+    breaks = await verify_chain(engine, citizen_id)
+    assert [(b.seq, b.reason) for b in breaks] == [
+        (1, "hash does not match content"),
+        (None, f"claim {claim['id']} differs from its event"),
+    ]
     await _restore(engine, citizen_id)  # later tests verify the whole database
 
 
@@ -124,9 +126,11 @@ async def test_admin_query_reports_breaks(api: Api, school: Partner, engine: Asy
         body = await api.gql(api.admin(), VERIFY, {"id": str(citizen_id)})
         report = body["data"]["verifyEventChains"]
         assert report["intact"] is False and report["eventsChecked"] == 1
-        assert report["breaks"] == [
-            {"citizenId": str(citizen_id), "seq": 1, "reason": "hash does not match content"}
-        ]
+        assert report["breaks"][0] == {
+            "citizenId": str(citizen_id),
+            "seq": 1,
+            "reason": "hash does not match content",
+        }
         denied = await api.gql(school.token, VERIFY, {"id": str(citizen_id)})
         assert denied["errors"][0]["extensions"]["code"] == "NOT_AUTHORIZED"
     finally:
@@ -158,8 +162,7 @@ async def test_deleted_events_and_rows_written_behind_the_back_are_found(
             text("DELETE FROM citizen_events WHERE citizen_id = :c AND seq = 2"), {"c": citizen_id}
         )
     try:
-        async with session_factory(engine)() as session:
-            breaks = await verify_chain(session, citizen_id)
+        breaks = await verify_chain(engine, citizen_id)
         assert [(b.seq, b.reason) for b in breaks] == [(None, f"claim {second['id']} has no event")]
     finally:
         async with engine.begin() as conn:
@@ -170,8 +173,7 @@ async def test_deleted_events_and_rows_written_behind_the_back_are_found(
                 ),
                 {**saved, "payload": json.dumps(saved["payload"])},
             )
-    async with session_factory(engine)() as session:
-        assert await verify_chain(session, citizen_id) == []
+    assert await verify_chain(engine, citizen_id) == []
 
 
 def test_verify_chain_command_reports_breaks(database_url: str, tmp_path: Path) -> None:
@@ -209,12 +211,17 @@ async def _tamper_with_engine(url: str) -> uuid.UUID:
             )
         async with session_factory(own)() as session, session.begin():
             await append_event(
-                session, citizen_id, EventType.GRANT_REVOKED, {"grantId": "x"}, clock.now()
+                session,
+                citizen_id,
+                EventType.CLAIM_SUPERSEDED,
+                {"claimId": "x", "supersededBy": "y"},
+                clock.now(),
             )
         async with own.begin() as conn:
             await conn.execute(
                 text(
-                    'UPDATE citizen_events SET payload = \'{"grantId": "y"}\' WHERE citizen_id = :c'
+                    "UPDATE citizen_events SET payload = jsonb_set(payload, '{supersededBy}', "
+                    "'\"z\"') WHERE citizen_id = :c"
                 ),
                 {"c": citizen_id},
             )
@@ -229,9 +236,49 @@ async def _restore_with_engine(url: str, citizen_id: uuid.UUID) -> None:
         async with own.begin() as conn:
             await conn.execute(
                 text(
-                    'UPDATE citizen_events SET payload = \'{"grantId": "x"}\' WHERE citizen_id = :c'
+                    "UPDATE citizen_events SET payload = jsonb_set(payload, '{supersededBy}', "
+                    "'\"y\"') WHERE citizen_id = :c"
                 ),
                 {"c": citizen_id},
             )
     finally:
         await own.dispose()
+
+
+async def test_rows_edited_behind_the_back_no_longer_match_their_events(
+    api: Api, school: Partner, engine: AsyncEngine
+) -> None:
+    """With triggers off and the owner's rights, what no application role can do: change a
+    claim's facts and un-revoke a consent. The chain itself is intact; the cross-check is not."""
+    citizen = factories.insz()
+    claim = (await issue(api, school, factories.claim_input(citizen)))["claim"]
+    me = api.citizen(citizen)
+    made = await grant(api, me)
+    await api.gql(me, REVOKE_GRANT, {"id": made["grant"]["id"]})
+    citizen_id = await _citizen_of(engine, claim["id"])
+    edits = (
+        ("UPDATE claims SET acquired_on = '2001-01-01' WHERE claim_id = :x", claim["id"]),
+        ("UPDATE access_grants SET revoked_at = NULL WHERE grant_id = :x", made["grant"]["id"]),
+    )
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))  # triggers off
+        for statement, target in edits:
+            await conn.execute(text(statement), {"x": target})
+    try:
+        breaks = {b.reason for b in await verify_chain(engine, citizen_id)}
+        assert breaks == {
+            f"claim {claim['id']} differs from its event",
+            f"event of revocation of grant of {made['grant']['id']} but none recorded",
+        }
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(
+                text("UPDATE claims SET acquired_on = '2020-06-30' WHERE claim_id = :x"),
+                {"x": claim["id"]},
+            )
+            await conn.execute(
+                text("UPDATE access_grants SET revoked_at = now() WHERE grant_id = :x"),
+                {"x": made["grant"]["id"]},
+            )
+    assert await verify_chain(engine, citizen_id) == []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service import clock
+from service.citizens.erasure import purge_retained
 from service.db.engine import session_factory
 from service.events.chain import verify_chains
 from service.identity.numbers import insz_hash
@@ -201,8 +204,7 @@ async def test_erasure_leaves_no_trace_and_other_chains_verify(
     assert retained.purpose == "intake interview"
     assert retained.organisation_id == reader.organisation_id
     # Every other citizen's chain still verifies; the erased one has none left to break.
-    async with session_factory(engine)() as session:
-        report = await verify_chains(session)
+    report = await verify_chains(engine)
     assert report.breaks == []
     # The share link is dead, the citizen starts over empty, and erasing again is harmless.
     assert (await shared_read(api, made["link"]))["status"] == 401
@@ -248,11 +250,136 @@ async def test_a_claim_racing_an_erasure_never_lands_in_the_erased_passport(
     assert all(c["data"]["issueClaim"]["__typename"] == "ClaimIssued" for c in claims), claims
     # A claim that waited for the erasure's lock reran against a new passport: every claim
     # that exists has its event in a chain that verifies.
-    async with session_factory(engine)() as session:
-        assert (await verify_chains(session)).breaks == []
+    assert (await verify_chains(engine)).breaks == []
 
 
 def _issue_doc() -> str:
     from tests.test_claims_api import ISSUE
 
     return ISSUE
+
+
+async def _citizen_id(engine: AsyncEngine, insz: str, settings: Any) -> uuid.UUID:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            select(CitizenIdentity.citizen_id).where(
+                CitizenIdentity.insz_hash == insz_hash(insz, settings.hmac_key())
+            )
+        )
+    assert found is not None
+    return found
+
+
+async def test_a_read_in_flight_is_kept_by_the_erasure_it_precedes(
+    api: Api,
+    school: Partner,
+    reader: Partner,
+    engine: AsyncEngine,
+    settings: Any,
+    monkeypatch: Any,
+) -> None:
+    """The erasure waits for the read that holds the citizen's lock, then keeps its record."""
+    from service.passports import service as passports
+
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    slow_load = passports.load_claims
+
+    async def load_slowly(*args: Any, **kwargs: Any) -> Any:
+        found = await slow_load(*args, **kwargs)
+        await asyncio.sleep(0.5)  # the erasure arrives now
+        return found
+
+    monkeypatch.setattr(passports, "load_claims", load_slowly)
+    read = asyncio.create_task(
+        api.gql(
+            reader.token,
+            LEGAL_READ,
+            {"citizen": {"insz": citizen}, "basis": "GUIDANCE", "purpose": "intake"},
+        )
+    )
+    await asyncio.sleep(0.2)
+    erased = await api.gql(api.citizen(citizen), ERASE)
+    body = await read
+    assert body["data"]["passport"]["__typename"] == "Passport", body
+    counts = {c["kind"]: c["count"] for c in erased["data"]["requestErasure"]["counts"]}
+    assert counts["retainedAccessRecords"] == 1
+
+
+async def test_a_read_that_waited_for_an_erasure_finds_nothing(
+    api: Api, school: Partner, reader: Partner, engine: AsyncEngine, settings: Any
+) -> None:
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    citizen_id = await _citizen_id(engine, citizen, settings)
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        # An erasure in progress: it holds the citizen's lock...
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:c, 0))"), {"c": str(citizen_id)}
+        )
+        read = asyncio.create_task(
+            api.gql(
+                reader.token,
+                LEGAL_READ,
+                {"citizen": {"insz": citizen}, "basis": "GUIDANCE", "purpose": "intake"},
+            )
+        )
+        await asyncio.sleep(0.3)  # ...while the read has found the citizen and waits
+        await conn.execute(
+            text("SELECT passport_erase_citizen(:c, gen_random_uuid(), now())"),
+            {"c": citizen_id},
+        )
+        await transaction.commit()
+    body = await read
+    assert body["data"]["passport"]["__typename"] == "NotFound", body
+
+
+async def test_retained_reads_are_purged_after_their_term(
+    api: Api, school: Partner, reader: Partner, engine: AsyncEngine
+) -> None:
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    await api.gql(
+        reader.token,
+        LEGAL_READ,
+        {"citizen": {"insz": citizen}, "basis": "GUIDANCE", "purpose": "intake"},
+    )
+    erased = (await api.gql(api.citizen(citizen), ERASE))["data"]["requestErasure"]
+    erasure_id = erased["erasureId"]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE erasures SET erased_at = erased_at - interval '11 years' WHERE id = :e"),
+            {"e": erasure_id},
+        )
+        await conn.execute(
+            text(
+                "UPDATE retained_access_records SET accessed_at = accessed_at - "
+                "interval '11 years' WHERE erasure_id = :e"
+            ),
+            {"e": erasure_id},
+        )
+    async with session_factory(engine)() as session, session.begin():
+        removed = await purge_retained(session, clock.add_years(clock.now(), -10))
+    assert removed == {"retainedAccessRecords": 1, "erasures": 1}
+    async with engine.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM erasures WHERE id = :e"), {"e": erasure_id}
+        )
+    assert left == 0
+
+
+def test_purge_command_runs_as_an_operator_runs_it(database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+    from service.settings import get_settings
+
+    env = {"PASSPORT_DATABASE_URL": database_url, "PASSPORT_DATA_DIR": str(tmp_path)}
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["purge-retained"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert '"removed": {"retainedAccessRecords": ' in result.output

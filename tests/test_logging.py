@@ -39,3 +39,19 @@ def test_log_lines_are_redacted() -> None:
         assert secret not in output
     assert "[redacted]" in output
     assert CITIZEN_ID in output  # ids stay whole, so log lines can be correlated
+
+
+def test_database_error_details_lose_their_values() -> None:
+    """PostgreSQL repeats a failing row's values in DETAIL; statement parameters are hidden
+    by the engine, these would not be."""
+    from service.logs import redact_text
+
+    text = (
+        'new row for relation "access_grants" violates check constraint "ck_x"\n'
+        "DETAIL:  Failing row contains (3f2a, link, Jan Peeters's application, 2026).\n"
+        "DETAIL:  Key (external_ref)=(student 4411 Jan) already exists."
+    )
+    redacted = redact_text(text)
+    assert "Jan" not in redacted and "4411" not in redacted
+    assert "Failing row contains [redacted]" in redacted
+    assert "Key (external_ref)=[redacted]" in redacted

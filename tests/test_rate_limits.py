@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,6 +24,7 @@ from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
 
 CHEAP = "query { me { grants { id } } }"
+ACCESS_LOG_PAGE = "query($n: Int) { me { accessLog(first: $n) { edges { node { id } } } } }"
 COSTLY = 'query($n: Int) { competences(search: "data", first: $n) { edges { node { uri } } } }'
 
 
@@ -153,3 +155,37 @@ async def test_replicas_share_one_budget_through_redis(settings: Settings) -> No
             spent += response.json()["extensions"]["cost"]
         assert 0 < spent <= 40
         assert (await second.post(me, CHEAP)).status_code == 429
+
+
+def _doubling_fragments(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels fields from a few hundred tokens."""
+    fragments = [f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)]
+    fragments.append(f"fragment F{levels} on Query {{ __typename }}")
+    return "query { ...F0 } " + " ".join(fragments)
+
+
+async def test_fragments_that_double_are_refused_at_once(api: Api) -> None:
+    me = api.citizen(factories.insz())
+    started = time.perf_counter()
+    body = await api.gql(me, _doubling_fragments(24))
+    elapsed = time.perf_counter() - started
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    cycle = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+    body = await api.gql(me, cycle)
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION"
+
+
+async def test_a_request_over_the_whole_budget_says_so(settings: Settings) -> None:
+    """Waiting would never let it through: QUERY_TOO_COSTLY, not a 429 to retry."""
+    async with limited_api(settings, rate_limits={"citizen": "20/minute"}) as api:
+        body = await api.gql(api.citizen(factories.insz()), ACCESS_LOG_PAGE, {"n": 100})
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+async def test_refused_requests_still_cost_something(settings: Settings) -> None:
+    async with limited_api(settings, rate_limits={"citizen": "5/minute"}) as api:
+        me = api.citizen(factories.insz())
+        statuses = [(await api.post(me, "{ nonsense }")).status_code for _ in range(7)]
+        assert statuses[:5] == [200] * 5  # GraphQL validation errors, each costing 1
+        assert (await api.post(me, CHEAP)).status_code == 429

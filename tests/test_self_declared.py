@@ -138,3 +138,18 @@ async def test_readers_see_declarations_apart_within_their_grant(api: Api) -> No
     passport = await consent_read(api, reader.token, citizen)
     assert passport["competences"] == []
     assert [d["competence"]["uri"] for d in passport["selfDeclared"]] == [factories.ENGLISH]
+
+
+async def test_an_idempotency_key_makes_a_late_retry_harmless(api: Api) -> None:
+    me = api.citizen(factories.insz())
+    first = await declare(api, me, declaration(idempotencyKey="decl-1"))
+    await declare(api, me, declaration(context="changed later"))
+    late = await declare(api, me, declaration(idempotencyKey="decl-1"))  # the retry arrives
+    assert late["created"] is False
+    assert late["competence"]["id"] == first["competence"]["id"]
+    passport = (await api.gql(me, MY_PASSPORT))["data"]["me"]["passport"]
+    assert [d["context"] for d in passport["selfDeclared"]] == ["changed later"]
+    body = await api.gql(
+        me, SELF_DECLARE, {"input": declaration(idempotencyKey="decl-1", context="other")}
+    )
+    assert body["data"]["selfDeclare"]["code"] == "CONFLICT"

@@ -20,7 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PRINCIPAL_KINDS = ("partner", "reader", "citizen", "admin", "link")
-BASES = ("self", "legal_basis", "consent", "issuer", "link")
+BASES = ("self", "legal_basis", "consent", "link")
 
 # What the application role may do, table by table. No DELETE anywhere: erasure goes through
 # passport_erase_citizen() below, which removes one whole citizen and nothing else. UPDATE only
@@ -52,11 +52,13 @@ PRIVILEGES: dict[str, str] = {
 }
 
 ERASE_FUNCTION = """
-CREATE FUNCTION passport_erase_citizen(p_citizen uuid, p_erasure uuid, p_at timestamptz)
+CREATE FUNCTION public.passport_erase_citizen(p_citizen uuid, p_erasure uuid, p_at timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
+-- Nothing resolved through a schema the caller could write to: pg_catalog first and alone,
+-- every table named with its schema, every call with arguments of exactly its types.
+SET search_path = pg_catalog, pg_temp
 AS $$
 -- The only way the application can remove rows. What goes and what stays, and why, is
 -- explained in service/citizens/erasure.py; keep the two in step.
@@ -65,43 +67,59 @@ DECLARE
   n_refs bigint; n_claims bigint; n_events bigint; n_identities bigint;
   result jsonb;
 BEGIN
-  -- The same lock every writer of this citizen takes (service/citizens/service.py).
-  PERFORM pg_advisory_xact_lock(hashtextextended(p_citizen::text, 0));
-  IF NOT EXISTS (SELECT 1 FROM citizens WHERE citizen_id = p_citizen) THEN
+  -- The same lock every writer of this citizen takes, exclusively, and every reader shares
+  -- (service/citizens/service.py): in-flight reads finish, and are retained, first.
+  PERFORM pg_catalog.pg_advisory_xact_lock(
+    pg_catalog.hashtextextended(p_citizen::text, 0::bigint));
+  IF NOT EXISTS (SELECT 1 FROM public.citizens WHERE citizen_id = p_citizen) THEN
     RETURN NULL;
   END IF;
-  INSERT INTO erasures (id, erased_at, counts) VALUES (p_erasure, p_at, '{}');
-  INSERT INTO retained_access_records
+  INSERT INTO public.erasures (id, erased_at, counts) VALUES (p_erasure, p_at, '{}');
+  INSERT INTO public.retained_access_records
     (id, erasure_id, accessed_at, principal_kind, subject, organisation_id, legal_basis_id,
      purpose, operation)
-  SELECT gen_random_uuid(), p_erasure, accessed_at, principal_kind, subject, organisation_id,
-         legal_basis_id, purpose, operation
-  FROM access_records WHERE citizen_id = p_citizen AND basis = 'legal_basis';
+  SELECT pg_catalog.gen_random_uuid(), p_erasure, accessed_at, principal_kind, subject,
+         organisation_id, legal_basis_id, purpose, operation
+  FROM public.access_records WHERE citizen_id = p_citizen AND basis = 'legal_basis';
   GET DIAGNOSTICS n_retained = ROW_COUNT;
-  DELETE FROM access_records WHERE citizen_id = p_citizen;
+  DELETE FROM public.access_records WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_access = ROW_COUNT;
-  DELETE FROM share_links WHERE citizen_id = p_citizen;
+  DELETE FROM public.share_links WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_links = ROW_COUNT;
-  DELETE FROM access_grants WHERE citizen_id = p_citizen;
+  DELETE FROM public.access_grants WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_grants = ROW_COUNT;
-  DELETE FROM claim_revocations WHERE citizen_id = p_citizen;
+  DELETE FROM public.claim_revocations WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_revocations = ROW_COUNT;
-  DELETE FROM claim_refs WHERE citizen_id = p_citizen;
+  DELETE FROM public.claim_refs WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_refs = ROW_COUNT;
-  DELETE FROM claims WHERE citizen_id = p_citizen;
+  DELETE FROM public.claims WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_claims = ROW_COUNT;
-  DELETE FROM citizen_events WHERE citizen_id = p_citizen;
+  DELETE FROM public.citizen_events WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_events = ROW_COUNT;
-  DELETE FROM citizen_identities WHERE citizen_id = p_citizen;
+  DELETE FROM public.citizen_identities WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_identities = ROW_COUNT;
-  DELETE FROM citizens WHERE citizen_id = p_citizen;
-  result := jsonb_build_object(
+  DELETE FROM public.citizens WHERE citizen_id = p_citizen;
+  result := pg_catalog.jsonb_build_object(
     'claims', n_claims, 'revocations', n_revocations, 'claimRefs', n_refs,
     'events', n_events, 'grants', n_grants, 'shareLinks', n_links,
     'accessRecords', n_access, 'identities', n_identities,
     'retainedAccessRecords', n_retained);
-  UPDATE erasures SET counts = result WHERE id = p_erasure;
+  UPDATE public.erasures SET counts = result WHERE id = p_erasure;
   RETURN result;
+END
+$$
+"""
+# A revocation, once recorded, is for good: the application may set revoked_at, never change
+# or clear it (its UPDATE right on that one column would otherwise let it un-revoke).
+ONCE_SET = """
+CREATE FUNCTION public.passport_revocation_is_final() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF OLD.revoked_at IS NOT NULL AND NEW.revoked_at IS DISTINCT FROM OLD.revoked_at THEN
+    RAISE EXCEPTION 'a revocation cannot be changed or withdrawn'
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
 END
 $$
 """
@@ -134,6 +152,24 @@ def _create_role(role: str) -> None:
           WHEN duplicate_object OR unique_violation THEN NULL;
           WHEN insufficient_privilege THEN
             RAISE EXCEPTION 'create the role % first (see docs/deployment.md)', '{role}';
+        END
+        $$
+        """
+    )
+
+
+def _no_create_in_public(role: str) -> None:
+    """Nobody but the owner creates objects in public (PostgreSQL 15's default; older servers,
+    and clusters upgraded from them, let everyone), so nothing can shadow what the schema's
+    functions call. A schema owner without the right to change it leaves it as it is."""
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+          REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+          REVOKE CREATE ON SCHEMA public FROM {role};
+        EXCEPTION WHEN insufficient_privilege THEN
+          RAISE WARNING 'could not revoke CREATE on schema public: do it as its owner';
         END
         $$
         """
@@ -241,20 +277,42 @@ def upgrade() -> None:
     )
 
     op.execute(ERASE_FUNCTION)
+    op.execute(ONCE_SET)
+    for table in ("access_grants", "legal_bases"):
+        op.execute(
+            f"CREATE TRIGGER {table}_revocation_is_final BEFORE UPDATE OF revoked_at ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION public.passport_revocation_is_final()"
+        )
     role = _app_role()
     _create_role(role)
     for table, privileges in PRIVILEGES.items():
         op.execute(f"GRANT {privileges} ON TABLE {table} TO {role}")
-    op.execute("REVOKE ALL ON FUNCTION passport_erase_citizen(uuid, uuid, timestamptz) FROM PUBLIC")
-    op.execute(
-        f"GRANT EXECUTE ON FUNCTION passport_erase_citizen(uuid, uuid, timestamptz) TO {role}"
-    )
+    erase = "public.passport_erase_citizen(uuid, uuid, timestamptz)"
+    op.execute(f"REVOKE ALL ON FUNCTION {erase} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {erase} TO {role}")
+    _no_create_in_public(role)
 
 
 def downgrade() -> None:
+    # Consent and self-declarations are in the citizens' hash chains: removing them would
+    # break every chain that has them. Refuse rather than leave chains that no longer verify.
+    used = op.get_bind().scalar(
+        sa.text(
+            "SELECT count(*) FROM citizen_events WHERE event_type IN "
+            "('grant.created', 'grant.revoked', 'claim.self_declared', 'claim.withdrawn')"
+        )
+    )
+    if used:
+        raise RuntimeError(
+            f"{used} events of consent or self-declaration exist; downgrading past "
+            "0003_citizen_control would break their citizens' hash chains"
+        )
     role = _app_role()
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
-    op.execute("DROP FUNCTION passport_erase_citizen(uuid, uuid, timestamptz)")
+    op.execute("DROP FUNCTION public.passport_erase_citizen(uuid, uuid, timestamptz)")
+    for table in ("access_grants", "legal_bases"):
+        op.execute(f"DROP TRIGGER {table}_revocation_is_final ON {table}")
+    op.execute("DROP FUNCTION public.passport_revocation_is_final()")
     for table in ("retained_access_records", "erasures", "share_links", "access_grants"):
         op.drop_table(table)
     op.execute("DELETE FROM access_records WHERE basis = 'link' OR principal_kind = 'link'")
@@ -269,9 +327,6 @@ def downgrade() -> None:
         op.f("ck_access_records_basis"), "access_records", _in("basis", BASES[:-1])
     )
     op.drop_column("access_records", "grant_ids")
-    # Self-declared claims cannot exist without an issuer column; they go before it returns.
-    op.execute("DELETE FROM claim_revocations WHERE client_id IS NULL")
-    op.execute("DELETE FROM claims WHERE organisation_id IS NULL")
     op.alter_column("claim_revocations", "client_id", nullable=False)
     op.drop_constraint(op.f("ck_claims_issuer"), "claims")
     op.alter_column("claims", "client_id", nullable=False)

@@ -27,7 +27,14 @@ from service.api.auth import authenticate, bearer
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.db.engine import database_unavailable, unstorable_value
-from service.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
+from service.errors import (
+    DomainError,
+    ErrorCode,
+    QueryTooCostly,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
 from service.observability import GRAPHQL_ERRORS
 from service.schema.context import Context
 
@@ -188,6 +195,8 @@ async def graphql_post(request: Request) -> Response:
     if isinstance(outcome, JsonResponse):
         return outcome
     result, context = outcome
+    if context.cost == 0 and context.retry_after is None:
+        await _charge_refusal(state, context)
     if context.unavailable and not context.committed:
         return _unavailable()  # nothing was written: the whole request may be sent again
     response = _response(result, context)
@@ -231,6 +240,13 @@ async def _execute(
         elif session.in_transaction():  # reads and their access records; mutations committed
             await session.commit()
     return result, context
+
+
+async def _charge_refusal(state: AppState, context: Context) -> None:
+    """A request that never reached execution (invalid, refused, too costly) still costs 1,
+    so a stream of them runs into the limit like any other."""
+    with suppress(RateLimited, QueryTooCostly):
+        await state.limiter.spend(context.principal, 1)
 
 
 def _unavailable() -> JsonResponse:

@@ -17,7 +17,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from service.auth.principal import Principal
-from service.errors import RateLimited
+from service.errors import QueryTooCostly, RateLimited
 from service.models.enums import PrincipalKind
 from service.settings import Settings
 
@@ -43,20 +43,26 @@ class RateLimiter:
             return f"citizen:{digest.hexdigest()}"
         if principal.kind is PrincipalKind.LINK:
             return f"link:{principal.grant_id}"
+        if principal.client_pk is not None:  # one budget per client, whichever scopes it uses
+            return f"client:{principal.client_pk}"
         return f"{principal.kind.value}:{principal.subject}"
 
     async def spend(self, principal: Principal, cost: int) -> None:
-        """Take ``cost`` from the caller's budget, or raise RateLimited (taking nothing)."""
+        """Take ``cost`` from the caller's budget, or raise RateLimited (taking nothing).
+        Test-then-hit across several limits is not atomic: concurrent requests of one client
+        may overshoot a limit by what they cost together, never more."""
         items = self._limits.get(principal.kind.value, [])
         if not items or cost <= 0:
             return
         who = self.identity(principal)
         for item in items:
             if cost > item.amount:
-                # More than a whole window's budget can never pass: say so, not "wait".
-                raise RateLimited(
-                    f"this request costs {cost}, more than the whole budget of {item}",
-                    retry_after=item.get_expiry(),
+                # More than a whole window's budget can never pass: waiting would not help.
+                raise QueryTooCostly(
+                    f"this request costs {cost}, more than the whole budget of {item}: ask for "
+                    "less at once",
+                    cost=cost,
+                    limit=item.amount,
                 )
             if not await self._strategy.test(item, who, cost=cost):
                 stats = await self._strategy.get_window_stats(item, who)

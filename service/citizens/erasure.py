@@ -23,6 +23,11 @@ Kept, without anything that leads back to the citizen:
   citizen's id, are dropped; purposes may not contain a national number (``Purpose``);
 - a receipt in ``erasures``: when, and how many rows of each kind went.
 
+Both are kept for ``retained_access_years`` (settings) and then removed by
+``purge_retained`` (`passport purge-retained`, as the schema owner: the application cannot
+delete them). Purposes are the reader's words: the API tells readers not to name the person,
+and refuses any purpose holding a national number.
+
 A partner that sends a claim for the same person afterwards starts a new, empty passport:
 erasure does not keep the number around to block that, which would defeat its point.
 """
@@ -33,13 +38,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.principal import Principal
 from service.citizens.service import own_citizen_id
+from service.models import Erasure, RetainedAccessRecord
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,21 @@ async def request_erasure(
     if counts is None:  # erased meanwhile by a concurrent request
         return ErasureReport(None, at)
     return ErasureReport(erasure_id, at, {key: int(value) for key, value in counts.items()})
+
+
+async def purge_retained(session: AsyncSession, older_than: datetime) -> dict[str, int]:
+    """Remove what was kept past its term (run as the schema owner)."""
+    records = await session.execute(
+        delete(RetainedAccessRecord).where(RetainedAccessRecord.accessed_at < older_than)
+    )
+    receipts = await session.execute(
+        delete(Erasure).where(
+            Erasure.erased_at < older_than,
+            ~exists().where(RetainedAccessRecord.erasure_id == Erasure.id),
+        )
+    )
+    return {"retainedAccessRecords": _count(records), "erasures": _count(receipts)}
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

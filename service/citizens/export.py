@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.principal import Principal
-from service.citizens.service import own_citizen_id
+from service.citizens.service import own_citizen_id, share_citizen_lock
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, citizen_grants
 from service.models import CitizenEvent, Claim
@@ -126,6 +126,8 @@ async def export_data(
     }
     if citizen_id is None:
         return document
+    # No write to this citizen can commit while the export reads, so its parts agree.
+    await share_citizen_lock(session, citizen_id)
     claims = await load_claims(session, Claim.citizen_id == citizen_id)
     events = await session.scalars(
         select(CitizenEvent).where(CitizenEvent.citizen_id == citizen_id).order_by(CitizenEvent.seq)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
@@ -56,6 +57,17 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     return winner
 
 
+def _lock_key(citizen_id: uuid.UUID) -> Any:
+    return func.hashtextextended(str(citizen_id), 0)  # as passport_erase_citizen computes it
+
+
+async def share_citizen_lock(session: AsyncSession, citizen_id: uuid.UUID) -> None:
+    """Readers share the lock that writers and erasure hold alone: a read never sees half a
+    write, an erasure waits for the reads in flight (so their records are kept or erased with
+    the rest), and a read that waited for an erasure finds the citizen gone."""
+    await session.execute(select(func.pg_advisory_xact_lock_shared(_lock_key(citizen_id))))
+
+
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
     """One writer per citizen at a time keeps the event chain linear, without UPDATE rights.
 
@@ -63,9 +75,7 @@ async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
     for it finds them gone and raises CitizenGone, so its mutation runs again from the start
     (and, naming the person again, starts a new passport rather than writing into an erased one).
     """
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(str(citizen_id), 0)))
-    )
+    await session.execute(select(func.pg_advisory_xact_lock(_lock_key(citizen_id))))
     exists = await session.scalar(
         select(literal(True)).where(Citizen.citizen_id == citizen_id)  # a fresh snapshot
     )

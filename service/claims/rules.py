@@ -20,7 +20,7 @@ from pydantic import (
 
 from service.clock import today
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
-from service.validation import Insz, Name, PlainText, Statement, is_plain_text
+from service.validation import IdempotencyKey, Insz, Name, PlainText, Statement, is_plain_text
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_EVIDENCE = 20
@@ -155,6 +155,7 @@ class SelfDeclarationInput(CompetenceFacts):
     """A competence the citizen states about themselves: never counted as verified."""
 
     learning_context: LearningContext = LearningContext.INFORMAL
+    idempotency_key: IdempotencyKey | None = None
 
 
 class IssueClaimInput(ClaimContent):

@@ -33,6 +33,7 @@ from service.claims.rules import (
 from service.claims.views import ClaimView, load_claim, load_claims
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
+from service.events.payloads import claim_payload
 from service.models import Claim, ClaimRef, ClaimRevocation
 from service.models.enums import AssessmentMethod, ClaimStatus, EventType
 from service.pagination import decode_cursor, encode_cursor
@@ -137,30 +138,18 @@ def _claim_row(
         "last_used_on": content.last_used_on,
         "valid_until": claim.valid_until if claim else None,
         "recorded_at": recorded_at,
-        "external_ref": claim.external_ref if claim else _self_declaration_ref(content),
+        "external_ref": claim.external_ref if claim else self_declaration_ref(content),
         "supersedes_claim_id": supersedes,
     }
 
 
-def _self_declaration_ref(content: CompetenceFacts) -> str:
-    body = content.model_dump(mode="json")
-    return "self:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
-
-
-def _event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
-    """What the log keeps of a claim: references and facts, no free text."""
-    return {
-        "claimId": str(row["claim_id"]),
-        "organisationId": str(row["organisation_id"]) if row["organisation_id"] else None,
-        "competenceId": row["competence_id"],
-        "assessmentMethod": row["assessment_method"],
-        "learningContext": row["learning_context"],
-        "proficiency": row["proficiency_level"],
-        "acquiredOn": row["acquired_on"].isoformat(),
-        "lastUsedOn": row["last_used_on"].isoformat() if row["last_used_on"] else None,
-        "validUntil": row["valid_until"].isoformat() if row["valid_until"] else None,
-        "supersedes": str(row["supersedes_claim_id"]) if row["supersedes_claim_id"] else None,
-    }
+def self_declaration_ref(content: CompetenceFacts) -> str:
+    """A declaration's identity for retries: "self:" and the citizen app's idempotency key, if
+    it sent one, then ":" and the SHA-256 of what it says."""
+    body = content.model_dump(mode="json", exclude={"idempotency_key"})
+    digest = hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    key = getattr(content, "idempotency_key", None)
+    return f"self:{key}:{digest}" if key else f"self:{digest}"
 
 
 async def _record_claim(
@@ -197,9 +186,7 @@ async def _record_claim(
         supersedes=supersedes,
     )
     await session.execute(insert(Claim).values(**row))
-    await append_event(
-        session, citizen_id, EventType.CLAIM_ISSUED, _event_payload(row), recorded_at
-    )
+    await append_event(session, citizen_id, EventType.CLAIM_ISSUED, claim_payload(row), recorded_at)
     if supersedes is not None:
         await append_event(
             session,
@@ -315,13 +302,30 @@ async def declare_self(
 
     One declaration per competence is current. Declaring the same again returns it (a retry
     never duplicates); declaring something else about that competence replaces it, the old one
-    kept as superseded history, as with an organisation's claims.
+    kept as superseded history, as with an organisation's claims. With an idempotency key, a
+    retry returns what that request made even after later changes, and the key reused for
+    another declaration is a conflict.
     """
     spec = validate(SelfDeclarationInput, data)
     competence_id = await _competence_id(session, spec.competence_uri)
     citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
     assert citizen_id is not None
     await lock_citizen(session, citizen_id)
+    ref = self_declaration_ref(spec)
+    if spec.idempotency_key:
+        made = await load_claims(
+            session,
+            Claim.citizen_id == citizen_id,
+            Claim.organisation_id.is_(None),
+            Claim.external_ref.startswith(f"self:{spec.idempotency_key}:", autoescape=True),
+        )
+        if made and made[0].external_ref != ref:
+            raise Conflict(
+                "idempotencyKey was already used for a different declaration",
+                str(made[0].claim_id),
+            )
+        if made:
+            return IssueOutcome(made[0], created=False)
     current = [
         claim
         for claim in await load_claims(
@@ -332,8 +336,7 @@ async def declare_self(
         )
         if claim.status is ClaimStatus.ACTIVE
     ]
-    ref = _self_declaration_ref(spec)
-    if current and current[-1].external_ref == ref:
+    if current and current[-1].external_ref.rsplit(":", 1)[-1] == ref.rsplit(":", 1)[-1]:
         return IssueOutcome(current[-1], created=False)
     supersedes = current[-1].claim_id if current else None
     recorded_at = clock.now()
@@ -349,7 +352,7 @@ async def declare_self(
     )
     await session.execute(insert(Claim).values(**row))
     await append_event(
-        session, citizen_id, EventType.CLAIM_SELF_DECLARED, _event_payload(row), recorded_at
+        session, citizen_id, EventType.CLAIM_SELF_DECLARED, claim_payload(row), recorded_at
     )
     claim = await load_claim(session, row["claim_id"], citizen_id)
     assert claim is not None
@@ -364,10 +367,11 @@ async def withdraw_self_declaration(
     claim = await load_claim(session, claim_id, citizen_id) if citizen_id else None
     if claim is None or not claim.self_declared:
         raise NotFound("no self-declared competence with this id")
-    if claim.superseded_by_claim_id is not None:
-        raise InvalidState("a newer declaration replaced this one; withdraw that one")
     assert citizen_id is not None
     await lock_citizen(session, citizen_id)
+    claim = await load_claim(session, claim_id, citizen_id)  # as it is now, under the lock
+    if claim is not None and claim.superseded_by_claim_id is not None:
+        raise InvalidState("a newer declaration replaced this one; withdraw that one")
     withdrawn_at = clock.now()
     inserted = await session.scalar(
         pg_insert(ClaimRevocation)

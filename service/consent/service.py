@@ -13,12 +13,12 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Self
+from datetime import datetime, timedelta
+from typing import Any, Self
 
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
@@ -28,6 +28,7 @@ from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import ConceptUri
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
+from service.events.payloads import grant_payload
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import AccessGrant, Organisation, ShareLink
 from service.models.enums import (
@@ -39,21 +40,18 @@ from service.models.enums import (
 )
 from service.pagination import decode_cursor, encode_cursor
 from service.taxonomy.search import CompetenceRef, competences_by_id, competences_by_uri
-from service.validation import Purpose, validate
+from service.validation import IdempotencyKey, Purpose, validate
 
 # Recognisable, so secret scanners and our log redaction find it.
 SHARE_TOKEN_PREFIX = "psl_"  # noqa: S105 - a prefix, no secret
 MAX_ACTIVE_GRANTS = 100
+MIN_GRANT_TERM = timedelta(minutes=5)
 MAX_GRANT_COMPETENCES = 500
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
 def one_year_after(moment: datetime) -> datetime:
-    """The longest a grant may run: the same calendar moment a year later (28 Feb for 29 Feb)."""
-    try:
-        return moment.replace(year=moment.year + 1)
-    except ValueError:
-        return moment.replace(year=moment.year + 1, day=28)
+    """The longest a grant may run."""
+    return clock.add_years(moment, 1)
 
 
 class GrantInput(BaseModel):
@@ -81,13 +79,20 @@ class GrantInput(BaseModel):
 
     @field_validator("expires_at")
     @classmethod
-    def _within_a_year(cls, value: datetime) -> datetime:
+    def _zoned(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a time zone offset")
-        now = clock.now()
-        if not now < value <= one_year_after(now):
-            raise ValueError("must be in the future, at most one year from now")
         return value
+
+    def check_term(self, now: datetime) -> None:
+        """Checked when the grant is made, not when a retry of it arrives: a faithful retry
+        after the expiry still returns the grant it made."""
+        if not now + MIN_GRANT_TERM <= self.expires_at <= one_year_after(now):
+            raise ValidationFailed.one(
+                "input.expiresAt",
+                "must be at least five minutes and at most one year from now",
+                "invalid_term",
+            )
 
     @model_validator(mode="after")
     def _grantee(self) -> Self:
@@ -106,7 +111,7 @@ class GrantInput(BaseModel):
 
 
 @dataclass(frozen=True)
-class GranteeOrganisation:
+class OrganisationRef:
     id: uuid.UUID
     name: str
     kind: str
@@ -118,7 +123,7 @@ class GrantView:
     grant_id: uuid.UUID
     citizen_id: uuid.UUID
     grantee_kind: GranteeKind
-    organisation: GranteeOrganisation | None
+    organisation: OrganisationRef | None
     purpose: str
     competences: list[CompetenceRef] | None  # None: the whole passport
     created_at: datetime
@@ -142,6 +147,12 @@ def share_token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _active(at: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The one rule of an active grant, in SQL: not revoked, not yet expired (``_status``
+    says the same of a loaded row)."""
+    return (AccessGrant.revoked_at.is_(None), AccessGrant.expires_at > at)
+
+
 def _status(row: AccessGrant, at: datetime) -> GrantStatus:
     if row.revoked_at is not None:
         return GrantStatus.REVOKED
@@ -153,7 +164,7 @@ async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[Gra
     org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
     orgs = (
         {
-            org.id: GranteeOrganisation(org.id, org.name, org.kind, org.enterprise_number)
+            org.id: OrganisationRef(org.id, org.name, org.kind, org.enterprise_number)
             for org in await session.scalars(
                 select(Organisation).where(Organisation.id.in_(org_ids))
             )
@@ -234,15 +245,12 @@ async def grant_access(
                 "idempotencyKey was already used for a different grant", str(earlier.grant_id)
             )
         return GrantOutcome((await _views(session, [earlier]))[0], created=False, share_token=None)
+    now = clock.now()  # after the lock: created_at is never later than this check
+    spec.check_term(now)
     organisation_id = await _grantee(session, spec)
     competence_ids = await _competence_ids(session, spec.competence_uris)
-    now = clock.now()
     active = await session.scalar(
-        select(func.count()).where(
-            AccessGrant.citizen_id == citizen_id,
-            AccessGrant.revoked_at.is_(None),
-            AccessGrant.expires_at > now,
-        )
+        select(func.count()).where(AccessGrant.citizen_id == citizen_id, *_active(now))
     )
     if (active or 0) >= MAX_ACTIVE_GRANTS:
         raise InvalidState(f"at most {MAX_ACTIVE_GRANTS} grants can be active; revoke one first")
@@ -273,13 +281,13 @@ async def grant_access(
         session,
         citizen_id,
         EventType.GRANT_CREATED,
-        {
-            "grantId": str(row.grant_id),
-            "granteeKind": row.grantee_kind,
-            "organisationId": str(organisation_id) if organisation_id else None,
-            "competenceIds": competence_ids,
-            "expiresAt": spec.expires_at.isoformat(),
-        },
+        grant_payload(
+            grant_id=row.grant_id,
+            grantee_kind=row.grantee_kind,
+            organisation_id=organisation_id,
+            competence_ids=competence_ids,
+            expires_at=spec.expires_at,
+        ),
         now,
     )
     return GrantOutcome((await _views(session, [row]))[0], created=True, share_token=token)
@@ -338,21 +346,18 @@ async def active_grants(
         select(AccessGrant).where(
             AccessGrant.citizen_id == citizen_id,
             AccessGrant.organisation_id == organisation_id,
-            AccessGrant.revoked_at.is_(None),
-            AccessGrant.expires_at > clock.now(),
+            *_active(clock.now()),
         )
     )
     return await _views(session, list(rows))
 
 
 async def link_grant(session: AsyncSession, principal: Principal) -> GrantView | None:
-    """The share-link holder's grant, if it is still active (checked again on every use)."""
+    """The share-link holder's grant (``share_link_principal`` found it active, this request)."""
     if not principal.is_link or principal.citizen_id is None or principal.grant_id is None:
         return None
     row = await session.get(AccessGrant, (principal.citizen_id, principal.grant_id))
-    if row is None or _status(row, clock.now()) is not GrantStatus.ACTIVE:
-        return None
-    return (await _views(session, [row]))[0]
+    return None if row is None else (await _views(session, [row]))[0]
 
 
 async def share_link_principal(session: AsyncSession, token: str) -> Principal | None:
@@ -367,11 +372,7 @@ async def share_link_principal(session: AsyncSession, token: str) -> Principal |
                 (AccessGrant.citizen_id == ShareLink.citizen_id)
                 & (AccessGrant.grant_id == ShareLink.grant_id),
             )
-            .where(
-                ShareLink.secret_hash == share_token_hash(token),
-                AccessGrant.revoked_at.is_(None),
-                AccessGrant.expires_at > clock.now(),
-            )
+            .where(ShareLink.secret_hash == share_token_hash(token), *_active(clock.now()))
         )
     ).one_or_none()
     if found is None:
@@ -397,11 +398,7 @@ async def grants_received(
     """The active grants to the reader's organisation, newest first: which passports it may
     read, for what, until when. Listing them reads no passport."""
     organisation_id = require_reader(principal)
-    conditions = [
-        AccessGrant.organisation_id == organisation_id,
-        AccessGrant.revoked_at.is_(None),
-        AccessGrant.expires_at > clock.now(),
-    ]
+    conditions = [AccessGrant.organisation_id == organisation_id, *_active(clock.now())]
     if after:
         stamp, last_id = decode_cursor(after)
         conditions.append(

@@ -15,8 +15,9 @@ from typing import Any
 
 import rfc8785
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service.events.payloads import claim_payload, grant_payload
 from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
 from service.models.enums import EventType
 
@@ -101,8 +102,9 @@ class ChainReport:
     breaks: list[ChainBreak] = field(default_factory=list)
 
 
-# Which events a row must have: a claim its issuing (or declaring) event, a revocation its
-# revoking (or withdrawing) event, a grant its creation and, once revoked, its revocation.
+# Which events a row must have: a claim its issuing (or declaring) event with the same facts,
+# a revocation its revoking (or withdrawing) event, a grant its creation (same facts) and,
+# exactly when revoked, its revocation.
 _CLAIM_EVENTS = frozenset({EventType.CLAIM_ISSUED.value, EventType.CLAIM_SELF_DECLARED.value})
 _REVOCATION_EVENTS = frozenset({EventType.CLAIM_REVOKED.value, EventType.CLAIM_WITHDRAWN.value})
 BATCH = 500
@@ -131,38 +133,92 @@ def _verify_links(citizen_id: uuid.UUID, rows: Sequence[CitizenEvent]) -> list[C
     return breaks
 
 
+@dataclass
+class _Rows:
+    """One citizen's rows that events announce, as the tables hold them now."""
+
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> event payload
+    revocations: set[str] = field(default_factory=set)
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> event payload
+    revoked_grants: set[str] = field(default_factory=set)
+
+
+def _matches(
+    kind: str, rows: Mapping[str, dict[str, Any]], events: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    found = [f"{kind} {key} has no event" for key in sorted(rows.keys() - events.keys())]
+    found += [
+        f"event of {kind} {key} but no such {kind}" for key in sorted(events.keys() - rows.keys())
+    ]
+    found += [
+        f"{kind} {key} differs from its event"
+        for key in sorted(rows.keys() & events.keys())
+        if rows[key] != dict(events[key])
+    ]
+    return found
+
+
+def _both_ways(kind: str, rows: set[str], events: set[str]) -> list[str]:
+    return [f"{kind} of {key} has no event" for key in sorted(rows - events)] + [
+        f"event of {kind} of {key} but none recorded" for key in sorted(events - rows)
+    ]
+
+
 def _cross_check(
-    citizen_id: uuid.UUID,
-    events: Sequence[CitizenEvent],
-    claims: set[str],
-    revocations: set[str],
-    grants: set[str],
-    revoked_grants: set[str],
+    citizen_id: uuid.UUID, events: Sequence[CitizenEvent], rows: _Rows
 ) -> list[ChainBreak]:
     """Rows and events must tell the same story: this catches deleted events (a chain alone
-    cannot notice its last links missing) and rows written behind the service's back."""
+    cannot notice its last links missing), edited rows, and rows written behind the service's
+    back, which have no event."""
 
-    def ids(types: frozenset[str], key: str) -> set[str]:
-        return {str(e.payload.get(key)) for e in events if e.event_type in types}
+    def payloads(types: frozenset[str], key: str) -> dict[str, Mapping[str, Any]]:
+        return {str(e.payload.get(key)): e.payload for e in events if e.event_type in types}
 
-    found = [
-        (claims - ids(_CLAIM_EVENTS, "claimId"), "claim {} has no event"),
-        (ids(_CLAIM_EVENTS, "claimId") - claims, "event of claim {} but no such claim"),
-        (revocations - ids(_REVOCATION_EVENTS, "claimId"), "revocation of {} has no event"),
-        (
-            grants - ids(frozenset({EventType.GRANT_CREATED.value}), "grantId"),
-            "grant {} has no event",
-        ),
-        (
-            revoked_grants - ids(frozenset({EventType.GRANT_REVOKED.value}), "grantId"),
-            "revocation of grant {} has no event",
-        ),
-    ]
-    return [
-        ChainBreak(citizen_id, None, message.format(item))
-        for missing, message in found
-        for item in sorted(missing)
-    ]
+    def ids(event_type: EventType, key: str) -> set[str]:
+        return set(payloads(frozenset({event_type.value}), key))
+
+    problems = _matches("claim", rows.claims, payloads(_CLAIM_EVENTS, "claimId"))
+    problems += _both_ways(
+        "revocation", rows.revocations, set(payloads(_REVOCATION_EVENTS, "claimId"))
+    )
+    problems += _matches(
+        "grant", rows.grants, payloads(frozenset({EventType.GRANT_CREATED.value}), "grantId")
+    )
+    problems += _both_ways(
+        "revocation of grant",
+        rows.revoked_grants,
+        ids(EventType.GRANT_REVOKED, "grantId"),
+    )
+    return [ChainBreak(citizen_id, None, problem) for problem in problems]
+
+
+async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Rows]:
+    found = {c: _Rows() for c in citizen_ids}
+    for claim in await session.execute(
+        select(Claim.__table__).where(Claim.citizen_id.in_(citizen_ids))
+    ):
+        row = claim._mapping
+        found[row["citizen_id"]].claims[str(row["claim_id"])] = claim_payload(dict(row))
+    for owner, claim_id in await session.execute(
+        select(ClaimRevocation.citizen_id, ClaimRevocation.claim_id).where(
+            ClaimRevocation.citizen_id.in_(citizen_ids)
+        )
+    ):
+        found[owner].revocations.add(str(claim_id))
+    for grant in await session.scalars(
+        select(AccessGrant).where(AccessGrant.citizen_id.in_(citizen_ids))
+    ):
+        mine = found[grant.citizen_id]
+        mine.grants[str(grant.grant_id)] = grant_payload(
+            grant_id=grant.grant_id,
+            grantee_kind=grant.grantee_kind,
+            organisation_id=grant.organisation_id,
+            competence_ids=grant.competence_ids,
+            expires_at=grant.expires_at,
+        )
+        if grant.revoked_at is not None:
+            mine.revoked_grants.add(str(grant.grant_id))
+    return found
 
 
 async def _verify_batch(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> ChainReport:
@@ -173,42 +229,30 @@ async def _verify_batch(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> 
         .order_by(CitizenEvent.citizen_id, CitizenEvent.seq)
     ):
         events[row.citizen_id].append(row)
-
-    async def ids(column: Any, citizen: Any, *where: Any) -> dict[uuid.UUID, set[str]]:
-        found: dict[uuid.UUID, set[str]] = {c: set() for c in citizen_ids}
-        rows = await session.execute(
-            select(citizen, column).where(citizen.in_(citizen_ids), *where)
-        )
-        for owner, value in rows:
-            found[owner].add(str(value))
-        return found
-
-    claims = await ids(Claim.claim_id, Claim.citizen_id)
-    revocations = await ids(ClaimRevocation.claim_id, ClaimRevocation.citizen_id)
-    grants = await ids(AccessGrant.grant_id, AccessGrant.citizen_id)
-    revoked = await ids(
-        AccessGrant.grant_id, AccessGrant.citizen_id, AccessGrant.revoked_at.is_not(None)
-    )
+    rows = await _rows(session, citizen_ids)
     report = ChainReport(citizens=len(citizen_ids))
     for citizen_id in citizen_ids:
-        rows = events[citizen_id]
-        report.events += len(rows)
-        report.breaks += _verify_links(citizen_id, rows)
-        report.breaks += _cross_check(
-            citizen_id,
-            rows,
-            claims[citizen_id],
-            revocations[citizen_id],
-            grants[citizen_id],
-            revoked[citizen_id],
-        )
+        report.events += len(events[citizen_id])
+        report.breaks += _verify_links(citizen_id, events[citizen_id])
+        report.breaks += _cross_check(citizen_id, events[citizen_id], rows[citizen_id])
     return report
 
 
-async def verify_chains(session: AsyncSession, citizen_id: uuid.UUID | None = None) -> ChainReport:
-    """Recompute every citizen's chain (or one's), in batches, reading each row once."""
-    if citizen_id is not None:
-        return await _verify_batch(session, [citizen_id])
+async def verify_chains(engine: AsyncEngine, citizen_id: uuid.UUID | None = None) -> ChainReport:
+    """Recompute every citizen's chain (or one's), in batches, reading each row once.
+
+    One REPEATABLE READ, READ ONLY transaction: events and rows are compared as of one moment,
+    so claims written meanwhile are not mistaken for rows without events.
+    """
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        async with AsyncSession(bind=conn) as session:
+            if citizen_id is not None:
+                return await _verify_batch(session, [citizen_id])
+            return await _verify_all(session)
+
+
+async def _verify_all(session: AsyncSession) -> ChainReport:
     total = ChainReport()
     last: uuid.UUID | None = None
     while True:
@@ -226,5 +270,5 @@ async def verify_chains(session: AsyncSession, citizen_id: uuid.UUID | None = No
         session.expunge_all()  # keep memory flat over a whole database
 
 
-async def verify_chain(session: AsyncSession, citizen_id: uuid.UUID) -> list[ChainBreak]:
-    return (await verify_chains(session, citizen_id)).breaks
+async def verify_chain(engine: AsyncEngine, citizen_id: uuid.UUID) -> list[ChainBreak]:
+    return (await verify_chains(engine, citizen_id)).breaks

@@ -87,7 +87,6 @@ class AccessBasis(StrEnum):
     LEGAL_BASIS = "legal_basis"
     CONSENT = "consent"  # a grant to the reader's organisation
     LINK = "link"  # a share link's grant
-    ISSUER = "issuer"
 
 
 class SkillType(StrEnum):

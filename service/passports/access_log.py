@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
 from service.citizens.service import own_citizen_id
-from service.consent.service import GranteeOrganisation
+from service.consent.service import OrganisationRef
 from service.models import AccessGrant, AccessRecord, LegalBasis, Organisation
 from service.models.enums import AccessBasis, PrincipalKind
 from service.pagination import decode_cursor, encode_cursor
@@ -40,7 +40,7 @@ class AccessLogEntry:
     accessed_at: datetime
     principal_kind: PrincipalKind
     client_id: str | None  # the reading organisation's system
-    organisation: GranteeOrganisation | None
+    organisation: OrganisationRef | None
     basis: AccessBasis
     legal_basis: LegalBasisRef | None
     grants: list[GrantRef]
@@ -98,7 +98,7 @@ async def load_access_log(
             accessed_at=record.accessed_at,
             principal_kind=PrincipalKind(record.principal_kind),
             client_id=record.subject,
-            organisation=GranteeOrganisation(org.id, org.name, org.kind, org.enterprise_number)
+            organisation=OrganisationRef(org.id, org.name, org.kind, org.enterprise_number)
             if org
             else None,
             basis=AccessBasis(record.basis),

@@ -14,13 +14,13 @@ from datetime import date, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, insert
+from sqlalchemy import ColumnElement, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.policy import may_hold_legal_basis, require_reader
 from service.auth.principal import Principal
-from service.citizens.service import find_citizen, own_citizen_id
+from service.citizens.service import find_citizen, own_citizen_id, share_citizen_lock
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, active_grants, link_grant
 from service.errors import NotAuthorized, NotFound
@@ -37,6 +37,7 @@ from service.taxonomy.search import CompetenceRef
 from service.validation import Insz, Purpose, validate
 
 NOT_FOUND = "no passport found for this citizen"
+NOBODY = uuid.UUID(int=0)
 
 
 class PassportFilter(BaseModel):
@@ -203,6 +204,7 @@ async def _build(
     grants: Sequence[GrantView] = (),
 ) -> Passport:
     scope = _scope(grants) if basis in (AccessBasis.CONSENT, AccessBasis.LINK) else None
+    await share_citizen_lock(session, citizen_id)
     claims = await load_claims(session, *_claim_conditions(citizen_id, flt, scope))
     verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
@@ -212,6 +214,7 @@ async def _build(
         for c in claims
         if c.self_declared
         and c.status is ClaimStatus.ACTIVE
+        and (not flt.statuses or ClaimStatus.ACTIVE in flt.statuses)
         and (flt.used_since is None or c.most_recent_use >= flt.used_since)
     ]
     return Passport(
@@ -232,30 +235,39 @@ async def record_access(
     operation: str = "passport",
     legal_basis_id: uuid.UUID | None = None,
     purpose: str | None = None,
-) -> None:
-    """Every read of a passport that returned it, in the citizen's access log."""
+) -> bool:
+    """Every read of a passport that returned it, in the citizen's access log. False: the
+    citizen was erased while this read waited for their lock, so there is nothing to show."""
     assert passport.citizen_id is not None
     # The role this read used: a client holding both scopes reads as a reader.
     role = {
         AccessBasis.SELF: PrincipalKind.CITIZEN,
         AccessBasis.LINK: PrincipalKind.LINK,
     }.get(passport.basis, PrincipalKind.READER)
-    await session.execute(
-        insert(AccessRecord).values(
-            citizen_id=passport.citizen_id,
-            id=uuid.uuid4(),
-            accessed_at=passport.read_at,
-            principal_kind=role.value,
-            subject=principal.subject if role is PrincipalKind.READER else None,
-            organisation_id=principal.organisation_id if role is PrincipalKind.READER else None,
-            basis=passport.basis.value,
-            legal_basis_id=legal_basis_id,
-            grant_ids=[grant.grant_id for grant in passport.grants],
-            purpose=purpose,
-            operation=operation,
-            competence_ids=passport.competence_ids,
+    reader = role is PrincipalKind.READER
+    record = {
+        "citizen_id": passport.citizen_id,
+        "id": uuid.uuid4(),
+        "accessed_at": passport.read_at,
+        "principal_kind": role.value,
+        "subject": principal.subject if reader else None,
+        "organisation_id": principal.organisation_id if reader else None,
+        "basis": passport.basis.value,
+        "legal_basis_id": legal_basis_id,
+        "grant_ids": [grant.grant_id for grant in passport.grants],
+        "purpose": purpose,
+        "operation": operation,
+        "competence_ids": passport.competence_ids,
+    }
+    values = select(*(literal(v, AccessRecord.__table__.c[k].type) for k, v in record.items()))
+    written = await session.scalar(
+        insert(AccessRecord)
+        .from_select(
+            list(record), values.where(exists().where(Citizen.citizen_id == passport.citizen_id))
         )
+        .returning(AccessRecord.id)
     )
+    return written is not None
 
 
 async def read_own_passport(
@@ -270,7 +282,8 @@ async def read_own_passport(
     if citizen_id is None:  # nobody has written anything yet: an empty passport
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)
     passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
-    await record_access(session, principal, passport, operation=operation)
+    if not await record_access(session, principal, passport, operation=operation):
+        return Passport(None, [], [], clock.now(), AccessBasis.SELF)  # erased meanwhile
     return passport
 
 
@@ -282,7 +295,8 @@ async def read_shared_passport(
     if grant is None:
         raise NotFound(NOT_FOUND)
     passport = await _build(session, grant.citizen_id, flt, AccessBasis.LINK, [grant])
-    await record_access(session, principal, passport, operation=operation)
+    if not await record_access(session, principal, passport, operation=operation):
+        raise NotFound(NOT_FOUND)
     return passport
 
 
@@ -323,16 +337,19 @@ async def read_passport(
         if found is None:
             raise NotFound(NOT_FOUND)
         passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
-        await record_access(
+        if not await record_access(
             session, principal, passport, legal_basis_id=basis.id, purpose=stated.purpose
-        )
+        ):
+            raise NotFound(NOT_FOUND)
         return passport
     found = await _find(session, hmac_key, selector)
-    grants = await active_grants(session, found, organisation_id) if found else []
+    # Asked for a citizen who does not exist, too, so both take the same time to refuse.
+    grants = await active_grants(session, found or NOBODY, organisation_id)
     if found is None or not grants:
         raise NotFound(NOT_FOUND)
     passport = await _build(session, found, flt, AccessBasis.CONSENT, grants)
-    await record_access(session, principal, passport, purpose=stated.purpose)
+    if not await record_access(session, principal, passport, purpose=stated.purpose):
+        raise NotFound(NOT_FOUND)
     return passport
 
 

@@ -40,7 +40,7 @@ from service.schema.common import SCALARS
 from service.schema.consent.mutations import ConsentMutations
 from service.schema.consent.queries import ConsentQueries
 from service.schema.context import Context
-from service.schema.cost import operation_cost
+from service.schema.cost import DocumentTooLarge, expanded_fields, operation_cost
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
 from service.settings import Settings
@@ -126,6 +126,24 @@ class OperationNameRequired(SchemaExtension):
         yield
 
 
+class DocumentSizeLimit(SchemaExtension):
+    """Right after parsing, before any validation rule walks it: a document whose fragments
+    expand to more fields than the limit is refused, so no walk of it can take long."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        context = self.execution_context.context
+        if document is None or not isinstance(context, Context):
+            return
+        limit = context.settings.graphql_max_fields
+        try:
+            expanded_fields(document, limit)
+        except DocumentTooLarge as exc:
+            refusal = QueryTooCostly(str(exc), limit=limit)
+            raise GraphQLError(refusal.message, original_error=refusal) from None
+
+
 class CostAndRateLimit(SchemaExtension):
     """After validation, before any resolver: refuse an operation costlier than the limit, then
     take its cost from the caller's budget. A refusal runs nothing and costs nothing."""
@@ -195,6 +213,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        DocumentSizeLimit,
         lambda: MaskErrors(should_mask_error=_masked),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

@@ -1,14 +1,20 @@
-"""What a GraphQL operation costs, from its validated document, before any resolver runs.
+"""What a GraphQL operation costs, from its document, before any resolver runs.
 
-A field costs its weight (``WEIGHTS``; otherwise 1 for an object or list, 0 for a scalar) plus
-what its selection costs, times its page size when it is paginated by ``first``. The weights
-are rough database work: a passport read is one statement over all its claims, whatever is
-selected below it, so it is weighed once and its lists are not multiplied. Fragments count at
-every spread; @skip/@include are ignored, so the estimate never falls short.
+The cost follows database work. A root field costs 1 unless ``WEIGHTS`` says more; so does a
+field listed there (one that queries on its own, like ``Me.accessLog``). Every other field
+costs nothing: it reads what its parent loaded (a passport's claims come with the passport's
+one statement). A field paginated by ``first`` costs its weight plus, per item of the page, 1
+and what its selection costs. Fragments count at every spread; @skip/@include are ignored, so
+the estimate never falls short.
+
+Walking a document is linear in its size whatever its fragments do: each fragment is costed
+once per type it is spread on. ``expanded_fields`` bounds the expansion itself before
+validation, whose own walks (the depth limit among them) would otherwise follow every spread
+of fragments that spread each other.
 
 Written here rather than taken from a library: the one on PyPI (graphql-complexity) ignores
-variables, misses non-null lists and pins an old Strawberry; this is the same walk over
-graphql-core's own AST and types, in a page.
+variables, misses non-null lists and pins an old Strawberry; this is a page over graphql-core's
+own AST and types.
 """
 
 from __future__ import annotations
@@ -29,19 +35,23 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
     get_operation_ast,
-    is_composite_type,
     value_from_ast,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLObjectType
 
+ROOT_WEIGHT = 1
 WEIGHTS: Mapping[str, int] = {
     # Reads of a whole passport: one statement over all claims, and an access record.
     "Query.passport": 10,
     "Query.sharedPassport": 10,
     "Me.passport": 10,
+    "Me.grants": 2,
+    "Me.accessLog": 4,  # four statements whatever the page size
     "Me.exportData": 50,  # claims, events, grants and the whole access log
     "Query.verifyEventChains": 500,  # every event of every citizen
     "Query.competences": 3,  # trigram search
+    "Query.grantsReceived": 2,
+    "Query.issuedClaims": 2,
     # Writes: a transaction each, with the citizen lock and an event.
     "Mutation.issueClaim": 5,
     "Mutation.revokeClaim": 5,
@@ -55,6 +65,51 @@ WEIGHTS: Mapping[str, int] = {
 PAGE_ARGUMENT = "first"
 
 
+class DocumentTooLarge(ValueError):
+    """More fields, once fragments are expanded, than any operation of this API needs."""
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def expanded_fields(document: DocumentNode, limit: int) -> int:
+    """Fields in the document with every fragment spread expanded, counted without expanding
+    (each fragment once); raises DocumentTooLarge past ``limit`` or on a fragment cycle."""
+    fragments = _fragments(document)
+    sizes: dict[str, int] = {}
+    open_: set[str] = set()
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for node in selection_set.selections if selection_set else ():
+            if isinstance(node, FieldNode):
+                total += 1 + size(node.selection_set)
+            elif isinstance(node, InlineFragmentNode):
+                total += size(node.selection_set)
+            elif isinstance(node, FragmentSpreadNode):
+                total += fragment(node.name.value)
+            if total > limit:
+                raise DocumentTooLarge(f"more than {limit} fields once fragments are expanded")
+        return total
+
+    def fragment(name: str) -> int:
+        if name in sizes:
+            return sizes[name]
+        if name in open_ or name not in fragments:
+            return 0  # a cycle or an unknown fragment: validation names the error
+        open_.add(name)
+        sizes[name] = size(fragments[name].selection_set)
+        open_.discard(name)
+        return sizes[name]
+
+    return sum(
+        size(d.selection_set)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
+
+
 class _Walk:
     def __init__(
         self,
@@ -65,8 +120,10 @@ class _Walk:
     ) -> None:
         self.schema = schema
         self.fragments = fragments
-        self.variables = variables
+        self.variables = dict(variables)
         self.max_page = max_page
+        self.roots = {t.name for t in (schema.query_type, schema.mutation_type) if t}
+        self.memo: dict[tuple[str, str], int] = {}
 
     def selection(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
         total = 0
@@ -78,10 +135,16 @@ class _Walk:
                 typed = self.schema.get_type(condition.name.value) if condition else parent
                 total += self.selection(typed or parent, node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
-                fragment = self.fragments[node.name.value]
-                typed = self.schema.get_type(fragment.type_condition.name.value)
-                total += self.selection(typed or parent, fragment.selection_set)
+                total += self.fragment(node.name.value)
         return total
+
+    def fragment(self, name: str) -> int:
+        fragment = self.fragments[name]
+        typed = self.schema.get_type(fragment.type_condition.name.value)
+        key = (name, typed.name if typed else "")
+        if key not in self.memo:
+            self.memo[key] = self.selection(typed, fragment.selection_set) if typed else 0
+        return self.memo[key]
 
     def field(self, parent: GraphQLNamedType, node: FieldNode) -> int:
         name = node.name.value
@@ -90,18 +153,20 @@ class _Walk:
         ):
             return 0  # __typename and introspection; a union has no fields of its own
         definition = parent.fields[name]
+        default = ROOT_WEIGHT if parent.name in self.roots else 0
+        weight = WEIGHTS.get(f"{parent.name}.{name}", default)
         child = get_named_type(definition.type)
-        weight = WEIGHTS.get(f"{parent.name}.{name}", 1 if is_composite_type(child) else 0)
         below = self.selection(child, node.selection_set) if node.selection_set else 0
         if PAGE_ARGUMENT in definition.args:
-            below *= self.page_size(node, definition.args[PAGE_ARGUMENT].default_value)
+            size = self.page_size(node, definition.args[PAGE_ARGUMENT].default_value)
+            return weight + size * (1 + below)
         return weight + below
 
     def page_size(self, node: FieldNode, default: Any) -> int:
         given = next((a for a in node.arguments or () if a.name.value == PAGE_ARGUMENT), None)
-        value = value_from_ast(given.value, GraphQLInt, dict(self.variables)) if given else default
+        value = value_from_ast(given.value, GraphQLInt, self.variables) if given else default
         size = value if isinstance(value, int) else self.max_page
-        return max(1, min(size, self.max_page))
+        return max(0, min(size, self.max_page))
 
 
 def operation_cost(
@@ -119,8 +184,5 @@ def operation_cost(
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    walk = _Walk(schema, fragments, variables or {}, max_page)
+    walk = _Walk(schema, _fragments(document), variables or {}, max_page)
     return walk.selection(root, operation.selection_set)

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.auth.policy import require_admin
-from service.errors import DomainError
+from service.errors import DomainError, NotFound
 from service.events.chain import verify_chains
+from service.models import Citizen
 from service.organisations import service as registry
 from service.schema.admin.types import (
     ApiClient,
@@ -150,4 +152,8 @@ class AdminQueries:
         ctx = info.context
         require_admin(ctx.principal)
         wanted = parse_uuid(citizen_id, "citizen") if citizen_id is not None else None
-        return ChainReport.of(await verify_chains(ctx.session, wanted))
+        if wanted is not None and await ctx.session.get(Citizen, wanted) is None:
+            raise NotFound("no citizen with this id")
+        engine = ctx.session.bind
+        assert isinstance(engine, AsyncEngine)
+        return ChainReport.of(await verify_chains(engine, wanted))

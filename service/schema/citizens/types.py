@@ -94,6 +94,11 @@ class SelfDeclareInput:
     proficiency: ProficiencyInput | None = None
     context: str | None = None
     evidence: list[EvidenceInput] = strawberry.field(default_factory=list)
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Your own key for this request: a retry with it returns what it made, even "
+        "after later changes; without it, declaring the same again is still harmless",
+    )
 
 
 @strawberry.type

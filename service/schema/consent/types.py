@@ -7,7 +7,8 @@ from typing import Annotated
 
 import strawberry
 
-from service.consent.service import GranteeOrganisation, GrantOutcome, GrantView
+from service.consent import service as consent
+from service.consent.service import GrantOutcome, GrantView
 from service.schema.common import PageInfo
 from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind
 from service.schema.errors import (
@@ -28,7 +29,7 @@ class OrganisationRef:
     enterprise_number: str
 
     @classmethod
-    def of(cls, org: GranteeOrganisation) -> OrganisationRef:
+    def of(cls, org: consent.OrganisationRef) -> OrganisationRef:
         return cls(
             id=strawberry.ID(str(org.id)),
             name=org.name,

@@ -35,7 +35,9 @@ class PassportQueries:
     @strawberry.field(
         description="A citizen's passport. Under a legal basis, name it and state the purpose of "
         "the read; without one, the read relies on the citizen's active grants to your "
-        "organisation and shows only what they cover. Every read is shown to the citizen."
+        "organisation and shows only what they cover. Every read is shown to the citizen; the "
+        "purpose is kept in their access log (beyond an erasure for legal-basis reads), so say "
+        "why you read, never who the person is."
     )
     async def passport(
         self,

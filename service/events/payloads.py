@@ -1,0 +1,51 @@
+"""What an event records of the row it announces: references and facts, never free text.
+
+One function per kind of row, used both when the event is written and when the chain is
+verified, which recomputes the payload from the row and compares: an edited row no longer
+matches its event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _id(value: uuid.UUID | None) -> str | None:
+    return str(value) if value else None
+
+
+def claim_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """For claim.issued and claim.self_declared."""
+    return {
+        "claimId": str(row["claim_id"]),
+        "organisationId": _id(row["organisation_id"]),
+        "competenceId": row["competence_id"],
+        "assessmentMethod": row["assessment_method"],
+        "learningContext": row["learning_context"],
+        "proficiency": row["proficiency_level"],
+        "acquiredOn": row["acquired_on"].isoformat(),
+        "lastUsedOn": row["last_used_on"].isoformat() if row["last_used_on"] else None,
+        "validUntil": row["valid_until"].isoformat() if row["valid_until"] else None,
+        "supersedes": _id(row["supersedes_claim_id"]),
+    }
+
+
+def grant_payload(
+    *,
+    grant_id: uuid.UUID,
+    grantee_kind: str,
+    organisation_id: uuid.UUID | None,
+    competence_ids: Sequence[int] | None,
+    expires_at: datetime,
+) -> dict[str, Any]:
+    """For grant.created; the instant in UTC, however the citizen's app wrote it."""
+    return {
+        "grantId": str(grant_id),
+        "granteeKind": grantee_kind,
+        "organisationId": _id(organisation_id),
+        "competenceIds": list(competence_ids) if competence_ids is not None else None,
+        "expiresAt": expires_at.astimezone(UTC).isoformat(),
+    }
