@@ -158,6 +158,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "PASSPORT_DATA_DIR": str(settings.data_dir),
         "PASSPORT_INSZ_HMAC_KEY": "b" * 48,
         "PASSPORT_DB_POOL_SIZE": "20",
+        # The bench measures throughput, not the limits: one client sends it all.
+        "PASSPORT_RATE_LIMITS": json.dumps(
+            dict.fromkeys(("partner", "reader"), "100000000/minute")
+        ),
+        "PASSPORT_LOG_LEVEL": "WARNING",
     }
     server = await asyncio.create_subprocess_exec(
         *[

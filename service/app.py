@@ -15,6 +15,7 @@ from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
 from service.db.engine import create_engine, session_factory
+from service.logs import ensure_logging
 from service.observability import RequestContext, setup_tracing, trace_engine
 from service.schema import build_schema
 from service.settings import Settings, get_settings
@@ -23,6 +24,7 @@ from service.settings import Settings, get_settings
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """``database_url`` overrides settings, e.g. with the embedded server `passport serve` runs."""
     settings = settings or get_settings()
+    ensure_logging(settings.log_level)
     url = database_url or settings.database_url
     if not url:
         raise RuntimeError("no database URL: set PASSPORT_DATABASE_URL or use `passport serve`")

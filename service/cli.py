@@ -102,7 +102,7 @@ def serve(
     settings = get_settings()
     if demo and settings.is_production:
         raise typer.BadParameter("demo data is refused in production", param_hint="--demo")
-    configure_logging()
+    configure_logging(settings.log_level)
     url, owner_url, embedded = _database_urls()
     if embedded is not None:
         _echo(f"Embedded PostgreSQL running, data in {settings.data_dir.resolve() / 'pgdata'}")

