@@ -28,6 +28,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/matching.py
 
 contracts: $(STAMP)
 	$(BIN)/passport openapi

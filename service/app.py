@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, graphql, health, metrics, problems
+from service.api import citizen, graphql, health, learning, metrics, problems
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(graphql.router)
     app.include_router(health.router)
     app.include_router(citizen.router)
+    app.include_router(learning.router)
     app.include_router(metrics.router)
     app.add_middleware(RequestContext, engine=lambda: _engine(app))
     return app

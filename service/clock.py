@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -17,7 +18,10 @@ def today() -> date:
     return datetime.now(BRUSSELS).date()
 
 
-def add_years(moment: datetime, years: int) -> datetime:
+Moment = TypeVar("Moment", bound=date)  # a date or a datetime
+
+
+def add_years(moment: Moment, years: int) -> Moment:
     """The same calendar moment ``years`` later (or earlier); 29 February becomes the 28th."""
     try:
         return moment.replace(year=moment.year + years)

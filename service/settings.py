@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # async+redis://redis:6379/0, so a client's budget is one budget.
     rate_limit_storage_uri: str = "memory://"
 
+    # The competence check calls a verified competence stale when it was last used longer ago.
+    stale_after_years: int = Field(default=5, ge=1, le=50)
+
     # Legal-basis reads of erased passports, and erasure receipts, are kept this long and then
     # removed by `passport purge-retained` (run it daily); set it to what the law asks of you.
     retained_access_years: int = Field(default=10, ge=1, le=100)

@@ -61,9 +61,21 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
                 "WHERE grantee = 'passport_app' AND privilege_type = 'UPDATE' ORDER BY 1, 2"
             )
         )
+        catalogue = (
+            "competence_ids",
+            "duration_hours",
+            "language",
+            "location",
+            "mode",
+            "status",
+            "title",
+            "updated_at",
+            "url",
+        )  # a provider's offers, not personal
         assert [tuple(row) for row in updates] == [
             ("access_grants", "revoked_at"),
             ("api_clients", "status"),
+            *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),
         ]

@@ -7,6 +7,7 @@ from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
 from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
+from service.models.learning import LearningOpportunity
 from service.models.organisation import ApiClient, LegalBasis, Organisation
 from service.models.taxonomy import (
     Competence,
@@ -37,6 +38,7 @@ __all__ = [
     "CompetenceLabel",
     "Erasure",
     "IscoGroup",
+    "LearningOpportunity",
     "LegalBasis",
     "Occupation",
     "OccupationCompetence",

@@ -118,6 +118,27 @@ class PrincipalKind(StrEnum):
     LINK = "link"  # whoever holds a citizen's share link
 
 
+class LearningMode(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+    BLENDED = "blended"
+
+
+class OpportunityStatus(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class RequirementStatus(StrEnum):
+    """How a citizen stands against one competence an occupation asks for."""
+
+    HELD = "held"  # verified, and used recently
+    STALE = "stale"  # verified, but not used for longer than the stale threshold
+    PARTIAL = "partial"  # a narrower competence in the ESCO hierarchy is verified
+    SELF_DECLARED = "self_declared"  # only the citizen says so
+    MISSING = "missing"
+
+
 class GranteeKind(StrEnum):
     ORGANISATION = "organisation"
     LINK = "link"

@@ -310,6 +310,7 @@ async def read_passport(
     legal_basis: str | None,
     flt: PassportFilter,
     legal_basis_kinds: Iterable[str],
+    operation: str = "passport",
 ) -> Passport:
     """A reader's read, under a legal basis or under the citizen's consent; every refusal
     looks like "not found", so a refusal tells nothing about whether the passport exists.
@@ -321,7 +322,7 @@ async def read_passport(
     if principal.is_citizen:
         if not await _names_self(session, principal, hmac_key, selector):
             raise NotFound(NOT_FOUND)
-        return await read_own_passport(session, principal, hmac_key, flt)
+        return await read_own_passport(session, principal, hmac_key, flt, operation=operation)
     try:
         organisation_id = require_reader(principal)
     except NotAuthorized:
@@ -338,7 +339,12 @@ async def read_passport(
             raise NotFound(NOT_FOUND)
         passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
         if not await record_access(
-            session, principal, passport, legal_basis_id=basis.id, purpose=stated.purpose
+            session,
+            principal,
+            passport,
+            operation=operation,
+            legal_basis_id=basis.id,
+            purpose=stated.purpose,
         ):
             raise NotFound(NOT_FOUND)
         return passport
@@ -348,7 +354,9 @@ async def read_passport(
     if found is None or not grants:
         raise NotFound(NOT_FOUND)
     passport = await _build(session, found, flt, AccessBasis.CONSENT, grants)
-    if not await record_access(session, principal, passport, purpose=stated.purpose):
+    if not await record_access(
+        session, principal, passport, operation=operation, purpose=stated.purpose
+    ):
         raise NotFound(NOT_FOUND)
     return passport
 

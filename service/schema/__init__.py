@@ -41,6 +41,8 @@ from service.schema.consent.mutations import ConsentMutations
 from service.schema.consent.queries import ConsentQueries
 from service.schema.context import Context
 from service.schema.cost import DocumentTooLarge, expanded_fields, operation_cost
+from service.schema.learning.mutations import LearningMutations
+from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
 from service.settings import Settings
@@ -49,10 +51,19 @@ logger = structlog.get_logger(__name__)
 
 Query = merge_types(
     "Query",
-    (CitizenQueries, PassportQueries, ConsentQueries, ClaimQueries, TaxonomyQueries, AdminQueries),
+    (
+        CitizenQueries,
+        PassportQueries,
+        MatchingQueries,
+        ConsentQueries,
+        ClaimQueries,
+        TaxonomyQueries,
+        AdminQueries,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (ClaimMutations, CitizenMutations, ConsentMutations, AdminMutations)
+    "Mutation",
+    (ClaimMutations, CitizenMutations, ConsentMutations, LearningMutations, AdminMutations),
 )
 
 

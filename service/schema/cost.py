@@ -50,6 +50,8 @@ WEIGHTS: Mapping[str, int] = {
     "Me.exportData": 50,  # claims, events, grants and the whole access log
     "Query.verifyEventChains": 500,  # every event of every citizen
     "Query.competences": 3,  # trigram search
+    "Query.competenceCheck": 15,  # a passport read, the hierarchy walk and the learning plan
+    "Query.occupationMatches": 20,  # a passport read and a ranking over ESCO
     "Query.grantsReceived": 2,
     "Query.issuedClaims": 2,
     # Writes: a transaction each, with the citizen lock and an event.
@@ -61,6 +63,9 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.grantAccess": 5,
     "Mutation.revokeAccess": 5,
     "Mutation.requestErasure": 50,
+    "Mutation.publishLearningOpportunity": 5,
+    "Mutation.publishLearningOpportunities": 100,
+    "Mutation.withdrawLearningOpportunity": 5,
 }
 PAGE_ARGUMENT = "first"
 

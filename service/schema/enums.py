@@ -19,10 +19,13 @@ from service.models.enums import (
     GranteeKind,
     GrantStatus,
     LearningContext,
+    LearningMode,
+    OpportunityStatus,
     OrganisationKind,
     OrganisationStatus,
     PrincipalKind,
     ProficiencyScale,
+    RequirementStatus,
     ReuseLevel,
     Scope,
     SkillCollection,
@@ -38,11 +41,16 @@ strawberry.enum(EvidenceKind)
 strawberry.enum(GranteeKind, description="Who a grant lets read: an organisation or a link.")
 strawberry.enum(GrantStatus)
 strawberry.enum(LearningContext, description="Where the competence was acquired (EU terms).")
+strawberry.enum(LearningMode)
+strawberry.enum(OpportunityStatus)
 strawberry.enum(OrganisationKind)
 strawberry.enum(OrganisationStatus)
 strawberry.enum(PrincipalKind, description="The kind of caller that read a passport.")
 strawberry.enum(ProficiencyScale, description="EQF levels 1-8, CEFR A1-C2 or descriptive.")
 strawberry.enum(ReuseLevel, description="ESCO reuse level of a skill.")
+strawberry.enum(
+    RequirementStatus, description="How the passport stands against a required competence."
+)
 strawberry.enum(Scope)
 strawberry.enum(SkillCollection, description="ESCO thematic skill collection.")
 strawberry.enum(SkillType, description="ESCO skill type: knowledge or skill/competence.")
@@ -57,10 +65,13 @@ __all__ = [
     "GrantStatus",
     "GranteeKind",
     "LearningContext",
+    "LearningMode",
+    "OpportunityStatus",
     "OrganisationKind",
     "OrganisationStatus",
     "PrincipalKind",
     "ProficiencyScale",
+    "RequirementStatus",
     "ReuseLevel",
     "Scope",
     "SkillCollection",

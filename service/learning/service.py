@@ -1,0 +1,256 @@
+"""Providers' learning opportunities, and the learning plan that closes a competence gap.
+
+Only education providers and the public employment service publish offers. An offer is
+identified by (organisation, externalRef): publishing it again replaces it, so a provider's
+nightly feed keeps the catalogue current; withdrawing is a status, nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import clock
+from service.auth.policy import require_issuer
+from service.auth.principal import Principal
+from service.claims.rules import ConceptUri, WebUrl
+from service.errors import NotAuthorized, NotFound, ValidationFailed
+from service.models import LearningOpportunity, Organisation
+from service.models.enums import LearningMode, OpportunityStatus, OrganisationKind
+from service.taxonomy.search import CompetenceRef, competences_by_id, competences_by_uri
+from service.validation import Name, validate
+
+PUBLISHERS = frozenset(
+    {OrganisationKind.EDUCATION_PROVIDER, OrganisationKind.PUBLIC_EMPLOYMENT_SERVICE}
+)
+MAX_BATCH = 500
+MAX_PLAN = 5
+
+
+class OpportunityInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    title: Name
+    mode: Annotated[LearningMode, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
+    duration_hours: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    location: Name | None = None
+    language: str = Field(pattern=r"^(nl|en|fr|de)$")
+    url: WebUrl
+    competence_uris: list[ConceptUri] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _located(self) -> OpportunityInput:
+        if self.mode is not LearningMode.ONLINE and self.location is None:
+            raise ValueError("an in-person or blended offer needs a location")
+        return self
+
+
+@dataclass(frozen=True)
+class OpportunityView:
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    provider_name: str
+    external_ref: str
+    title: str
+    mode: LearningMode
+    duration_hours: int | None
+    location: str | None
+    language: str
+    url: str
+    competences: list[CompetenceRef]
+    status: OpportunityStatus
+    updated_at: datetime
+
+
+def _require_publisher(principal: Principal) -> uuid.UUID:
+    organisation_id = require_issuer(principal)
+    if principal.organisation_kind not in PUBLISHERS:
+        raise NotAuthorized("only education providers and the public employment service publish")
+    return organisation_id
+
+
+async def _views(
+    session: AsyncSession, rows: Sequence[LearningOpportunity]
+) -> list[OpportunityView]:
+    names: dict[uuid.UUID, str] = {}
+    if rows:
+        found = await session.execute(
+            select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({row.organisation_id for row in rows})
+            )
+        )
+        names = {org_id: name for org_id, name in found}
+    refs = await competences_by_id(session, sorted({c for row in rows for c in row.competence_ids}))
+    return [
+        OpportunityView(
+            id=row.id,
+            provider_id=row.organisation_id,
+            provider_name=names.get(row.organisation_id, ""),
+            external_ref=row.external_ref,
+            title=row.title,
+            mode=LearningMode(row.mode),
+            duration_hours=row.duration_hours,
+            location=row.location,
+            language=row.language,
+            url=row.url,
+            competences=[refs[c] for c in row.competence_ids if c in refs],
+            status=OpportunityStatus(row.status),
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+
+
+async def _competence_ids(session: AsyncSession, uris: Sequence[str], prefix: str) -> list[int]:
+    found = await competences_by_uri(session, uris)
+    for i, uri in enumerate(uris):
+        if uri not in found or found[uri].concept_type != "skill":
+            raise ValidationFailed.one(
+                f"{prefix}.competenceUris.{i}",
+                "not an ESCO skill or knowledge concept",
+                "unknown_competence",
+            )
+    return sorted({found[uri].id for uri in uris})
+
+
+async def _upsert(
+    session: AsyncSession, organisation_id: uuid.UUID, spec: OpportunityInput, ids: list[int]
+) -> LearningOpportunity:
+    now = clock.now()
+    values = {
+        "title": spec.title,
+        "mode": spec.mode.value,
+        "duration_hours": spec.duration_hours,
+        "location": spec.location,
+        "language": spec.language,
+        "url": str(spec.url),
+        "competence_ids": ids,
+        "status": OpportunityStatus.ACTIVE.value,
+        "updated_at": now,
+    }
+    statement = insert(LearningOpportunity).values(
+        id=uuid.uuid4(),
+        organisation_id=organisation_id,
+        external_ref=spec.external_ref,
+        created_at=now,
+        **values,
+    )
+    row = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=["organisation_id", "external_ref"], set_=values
+        ).returning(LearningOpportunity)
+    )
+    assert row is not None
+    return row
+
+
+async def publish(
+    session: AsyncSession, principal: Principal, data: Mapping[str, Any]
+) -> OpportunityView:
+    organisation_id = _require_publisher(principal)
+    spec = validate(OpportunityInput, data)
+    ids = await _competence_ids(session, spec.competence_uris, "input")
+    return (await _views(session, [await _upsert(session, organisation_id, spec, ids)]))[0]
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    index: int
+    opportunity: OpportunityView | None
+    error: ValidationFailed | None
+
+
+async def publish_many(
+    session: AsyncSession, principal: Principal, rows: Sequence[Mapping[str, Any]]
+) -> list[RowOutcome]:
+    """A batch: every valid row is published, every invalid one reported with its field;
+    the caller decides whether a partial batch is committed (it is, row by row)."""
+    organisation_id = _require_publisher(principal)
+    if len(rows) > MAX_BATCH:
+        raise ValidationFailed.one("inputs", f"at most {MAX_BATCH} offers at once", "too_many")
+    outcomes: list[RowOutcome] = []
+    for index, data in enumerate(rows):
+        prefix = f"inputs.{index}"
+        try:
+            spec = validate(OpportunityInput, data, prefix=prefix)
+            ids = await _competence_ids(session, spec.competence_uris, prefix)
+        except ValidationFailed as failed:
+            outcomes.append(RowOutcome(index, None, failed))
+            continue
+        row = await _upsert(session, organisation_id, spec, ids)
+        outcomes.append(RowOutcome(index, (await _views(session, [row]))[0], None))
+    return outcomes
+
+
+async def withdraw(
+    session: AsyncSession, principal: Principal, opportunity_id: uuid.UUID
+) -> OpportunityView:
+    organisation_id = _require_publisher(principal)
+    row = await session.scalar(
+        update(LearningOpportunity)
+        .where(
+            LearningOpportunity.id == opportunity_id,
+            LearningOpportunity.organisation_id == organisation_id,
+        )
+        .values(status=OpportunityStatus.WITHDRAWN.value, updated_at=clock.now())
+        .returning(LearningOpportunity)
+    )
+    if row is None:
+        raise NotFound("no offer with this id was published by your organisation")
+    return (await _views(session, [row]))[0]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    opportunity: OpportunityView
+    closes: list[CompetenceRef]  # the gaps it teaches that no earlier pick already closed
+
+
+async def learning_plan(
+    session: AsyncSession, gaps: Sequence[int], *, language: str, limit: int = MAX_PLAN
+) -> list[Recommendation]:
+    """Greedy set cover: pick the offer that closes most remaining gaps, then the next, until
+    no offer closes anything more. Ties go to offers in the asked language, then shorter ones."""
+    remaining = set(gaps)
+    if not remaining:
+        return []
+    rows = list(
+        await session.scalars(
+            select(LearningOpportunity).where(
+                LearningOpportunity.status == OpportunityStatus.ACTIVE.value,
+                LearningOpportunity.competence_ids.overlap(sorted(remaining)),
+            )
+        )
+    )
+    picked: list[tuple[LearningOpportunity, list[int]]] = []
+    while remaining and rows and len(picked) < limit:
+        best = max(
+            rows,
+            key=lambda r: (
+                len(remaining & set(r.competence_ids)),
+                r.language == language,
+                -(r.duration_hours or 0),
+                str(r.id),
+            ),
+        )
+        closes = sorted(remaining & set(best.competence_ids))
+        if not closes:
+            break
+        picked.append((best, closes))
+        remaining -= set(closes)
+        rows.remove(best)
+    views = await _views(session, [row for row, _ in picked])
+    refs = await competences_by_id(session, sorted({c for _, closes in picked for c in closes}))
+    return [
+        Recommendation(view, [refs[c] for c in closes if c in refs])
+        for view, (_, closes) in zip(views, picked, strict=True)
+    ]
