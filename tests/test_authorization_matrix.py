@@ -41,6 +41,7 @@ from tests.conftest import REGISTER_ORG, grant_basis, make_partner
 from tests.graphql_client import Api
 from tests.test_claims_api import ISSUE, REVOKE, SUPERSEDE, issue
 
+OCCUPATION = "http://data.europa.eu/esco/occupation/040fcfa5-24be-43eb-afd5-828297175b16"
 PRINCIPALS = (
     "partner_a",
     "partner_b",
@@ -177,6 +178,53 @@ async def read_passport(world: World, who: str) -> bool:
         assert set(body["data"]["passport"]) <= {"__typename", "code", "message"}
     assert await world.reads_of_x() == before + allowed  # logged exactly when it was read
     return allowed
+
+
+async def _logged_read(
+    world: World, who: str, query: str, field_name: str, success: str, **extra: Any
+) -> bool:
+    before = await world.reads_of_x()
+    variables: dict[str, Any] = {"c": {"insz": world.x_insz}, **extra}
+    if who == "reader_legal_basis":
+        query = query.replace(
+            "citizen: $c", 'citizen: $c, legalBasis: "GUIDANCE", purpose: "intake"'
+        )
+    allowed = verdict(await world.gql(who, query, variables), field_name, success)
+    assert await world.reads_of_x() == before + allowed
+    return allowed
+
+
+async def competence_check(world: World, who: str) -> bool:
+    query = """query($c: CitizenRef!, $o: String!) {
+      competenceCheck(citizen: $c, occupationUri: $o) {
+        __typename ... on Error { code } ... on CompetenceCheck { essential { total } } } }"""
+    return await _logged_read(world, who, query, "competenceCheck", "CompetenceCheck", o=OCCUPATION)
+
+
+async def occupation_matches(world: World, who: str) -> bool:
+    query = """query($c: CitizenRef!) {
+      occupationMatches(citizen: $c, first: 3) {
+        __typename ... on Error { code }
+        ... on OccupationMatches { matches { essentialRatio } } } }"""
+    return await _logged_read(world, who, query, "occupationMatches", "OccupationMatches")
+
+
+async def publish_offer(world: World, who: str) -> bool:
+    data = {
+        "externalRef": factories.ref(),
+        "title": "Matrix course",
+        "mode": "ONLINE",
+        "language": "nl",
+        "url": "https://example.org/matrix",
+        "competenceUris": [factories.PYTHON],
+    }
+    body = await world.gql(
+        who,
+        """mutation($input: LearningOpportunityInput!) {
+             publishLearningOpportunity(input: $input) { __typename ... on Error { code } } }""",
+        {"input": data},
+    )
+    return verdict(body, "publishLearningOpportunity", "OpportunityPublished")
 
 
 async def read_shared(world: World, who: str) -> bool:
@@ -340,6 +388,9 @@ async def erase(world: World, who: str) -> bool:
 OPERATIONS: dict[Callable[[World, str], Awaitable[bool]], set[str]] = {
     read_passport: {"citizen_x", "reader_granted", "reader_legal_basis"},
     read_shared: {"link_holder"},
+    competence_check: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    occupation_matches: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    publish_offer: {"partner_a"},  # an education provider; partner_b is an employer
     own_passport: CITIZENS,
     me_query(MY_GRANTS, "my_grants"): CITIZENS,
     me_query(ACCESS_LOG, "my_access_log"): CITIZENS,

@@ -67,7 +67,7 @@ class MatchingQueries:
         lang: Language = Language.NL,
     ) -> CompetenceCheckResult:
         ctx = info.context
-        years = stale_after_years or ctx.settings.stale_after_years
+        years = ctx.settings.stale_after_years if stale_after_years is None else stale_after_years
         if not 1 <= years <= 50:
             failed = ValidationFailed.one("staleAfterYears", "must be between 1 and 50")
             return cast(CompetenceCheckResult, error_result(failed))
