@@ -77,6 +77,22 @@ async def run_load(
     return total / (time.perf_counter() - started), latencies
 
 
+async def bench_database(workdir: Path) -> tuple[str, EmbeddedPostgres | None]:
+    """A database of its own: on PASSPORT_BENCH_DATABASE_URL's server if set, else on a fresh
+    embedded PostgreSQL (returned, to be stopped by the caller)."""
+    server_url = os.environ.get("PASSPORT_BENCH_DATABASE_URL")
+    if server_url:
+        base = make_url(server_url).set(drivername="postgresql+asyncpg")
+        name = f"passport_bench_{secrets.token_hex(3)}"
+        admin = await asyncpg.connect(asyncpg_dsn(base))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        return base.set(database=name).render_as_string(hide_password=False), None
+    embedded = EmbeddedPostgres(workdir)
+    url = await ensure_database(embedded.url(), "bench")
+    return url.render_as_string(hide_password=False), embedded
+
+
 async def seed(url: str, settings: Settings) -> None:
     from service.auth.principal import Principal
     from service.db.engine import session_factory
@@ -125,18 +141,7 @@ async def competence_uris(url: str, n: int) -> list[str]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-"))
-    server_url = os.environ.get("PASSPORT_BENCH_DATABASE_URL")
-    embedded = None
-    if server_url:
-        base = make_url(server_url).set(drivername="postgresql+asyncpg")
-        name = f"passport_bench_{secrets.token_hex(3)}"
-        admin = await asyncpg.connect(asyncpg_dsn(base))
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = base.set(database=name).render_as_string(hide_password=False)
-    else:
-        embedded = EmbeddedPostgres(workdir)
-        url = (await ensure_database(embedded.url(), "bench")).render_as_string(hide_password=False)
+    url, embedded = await bench_database(workdir)
     settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
     await upgrade_async(url)
     engine = create_engine(url)

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -28,11 +27,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.core import pct, seed
+from bench.core import bench_database, pct, seed
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
-from service.db.embedded import EmbeddedPostgres, asyncpg_dsn, ensure_database
+from service.db.embedded import asyncpg_dsn
 from service.db.engine import create_engine
 from service.db.migrate import upgrade_async
 from service.settings import Settings
@@ -86,18 +85,7 @@ async def _time(
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-matching-"))
-    server_url = os.environ.get("PASSPORT_BENCH_DATABASE_URL")
-    embedded = None
-    if server_url:
-        base = make_url(server_url).set(drivername="postgresql+asyncpg")
-        name = f"passport_bench_{secrets.token_hex(3)}"
-        admin = await asyncpg.connect(asyncpg_dsn(base))
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = base.set(database=name).render_as_string(hide_password=False)
-    else:
-        embedded = EmbeddedPostgres(workdir)
-        url = (await ensure_database(embedded.url(), "bench")).render_as_string(hide_password=False)
+    url, embedded = await bench_database(workdir)
     try:
         await upgrade_async(url)
         engine = create_engine(url)

@@ -6,12 +6,13 @@ Revises: 0003_citizen_control
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
+
+from service.db.migrate import app_role
 
 revision: str = "0004_learning"
 down_revision: str | None = "0003_citizen_control"
@@ -27,11 +28,7 @@ PRIVILEGES = (
 
 
 def _app_role() -> str:
-    config = op.get_context().config
-    role = (config.get_main_option("passport_app_role") if config else None) or "passport_app"
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
-        raise ValueError(f"not a plain role name: {role!r}")
-    return role
+    return app_role(op.get_context().config)
 
 
 def upgrade() -> None:

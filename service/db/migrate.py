@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +26,14 @@ def alembic_config(url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
     # The role the migrations grant the application's privileges to (settings.database_role).
     config.set_main_option("passport_app_role", app_role or DEFAULT_APP_ROLE)
     return config
+
+
+def app_role(config: Config | None) -> str:
+    """The role migrations grant the application's privileges to, from ``alembic_config``."""
+    role = (config.get_main_option("passport_app_role") if config else None) or DEFAULT_APP_ROLE
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"not a plain role name: {role!r}")
+    return role
 
 
 def upgrade(url: str, revision: str = "head", app_role: str = DEFAULT_APP_ROLE) -> None:

@@ -20,7 +20,12 @@ from service import clock
 from service.learning.service import Recommendation, learning_plan
 from service.models.enums import ClaimStatus, RequirementStatus
 from service.passports.service import Passport
-from service.taxonomy.search import CompetenceRef, OccupationRef, competences_by_id
+from service.taxonomy.search import (
+    CompetenceRef,
+    OccupationRef,
+    competences_by_id,
+    occupation_ref,
+)
 
 ESSENTIAL, OPTIONAL = "essential", "optional"
 # A verified competence counts as covering; among the rest only these are gaps a course closes.
@@ -283,16 +288,7 @@ async def occupation_matches(
 
     return [
         OccupationMatch(
-            occupation=OccupationRef(
-                id=row.id,
-                uri=row.uri,
-                code=row.code,
-                isco_group=row.isco_group,
-                preferred_labels=row.preferred_labels or {},
-                descriptions=row.descriptions or {},
-                essential_ids=tuple(row.essential),
-                optional_ids=tuple(row.optional),
-            ),
+            occupation=occupation_ref(row),
             essential_held=row.essential_held,
             essential_total=row.essential_total,
             optional_held=row.optional_held,

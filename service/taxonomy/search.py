@@ -328,8 +328,11 @@ async def occupation_by_uri(session: AsyncSession, uri: str) -> OccupationRef | 
             {"uri": uri},
         )
     ).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else occupation_ref(row)
+
+
+def occupation_ref(row: Any) -> OccupationRef:
+    """From a row with the occupation's columns and its ``essential``/``optional`` id arrays."""
     return OccupationRef(
         id=row.id,
         uri=row.uri,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated
 
@@ -14,11 +13,10 @@ from service.matching.service import Coverage as CoverageView
 from service.matching.service import OccupationMatch as MatchView
 from service.matching.service import Requirement as RequirementView
 from service.models.enums import RequirementStatus as Status
-from service.schema.common import Language
 from service.schema.enums import RequirementStatus, SkillType
 from service.schema.errors import NotFoundType, ValidationFailedType
 from service.schema.learning.types import LearningOpportunity, opportunity_type
-from service.schema.taxonomy.types import Competence, LocalizedText, competence_type, localized
+from service.schema.taxonomy.types import Competence, Labelled, competence_type
 from service.taxonomy.search import OccupationRef
 
 
@@ -39,20 +37,8 @@ LIGHTS = {
 
 
 @strawberry.type(description="An ESCO occupation, as the check and the matches name it")
-class OccupationSummary:
-    uri: str
+class OccupationSummary(Labelled):
     isco_group: str | None
-    preferred_labels: strawberry.Private[Mapping[str, str]]
-    descriptions: strawberry.Private[Mapping[str, str]]
-
-    @strawberry.field
-    def label(self, lang: Language = Language.NL) -> LocalizedText:
-        found = localized(self.preferred_labels, lang)
-        return found or LocalizedText(text=self.uri, language="und")
-
-    @strawberry.field
-    def description(self, lang: Language = Language.NL) -> LocalizedText | None:
-        return localized(self.descriptions, lang)
 
     @classmethod
     def of(cls, ref: OccupationRef) -> OccupationSummary:

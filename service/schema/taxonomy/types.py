@@ -24,11 +24,11 @@ def localized(values: Mapping[str, str], lang: Language) -> LocalizedText | None
     return LocalizedText(text=text, language=used)
 
 
-@strawberry.type(description="An ESCO skill or knowledge concept.")
-class Competence:
+@strawberry.type
+class Labelled:
+    """An ESCO concept's URI and its texts, in the asked language or English."""
+
     uri: str
-    skill_type: SkillType | None
-    reuse_level: ReuseLevel | None
     preferred_labels: strawberry.Private[Mapping[str, str]]
     descriptions: strawberry.Private[Mapping[str, str]]
 
@@ -40,6 +40,12 @@ class Competence:
     @strawberry.field
     def description(self, lang: Language = Language.NL) -> LocalizedText | None:
         return localized(self.descriptions, lang)
+
+
+@strawberry.type(description="An ESCO skill or knowledge concept.")
+class Competence(Labelled):
+    skill_type: SkillType | None
+    reuse_level: ReuseLevel | None
 
 
 def competence_type(ref: CompetenceRef) -> Competence:
@@ -67,19 +73,7 @@ class CompetenceConnection:
 
 
 @strawberry.type(description="An ESCO occupation with the competences it asks for.")
-class Occupation:
-    uri: str
+class Occupation(Labelled):
     isco_group: str | None
-    preferred_labels: strawberry.Private[Mapping[str, str]]
-    descriptions: strawberry.Private[Mapping[str, str]]
     essential: list[Competence]
     optional: list[Competence]
-
-    @strawberry.field
-    def label(self, lang: Language = Language.NL) -> LocalizedText:
-        found = localized(self.preferred_labels, lang)
-        return found or LocalizedText(text=self.uri, language="und")
-
-    @strawberry.field
-    def description(self, lang: Language = Language.NL) -> LocalizedText | None:
-        return localized(self.descriptions, lang)
