@@ -272,6 +272,7 @@ def test_renders_what_a_release_needs(
 ) -> None:
     expected = {
         "ConfigMap",
+        "CronJob",
         "Deployment",
         "HorizontalPodAutoscaler",
         "Job",
@@ -399,6 +400,25 @@ def test_migration_job_is_a_pre_upgrade_hook_running_passport_migrate(
     app = {e["name"]: e for e in server["env"]}["PASSPORT_DATABASE_URL"]
     assert app["valueFrom"]["secretKeyRef"]["name"] != owner["name"], "owner URL is Job-only"
     assert container["image"] == server["image"]
+
+
+def test_purge_runs_daily_as_the_schema_owner(manifests: list[Manifest]) -> None:
+    cron = _one(manifests, "CronJob", component="purge")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod_spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    _assert_hardened(pod_spec, _name(cron))
+    (container,) = pod_spec["containers"]
+    assert container["command"] == ["passport", "purge-retained"]
+    env = {e["name"]: e for e in container["env"]}
+    job = _one(manifests, "Job", component="migration")
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    owner = {e["name"]: e for e in migrate["env"]}["PASSPORT_MIGRATION_DATABASE_URL"]
+    assert env["PASSPORT_MIGRATION_DATABASE_URL"] == owner
+    policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    assert any(
+        p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "purge"
+        for p in policies
+    ), "the purge pods need a policy that lets them reach the database"
 
 
 def test_no_secret_value_is_rendered(manifests: list[Manifest]) -> None:
