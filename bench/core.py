@@ -17,7 +17,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,20 +78,30 @@ async def run_load(
     return total / (time.perf_counter() - started), latencies
 
 
-async def bench_database(workdir: Path) -> tuple[str, EmbeddedPostgres | None]:
-    """A database of its own: on PASSPORT_BENCH_DATABASE_URL's server if set, else on a fresh
-    embedded PostgreSQL (returned, to be stopped by the caller)."""
+@asynccontextmanager
+async def bench_database(workdir: Path) -> AsyncIterator[str]:
+    """A database of its own, gone afterwards: on PASSPORT_BENCH_DATABASE_URL's server if set
+    (created, then dropped), else on a fresh embedded PostgreSQL (started, then stopped)."""
     server_url = os.environ.get("PASSPORT_BENCH_DATABASE_URL")
-    if server_url:
-        base = make_url(server_url).set(drivername="postgresql+asyncpg")
-        name = f"passport_bench_{secrets.token_hex(3)}"
+    if not server_url:
+        embedded = EmbeddedPostgres(workdir)
+        try:
+            url = await ensure_database(embedded.url(), "bench")
+            yield url.render_as_string(hide_password=False)
+        finally:
+            embedded.stop()
+        return
+    base = make_url(server_url).set(drivername="postgresql+asyncpg")
+    name = f"passport_bench_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(asyncpg_dsn(base))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
         admin = await asyncpg.connect(asyncpg_dsn(base))
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-        return base.set(database=name).render_as_string(hide_password=False), None
-    embedded = EmbeddedPostgres(workdir)
-    url = await ensure_database(embedded.url(), "bench")
-    return url.render_as_string(hide_password=False), embedded
 
 
 async def seed(url: str, settings: Settings) -> None:
@@ -141,7 +152,11 @@ async def competence_uris(url: str, n: int) -> list[str]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-"))
-    url, embedded = await bench_database(workdir)
+    async with bench_database(workdir) as url:
+        return await _run(args, workdir, url)
+
+
+async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]:
     settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
     await upgrade_async(url)
     engine = create_engine(url)
@@ -284,8 +299,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     results["raw_read_200_per_s"] = round(rate)
     results["raw_read_p50_ms"] = round(pct(lat, 50), 1)
     results["raw_read_p99_ms"] = round(pct(lat, 99), 1)
-    if embedded is not None:
-        embedded.stop()
     return results
 
 

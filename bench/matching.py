@@ -39,7 +39,7 @@ from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 from tests import factories
 
 ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) { __typename } }"""
-MATCHES = """query($c: CitizenRef!) { occupationMatches(citizen: $c, first: 10) {
+MATCHES = """query($c: CitizenRef!) { occupationMatches(citizen: $c, first: 20) {
   ... on OccupationMatches { matches { occupation { uri label { text } } essentialRatio
   matched { uri } missing { uri label { text } } } } } }"""
 CHECK = """query($c: CitizenRef!, $o: String!) { competenceCheck(citizen: $c, occupationUri: $o) {
@@ -85,8 +85,7 @@ async def _time(
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-matching-"))
-    url, embedded = await bench_database(workdir)
-    try:
+    async with bench_database(workdir) as url:
         await upgrade_async(url)
         engine = create_engine(url)
         await import_esco(engine, SHIPPED_ESCO_DIR)
@@ -123,9 +122,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await _time(http, me, MATCHES, {"c": who}, 5)  # warm caches
                 matches = await _time(http, me, MATCHES, {"c": who}, args.requests)
                 checks = await _time(http, me, CHECK, {"c": who, "o": occupation}, args.requests)
-    finally:
-        if embedded is not None:
-            embedded.stop()
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -145,7 +141,7 @@ if __name__ == "__main__":
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     for name, label in (
-        ("occupation_matches", f"occupationMatches(first: 10), {figures['claims']} claims"),
+        ("occupation_matches", f"occupationMatches(first: 20), {figures['claims']} claims"),
         ("competence_check", "competenceCheck, same passport"),
     ):
         p50, p99 = figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"]

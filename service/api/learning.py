@@ -14,7 +14,7 @@ from service.api.auth import rest_transaction
 from service.api.problems import PROBLEM_RESPONSES, FieldProblem, problem
 from service.api.responses import JsonResponse
 from service.errors import ValidationFailed
-from service.learning.service import MAX_BATCH, publish_many
+from service.learning.service import MAX_BATCH, publish_many, require_publisher
 from service.schema.cost import WEIGHTS
 
 router = APIRouter(tags=["learning"])
@@ -39,26 +39,24 @@ class UploadReport(BaseModel):
     rows: list[RowReport]
 
 
-def _rows(body: bytes) -> list[Any]:
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    if len(lines) > MAX_BATCH:
-        raise ValidationFailed.one("body", f"at most {MAX_BATCH} offers per upload", "too_many")
-    rows: list[Any] = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            raise ValidationFailed.one(
-                f"line {number}", "not a JSON object", "invalid_json"
-            ) from None
-    return rows
-
-
-def _camel_free(row: Any) -> Any:
-    """Offers come in the API's camelCase; the domain's names are snake_case."""
+def _parse(line: bytes) -> dict[str, Any]:
+    """One line: a JSON object in the API's camelCase names, as the domain's snake_case
+    mapping. Raises ValueError with what is wrong."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise ValueError("not valid JSON") from None
     if not isinstance(row, dict):
-        return row
-    return {to_snake(str(key)): value for key, value in row.items()}
+        raise ValueError("not a JSON object")
+    named = {to_snake(str(key)): value for key, value in row.items()}
+    if len(named) != len(row):  # "externalRef" and "external_ref" both given
+        raise ValueError("the same field is given twice")
+    return named
+
+
+def _lines(body: bytes) -> list[tuple[int, bytes]]:
+    """Non-blank lines with their physical line numbers, as the uploader's editor shows them."""
+    return [(n, line) for n, line in enumerate(body.split(b"\n"), start=1) if line.strip()]
 
 
 @router.post(
@@ -71,37 +69,56 @@ def _camel_free(row: Any) -> Any:
     responses=RESPONSES,
 )
 async def bulk_upload(request: Request) -> Response:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BYTES:
-            return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
-    async with rest_transaction(request, WEIGHTS["Mutation.publishLearningOpportunities"]) as (
-        session,
-        principal,
-    ):
-        rows = [_camel_free(row) for row in _rows(body)]
-        outcomes = await publish_many(session, principal, rows)
-    report = UploadReport(
-        published=sum(1 for o in outcomes if o.opportunity),
-        rejected=sum(1 for o in outcomes if o.error),
-        rows=[
-            RowReport(
-                line=o.index + 1,
-                status="published" if o.opportunity else "rejected",
-                id=str(o.opportunity.id) if o.opportunity else None,
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BYTES):
+        return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
+    cost = WEIGHTS["Mutation.publishLearningOpportunities"]
+    async with rest_transaction(request, cost) as (session, principal):
+        require_publisher(principal)  # before reading a byte of the body
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BYTES:
+                return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
+        lines = _lines(body)
+        if len(lines) > MAX_BATCH:
+            raise ValidationFailed.one("body", f"at most {MAX_BATCH} offers per upload", "too_many")
+        reports: dict[int, RowReport] = {}
+        rows: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        for number, line in lines:
+            try:
+                rows.append(_parse(line))
+                numbers.append(number)
+            except ValueError as exc:
+                reports[number] = RowReport(
+                    line=number,
+                    status="rejected",
+                    problems=[
+                        FieldProblem(field=f"line {number}", message=str(exc), code="invalid_row")
+                    ],
+                )
+        for outcome in await publish_many(session, principal, rows):
+            number = numbers[outcome.index]
+            reports[number] = RowReport(
+                line=number,
+                status="published" if outcome.opportunity else "rejected",
+                id=str(outcome.opportunity.id) if outcome.opportunity else None,
                 problems=[
                     FieldProblem(
-                        field=p.field.replace(f"inputs.{o.index}", f"line {o.index + 1}", 1),
+                        field=p.field.replace(f"inputs.{outcome.index}", f"line {number}", 1),
                         message=p.message,
                         code=p.code,
                     )
-                    for p in o.error.problems
+                    for p in outcome.error.problems
                 ]
-                if o.error
+                if outcome.error
                 else None,
             )
-            for o in outcomes
-        ],
+    ordered = [reports[number] for number in sorted(reports)]
+    report = UploadReport(
+        published=sum(1 for r in ordered if r.status == "published"),
+        rejected=sum(1 for r in ordered if r.status == "rejected"),
+        rows=ordered,
     )
     return JsonResponse(report.model_dump(exclude_none=True))

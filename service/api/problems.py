@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.db.engine import database_unavailable
+from service.db.engine import database_unavailable, retryable
 from service.errors import (
     Conflict,
     DomainError,
@@ -137,7 +137,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        if database_unavailable(exc):
+        if database_unavailable(exc) or retryable(exc):
+            # Out of reach, or a deadlock with another writer: nothing was committed.
             logger.warning("database_unavailable", error=type(exc).__name__)
             return unavailable()
         logger.error("rest_request_failed", exc_info=exc)

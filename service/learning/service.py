@@ -24,7 +24,12 @@ from service.auth.principal import Principal
 from service.claims.rules import ConceptUri, WebUrl
 from service.errors import NotAuthorized, NotFound, ValidationFailed
 from service.models import LearningOpportunity, Organisation
-from service.models.enums import LearningMode, OpportunityStatus, OrganisationKind
+from service.models.enums import (
+    LearningMode,
+    OpportunityStatus,
+    OrganisationKind,
+    OrganisationStatus,
+)
 from service.taxonomy.search import CompetenceRef, competences_by_id, competences_by_uri
 from service.validation import Name, validate
 
@@ -41,7 +46,7 @@ class OpportunityInput(BaseModel):
     external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
     title: Name
     mode: Annotated[LearningMode, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
-    duration_hours: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    duration_hours: Annotated[int, Field(ge=1, le=10_000, strict=True)] | None = None
     location: Name | None = None
     language: str = Field(pattern=r"^(nl|en|fr|de)$")
     url: WebUrl
@@ -71,7 +76,7 @@ class OpportunityView:
     updated_at: datetime
 
 
-def _require_publisher(principal: Principal) -> uuid.UUID:
+def require_publisher(principal: Principal) -> uuid.UUID:
     organisation_id = require_issuer(principal)
     if principal.organisation_kind not in PUBLISHERS:
         raise NotAuthorized("only education providers and the public employment service publish")
@@ -156,7 +161,7 @@ async def _upsert(
 async def publish(
     session: AsyncSession, principal: Principal, data: Mapping[str, Any]
 ) -> OpportunityView:
-    organisation_id = _require_publisher(principal)
+    organisation_id = require_publisher(principal)
     spec = validate(OpportunityInput, data)
     ids = await _competence_ids(session, spec.competence_uris, "input")
     return (await _views(session, [await _upsert(session, organisation_id, spec, ids)]))[0]
@@ -172,29 +177,37 @@ class RowOutcome:
 async def publish_many(
     session: AsyncSession, principal: Principal, rows: Sequence[Mapping[str, Any]]
 ) -> list[RowOutcome]:
-    """A batch: every valid row is published, every invalid one reported with its field;
-    the caller decides whether a partial batch is committed (it is, row by row)."""
-    organisation_id = _require_publisher(principal)
+    """A batch with a report per row, like a provider's catalogue feed: every valid row is
+    published and every invalid one reported with its field, in one transaction. A partial
+    batch is deliberate: each row stands alone (a retry is harmless, rows are keyed by
+    externalRef) and one bad offer must not hold back the rest of the catalogue.
+
+    Rows are written in externalRef order, so two uploads touching the same offers take their
+    row locks in the same order and never deadlock each other."""
+    organisation_id = require_publisher(principal)
     if len(rows) > MAX_BATCH:
         raise ValidationFailed.one("inputs", f"at most {MAX_BATCH} offers at once", "too_many")
-    outcomes: list[RowOutcome] = []
+    outcomes: dict[int, RowOutcome] = {}
+    valid: list[tuple[int, OpportunityInput, list[int]]] = []
     for index, data in enumerate(rows):
         prefix = f"inputs.{index}"
         try:
             spec = validate(OpportunityInput, data, prefix=prefix)
-            ids = await _competence_ids(session, spec.competence_uris, prefix)
+            valid.append(
+                (index, spec, await _competence_ids(session, spec.competence_uris, prefix))
+            )
         except ValidationFailed as failed:
-            outcomes.append(RowOutcome(index, None, failed))
-            continue
+            outcomes[index] = RowOutcome(index, None, failed)
+    for index, spec, ids in sorted(valid, key=lambda item: item[1].external_ref):
         row = await _upsert(session, organisation_id, spec, ids)
-        outcomes.append(RowOutcome(index, (await _views(session, [row]))[0], None))
-    return outcomes
+        outcomes[index] = RowOutcome(index, (await _views(session, [row]))[0], None)
+    return [outcomes[index] for index in sorted(outcomes)]
 
 
 async def withdraw(
     session: AsyncSession, principal: Principal, opportunity_id: uuid.UUID
 ) -> OpportunityView:
-    organisation_id = _require_publisher(principal)
+    organisation_id = require_publisher(principal)
     row = await session.scalar(
         update(LearningOpportunity)
         .where(
@@ -225,9 +238,12 @@ async def learning_plan(
         return []
     rows = list(
         await session.scalars(
-            select(LearningOpportunity).where(
+            select(LearningOpportunity)
+            .join(Organisation, Organisation.id == LearningOpportunity.organisation_id)
+            .where(
                 LearningOpportunity.status == OpportunityStatus.ACTIVE.value,
-                LearningOpportunity.competence_ids.overlap(sorted(remaining)),
+                Organisation.status == OrganisationStatus.ACTIVE.value,  # a suspended one can't
+                LearningOpportunity.competence_ids.overlap(sorted(remaining)),  # withdraw
             )
         )
     )
@@ -238,7 +254,8 @@ async def learning_plan(
             key=lambda r: (
                 len(remaining & set(r.competence_ids)),
                 r.language == language,
-                -(r.duration_hours or 0),
+                r.duration_hours is not None,  # a known duration before an unknown one,
+                -(r.duration_hours or 0),  # then the shorter
                 str(r.id),
             ),
         )

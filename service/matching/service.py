@@ -114,11 +114,12 @@ class CompetenceCheck:
 
 @dataclass(frozen=True)
 class Holdings:
-    """What the passport shows: verified competences with their most recent use, and
-    self-declared ones."""
+    """What the passport shows: verified competences with their most recent use, self-declared
+    ones, and (for a reader under grants for some competences) what it could show at all."""
 
     verified: dict[int, date]
     declared: frozenset[int]
+    scope: frozenset[int] | None = None
 
     @classmethod
     def of(cls, passport: Passport) -> Holdings:
@@ -129,6 +130,7 @@ class Holdings:
                 if pc.status is ClaimStatus.ACTIVE
             },
             declared=frozenset(c.competence.id for c in passport.self_declared),
+            scope=passport.scope,
         )
 
 
@@ -153,15 +155,18 @@ def _status(
     stale_before: date,
 ) -> tuple[RequirementStatus, set[int]]:
     below = narrower.get(competence_id, set())
-    if competence_id in holdings.verified:
-        fresh = holdings.verified[competence_id] >= stale_before
-        return (RequirementStatus.HELD if fresh else RequirementStatus.STALE), set()
     verified_below = below & holdings.verified.keys()
+    if competence_id in holdings.verified:
+        if holdings.verified[competence_id] >= stale_before:
+            return RequirementStatus.HELD, set()
+        return RequirementStatus.STALE, verified_below  # with any fresher, narrower evidence
     if verified_below:
         return RequirementStatus.PARTIAL, verified_below
     declared_below = below & holdings.declared
     if competence_id in holdings.declared or declared_below:
         return RequirementStatus.SELF_DECLARED, declared_below
+    if holdings.scope is not None and competence_id not in holdings.scope:
+        return RequirementStatus.NOT_SHARED, set()
     return RequirementStatus.MISSING, set()
 
 
@@ -264,7 +269,8 @@ _RANKED = text(
     FROM hits h
     JOIN occupation_requirement_counts t USING (occupation_id)
     JOIN occupations o ON o.id = h.occupation_id
-    ORDER BY h.essential_held::float8 / nullif(t.essential_total, 0) DESC NULLS LAST,
+    WHERE t.essential_total > 0  -- ranked by essential coverage: one that asks none has none
+    ORDER BY h.essential_held::float8 / t.essential_total DESC,
              h.optional_held::float8 / nullif(t.optional_total, 0) DESC NULLS LAST,
              h.essential_held DESC, o.id
     LIMIT :first

@@ -136,6 +136,7 @@ class RequirementStatus(StrEnum):
     STALE = "stale"  # verified, but not used for longer than the stale threshold
     PARTIAL = "partial"  # a narrower competence in the ESCO hierarchy is verified
     SELF_DECLARED = "self_declared"  # only the citizen says so
+    NOT_SHARED = "not_shared"  # outside what the reader's grants show: unknown, not missing
     MISSING = "missing"
 
 

@@ -118,6 +118,13 @@ class Passport:
     grants: tuple[GrantView, ...] = ()  # the consents a consent or share-link read relied on
 
     @property
+    def scope(self) -> frozenset[int] | None:
+        """The competences this read could show at all; None: the whole passport."""
+        if self.basis in (AccessBasis.CONSENT, AccessBasis.LINK):
+            return _scope(self.grants)
+        return None
+
+    @property
     def competence_ids(self) -> list[int]:
         """What the read returned, at the level of competences (for the access log)."""
         shown = {pc.competence.id for pc in self.competences}

@@ -24,7 +24,7 @@ from service.schema.matching.types import (
 from service.schema.passports.types import CitizenRef
 from service.taxonomy.search import occupation_by_uri
 
-MAX_MATCHES = 50
+MAX_MATCHES = 20
 
 
 async def _read(

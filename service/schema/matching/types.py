@@ -20,11 +20,14 @@ from service.schema.taxonomy.types import Competence, Labelled, competence_type
 from service.taxonomy.search import OccupationRef
 
 
-@strawberry.enum(description="A warning light: covered, covered with a caveat, or a gap")
+@strawberry.enum(
+    description="A warning light: covered, covered with a caveat, a gap, or not shown to you"
+)
 class Light(Enum):
     GREEN = "green"
     AMBER = "amber"
     RED = "red"
+    GREY = "grey"
 
 
 LIGHTS = {
@@ -32,6 +35,7 @@ LIGHTS = {
     Status.STALE: Light.AMBER,
     Status.PARTIAL: Light.AMBER,
     Status.SELF_DECLARED: Light.AMBER,
+    Status.NOT_SHARED: Light.GREY,
     Status.MISSING: Light.RED,
 }
 
@@ -60,8 +64,8 @@ class RequirementCheck:
         description="Most recent use of the verified competence itself"
     )
     via: list[Competence] = strawberry.field(
-        description="PARTIAL: the narrower competences held; SELF_DECLARED: the narrower ones "
-        "declared (empty when the competence itself is)"
+        description="PARTIAL (and STALE): the narrower competences verified; SELF_DECLARED: the "
+        "narrower ones declared (empty when the competence itself is)"
     )
 
 
@@ -83,6 +87,7 @@ class Coverage:
     stale: int
     partial: int
     self_declared: int
+    not_shared: int = strawberry.field(description="Outside what your grants show")
     missing: int
     current_ratio: float = strawberry.field(description="HELD / total")
     verified_ratio: float = strawberry.field(description="(HELD + STALE) / total")
@@ -96,6 +101,7 @@ def coverage_type(view: CoverageView) -> Coverage:
         stale=view.count(Status.STALE),
         partial=view.count(Status.PARTIAL),
         self_declared=view.count(Status.SELF_DECLARED),
+        not_shared=view.count(Status.NOT_SHARED),
         missing=view.count(Status.MISSING),
         current_ratio=round(view.current_ratio, 4),
         verified_ratio=round(view.verified_ratio, 4),
