@@ -412,7 +412,10 @@ async def import_esco(
             # One import at a time; readers keep seeing the previous taxonomy until commit.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('passport:esco-import'))")
             counts = await _write(conn, export, directory.name, esco_version)
-            await conn.execute("REFRESH MATERIALIZED VIEW occupation_requirement_counts")
+            # CONCURRENTLY: rankings keep reading the old counts until the import commits.
+            await conn.execute(
+                "REFRESH MATERIALIZED VIEW CONCURRENTLY occupation_requirement_counts"
+            )
     return ImportReport(
         counts=counts,
         skipped=dict(export.skipped),
