@@ -1,9 +1,9 @@
 """Metrics, request ids and optional tracing: what an operator watches, without personal data.
 
-Prometheus metrics are labelled only by things the service itself bounds (route templates,
-GraphQL operation types, error codes, organisation kinds); client-chosen operation names are
-kept to a fixed number of distinct values. With several worker processes, set
-``PROMETHEUS_MULTIPROC_DIR`` (``passport serve`` does) so /metrics adds up all of them.
+Prometheus metrics are labelled only by things the service itself bounds: route templates,
+GraphQL operations by their first root field and type, error codes, organisation kinds. With
+several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` (``passport serve`` does) so
+/metrics adds up all of them.
 
 Tracing (OpenTelemetry, off unless ``PASSPORT_OTEL_ENABLED``) covers HTTP requests and SQL
 statements. SQL is recorded without its parameters; GraphQL documents and variables are never
@@ -16,10 +16,14 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import structlog
+from graphql import DocumentNode, FieldNode, get_operation_ast
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -31,6 +35,9 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.api.problems import unexpected
+from service.logs import redact_text
 
 logger = structlog.get_logger("passport.access")
 
@@ -47,7 +54,7 @@ HTTP_DURATION = Histogram(
 )
 GRAPHQL_DURATION = Histogram(
     "passport_graphql_operation_duration_seconds",
-    "GraphQL operations by name and type",
+    "GraphQL operations by their first root field and type",
     ["operation", "type"],
 )
 GRAPHQL_ERRORS = Counter(
@@ -67,19 +74,19 @@ DB_POOL = Gauge(
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
-_OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-MAX_OPERATION_NAMES = 200
-_seen_operations: set[str] = set()
 
 
-def operation_label(name: str | None) -> str:
-    """A client's operation name as a label, bounded: at most MAX_OPERATION_NAMES distinct."""
-    if not name or not _OPERATION_NAME.fullmatch(name):
-        return "anonymous"
-    if name not in _seen_operations and len(_seen_operations) >= MAX_OPERATION_NAMES:
-        return "other"
-    _seen_operations.add(name)
-    return name
+def operation_label(document: DocumentNode | None, operation_name: str | None) -> str:
+    """What the operation does, as a label bounded by the schema: its first root field
+    (``passport``, ``issueClaim``). Client-chosen operation names are not labels: any caller
+    could mint them without end."""
+    operation = get_operation_ast(document, operation_name) if document else None
+    if operation is None:
+        return "invalid"
+    for node in operation.selection_set.selections:
+        if isinstance(node, FieldNode) and not node.name.value.startswith("__"):
+            return node.name.value
+    return "introspection"
 
 
 def claim_issued(organisation_kind: str | None) -> None:
@@ -112,7 +119,7 @@ def request_id(scope: Scope) -> str:
             candidate = value.decode("latin-1")
             if _REQUEST_ID.fullmatch(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return str(uuid.uuid4())  # with its dashes: the log redaction keeps UUIDs whole
 
 
 class RequestContext:
@@ -135,17 +142,24 @@ class RequestContext:
         rid = request_id(scope)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if responded:
+                    raise
+                # Answered here rather than by Starlette's outermost handler, which this
+                # middleware would never see: the answer keeps its id, its status is counted.
+                await unexpected(exc)(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
                 route = getattr(scope.get("route"), "path", "unmatched")
@@ -173,7 +187,7 @@ def setup_tracing(app: Any, service_name: str) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(span_exporter()))
+    provider.add_span_processor(BatchSpanProcessor(RedactingExporter(span_exporter())))
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="health/live,health/ready,metrics"
     )
@@ -193,6 +207,59 @@ def trace_engine(engine: AsyncEngine, provider: Any) -> None:
         # It names SQLAlchemy < 2.1 as what it supports; the events it uses are unchanged.
         skip_dep_check=True,
     )
+
+
+# URL attributes lose their query string: a client may put anything there.
+_URL_ATTRIBUTES = frozenset({"http.url", "http.target", "url.full", "url.query"})
+
+
+def _clean(attributes: Any) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in dict(attributes or {}).items():
+        if isinstance(value, str):
+            if key in _URL_ATTRIBUTES:
+                value = value.split("?", 1)[0]
+            value = redact_text(value)
+        cleaned[key] = value
+    return cleaned
+
+
+class RedactingExporter(SpanExporter):
+    """Spans pass the same redaction as logs before they leave: no query strings, and no row
+    values from database errors (their DETAIL) in statuses or exception events."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        cleaned = [
+            ReadableSpan(
+                name=redact_text(span.name),
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=_clean(span.attributes),
+                events=[Event(e.name, _clean(e.attributes), e.timestamp) for e in span.events],
+                links=span.links,
+                kind=span.kind,
+                status=Status(
+                    span.status.status_code,
+                    redact_text(span.status.description) if span.status.description else None,
+                ),
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+            for span in spans
+        ]
+        result: SpanExportResult = self.inner.export(cleaned)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
 
 
 def span_exporter() -> Any:

@@ -137,9 +137,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        if database_unavailable(exc) or retryable(exc):
-            # Out of reach, or a deadlock with another writer: nothing was committed.
-            logger.warning("database_unavailable", error=type(exc).__name__)
-            return unavailable()
-        logger.error("rest_request_failed", exc_info=exc)
-        return problem(500, "INTERNAL", "Unexpected error.")
+        return unexpected(exc)
+
+
+def unexpected(exc: Exception) -> Response:
+    """The answer to an exception nothing else handled (also used by the request middleware,
+    so it carries the request id and is counted with its real status)."""
+    if database_unavailable(exc) or retryable(exc):
+        # Out of reach, or a deadlock with another writer: nothing was committed.
+        logger.warning("database_unavailable", error=type(exc).__name__)
+        return unavailable()
+    logger.error("rest_request_failed", exc_info=exc)
+    return problem(500, "INTERNAL", "Unexpected error.")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import async_url
@@ -46,12 +46,20 @@ async def upgrade_async(url: str, revision: str = "head", app_role: str = DEFAUL
     await asyncio.to_thread(upgrade, url, revision, app_role)
 
 
+@cache
 def _scripts() -> ScriptDirectory:
+    """Read once: readiness asks on every probe, and the files never change under a process."""
     return ScriptDirectory.from_config(alembic_config("postgresql://x/y"))
 
 
+@cache
 def head_revision() -> str | None:
     return _scripts().get_current_head()
+
+
+@cache
+def _revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
 def serves(revision: str | None) -> bool:
@@ -61,14 +69,7 @@ def serves(revision: str | None) -> bool:
     until the old code is gone (add first, remove a release later)."""
     if revision is None:
         return False
-    return revision == head_revision() or not _known(revision)
-
-
-def _known(revision: str) -> bool:
-    try:
-        return _scripts().get_revision(revision) is not None
-    except CommandError:  # an id this code's migrations do not have
-        return False
+    return revision == head_revision() or revision not in _revisions()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

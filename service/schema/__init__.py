@@ -195,7 +195,8 @@ class CostAndRateLimit(SchemaExtension):
 
 
 class OperationMetrics(SchemaExtension):
-    """Duration of every operation by name and type, for /metrics and the current trace span."""
+    """Duration of every operation by what it does and its type, for /metrics and the current
+    trace span (which also gets the client's operation name, if it is a plain name)."""
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -205,7 +206,12 @@ class OperationMetrics(SchemaExtension):
             kind = execution.operation_type.value
         except RuntimeError:  # the document never parsed, or names no operation
             kind = "invalid"
-        name = operation_label(execution.operation_name)
+        invalid = kind == "invalid" or bool(execution.pre_execution_errors)
+        name = (
+            "invalid"
+            if invalid
+            else operation_label(execution.graphql_document, execution.operation_name)
+        )
         GRAPHQL_DURATION.labels(name, kind).observe(time.perf_counter() - started)
         span = trace.get_current_span()
         span.set_attribute("graphql.operation.name", name)
