@@ -118,7 +118,8 @@ def serve(
     os.environ["PASSPORT_DATABASE_URL"] = url  # the app (and every worker) reads its settings
     processes = workers or settings.workers
     if processes > 1:
-        _share_metrics(settings.data_dir / "prometheus")
+        chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        _share_metrics(Path(chosen) if chosen else settings.data_dir / "prometheus")
     get_settings.cache_clear()
     uvicorn.run(
         "service.app:create_app",
@@ -140,7 +141,7 @@ def _share_metrics(directory: Path) -> None:
 
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @app.command()
