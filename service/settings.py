@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     # memory:// counts per process; with several workers or replicas use a shared store, e.g.
     # async+redis://redis:6379/0, so a client's budget is one budget.
     rate_limit_storage_uri: str = "memory://"
+    rate_limit_store_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
 
     # The competence check calls a verified competence stale when it was last used longer ago.
     stale_after_years: int = Field(default=5, ge=1, le=50)

@@ -189,3 +189,20 @@ async def test_refused_requests_still_cost_something(settings: Settings) -> None
         statuses = [(await api.post(me, "{ nonsense }")).status_code for _ in range(7)]
         assert statuses[:5] == [200] * 5  # GraphQL validation errors, each costing 1
         assert (await api.post(me, CHEAP)).status_code == 429
+
+
+async def test_a_shared_store_out_of_reach_lets_requests_through_quickly(
+    settings: Settings,
+) -> None:
+    """An outage of Redis must not become an outage of the register: served, within the
+    store's timeout, and logged."""
+    async with limited_api(
+        settings,
+        rate_limits={"citizen": "5/minute"},
+        rate_limit_storage_uri="async+redis://127.0.0.1:1/0",  # nothing listens there
+    ) as api:
+        me = api.citizen(factories.insz())
+        started = time.perf_counter()
+        statuses = [(await api.post(me, CHEAP)).status_code for _ in range(8)]
+        assert statuses == [200] * 8  # no budget can be kept, so none is enforced
+        assert time.perf_counter() - started < 8 * 1.0

@@ -12,6 +12,7 @@ import hashlib
 import math
 import time
 
+import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
@@ -20,6 +21,8 @@ from service.auth.principal import Principal
 from service.errors import QueryTooCostly, RateLimited
 from service.models.enums import PrincipalKind
 from service.settings import Settings
+
+logger = structlog.get_logger(__name__)
 
 
 def _async_uri(uri: str) -> str:
@@ -31,7 +34,17 @@ class RateLimiter:
         self._limits: dict[str, list[RateLimitItem]] = {
             kind: parse_many(limit) for kind, limit in settings.rate_limits.items()
         }
-        storage = storage_from_string(_async_uri(settings.rate_limit_storage_uri))
+        uri = _async_uri(settings.rate_limit_storage_uri)
+        # A shared store that is slow or gone must cost a request milliseconds, not minutes.
+        options = (
+            {
+                "connect_timeout": settings.rate_limit_store_timeout_seconds,
+                "stream_timeout": settings.rate_limit_store_timeout_seconds,
+            }
+            if uri.startswith("async+redis")
+            else {}
+        )
+        storage = storage_from_string(uri, **options)
         self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._key = settings.hmac_key()
 
@@ -50,11 +63,21 @@ class RateLimiter:
     async def spend(self, principal: Principal, cost: int) -> None:
         """Take ``cost`` from the caller's budget, or raise RateLimited (taking nothing).
         Test-then-hit across several limits is not atomic: concurrent requests of one client
-        may overshoot a limit by what they cost together, never more."""
+        may overshoot a limit by what they cost together, never more.
+
+        If the shared store cannot be reached, requests go through (logged): the limits guard
+        against abuse, and an outage of Redis must not become an outage of the register."""
         items = self._limits.get(principal.kind.value, [])
         if not items or cost <= 0:
             return
-        who = self.identity(principal)
+        try:
+            await self._spend(items, self.identity(principal), cost)
+        except (RateLimited, QueryTooCostly):
+            raise
+        except Exception as exc:  # the store's own errors: connection, timeout, protocol
+            logger.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+
+    async def _spend(self, items: list[RateLimitItem], who: str, cost: int) -> None:
         for item in items:
             if cost > item.amount:
                 # More than a whole window's budget can never pass: waiting would not help.
