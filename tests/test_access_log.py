@@ -95,8 +95,15 @@ async def test_the_log_pages_newest_first(api: Api, school: Partner) -> None:
 async def test_nobody_reads_anothers_log(api: Api, school: Partner, reader: Partner) -> None:
     citizen, other = factories.insz(), factories.insz()
     await issue(api, school, factories.claim_input(citizen))
+    await issue(api, school, factories.claim_input(other))
     await api.gql(api.citizen(citizen), MY_PASSPORT)
-    assert await access_log(api, api.citizen(other)) == []  # `me` is always oneself
+    await api.gql(api.citizen(other), MY_PASSPORT)
+    mine, theirs = (
+        await access_log(api, api.citizen(citizen)),
+        await access_log(api, api.citizen(other)),
+    )
+    assert len(mine) == len(theirs) == 1  # `me` is always oneself: each sees only their read
+    assert mine[0]["id"] != theirs[0]["id"]
     for token in (school.token, reader.token, api.admin()):
         body = await api.gql(token, ACCESS_LOG, {"first": 5})
         assert body["data"] is None

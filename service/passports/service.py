@@ -23,7 +23,7 @@ from service.auth.principal import Principal
 from service.citizens.service import find_citizen, own_citizen_id, share_citizen_lock
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, active_grants, link_grant
-from service.errors import NotAuthorized, NotFound
+from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.models import AccessRecord, Citizen, Claim, Competence, Organisation
 from service.models.enums import (
     AccessBasis,
@@ -37,6 +37,14 @@ from service.taxonomy.search import CompetenceRef
 from service.validation import Insz, Purpose, validate
 
 NOT_FOUND = "no passport found for this citizen"
+
+
+def as_refusal(exc: DomainError) -> DomainError:
+    """What a refused read shows: bad input as it is, anything else as "not found", since
+    whether the passport exists is itself personal data."""
+    return exc if isinstance(exc, ValidationFailed) else NotFound(NOT_FOUND)
+
+
 NOBODY = uuid.UUID(int=0)
 
 

@@ -77,8 +77,7 @@ class MatchingQueries:
         try:
             view = await _read(info, citizen, purpose, legal_basis, "competence_check")
         except DomainError as exc:
-            refusal = exc if isinstance(exc, ValidationFailed) else NotFound(passports.NOT_FOUND)
-            return cast(CompetenceCheckResult, error_result(refusal))
+            return cast(CompetenceCheckResult, error_result(passports.as_refusal(exc)))
         check = await matching.competence_check(
             ctx.session, view, occupation, stale_after_years=years, language=lang.value
         )
@@ -102,7 +101,6 @@ class MatchingQueries:
             size = clamp_first(first, MAX_MATCHES)
             view = await _read(info, citizen, purpose, legal_basis, "occupation_matches")
         except DomainError as exc:
-            refusal = exc if isinstance(exc, ValidationFailed) else NotFound(passports.NOT_FOUND)
-            return cast(OccupationMatchesResult, error_result(refusal))
+            return cast(OccupationMatchesResult, error_result(passports.as_refusal(exc)))
         found = await matching.occupation_matches(ctx.session, view, first=size)
         return OccupationMatches(matches=[match_type(m) for m in found])

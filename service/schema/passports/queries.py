@@ -6,7 +6,7 @@ from typing import cast
 
 import strawberry
 
-from service.errors import DomainError, NotFound, ValidationFailed
+from service.errors import DomainError
 from service.passports import service as passports
 from service.schema.context import Info
 from service.schema.errors import error_result
@@ -25,9 +25,7 @@ def passport_filter(flt: PassportFilter | None) -> passports.PassportFilter:
 
 
 def _refused(exc: DomainError) -> PassportResult:
-    # Anything but bad input reads as "not found": existence itself is personal data.
-    shown = exc if isinstance(exc, ValidationFailed) else NotFound(passports.NOT_FOUND)
-    return cast(PassportResult, error_result(shown))
+    return cast(PassportResult, error_result(passports.as_refusal(exc)))
 
 
 @strawberry.type
