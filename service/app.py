@@ -9,11 +9,13 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, graphql, health, learning, metrics, problems
+from service.api import citizen, credentials, graphql, health, learning, metrics, problems
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
+from service.credentials.issuer import Issuer
+from service.credentials.keys import KeyRing, load_or_create_dev_keyring
 from service.db.engine import create_engine, session_factory
 from service.logs import ensure_logging
 from service.observability import RequestContext, setup_tracing, trace_engine
@@ -28,6 +30,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     url = database_url or settings.database_url
     if not url:
         raise RuntimeError("no database URL: set PASSPORT_DATABASE_URL or use `passport serve`")
+
+    # Read at startup, so a bad key file stops the service before it takes traffic.
+    keys = (
+        KeyRing.load(settings.signing_keys_file)
+        if settings.signing_keys_file
+        else load_or_create_dev_keyring(settings.data_dir)
+    )
+    issuer = Issuer(base_url=settings.base_url, name=settings.credential_issuer_name, keys=keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +60,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 hmac_key=settings.hmac_key(),
                 http=http,
                 limiter=RateLimiter(settings),
+                issuer=issuer,
             )
             try:
                 yield
@@ -70,6 +81,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(health.router)
     app.include_router(citizen.router)
     app.include_router(learning.router)
+    app.include_router(credentials.router)
     app.include_router(metrics.router)
     app.add_middleware(RequestContext, engine=lambda: _engine(app))
     return app

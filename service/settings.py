@@ -26,6 +26,9 @@ DEFAULT_RATE_LIMITS = {
     "citizen": "600/minute",
     "link": "120/minute",
     "admin": "1200/minute",
+    # Per client address: recruiters checking exports (the verification page, POST /verify)
+    # and fetching status lists, without an account.
+    "verifier": "600/minute",
 }
 
 
@@ -132,6 +135,16 @@ class Settings(BaseSettings):
     # URL fragment, "...#", so browsers never send it to a server). Empty: no URL, token only.
     share_link_base_url: str = ""
 
+    # Signed exports (CV attachment). Where this service is reachable from outside: the
+    # credentials' issuer (did:web of its host), their status lists and the verification page
+    # live under it. Empty in development: http://{host}:{port}.
+    public_base_url: str = Field(default="", pattern=r"^(https?://[^/?#\s]+)?$")
+    # A JWK Set of Ed25519 keys (service/credentials/keys.py); the first with a private part
+    # signs, all are published. Development without it: a key kept in data_dir.
+    signing_keys_file: Path | None = None
+    credential_issuer_name: str = Field(default="Competence Passport", min_length=1, max_length=200)
+    export_valid_days: int = Field(default=365, ge=1, le=3650)
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_algorithms_only(cls, value: list[str]) -> list[str]:
@@ -168,6 +181,8 @@ class Settings(BaseSettings):
                     ("PASSPORT_INSZ_HMAC_KEY", self.insz_hmac_key),
                     ("PASSPORT_OIDC_ISSUER", self.oidc_issuer),
                     ("PASSPORT_OIDC_JWKS_URL", self.oidc_jwks_url),
+                    ("PASSPORT_PUBLIC_BASE_URL", self.public_base_url),
+                    ("PASSPORT_SIGNING_KEYS_FILE", self.signing_keys_file),
                     (
                         "PASSPORT_OIDC_AUDIENCE",
                         "oidc_audience" in self.model_fields_set and self.oidc_audience,
@@ -182,6 +197,8 @@ class Settings(BaseSettings):
                 raise ValueError("PASSPORT_INSZ_HMAC_KEY must be at least 32 characters")
             if not str(self.oidc_jwks_url).lower().startswith("https://"):
                 raise ValueError("PASSPORT_OIDC_JWKS_URL must be an https URL in production")
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("PASSPORT_PUBLIC_BASE_URL must be an https URL in production")
             if self.graphql_dev_tools:
                 raise ValueError("PASSPORT_GRAPHQL_DEV_TOOLS must be off in production")
         return self
@@ -193,6 +210,10 @@ class Settings(BaseSettings):
     @property
     def owner_database_url(self) -> str | None:
         return self.migration_database_url or self.database_url
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
 
     @property
     def dev_tokens_allowed(self) -> bool:

@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_snake
 from starlette.responses import Response
 
 from service.api.auth import rest_transaction
+from service.api.bodies import BodyTooLarge, declared_too_large, read_bounded
 from service.api.problems import PROBLEM_RESPONSES, FieldProblem, problem
 from service.api.responses import JsonResponse
 from service.errors import ValidationFailed
@@ -69,17 +70,15 @@ def _lines(body: bytes) -> list[tuple[int, bytes]]:
     responses=RESPONSES,
 )
 async def bulk_upload(request: Request) -> Response:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BYTES):
+    if declared_too_large(request, MAX_BYTES):
         return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
     cost = WEIGHTS["Mutation.publishLearningOpportunities"]
     async with rest_transaction(request, cost) as (session, principal):
         require_publisher(principal)  # before reading a byte of the body
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BYTES:
-                return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
+        try:
+            body = await read_bounded(request, MAX_BYTES)
+        except BodyTooLarge:
+            return problem(413, "PAYLOAD_TOO_LARGE", "upload larger than 4 MiB")
         lines = _lines(body)
         if len(lines) > MAX_BATCH:
             raise ValidationFailed.one("body", f"at most {MAX_BATCH} offers per upload", "too_many")

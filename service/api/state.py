@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from service.auth.ratelimit import RateLimiter
 from service.auth.tokens import TokenVerifier
+from service.credentials.issuer import Issuer
 from service.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppState:
     hmac_key: bytes
     http: httpx.AsyncClient
     limiter: RateLimiter
+    issuer: Issuer
 
 
 def app_state(request: Request) -> AppState:

@@ -19,6 +19,9 @@ class Principal:
     organisation_id: uuid.UUID | None = None
     organisation_kind: str | None = None
     insz: str | None = field(default=None, repr=False)
+    # The citizen's name as the identity provider states it (OIDC ``name``), only to print on
+    # their own exports: never stored, never logged.
+    display_name: str | None = field(default=None, repr=False)
     # A share-link holder reads one citizen's passport under one grant, and nothing else.
     grant_id: uuid.UUID | None = None
     citizen_id: uuid.UUID | None = None

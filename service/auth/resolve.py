@@ -46,7 +46,7 @@ async def resolve_principal(
     if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
         if Scope.ADMIN.value in token_scopes:
             raise Unauthenticated  # a citizen-facing token never carries admin rights
-        return _citizen(claims.get(settings.citizen_id_claim))
+        return _citizen(claims.get(settings.citizen_id_claim), claims.get("name"))
     if Scope.ADMIN.value in token_scopes and (
         subject in settings.admin_subjects or _dev_admin(claims, settings)
     ):
@@ -66,14 +66,27 @@ def _dev_admin(claims: Mapping[str, Any], settings: Settings) -> bool:
     )
 
 
-def _citizen(number: object) -> Principal:
+def _citizen(number: object, name: object = None) -> Principal:
     if not isinstance(number, str):
         raise Unauthenticated
     try:
         insz = normalize_insz(number)
     except InvalidNumber as exc:
         raise Unauthenticated from exc
-    return Principal(kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz)
+    return Principal(
+        kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz, display_name=_display_name(name)
+    )
+
+
+def _display_name(name: object) -> str | None:
+    """A printable name of reasonable length, or nothing (a bad one is dropped, not refused:
+    the token is valid, only this optional claim is unusable)."""
+    if not isinstance(name, str):
+        return None
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= 200 or not name.isprintable():
+        return None
+    return name
 
 
 async def _registered_client(

@@ -5,6 +5,7 @@ from service.models.base import Base
 from service.models.citizen import Citizen, CitizenIdentity
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
+from service.models.credential import CredentialExport, StatusList, StatusListEntry
 from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
 from service.models.learning import LearningOpportunity
@@ -36,6 +37,7 @@ __all__ = [
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "CredentialExport",
     "Erasure",
     "IscoGroup",
     "LearningOpportunity",
@@ -46,5 +48,7 @@ __all__ = [
     "Organisation",
     "RetainedAccessRecord",
     "ShareLink",
+    "StatusList",
+    "StatusListEntry",
     "TaxonomyImport",
 ]

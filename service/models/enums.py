@@ -87,6 +87,7 @@ class AccessBasis(StrEnum):
     LEGAL_BASIS = "legal_basis"
     CONSENT = "consent"  # a grant to the reader's organisation
     LINK = "link"  # a share link's grant
+    EXPORT = "export"  # the citizen exported it: whoever holds the export may check it
 
 
 class SkillType(StrEnum):
@@ -116,6 +117,7 @@ class PrincipalKind(StrEnum):
     CITIZEN = "citizen"
     ADMIN = "admin"
     LINK = "link"  # whoever holds a citizen's share link
+    VERIFIER = "verifier"  # anyone checking an exported credential; no account needed
 
 
 class LearningMode(StrEnum):

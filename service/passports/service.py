@@ -258,6 +258,7 @@ async def record_access(
     role = {
         AccessBasis.SELF: PrincipalKind.CITIZEN,
         AccessBasis.LINK: PrincipalKind.LINK,
+        AccessBasis.EXPORT: PrincipalKind.VERIFIER,
     }.get(passport.basis, PrincipalKind.READER)
     reader = role is PrincipalKind.READER
     record = {

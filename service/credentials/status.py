@@ -1,0 +1,175 @@
+"""Revocation status: W3C Bitstring Status List v1.0.
+
+Every exported credential carries a ``BitstringStatusListEntry``: a list and a position in it.
+A claim keeps its position across exports; an export has one of its own. Positions are drawn
+at random (the spec's advice: an order would tell when a credential was issued), in the newest
+list while it is less than half full; then a new list starts.
+
+A bit is set when its claim is revoked, or its citizen was erased (``withdrawn_at``). The
+bits are computed from those facts on each read, so there is no second copy of a revocation
+that could disagree with the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import clock
+from service.models import ClaimRevocation, StatusList, StatusListEntry
+
+LIST_SIZE = 131_072  # the spec's minimum: 16 KB, so one credential hides among many
+FILL_LIMIT = LIST_SIZE // 2
+
+
+@dataclass(frozen=True)
+class Position:
+    status_list: int
+    index: int
+
+
+class StatusListError(ValueError):
+    """An ``encodedList`` that is not multibase base64url of a gzipped bitstring."""
+
+
+def encode(set_bits: Iterable[int], size: int = LIST_SIZE) -> str:
+    """Multibase ("u": base64url, no padding) of the gzipped bitstring; bit 0 is the first
+    byte's most significant bit."""
+    bits = bytearray(size // 8)
+    for index in set_bits:
+        bits[index // 8] |= 0x80 >> (index % 8)
+    packed = gzip.compress(bytes(bits), mtime=0)
+    return "u" + base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
+
+
+def decode(encoded: str, *, max_bytes: int = 16 * LIST_SIZE) -> bytes:
+    if not encoded.startswith("u"):
+        raise StatusListError("encodedList must be multibase base64url ('u...')")
+    body = encoded[1:]
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as stream:
+            bits = stream.read(max_bytes + 1)  # bounded: a gzip bomb stops here
+    except (ValueError, OSError, EOFError) as exc:
+        raise StatusListError(f"encodedList does not decode: {exc}") from exc
+    if len(bits) > max_bytes:
+        raise StatusListError("encodedList is larger than any status list this service reads")
+    return bits
+
+
+def is_set(bits: bytes, index: int) -> bool:
+    if index < 0 or index >= len(bits) * 8:
+        raise StatusListError(f"statusListIndex {index} is outside the list")
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+async def _newest_list(session: AsyncSession) -> int:
+    newest = await session.scalar(select(func.max(StatusList.id)))
+    if newest is None:
+        return await _new_list(session, 1)
+    filled = await session.scalar(
+        select(func.count())
+        .select_from(StatusListEntry)
+        .where(StatusListEntry.status_list == newest)
+    )
+    return newest if (filled or 0) < FILL_LIMIT else await _new_list(session, newest + 1)
+
+
+async def _new_list(session: AsyncSession, wanted: int) -> int:
+    """Two exports may start the next list at once; both then use the one that exists."""
+    await session.execute(
+        insert(StatusList)
+        .values(id=wanted, size=LIST_SIZE, created_at=clock.now())
+        .on_conflict_do_nothing()
+    )
+    return wanted
+
+
+async def assign(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    claim_ids: Sequence[uuid.UUID],
+    export_id: uuid.UUID,
+) -> tuple[dict[uuid.UUID, Position], Position]:
+    """Positions for these claims (existing ones kept) and a new one for the export.
+    Call under the citizen's exclusive lock, so two exports never both allocate one claim."""
+    rows = await session.execute(
+        select(StatusListEntry.claim_id, StatusListEntry.status_list, StatusListEntry.idx).where(
+            StatusListEntry.citizen_id == citizen_id,
+            StatusListEntry.claim_id.in_(claim_ids),
+        )
+    )
+    positions = {row.claim_id: Position(row.status_list, row.idx) for row in rows}
+    owners: list[tuple[uuid.UUID | None, uuid.UUID | None]] = [
+        (claim_id, None) for claim_id in claim_ids if claim_id not in positions
+    ]
+    owners.append((None, export_id))
+    list_id = await _newest_list(session)
+    at = clock.now()
+    export_position: Position | None = None
+    while owners:
+        wanted = {secrets.randbelow(LIST_SIZE) for _ in range(len(owners))}
+        batch = list(zip(owners, sorted(wanted), strict=False))
+        taken = await session.execute(
+            insert(StatusListEntry)
+            .values(
+                [
+                    {
+                        "status_list": list_id,
+                        "idx": index,
+                        "citizen_id": citizen_id,
+                        "claim_id": claim_id,
+                        "export_id": export,
+                        "allocated_at": at,
+                    }
+                    for (claim_id, export), index in batch
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["status_list", "idx"])
+            .returning(StatusListEntry.claim_id, StatusListEntry.export_id, StatusListEntry.idx)
+        )
+        for row in taken:
+            position = Position(list_id, row.idx)
+            if row.export_id is not None:
+                export_position = position
+            else:
+                positions[row.claim_id] = position
+        owners = [
+            (claim_id, export)
+            for claim_id, export in owners
+            if (claim_id is not None and claim_id not in positions)
+            or (export is not None and export_position is None)
+        ]
+    assert export_position is not None
+    return positions, export_position
+
+
+async def set_bits(session: AsyncSession, list_id: int) -> list[int]:
+    """Positions in the list whose credentials are revoked: by their issuer, or by erasure."""
+    revoked = exists().where(
+        ClaimRevocation.citizen_id == StatusListEntry.citizen_id,
+        ClaimRevocation.claim_id == StatusListEntry.claim_id,
+    )
+    rows = await session.scalars(
+        select(StatusListEntry.idx).where(
+            StatusListEntry.status_list == list_id,
+            or_(
+                StatusListEntry.withdrawn_at.is_not(None),
+                and_(StatusListEntry.claim_id.is_not(None), revoked),
+            ),
+        )
+    )
+    return list(rows)
+
+
+async def list_exists(session: AsyncSession, list_id: int) -> bool:
+    return (await session.get(StatusList, list_id)) is not None

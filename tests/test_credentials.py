@@ -1,0 +1,122 @@
+"""Signed exports end to end: issue claims, export, verify; tampering, revocation, erasure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from service.credentials import status
+from tests import factories
+from tests.graphql_client import Api, Partner
+from tests.test_claims_api import REVOKE, issue
+
+SELF_DECLARE = """
+mutation($input: SelfDeclareInput!) { selfDeclare(input: $input) { __typename } }
+"""
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def passport_with(
+    api: Api, school: Partner, employer: Partner, *, name: str | None = "Anna Peeters"
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """A citizen with three verified claims (two organisations) and their token."""
+    insz = factories.insz()
+    claims = [
+        await issue(api, school, factories.claim_input(insz)),
+        await issue(
+            api,
+            employer,
+            factories.claim_input(
+                insz,
+                factories.TEAMWORK,
+                assessmentMethod="WORKPLACE_OBSERVATION",
+                learningContext="INFORMAL",
+                proficiency=None,
+                evidence=[],
+            ),
+        ),
+        await issue(api, school, factories.claim_input(insz, factories.SQL, validUntil="2031-01-01")),
+    ]
+    token = api.token(subject=insz, extra={"name": name} if name else None)
+    return insz, token, [c["claim"] for c in claims]
+
+
+async def export(api: Api, token: str, lang: str = "en") -> dict[str, Any]:
+    response = await api.http.get(f"/passports/me/credential?lang={lang}", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def verify(api: Api, document: Any) -> dict[str, Any]:
+    response = await api.http.post("/verify", json={"credential": document})
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+async def test_round_trip_issue_export_verify(api: Api, school: Partner, employer: Partner) -> None:
+    _, token, claims = await passport_with(api, school, employer)
+    document = await export(api, token)
+    assert document["type"] == ["VerifiableCredential", "ClrCredential"]
+    inner = document["credentialSubject"]["verifiableCredential"]
+    assert len(inner) == 3
+    assert {c["credentialSubject"]["achievement"]["alignment"][0]["targetUrl"] for c in inner} == {
+        factories.PYTHON,
+        factories.TEAMWORK,
+        factories.SQL,
+    }
+    report = await verify(api, document)
+    assert report["verified"] is True, report
+    assert report["matchesExport"] is True
+    assert report["credential"]["signatureValid"] and report["credential"]["issuerKeyKnown"]
+    assert [c["status"] for c in report["claims"]] == ["active"] * 3
+    assert all(c["signatureValid"] and c["revoked"] is False for c in report["claims"])
+
+
+async def test_revoking_a_claim_flips_its_bit(api: Api, school: Partner, employer: Partner) -> None:
+    _, token, claims = await passport_with(api, school, employer)
+    document = await export(api, token)
+    python = next(
+        c
+        for c in document["credentialSubject"]["verifiableCredential"]
+        if c["credentialSubject"]["achievement"]["alignment"][0]["targetUrl"] == factories.PYTHON
+    )
+    entry = python["credentialStatus"]
+    before = await api.http.get(entry["statusListCredential"].replace("http://127.0.0.1:8000", ""))
+    bits = status.decode(before.json()["credentialSubject"]["encodedList"])
+    assert not status.is_set(bits, int(entry["statusListIndex"]))
+    body = await api.gql(
+        school.token,
+        REVOKE,
+        {"input": {"claimId": claims[0]["id"], "reason": "issued in error"}},
+    )
+    assert body["data"]["revokeClaim"]["__typename"] == "ClaimRevoked", body
+    after = await api.http.get(entry["statusListCredential"].replace("http://127.0.0.1:8000", ""))
+    bits = status.decode(after.json()["credentialSubject"]["encodedList"])
+    assert status.is_set(bits, int(entry["statusListIndex"]))
+    report = await verify(api, document)
+    assert report["verified"] is False
+    assert report["credential"]["signatureValid"] is True
+    revoked = [c for c in report["claims"] if c["revoked"]]
+    assert [c["competence"] for c in revoked] == [factories.PYTHON]
+    assert revoked[0]["status"] == "revoked"
+
+
+@pytest.mark.parametrize("where", ["outer", "inner"])
+async def test_changing_the_signed_json_fails(
+    api: Api, school: Partner, employer: Partner, where: str
+) -> None:
+    _, token, _ = await passport_with(api, school, employer)
+    document = await export(api, token)
+    target = document if where == "outer" else document["credentialSubject"]["verifiableCredential"][1]
+    target["validFrom"] = "2020-01-01T00:00:00Z"
+    report = await verify(api, document)
+    assert report["verified"] is False
+    checks = [report["credential"]] if where == "outer" else report["claims"]
+    assert any(c["signatureValid"] is False for c in checks)
