@@ -120,3 +120,56 @@ async def test_changing_the_signed_json_fails(
     assert report["verified"] is False
     checks = [report["credential"]] if where == "outer" else report["claims"]
     assert any(c["signatureValid"] is False for c in checks)
+
+
+def qr_urls(pdf: bytes) -> list[str]:
+    """Every QR code on the first page, read back from the rendered page as a phone would."""
+    import pypdfium2
+    import zxingcpp
+
+    page = pypdfium2.PdfDocument(pdf)[0]
+    image = page.render(scale=3).to_pil()
+    return [code.text for code in zxingcpp.read_barcodes(image)]
+
+
+async def test_the_pdf_has_a_qr_code_whose_url_verifies(
+    api: Api, school: Partner, employer: Partner, tmp_path: Any
+) -> None:
+    import io
+
+    import pypdf
+
+    insz, token, _ = await passport_with(api, school, employer)
+    declared = await api.gql(
+        token,
+        SELF_DECLARE,
+        {
+            "input": {
+                "competenceUri": factories.ENGLISH,
+                "learningContext": "INFORMAL",
+                "acquiredOn": "2019-01-01",
+            }
+        },
+    )
+    assert declared["data"]["selfDeclare"]["__typename"] == "SelfDeclared", declared
+    response = await api.http.get("/passports/me/cv.pdf?lang=nl", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    pdf = response.content
+    (tmp_path / "cv.pdf").write_bytes(pdf)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert reader.pages[0].mediabox.width == pytest.approx(595.28, abs=1)  # A4
+    page_text = "\n".join(p.extract_text() for p in reader.pages)
+    assert "Competentiepaspoort" in page_text and "Anna Peeters" in page_text
+    assert "Zelf opgegeven competenties" in page_text  # the self-declared section, apart
+    # The signed credential travels inside the PDF.
+    attached = json.loads(reader.attachments["competence-passport.credential.json"][0])
+    assert len(attached["credentialSubject"]["verifiableCredential"]) == 3
+    assert (await verify(api, attached))["verified"] is True
+    urls = qr_urls(pdf)
+    assert urls == [response.headers["location"]]
+    assert urls[0] in page_text.replace("\n", "")
+    page = await api.http.get(urls[0].replace("http://127.0.0.1:8000", "") + "?lang=en")
+    assert page.status_code == 200
+    assert "every competence in it is still confirmed" in page.text
+    assert page.text.count("confirmed</td>") == 3

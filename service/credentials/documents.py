@@ -34,7 +34,9 @@ def contexts() -> dict[str, dict[str, Any]]:
 
 
 def load_document(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """pyld's loader: an exact URL of a shipped context, else an error (never a fetch)."""
+    """pyld's loader: an exact URL of a shipped context, else an error (never a fetch).
+    The tag "static" lets pyld keep the processed context across calls (without it, pyld
+    processes every context again in each operation, most of the time of a verification)."""
     known = contexts().get(url)
     if known is None:
         raise JsonLdError(
@@ -42,4 +44,9 @@ def load_document(url: str, options: dict[str, Any] | None = None) -> dict[str, 
             "jsonld.LoadDocumentError",
             code="loading document failed",
         )
-    return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(known)}
+    return {
+        "contextUrl": None,
+        "documentUrl": url,
+        "document": copy.deepcopy(known),
+        "tag": "static",
+    }

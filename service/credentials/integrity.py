@@ -58,14 +58,33 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _expand(document: Mapping[str, Any]) -> list[Any]:
+    """Expanded once per document: both the lost-term check and canonicalization use it."""
+    try:
+        expanded: list[Any] = jsonld.expand(dict(document), {"documentLoader": load_document})
+    except jsonld.JsonLdError as exc:
+        raise UnsignableDocument(_reason(exc)) from exc
+    lost = _lost(document, expanded)
+    if lost:
+        raise UnsignableDocument(f"terms no context defines: {', '.join(sorted(lost)[:5])}")
+    return expanded
+
+
+def _digest(document: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the RDFC-1.0 canonical form; refuses a document that would lose terms."""
+    expanded = _expand(document)
+    try:
+        canonical: str = jsonld.normalize(expanded, dict(OPTIONS))
+    except jsonld.JsonLdError as exc:
+        raise UnsignableDocument(_reason(exc)) from exc
+    return hashlib.sha256(canonical.encode()).digest()
+
+
 def _hash_data(document: Mapping[str, Any], options: Mapping[str, Any]) -> bytes:
     unsigned = {k: v for k, v in document.items() if k != "proof"}
-    config = {**{k: v for k, v in options.items() if k != "proofValue"}}
+    config = {k: v for k, v in options.items() if k != "proofValue"}
     config["@context"] = document.get("@context")
-    return (
-        hashlib.sha256(canonize(config).encode()).digest()
-        + hashlib.sha256(canonize(unsigned).encode()).digest()
-    )
+    return _digest(config) + _digest(unsigned)
 
 
 def sign(
@@ -75,9 +94,6 @@ def sign(
     created: str,
 ) -> dict[str, Any]:
     """The document with a proof; raises UnsignableDocument rather than sign a lossy one."""
-    lost = lost_properties(document)
-    if lost:
-        raise UnsignableDocument(f"terms no context defines: {', '.join(sorted(lost)[:5])}")
     options = {
         "type": PROOF_TYPE,
         "cryptosuite": CRYPTOSUITE,
@@ -127,14 +143,9 @@ def verify(document: Mapping[str, Any], resolve_key: KeyResolver) -> ProofCheck:
     if key is None:
         return ProofCheck(False, method, "the verification method is not a known key")
     try:
-        lost = lost_properties(document)
-        if lost:
-            return ProofCheck(
-                False, method, f"terms no context defines: {', '.join(sorted(lost)[:5])}"
-            )
         data = _hash_data(document, proof)
     except UnsignableDocument as exc:
-        return ProofCheck(False, method, f"not valid JSON-LD: {exc}")
+        return ProofCheck(False, method, str(exc))
     try:
         key.verify(signature, data)
     except InvalidSignature:
@@ -143,15 +154,20 @@ def verify(document: Mapping[str, Any], resolve_key: KeyResolver) -> ProofCheck:
 
 
 def lost_properties(document: Mapping[str, Any]) -> set[str]:
-    """Names of properties that JSON-LD expansion drops, found by counting values: each
-    value of the JSON (an id, a type, a literal) must come out of expansion as one value."""
+    """Names of properties that JSON-LD expansion would drop (see the module docstring)."""
     try:
         expanded = jsonld.expand(dict(document), {"documentLoader": load_document})
     except jsonld.JsonLdError as exc:
         raise UnsignableDocument(_reason(exc)) from exc
+    return _lost(document, expanded)
+
+
+def _lost(document: Mapping[str, Any], expanded: list[Any]) -> set[str]:
+    """Each value of the JSON (an id, a type, a literal) must come out of expansion as one
+    value; when some did not, the names that compaction does not give back are the lost."""
     if _count_json(document) == _count_expanded(expanded):
         return set()
-    return _names(document) - _expanded_names(document)
+    return (_names(document) - _expanded_names(document, expanded)) or {"(unnamed values)"}
 
 
 def _count_json(value: Any) -> int:
@@ -182,10 +198,9 @@ def _names(value: Any) -> set[str]:
     return set()
 
 
-def _expanded_names(document: Mapping[str, Any]) -> set[str]:
+def _expanded_names(document: Mapping[str, Any], expanded: list[Any]) -> set[str]:
     """The property names that survive: compacting the expansion with the document's own
     context gives them back under the names the document used."""
     options = {"documentLoader": load_document}
-    expanded = jsonld.expand(dict(document), options)
     compacted = jsonld.compact(expanded, {"@context": document.get("@context")}, options)
     return _names(compacted)

@@ -39,10 +39,10 @@ class _Voucher:
     last_used: str
 
 
-def _level(claim: ClaimView | None) -> str | None:
-    if claim is None or claim.proficiency_level is None:
+def _level(claim: ClaimView | None, lang: Language) -> str | None:
+    if claim is None or claim.proficiency_level is None or claim.proficiency_scale is None:
         return None
-    return claim.proficiency_level
+    return f"{text(lang, f'scale.{claim.proficiency_scale}')} {claim.proficiency_level}"
 
 
 def _groups(competences: Sequence[PassportCompetence], lang: Language) -> list[dict[str, object]]:
@@ -54,7 +54,7 @@ def _groups(competences: Sequence[PassportCompetence], lang: Language) -> list[d
             {
                 "label": competence_label(pc.competence.preferred_labels, lang),
                 "uri": pc.competence.uri,
-                "level": _level(pc.highest_level),
+                "level": _level(pc.highest_level, lang),
                 "vouchers": [
                     _Voucher(
                         organisation=claim.issuer.name,
@@ -71,7 +71,7 @@ def _groups(competences: Sequence[PassportCompetence], lang: Language) -> list[d
     return [
         {
             "title": text(lang, f"reuse.{level}" if level else "reuse.none"),
-            "items": sorted(grouped[level], key=lambda item: str(item["label"]).casefold()),
+            "competences": sorted(grouped[level], key=lambda item: str(item["label"]).casefold()),
         }
         for level in order
         if level in grouped
@@ -105,7 +105,7 @@ def render_cv(export: SignedExport, issuer: Issuer) -> bytes:
         self_declared=[
             {
                 "label": competence_label(c.competence.preferred_labels, lang),
-                "level": _level(c),
+                "level": _level(c, lang),
                 "acquired": day(lang, c.acquired_on),
                 "last_used": day(lang, c.most_recent_use),
             }
