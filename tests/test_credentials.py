@@ -173,3 +173,127 @@ async def test_the_pdf_has_a_qr_code_whose_url_verifies(
     assert page.status_code == 200
     assert "every competence in it is still confirmed" in page.text
     assert page.text.count("confirmed</td>") == 3
+
+
+async def test_a_share_link_exports_its_subset_and_an_expired_one_nothing(
+    api: Api, school: Partner, employer: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from tests.citizen_api import grant, in_days, travel
+
+    _, token, _ = await passport_with(api, school, employer)
+    link = await grant(api, token, competenceUris=[factories.SQL], expiresAt=in_days(1 / 24))
+    secret = link["shareLink"]["token"]
+    shared = await export(api, secret)
+    inner = shared["credentialSubject"]["verifiableCredential"]
+    assert [c["credentialSubject"]["achievement"]["alignment"][0]["targetUrl"] for c in inner] == [
+        factories.SQL
+    ]
+    assert "identifier" not in shared["credentialSubject"]  # a link holder gets no name
+    assert (await verify(api, shared))["verified"] is True
+    pdf = await api.http.get("/passports/me/cv.pdf?lang=en", headers=bearer(secret))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    travel(monkeypatch, timedelta(hours=2))
+    for path in ("/passports/me/credential", "/passports/me/cv.pdf"):
+        refused = await api.http.get(path, headers=bearer(secret))
+        assert refused.status_code == 401, path
+        assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_exports_and_checks_are_in_the_access_log(
+    api: Api, school: Partner, employer: Partner
+) -> None:
+    from tests.citizen_api import access_log
+
+    _, token, _ = await passport_with(api, school, employer)
+    response = await api.http.get("/passports/me/credential", headers=bearer(token))
+    code = response.headers["location"].rsplit("/", 1)[1]
+    checked = await api.http.post("/verify", json={"exportId": code})
+    assert checked.status_code == 200 and checked.json()["verified"] is True
+    assert checked.json()["credential"]["signatureValid"] is None  # nothing posted to check
+    log = await access_log(api, token)
+    assert [(e["operation"], e["principalKind"]) for e in log[:2]] == [
+        ("verifyExport", "VERIFIER"),
+        ("exportCredential", "CITIZEN"),
+    ]
+
+
+async def test_erasure_revokes_every_exported_credential(
+    api: Api, school: Partner, employer: Partner
+) -> None:
+    from tests.citizen_api import ERASE
+
+    _, token, _ = await passport_with(api, school, employer)
+    response = await api.http.get("/passports/me/credential", headers=bearer(token))
+    document = response.json()
+    page_url = response.headers["location"].replace("http://127.0.0.1:8000", "")
+    assert (await api.http.get(page_url)).status_code == 200
+    erased = await api.gql(token, ERASE)
+    counts = {c["kind"]: c["count"] for c in erased["data"]["requestErasure"]["counts"]}
+    assert counts["credentialExports"] == 1 and counts["statusPositionsWithdrawn"] == 4
+    report = await verify(api, document)
+    assert report["verified"] is False and report["exportId"] is None
+    assert report["credential"]["signatureValid"] is True  # the signature itself still holds
+    assert {c["status"] for c in [report["credential"], *report["claims"]]} == {"erased"}
+    entry = document["credentialStatus"]
+    listed = await api.http.get(entry["statusListCredential"].replace("http://127.0.0.1:8000", ""))
+    bits = status.decode(listed.json()["credentialSubject"]["encodedList"])
+    assert status.is_set(bits, int(entry["statusListIndex"]))
+    assert (await api.http.get(page_url)).status_code == 404
+
+
+async def test_nothing_to_export_is_a_clear_error(api: Api) -> None:
+    response = await api.http.get(
+        "/passports/me/credential", headers=bearer(api.citizen(factories.insz()))
+    )
+    assert response.status_code == 409 and response.json()["code"] == "INVALID_STATE"
+    assert (await api.http.get("/passports/me/cv.pdf")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"credential": []}',
+        b'{"credential": {}, "exportId": "x"}',
+        b'{"exportId": 5}',
+        b'{"unexpected": 1}',
+        b'{"credential": {"a": 1}, "credential": 2}',
+    ],
+)
+async def test_malformed_verification_requests_get_a_typed_error(api: Api, body: bytes) -> None:
+    response = await api.http.post(
+        "/verify", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        {},
+        {"@context": "https://example.org/unknown", "type": "VerifiableCredential"},
+        {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiableCredential", "ClrCredential"],
+         "credentialSubject": {"verifiableCredential": [1, "x", None, {}]}, "proof": {"verificationMethod": 7}},
+        {"@context": [{"@version": 2}], "proof": {"verificationMethod": "did:web:127.0.0.1%3A8000#k"}},
+        {"type": ["VerifiableCredential", "ClrCredential"], "credentialStatus": {"type": "BitstringStatusListEntry",
+         "statusPurpose": "revocation", "statusListIndex": "99999999999", "statusListCredential": "http://127.0.0.1:8000/credentials/status/1"}},
+    ],
+)
+async def test_garbage_credentials_are_reported_not_valid(api: Api, credential: Any) -> None:
+    report = await verify(api, credential)
+    assert report["verified"] is False
+    assert report["credential"]["errors"]
+
+
+async def test_unknown_export_codes(api: Api) -> None:
+    for code in ("1111111111111111111111", "0OIl", "x" * 64):
+        page = await api.http.get(f"/v/{code}")
+        assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    assert (await api.http.post("/verify", json={"exportId": "nope"})).status_code == 404
+    assert (await api.http.get("/credentials/status/999999")).status_code == 404
+    assert (await api.http.get("/credentials/status/0")).status_code == 422

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ACCEPTED_TYPES = {"ClrCredential", "AchievementCredential", "OpenBadgeCredential"}
 MAX_NESTED = 2000
+MAX_INDEX = 2**31  # positions and list numbers are PostgreSQL integers
 
 
 class Status(StrEnum):
@@ -207,6 +208,9 @@ def _status_entry(check: CredentialCheck, entry: Any, statuses: StatusLookup | N
     ):
         check.errors.append("the status entry is incomplete")
         return
+    if len(index) > 10 or int(index) >= MAX_INDEX:
+        check.errors.append("statusListIndex is out of range")
+        return
     check.status_list, check.status_index = url, int(index)
     bit = statuses(url, int(index)) if statuses is not None else None
     check.revoked = bit
@@ -254,8 +258,9 @@ async def verify_online(
     wanted: set[tuple[int, int]] = set()
 
     def collect(url: str, index: int) -> bool | None:
-        if url.startswith(prefix) and url[len(prefix) :].isdigit():
-            wanted.add((int(url[len(prefix) :]), index))
+        suffix = url[len(prefix) :] if url.startswith(prefix) else ""
+        if suffix.isdigit() and len(suffix) <= 10 and int(suffix) < MAX_INDEX:
+            wanted.add((int(suffix), index))
         return None
 
     verification = check(document, issuer_keys(issuer), now, collect)
