@@ -1,4 +1,5 @@
-"""The `passport` command: serve, migrate, import-esco, verify-chain, token, openapi, schema."""
+"""The `passport` command: serve, migrate, import-esco, verify-chain, token, signing-key,
+openapi, schema."""
 
 from __future__ import annotations
 
@@ -308,6 +309,48 @@ def graphql_schema(output: Annotated[Path, typer.Option()] = Path("schema.graphq
 
     output.write_text(sdl())
     _echo(f"wrote {output}")
+
+
+signing = typer.Typer(no_args_is_help=True, help="Keys that sign exported credentials.")
+app.add_typer(signing, name="signing-key")
+
+
+def _write_keys(path: Path, document: dict[str, object]) -> None:
+    """Written owner-only and in one step, so a failure never leaves half a key file."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.touch(mode=0o600, exist_ok=False)
+    partial.write_text(json.dumps(document, indent=2) + "\n")
+    partial.replace(path)
+
+
+@signing.command("new")
+def signing_key_new(file: Annotated[Path, typer.Option(help="JWK Set file to create")]) -> None:
+    """Create a JWK Set with one new Ed25519 key (PASSPORT_SIGNING_KEYS_FILE)."""
+    from service.credentials.keys import rotate
+
+    if file.exists():
+        raise typer.BadParameter(f"{file} exists; use `passport signing-key rotate`")
+    _write_keys(file, rotate({"keys": []}))
+    _echo(f"wrote {file}")
+
+
+@signing.command("rotate")
+def signing_key_rotate(
+    file: Annotated[Path, typer.Option(help="JWK Set file to rotate in place")],
+    keep_private: Annotated[
+        int, typer.Option(help="older keys that keep their private part", min=0)
+    ] = 1,
+) -> None:
+    """Put a new key first: it signs from now on. Older keys stay published, so what they
+    signed keeps verifying; beyond --keep-private, only their public part is kept."""
+    from service.credentials.keys import KeyRing, rotate
+
+    current = json.loads(file.read_text())
+    KeyRing.from_jwks(current)  # refuse to rotate a file the service could not read
+    rotated = rotate(current, retire_after=keep_private)
+    file.replace(file.with_suffix(file.suffix + ".previous"))
+    _write_keys(file, rotated)
+    _echo(f"wrote {file}: now signing with {rotated['keys'][0]['kid']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,7 +40,9 @@ async def passport_with(
                 evidence=[],
             ),
         ),
-        await issue(api, school, factories.claim_input(insz, factories.SQL, validUntil="2031-01-01")),
+        await issue(
+            api, school, factories.claim_input(insz, factories.SQL, validUntil="2031-01-01")
+        ),
     ]
     token = api.token(subject=insz, extra={"name": name} if name else None)
     return insz, token, [c["claim"] for c in claims]
@@ -61,7 +63,7 @@ async def verify(api: Api, document: Any) -> dict[str, Any]:
 
 
 async def test_round_trip_issue_export_verify(api: Api, school: Partner, employer: Partner) -> None:
-    _, token, claims = await passport_with(api, school, employer)
+    _, token, _claims = await passport_with(api, school, employer)
     document = await export(api, token)
     assert document["type"] == ["VerifiableCredential", "ClrCredential"]
     inner = document["credentialSubject"]["verifiableCredential"]
@@ -114,7 +116,9 @@ async def test_changing_the_signed_json_fails(
 ) -> None:
     _, token, _ = await passport_with(api, school, employer)
     document = await export(api, token)
-    target = document if where == "outer" else document["credentialSubject"]["verifiableCredential"][1]
+    target = (
+        document if where == "outer" else document["credentialSubject"]["verifiableCredential"][1]
+    )
     target["validFrom"] = "2020-01-01T00:00:00Z"
     report = await verify(api, document)
     assert report["verified"] is False
@@ -139,7 +143,7 @@ async def test_the_pdf_has_a_qr_code_whose_url_verifies(
 
     import pypdf
 
-    insz, token, _ = await passport_with(api, school, employer)
+    _insz, token, _ = await passport_with(api, school, employer)
     declared = await api.gql(
         token,
         SELF_DECLARE,
@@ -277,11 +281,25 @@ async def test_malformed_verification_requests_get_a_typed_error(api: Api, body:
     [
         {},
         {"@context": "https://example.org/unknown", "type": "VerifiableCredential"},
-        {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiableCredential", "ClrCredential"],
-         "credentialSubject": {"verifiableCredential": [1, "x", None, {}]}, "proof": {"verificationMethod": 7}},
-        {"@context": [{"@version": 2}], "proof": {"verificationMethod": "did:web:127.0.0.1%3A8000#k"}},
-        {"type": ["VerifiableCredential", "ClrCredential"], "credentialStatus": {"type": "BitstringStatusListEntry",
-         "statusPurpose": "revocation", "statusListIndex": "99999999999", "statusListCredential": "http://127.0.0.1:8000/credentials/status/1"}},
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential", "ClrCredential"],
+            "credentialSubject": {"verifiableCredential": [1, "x", None, {}]},
+            "proof": {"verificationMethod": 7},
+        },
+        {
+            "@context": [{"@version": 2}],
+            "proof": {"verificationMethod": "did:web:127.0.0.1%3A8000#k"},
+        },
+        {
+            "type": ["VerifiableCredential", "ClrCredential"],
+            "credentialStatus": {
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": "revocation",
+                "statusListIndex": "99999999999",
+                "statusListCredential": "http://127.0.0.1:8000/credentials/status/1",
+            },
+        },
     ],
 )
 async def test_garbage_credentials_are_reported_not_valid(api: Api, credential: Any) -> None:

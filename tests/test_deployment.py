@@ -370,9 +370,14 @@ def test_deployment_reads_settings_from_the_configmap_and_secrets(
     assert data["PASSPORT_DATABASE_ROLE"] == "passport_app"
     for name in ("PASSPORT_OIDC_ALGORITHMS", "PASSPORT_CITIZEN_CLIENT_IDS"):
         assert isinstance(json.loads(data[name]), list), f"{name} must be a JSON list"
-    # Nothing reads signing keys yet: by default no Secret is mounted that could be missing.
-    assert "PASSPORT_SIGNING_KEYS_FILE" not in data
-    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    # The credential signing keys: a Secret mounted read-only, named by a file setting.
+    assert (
+        data["PASSPORT_SIGNING_KEYS_FILE"] == "/var/run/secrets/passport/signing/signing-keys.json"
+    )
+    assert data["PASSPORT_PUBLIC_BASE_URL"].startswith("https://")
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert set(mounts) == {"/tmp", "/var/run/secrets/passport/signing"}
+    assert mounts["/var/run/secrets/passport/signing"]["readOnly"] is True
 
 
 def test_migration_job_is_a_pre_upgrade_hook_running_passport_migrate(

@@ -26,6 +26,8 @@ PRODUCTION_ENV = {
     "PASSPORT_OIDC_ISSUER": ISSUER,
     "PASSPORT_OIDC_JWKS_URL": JWKS_URL,
     "PASSPORT_OIDC_AUDIENCE": "competence-passport",
+    "PASSPORT_PUBLIC_BASE_URL": "https://passport.example.org",
+    "PASSPORT_SIGNING_KEYS_FILE": "/var/run/secrets/passport/signing/signing-keys.json",
 }
 
 
@@ -37,6 +39,9 @@ PRODUCTION_ENV = {
         ({"oidc_algorithms": ["none"]}, "asymmetric"),
         ({"oidc_algorithms": []}, "asymmetric"),
         ({"oidc_audience": ""}, "PASSPORT_OIDC_AUDIENCE"),
+        ({"public_base_url": ""}, "PASSPORT_PUBLIC_BASE_URL"),
+        ({"public_base_url": "http://passport.example.org"}, "https"),
+        ({"signing_keys_file": None}, "PASSPORT_SIGNING_KEYS_FILE"),
     ],
 )
 def test_production_refuses_unsafe_identity_provider_settings(
@@ -56,6 +61,8 @@ def test_production_needs_an_explicit_audience(
         "oidc_issuer": ISSUER,
         "oidc_jwks_url": JWKS_URL,
         "data_dir": tmp_path,
+        "public_base_url": "https://passport.example.org",
+        "signing_keys_file": tmp_path / "keys.json",
     }
     monkeypatch.delenv("PASSPORT_OIDC_AUDIENCE", raising=False)
     with pytest.raises(ValueError, match="PASSPORT_OIDC_AUDIENCE"):

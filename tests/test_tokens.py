@@ -128,6 +128,8 @@ def production_settings(tmp: str, **overrides: Any) -> Settings:
         "oidc_audience": "competence-passport",
         "oidc_jwks_min_refresh_seconds": 60,
         "data_dir": Path(tmp),
+        "public_base_url": "https://passport.example.org",
+        "signing_keys_file": Path(tmp) / "signing-keys.json",
     }
     return Settings(**{**values, **overrides})
 

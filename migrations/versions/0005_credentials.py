@@ -30,11 +30,13 @@ PRIVILEGES = {
     "credential_exports": "SELECT, INSERT",
     "status_lists": "SELECT, INSERT",
     "status_list_entries": "SELECT, INSERT",
+    "claim_status_positions": "SELECT, INSERT",
 }
 
 # As in 0003_citizen_control, plus exports and status positions: an erased citizen's
 # positions stay allocated and set ("withdrawn"), with nothing left that says whose they were,
-# so every credential exported before the erasure reads as revoked.
+# so every credential exported before the erasure reads as revoked. The UPDATE is the only
+# one: the application itself has no UPDATE right on status_list_entries.
 ERASE_FUNCTION = """
 CREATE OR REPLACE FUNCTION public.passport_erase_citizen(
   p_citizen uuid, p_erasure uuid, p_at timestamptz)
@@ -66,10 +68,16 @@ BEGIN
   GET DIAGNOSTICS n_retained = ROW_COUNT;
   DELETE FROM public.access_records WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_access = ROW_COUNT;
-  UPDATE public.status_list_entries
-     SET citizen_id = NULL, claim_id = NULL, export_id = NULL, withdrawn_at = p_at
-   WHERE citizen_id = p_citizen;
+  UPDATE public.status_list_entries e SET withdrawn_at = p_at
+    FROM public.claim_status_positions p
+   WHERE p.citizen_id = p_citizen AND e.status_list = p.status_list AND e.idx = p.idx;
   GET DIAGNOSTICS n_positions = ROW_COUNT;
+  UPDATE public.status_list_entries e SET withdrawn_at = p_at
+    FROM public.credential_exports x
+   WHERE x.citizen_id = p_citizen AND e.status_list = x.status_list AND e.idx = x.status_idx;
+  GET DIAGNOSTICS n_exports = ROW_COUNT;
+  n_positions := n_positions + n_exports;
+  DELETE FROM public.claim_status_positions WHERE citizen_id = p_citizen;
   DELETE FROM public.credential_exports WHERE citizen_id = p_citizen;
   GET DIAGNOSTICS n_exports = ROW_COUNT;
   DELETE FROM public.share_links WHERE citizen_id = p_citizen;
@@ -115,31 +123,6 @@ def _access_checks(kinds: Sequence[str], bases: Sequence[str]) -> None:
 
 def upgrade() -> None:
     op.create_table(
-        "credential_exports",
-        sa.Column("id", pg.UUID(), primary_key=True),
-        sa.Column(
-            "citizen_id",
-            pg.UUID(),
-            sa.ForeignKey("citizens.citizen_id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("basis", sa.Text(), nullable=False),
-        sa.Column("grant_id", pg.UUID()),
-        sa.Column("key_id", sa.Text(), nullable=False),
-        sa.Column("language", sa.Text(), nullable=False),
-        sa.Column("claim_ids", pg.ARRAY(pg.UUID()), nullable=False),
-        sa.Column("document_sha256", sa.LargeBinary(), nullable=False),
-        sa.CheckConstraint("basis IN ('self', 'link')", name=op.f("ck_credential_exports_basis")),
-        sa.CheckConstraint(
-            "valid_until > created_at", name=op.f("ck_credential_exports_valid_after_created")
-        ),
-    )
-    op.create_index(
-        "ix_credential_exports_citizen", "credential_exports", ["citizen_id", "created_at"]
-    )
-    op.create_table(
         "status_lists",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("size", sa.Integer(), nullable=False),
@@ -150,33 +133,60 @@ def upgrade() -> None:
         "status_list_entries",
         sa.Column("status_list", sa.Integer(), sa.ForeignKey("status_lists.id"), nullable=False),
         sa.Column("idx", sa.Integer(), nullable=False),
-        sa.Column("citizen_id", pg.UUID()),
-        sa.Column("claim_id", pg.UUID()),
-        sa.Column("export_id", pg.UUID()),
         sa.Column("allocated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("withdrawn_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("status_list", "idx"),
-        sa.CheckConstraint(
-            "withdrawn_at IS NOT NULL OR (citizen_id IS NOT NULL "
-            "AND (claim_id IS NULL) <> (export_id IS NULL))",
-            name=op.f("ck_status_list_entries_owner"),
-        ),
         sa.CheckConstraint("idx >= 0", name=op.f("ck_status_list_entries_idx")),
     )
-    op.create_index(
-        "uq_status_list_entries_claim",
-        "status_list_entries",
-        ["citizen_id", "claim_id"],
-        unique=True,
-        postgresql_where=sa.text("claim_id IS NOT NULL"),
+    op.create_table(
+        "claim_status_positions",
+        sa.Column("citizen_id", pg.UUID(), nullable=False),
+        sa.Column("claim_id", pg.UUID(), nullable=False),
+        sa.Column("status_list", sa.Integer(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("citizen_id", "claim_id"),
+        sa.ForeignKeyConstraint(
+            ["citizen_id", "claim_id"],
+            ["claims.citizen_id", "claims.claim_id"],
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["status_list", "idx"], ["status_list_entries.status_list", "status_list_entries.idx"]
+        ),
     )
     op.create_index(
-        "uq_status_list_entries_export",
-        "status_list_entries",
-        ["export_id"],
-        unique=True,
-        postgresql_where=sa.text("export_id IS NOT NULL"),
+        "ix_claim_status_positions_position", "claim_status_positions", ["status_list", "idx"]
     )
+    op.create_table(
+        "credential_exports",
+        sa.Column(
+            "citizen_id",
+            pg.UUID(),
+            sa.ForeignKey("citizens.citizen_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("id", pg.UUID(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("basis", sa.Text(), nullable=False),
+        sa.Column("grant_id", pg.UUID()),
+        sa.Column("key_id", sa.Text(), nullable=False),
+        sa.Column("language", sa.Text(), nullable=False),
+        sa.Column("claim_ids", pg.ARRAY(pg.UUID()), nullable=False),
+        sa.Column("status_list", sa.Integer(), nullable=False),
+        sa.Column("status_idx", sa.Integer(), nullable=False),
+        sa.Column("document_sha256", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("citizen_id", "id"),
+        sa.ForeignKeyConstraint(
+            ["status_list", "status_idx"],
+            ["status_list_entries.status_list", "status_list_entries.idx"],
+        ),
+        sa.CheckConstraint("basis IN ('self', 'link')", name=op.f("ck_credential_exports_basis")),
+        sa.CheckConstraint(
+            "valid_until > created_at", name=op.f("ck_credential_exports_valid_after_created")
+        ),
+    )
+    op.create_index("ix_credential_exports_id", "credential_exports", ["id"])
     _access_checks(PRINCIPAL_KINDS, BASES)
     op.execute(ERASE_FUNCTION)
     role = app_role(op.get_context().config)
@@ -194,5 +204,10 @@ def downgrade() -> None:
     op.execute(module.ERASE_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
     op.execute("DELETE FROM access_records WHERE basis = 'export' OR principal_kind = 'verifier'")
     _access_checks(PRINCIPAL_KINDS[:-1], BASES[:-1])
-    for table in ("status_list_entries", "status_lists", "credential_exports"):
+    for table in (
+        "credential_exports",
+        "claim_status_positions",
+        "status_list_entries",
+        "status_lists",
+    ):
         op.drop_table(table)

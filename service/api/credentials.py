@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from starlette.responses import Response
 
 from service import clock
@@ -277,7 +278,9 @@ async def verify(request: Request, body: VerifyRequest | None = None) -> Respons
         else:
             verification = await verify_online(session, state.issuer, parsed.credential, now)
             if verification.export_id is not None:
-                export = await session.get(CredentialExport, verification.export_id)
+                export = await session.scalar(
+                    select(CredentialExport).where(CredentialExport.id == verification.export_id)
+                )
                 digest = hashlib.sha256(orjson.dumps(parsed.credential)).digest()
                 verification.matches_export = (
                     export is not None and export.document_sha256 == digest

@@ -83,7 +83,7 @@ async def export_passport(
     export_id = uuid.uuid4()
     created = clock.now().replace(microsecond=0)
     positions, export_position = await status.assign(
-        session, citizen_id, [c.claim_id for c in claims], export_id
+        session, citizen_id, [c.claim_id for c in claims]
     )
     request = ExportRequest(
         export_id=export_id,
@@ -110,6 +110,8 @@ async def export_passport(
             key_id=issuer.keys.active.kid,
             language=language.value,
             claim_ids=[c.claim_id for c in claims],
+            status_list=export_position.status_list,
+            status_idx=export_position.index,
             document_sha256=hashlib.sha256(body).digest(),
         )
     )
@@ -138,7 +140,7 @@ async def find_export(
 ) -> ExportRecord:
     """The export and its claims as they stand now. With ``record_as``, the look-up is in the
     citizen's access log: the holder sees when their export was checked."""
-    export = await session.get(CredentialExport, export_id)
+    export = await session.scalar(select(CredentialExport).where(CredentialExport.id == export_id))
     if export is None:
         raise NotFound(NOT_FOUND)
     claims = await load_claims(

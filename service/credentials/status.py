@@ -20,12 +20,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import func, select, tuple_, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
-from service.models import ClaimRevocation, StatusList, StatusListEntry
+from service.models import ClaimRevocation, ClaimStatusPosition, StatusList, StatusListEntry
 
 LIST_SIZE = 131_072  # the spec's minimum: 16 KB, so one credential hides among many
 FILL_LIMIT = LIST_SIZE // 2
@@ -94,81 +94,111 @@ async def _new_list(session: AsyncSession, wanted: int) -> int:
     return wanted
 
 
+async def _allocate(session: AsyncSession, count: int) -> list[Position]:
+    """``count`` free positions, at random, in the newest list with room."""
+    list_id = await _newest_list(session)
+    at = clock.now()
+    taken: list[Position] = []
+    while len(taken) < count:
+        wanted = {secrets.randbelow(LIST_SIZE) for _ in range(count - len(taken))}
+        rows = await session.scalars(
+            insert(StatusListEntry)
+            .values([{"status_list": list_id, "idx": i, "allocated_at": at} for i in wanted])
+            .on_conflict_do_nothing(index_elements=["status_list", "idx"])
+            .returning(StatusListEntry.idx)
+        )
+        taken.extend(Position(list_id, index) for index in rows)
+    return taken
+
+
 async def assign(
-    session: AsyncSession,
-    citizen_id: uuid.UUID,
-    claim_ids: Sequence[uuid.UUID],
-    export_id: uuid.UUID,
+    session: AsyncSession, citizen_id: uuid.UUID, claim_ids: Sequence[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, Position], Position]:
-    """Positions for these claims (existing ones kept) and a new one for the export.
-    Call under the citizen's exclusive lock, so two exports never both allocate one claim."""
+    """Positions for these claims (a claim keeps the one it has) and a new one for the
+    export. Call under the citizen's exclusive lock, so two exports never race for a claim."""
     rows = await session.execute(
-        select(StatusListEntry.claim_id, StatusListEntry.status_list, StatusListEntry.idx).where(
-            StatusListEntry.citizen_id == citizen_id,
-            StatusListEntry.claim_id.in_(claim_ids),
+        select(
+            ClaimStatusPosition.claim_id, ClaimStatusPosition.status_list, ClaimStatusPosition.idx
+        ).where(
+            ClaimStatusPosition.citizen_id == citizen_id,
+            ClaimStatusPosition.claim_id.in_(claim_ids),
         )
     )
     positions = {row.claim_id: Position(row.status_list, row.idx) for row in rows}
-    owners: list[tuple[uuid.UUID | None, uuid.UUID | None]] = [
-        (claim_id, None) for claim_id in claim_ids if claim_id not in positions
-    ]
-    owners.append((None, export_id))
-    list_id = await _newest_list(session)
-    at = clock.now()
-    export_position: Position | None = None
-    while owners:
-        wanted = {secrets.randbelow(LIST_SIZE) for _ in range(len(owners))}
-        batch = list(zip(owners, sorted(wanted), strict=False))
-        taken = await session.execute(
-            insert(StatusListEntry)
-            .values(
+    missing = [claim_id for claim_id in claim_ids if claim_id not in positions]
+    *fresh, export_position = await _allocate(session, len(missing) + 1)
+    if missing:
+        await session.execute(
+            insert(ClaimStatusPosition).values(
                 [
                     {
-                        "status_list": list_id,
-                        "idx": index,
                         "citizen_id": citizen_id,
                         "claim_id": claim_id,
-                        "export_id": export,
-                        "allocated_at": at,
+                        "status_list": position.status_list,
+                        "idx": position.index,
                     }
-                    for (claim_id, export), index in batch
+                    for claim_id, position in zip(missing, fresh, strict=True)
                 ]
             )
-            .on_conflict_do_nothing(index_elements=["status_list", "idx"])
-            .returning(StatusListEntry.claim_id, StatusListEntry.export_id, StatusListEntry.idx)
         )
-        for row in taken:
-            position = Position(list_id, row.idx)
-            if row.export_id is not None:
-                export_position = position
-            else:
-                positions[row.claim_id] = position
-        owners = [
-            (claim_id, export)
-            for claim_id, export in owners
-            if (claim_id is not None and claim_id not in positions)
-            or (export is not None and export_position is None)
-        ]
-    assert export_position is not None
+        positions.update(zip(missing, fresh, strict=True))
     return positions, export_position
 
 
 async def set_bits(session: AsyncSession, list_id: int) -> list[int]:
     """Positions in the list whose credentials are revoked: by their issuer, or by erasure."""
-    revoked = exists().where(
-        ClaimRevocation.citizen_id == StatusListEntry.citizen_id,
-        ClaimRevocation.claim_id == StatusListEntry.claim_id,
+    withdrawn = select(StatusListEntry.idx).where(
+        StatusListEntry.status_list == list_id, StatusListEntry.withdrawn_at.is_not(None)
     )
-    rows = await session.scalars(
-        select(StatusListEntry.idx).where(
-            StatusListEntry.status_list == list_id,
-            or_(
-                StatusListEntry.withdrawn_at.is_not(None),
-                and_(StatusListEntry.claim_id.is_not(None), revoked),
-            ),
+    revoked = (
+        select(ClaimStatusPosition.idx)
+        .join(
+            ClaimRevocation,
+            (ClaimRevocation.citizen_id == ClaimStatusPosition.citizen_id)
+            & (ClaimRevocation.claim_id == ClaimStatusPosition.claim_id),
         )
+        .where(ClaimStatusPosition.status_list == list_id)
     )
-    return list(rows)
+    return list(await session.scalars(union(withdrawn, revoked)))
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a taken position stands for now."""
+
+    withdrawn: bool  # its citizen was erased
+    citizen_id: uuid.UUID | None = None  # set for a claim's position
+    claim_id: uuid.UUID | None = None
+
+
+async def holders(
+    session: AsyncSession, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], Holder]:
+    """Positions that exist among ``wanted`` (list, index) pairs, in one statement."""
+    pairs = sorted(set(wanted))
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(
+            StatusListEntry.status_list,
+            StatusListEntry.idx,
+            StatusListEntry.withdrawn_at,
+            ClaimStatusPosition.citizen_id,
+            ClaimStatusPosition.claim_id,
+        )
+        .outerjoin(
+            ClaimStatusPosition,
+            (ClaimStatusPosition.status_list == StatusListEntry.status_list)
+            & (ClaimStatusPosition.idx == StatusListEntry.idx),
+        )
+        .where(tuple_(StatusListEntry.status_list, StatusListEntry.idx).in_(pairs))
+    )
+    return {
+        (row.status_list, row.idx): Holder(
+            row.withdrawn_at is not None, row.citizen_id, row.claim_id
+        )
+        for row in rows
+    }
 
 
 async def list_exists(session: AsyncSession, list_id: int) -> bool:

@@ -22,13 +22,13 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.claims.views import ClaimView, load_claims
-from service.credentials import integrity
+from service.credentials import integrity, status
 from service.credentials.clr import credential_id
 from service.credentials.exports import ExportRecord
 from service.credentials.i18n import Language, competence_label
 from service.credentials.issuer import Issuer
 from service.credentials.keys import SigningKey
-from service.models import Claim, CredentialExport, StatusListEntry
+from service.models import Claim, CredentialExport
 from service.models.enums import ClaimStatus
 
 log = logging.getLogger(__name__)
@@ -264,8 +264,8 @@ async def verify_online(
         return None
 
     verification = check(document, issuer_keys(issuer), now, collect)
-    entries = await _entries(session, wanted)
-    pairs = [(e.citizen_id, e.claim_id) for e in entries.values() if e.claim_id is not None]
+    found = await status.holders(session, wanted)
+    pairs = [(h.citizen_id, h.claim_id) for h in found.values() if h.claim_id is not None]
     claims = (
         {
             c.claim_id: c
@@ -275,54 +275,37 @@ async def verify_online(
         else {}
     )
     for item in [verification.credential, *verification.claims]:
-        _settle(item, entries, claims, prefix)
+        _settle(item, found, claims, prefix)
     export_id = _export_id(verification.credential.credential_id)
     if export_id is not None:
-        verification.export_id = (
-            export_id if await session.get(CredentialExport, export_id) else None
+        exists = await session.scalar(
+            select(CredentialExport.id).where(CredentialExport.id == export_id)
         )
+        verification.export_id = exists
     return verification
-
-
-async def _entries(
-    session: AsyncSession, wanted: set[tuple[int, int]]
-) -> dict[tuple[int, int], StatusListEntry]:
-    if not wanted:
-        return {}
-    lists = {list_id for list_id, _ in wanted}
-    found: dict[tuple[int, int], StatusListEntry] = {}
-    for list_id in lists:
-        indices = [i for lst, i in wanted if lst == list_id]
-        rows = await session.scalars(
-            select(StatusListEntry).where(
-                StatusListEntry.status_list == list_id, StatusListEntry.idx.in_(indices)
-            )
-        )
-        found.update({(row.status_list, row.idx): row for row in rows})
-    return found
 
 
 def _settle(
     item: CredentialCheck,
-    entries: Mapping[tuple[int, int], StatusListEntry],
+    found: Mapping[tuple[int, int], status.Holder],
     claims: Mapping[uuid.UUID, ClaimView],
     prefix: str,
 ) -> None:
     if item.status_list is None or item.status_index is None:
         return
     suffix = item.status_list[len(prefix) :] if item.status_list.startswith(prefix) else ""
-    entry = entries.get((int(suffix), item.status_index)) if suffix.isdigit() else None
-    if entry is None:
+    holder = found.get((int(suffix), item.status_index)) if suffix.isdigit() else None
+    if holder is None:
         item.errors.append("the status entry is not one this service issued")
         return
-    if entry.withdrawn_at is not None:
+    if holder.withdrawn:
         item.revoked, item.status = True, Status.ERASED
         item.errors.append("erased at the holder's request")
         return
-    if entry.claim_id is None:  # an export's own position
+    if holder.claim_id is None:  # an export's own position
         item.revoked, item.status = False, Status.ACTIVE
         return
-    claim = claims.get(entry.claim_id)
+    claim = claims.get(holder.claim_id)
     if claim is None:
         item.revoked, item.status = True, Status.ERASED
         return

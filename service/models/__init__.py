@@ -5,7 +5,12 @@ from service.models.base import Base
 from service.models.citizen import Citizen, CitizenIdentity
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
-from service.models.credential import CredentialExport, StatusList, StatusListEntry
+from service.models.credential import (
+    ClaimStatusPosition,
+    CredentialExport,
+    StatusList,
+    StatusListEntry,
+)
 from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
 from service.models.learning import LearningOpportunity
@@ -33,6 +38,7 @@ __all__ = [
     "Claim",
     "ClaimRef",
     "ClaimRevocation",
+    "ClaimStatusPosition",
     "Competence",
     "CompetenceBroader",
     "CompetenceCollection",

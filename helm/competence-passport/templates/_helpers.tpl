@@ -77,6 +77,7 @@ PASSPORT_OIDC_ISSUER: {{ . | quote }}
 PASSPORT_OIDC_JWKS_URL: {{ . | quote }}
 {{- end }}
 PASSPORT_OIDC_AUDIENCE: {{ $c.oidc.audience | quote }}
+PASSPORT_PUBLIC_BASE_URL: {{ $c.publicBaseUrl | default (printf "https://%s" (index .Values.ingress.hosts 0).host) | quote }}
 PASSPORT_OIDC_ALGORITHMS: {{ $c.oidc.algorithms | toJson | quote }}
 PASSPORT_CITIZEN_CLIENT_IDS: {{ $c.citizenClientIds | toJson | quote }}
 PASSPORT_ADMIN_SUBJECTS: {{ $c.adminSubjects | toJson | quote }}
