@@ -44,7 +44,7 @@ def text(language: Language, key: str, **values: object) -> str:
 
 
 def day(language: Language, value: date) -> str:
-    return format_date(value, format="long", locale=language.value)
+    return format_date(value, format="medium", locale=language.value)
 
 
 def moment(language: Language, value: datetime) -> str:
