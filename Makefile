@@ -29,6 +29,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/exports.py
 
 contracts: $(STAMP)
 	$(BIN)/passport openapi

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -122,8 +124,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "requests": args.requests,
         "credential_bytes": len(signed.content),
         "pdf_bytes": len(typeset.content),
-        "pdf_pages": typeset.content.count(b"/Type /Page\n")
-        or typeset.content.count(b"/Type /Page"),
+        "pdf_pages": len(pypdf.PdfReader(io.BytesIO(typeset.content)).pages),
         "credential_export_p50_ms": round(pct(exports, 50)),
         "credential_export_max_ms": round(max(exports) * 1000),
         "pdf_export_p50_ms": round(pct(pdfs, 50)),

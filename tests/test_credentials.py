@@ -315,3 +315,43 @@ async def test_unknown_export_codes(api: Api) -> None:
     assert (await api.http.post("/verify", json={"exportId": "nope"})).status_code == 404
     assert (await api.http.get("/credentials/status/999999")).status_code == 404
     assert (await api.http.get("/credentials/status/0")).status_code == 422
+
+
+async def test_an_export_waiting_for_an_erasure_finds_nothing(
+    api: Api, school: Partner, employer: Partner, engine: Any
+) -> None:
+    """The erasure holds the citizen's lock; the export that waited for it gets a clear
+    error, not an internal one, and leaves nothing behind."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from service.citizens.service import find_citizen, lock_citizen
+    from service.db.engine import session_factory
+    from service.models import CredentialExport
+    from tests.citizen_api import ERASE
+
+    insz, token, _ = await passport_with(api, school, employer)
+    async with session_factory(engine)() as session:
+        citizen_id = await find_citizen(session, insz, api.settings.hmac_key())
+        assert citizen_id is not None
+        await lock_citizen(session, citizen_id)  # holds the erasure, queued first, back
+        erased = asyncio.ensure_future(api.gql(token, ERASE))
+        await asyncio.sleep(0.3)
+        waiting = asyncio.ensure_future(
+            api.http.get("/passports/me/credential", headers=bearer(token))
+        )
+        await asyncio.sleep(0.3)
+        assert not erased.done() and not waiting.done()
+        await session.rollback()  # the erasure goes first, then the export finds nobody
+    assert (await erased)["data"]["requestErasure"]["__typename"] == "ErasureCompleted"
+    response = await waiting
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "INVALID_STATE"
+    async with engine.connect() as conn:
+        left = await conn.scalar(
+            select(func.count())
+            .select_from(CredentialExport)
+            .where(CredentialExport.citizen_id == citizen_id)
+        )
+    assert left == 0

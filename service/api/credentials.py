@@ -50,10 +50,27 @@ CITIZEN_ERRORS: dict[int | str, dict[str, Any]] = {
     k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 429, 503)
 }
 CITIZEN_ERRORS[409] = {**PROBLEM_RESPONSES[422], "description": "Nothing verified to export"}
+CITIZEN_ERRORS[422] = PROBLEM_RESPONSES[422]
 PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
     k: v for k, v in PROBLEM_RESPONSES.items() if k in (404, 422, 429, 503)
 }
 LanguageQuery = Annotated[Language, Query(description="Language of the texts: nl or en")]
+CREDENTIAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A signed 1EdTech CLR 2.0 ClrCredential (W3C VC 2.0, eddsa-rdfc-2022); "
+    "see docs/credentials.md and the CLR 2.0 JSON schema",
+    "required": ["@context", "id", "type", "issuer", "validFrom", "credentialSubject", "proof"],
+}
+STATUS_LIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A signed W3C BitstringStatusListCredential (statusPurpose revocation)",
+    "required": ["@context", "id", "type", "issuer", "validFrom", "credentialSubject", "proof"],
+}
+DID_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A did:web DID document listing the signing keys as Multikeys",
+    "required": ["@context", "id", "verificationMethod", "assertionMethod"],
+}
 
 
 def _anonymous(request: Request) -> Principal:
@@ -71,7 +88,14 @@ async def _spend_anonymous(state: AppState, request: Request, cost: int) -> Prin
 @router.get(
     "/passports/me/credential",
     summary="Your verified competences as a signed CLR 2.0 / Open Badges 3.0 credential",
-    responses={200: {"content": {"application/json": {}}}, **CITIZEN_ERRORS},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {"schema": CREDENTIAL_SCHEMA}},
+            "description": "The signed credential; Location: its verification page",
+        },
+        **CITIZEN_ERRORS,
+    },
 )
 async def download_credential(request: Request, lang: LanguageQuery = Language.EN) -> Response:
     """A citizen's whole passport, or for a share link's holder what the link covers."""
@@ -99,7 +123,14 @@ async def download_credential(request: Request, lang: LanguageQuery = Language.E
 @router.get(
     "/passports/me/cv.pdf",
     summary="Your verified competences as a PDF to attach to a CV, with the signed credential",
-    responses={200: {"content": {"application/pdf": {}}}, **CITIZEN_ERRORS},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "A4 PDF with the signed credential attached; Location: its page",
+        },
+        **CITIZEN_ERRORS,
+    },
 )
 async def download_cv(request: Request, lang: LanguageQuery = Language.NL) -> Response:
     state = app_state(request)
@@ -128,7 +159,11 @@ async def download_cv(request: Request, lang: LanguageQuery = Language.NL) -> Re
 @router.get(
     "/credentials/status/{list_id}",
     summary="A signed BitstringStatusListCredential (revocation)",
-    responses={200: {"content": {"application/json": {}}}, **PUBLIC_ERRORS},
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {"schema": STATUS_LIST_SCHEMA}}},
+        **PUBLIC_ERRORS,
+    },
 )
 async def status_list(
     request: Request, list_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -145,12 +180,36 @@ async def status_list(
     return JsonResponse(document, headers={"Cache-Control": "max-age=60"})
 
 
-@router.get("/.well-known/jwks.json", summary="The keys that sign exported credentials")
+class PublicKey(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+
+
+class KeySet(BaseModel):
+    """RFC 7517 JWK Set: every key that signed, or signs, exported credentials."""
+
+    keys: list[PublicKey]
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    summary="The keys that sign exported credentials",
+    response_model=KeySet,
+)
 async def jwks(request: Request) -> JsonResponse:
     return JsonResponse(app_state(request).issuer.keys.jwks())
 
 
-@router.get("/.well-known/did.json", summary="The service's did:web document")
+@router.get(
+    "/.well-known/did.json",
+    summary="The service's did:web document",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": DID_SCHEMA}}}},
+)
 async def service_did(request: Request) -> JsonResponse:
     issuer = app_state(request).issuer
     return JsonResponse(issuer.did_document(issuer.did))
@@ -159,7 +218,11 @@ async def service_did(request: Request) -> JsonResponse:
 @router.get(
     "/organisations/{organisation_id}/did.json",
     summary="The did:web document under which the service signs for an organisation",
-    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (404, 422, 503)},
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {"schema": DID_SCHEMA}}},
+        **{k: v for k, v in PROBLEM_RESPONSES.items() if k in (404, 422, 503)},
+    },
 )
 async def organisation_did(request: Request, organisation_id: uuid.UUID) -> JsonResponse:
     state = app_state(request)
@@ -300,7 +363,12 @@ def _why(exc: Exception) -> str:
     "/v/{code}",
     summary="The verification page behind an export's QR code",
     response_class=HTMLResponse,
-    responses={429: PROBLEM_RESPONSES[429], 503: PROBLEM_RESPONSES[503]},
+    responses={
+        404: {"content": {"text/html": {}}, "description": "No such export, or erased"},
+        422: PROBLEM_RESPONSES[422],
+        429: PROBLEM_RESPONSES[429],
+        503: PROBLEM_RESPONSES[503],
+    },
 )
 async def verification_page(
     request: Request,

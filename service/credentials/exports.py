@@ -27,7 +27,7 @@ from service.credentials import status
 from service.credentials.clr import ExportRequest, sign_export
 from service.credentials.i18n import Language
 from service.credentials.issuer import Issuer
-from service.errors import InvalidState, NotFound
+from service.errors import CitizenGone, InvalidState, NotFound
 from service.models import Claim, CredentialExport, Organisation
 from service.models.enums import AccessBasis, ClaimStatus
 from service.passports.service import (
@@ -70,7 +70,10 @@ async def export_passport(
         citizen_id = await own_citizen_id(session, principal, hmac_key)
     if citizen_id is None:
         raise InvalidState(NOTHING_TO_EXPORT)
-    await lock_citizen(session, citizen_id)
+    try:
+        await lock_citizen(session, citizen_id)
+    except CitizenGone:  # erased while this export waited for the lock
+        raise InvalidState(NOTHING_TO_EXPORT) from None
     if principal.is_link:
         passport = await read_shared_passport(session, principal, ACTIVE_ONLY, operation=operation)
     else:
