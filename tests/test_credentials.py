@@ -355,3 +355,26 @@ async def test_an_export_waiting_for_an_erasure_finds_nothing(
             .where(CredentialExport.citizen_id == citizen_id)
         )
     assert left == 0
+
+
+@pytest.mark.parametrize("depth", [200, 990, 1020, 5000])
+async def test_deeply_nested_credentials_are_refused_or_reported(api: Api, depth: int) -> None:
+    """The body is read by the route itself, bounded, and parsed by orjson (which stops at
+    1,024 levels); nothing deeper than Python's recursion limit reaches the verifier."""
+    body = (
+        b'{"credential":{"@context":["https://www.w3.org/ns/credentials/v2"],'
+        b'"type":["VerifiableCredential","ClrCredential"],'
+        b'"id":"urn:uuid:00000000-0000-0000-0000-000000000000","credentialSubject":'
+        + b'{"a":' * depth
+        + b"1"
+        + b"}" * depth
+        + b"}}"
+    )
+    response = await api.http.post(
+        "/verify", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        assert response.json()["verified"] is False
+    else:
+        assert response.json()["code"] == "VALIDATION_FAILED"
