@@ -378,3 +378,63 @@ async def test_deeply_nested_credentials_are_refused_or_reported(api: Api, depth
         assert response.json()["verified"] is False
     else:
         assert response.json()["code"] == "VALIDATION_FAILED"
+
+
+def _unsigned_with(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential", "AchievementCredential"],
+        "issuer": "did:web:127.0.0.1%3A8000",
+        "validFrom": "2020-01-01T00:00:00Z",
+        "proof": {
+            "type": "DataIntegrityProof",
+            "cryptosuite": "eddsa-rdfc-2022",
+            "proofPurpose": "assertionMethod",
+            "verificationMethod": "did:web:127.0.0.1%3A8000#x",
+            "proofValue": "z1111",
+        },
+        **extra,
+    }
+
+
+async def test_canonicalization_bombs_are_refused_before_any_json_ld(api: Api) -> None:
+    """Found in review: blank nodes that all refer to each other made one 1 KB request take
+    seconds (factorially more with each node), with the event loop blocked."""
+    import time
+
+    nodes = [
+        {
+            "@id": f"_:b{i}",
+            "https://example.org/p": [{"@id": f"_:b{j}"} for j in range(9) if j != i],
+        }
+        for i in range(9)
+    ]
+    alike = [{"type": ["Evidence"], "name": "same"} for _ in range(12)]
+    for credential in (
+        _unsigned_with({"@included": nodes}),
+        _unsigned_with({"evidence": alike}),
+        _unsigned_with({"credentialSubject": {"id": "_:b0"}}),
+    ):
+        started = time.perf_counter()
+        report = await verify(api, credential)
+        assert time.perf_counter() - started < 1
+        assert report["verified"] is False and report["credential"]["errors"]
+
+
+@pytest.mark.parametrize(
+    ("index", "url"),
+    [
+        ("²", "http://127.0.0.1:8000/credentials/status/1"),
+        ("1", "http://127.0.0.1:8000/credentials/status/²"),
+    ],
+)
+async def test_non_ascii_digits_in_a_status_entry(api: Api, index: str, url: str) -> None:
+    """Found in review: "²".isdigit() is true and int("²") fails, which was a 500."""
+    entry = {
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": index,
+        "statusListCredential": url,
+    }
+    report = await verify(api, _unsigned_with({"credentialStatus": entry}))
+    assert report["verified"] is False

@@ -10,7 +10,9 @@ here raises on a malformed credential.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 ACCEPTED_TYPES = {"ClrCredential", "AchievementCredential", "OpenBadgeCredential"}
 MAX_NESTED = 2000
 MAX_INDEX = 2**31  # positions and list numbers are PostgreSQL integers
+MAX_DEPTH = 40  # a ClrCredential of this service nests about 10 levels
+MAX_ALIKE = 3  # id-less objects with the same values in one list (3! orderings to try)
 
 
 class Status(StrEnum):
@@ -94,6 +98,47 @@ class Verification:
 
 KeyLookup = Callable[[str, str | None], SigningKey | None]  # (verificationMethod, issuer id)
 StatusLookup = Callable[[str, int], bool | None]  # (status list URL, index) -> bit
+
+
+DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _digits(value: str) -> bool:
+    """ASCII digits only: str.isdigit() accepts "²", which int() then refuses."""
+    return DIGITS.fullmatch(value) is not None
+
+
+def _shape_problem(value: Any, depth: int = 0) -> str | None:
+    """Refuse, before any JSON-LD processing, the shapes that make RDF canonicalization
+    explode (it has no work limit): caller-chosen blank-node ids and JSON-LD keywords, which
+    can build graphs, and many indistinguishable nodes side by side, which it permutes."""
+    if depth > MAX_DEPTH:
+        return f"nested more than {MAX_DEPTH} levels deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("@") and key != "@context":
+                return f"the JSON-LD keyword {key} is not accepted here"
+            if key != "@context":
+                found = _shape_problem(item, depth + 1)
+                if found:
+                    return found
+        return None
+    if isinstance(value, list):
+        alike: dict[str, int] = {}
+        for item in value:
+            if isinstance(item, dict) and "id" not in item:
+                scalars = {k: v for k, v in item.items() if not isinstance(v, (dict, list))}
+                key = repr(sorted(scalars.items(), key=lambda kv: kv[0]))
+                alike[key] = alike.get(key, 0) + 1
+                if alike[key] > MAX_ALIKE:
+                    return "too many indistinguishable objects in one list"
+            found = _shape_problem(item, depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, str) and value.startswith("_:"):
+        return "blank node identifiers are not accepted"
+    return None
 
 
 def _text(value: Any) -> str | None:
@@ -203,7 +248,7 @@ def _status_entry(check: CredentialCheck, entry: Any, statuses: StatusLookup | N
     if (
         url is None
         or index is None
-        or not index.isdigit()
+        or not _digits(index)
         or entry.get("statusPurpose") != ("revocation")
     ):
         check.errors.append("the status entry is incomplete")
@@ -225,6 +270,10 @@ def check(
     document: Any, keys: KeyLookup, now: datetime, statuses: StatusLookup | None = None
 ) -> Verification:
     """A ClrCredential and each credential in it, or a single credential."""
+    problem = _shape_problem(document)
+    if problem is not None:
+        refused = CredentialCheck(None, [], None, None, None, errors=[problem])
+        return Verification(refused, [])
     outer = check_credential(document, keys, now, statuses)
     nested: list[CredentialCheck] = []
     if isinstance(document, dict) and "ClrCredential" in outer.types:
@@ -259,11 +308,12 @@ async def verify_online(
 
     def collect(url: str, index: int) -> bool | None:
         suffix = url[len(prefix) :] if url.startswith(prefix) else ""
-        if suffix.isdigit() and len(suffix) <= 10 and int(suffix) < MAX_INDEX:
+        if _digits(suffix) and int(suffix) < MAX_INDEX:
             wanted.add((int(suffix), index))
         return None
 
-    verification = check(document, issuer_keys(issuer), now, collect)
+    # CPU-bound (canonicalization): off the event loop, so other requests go on meanwhile.
+    verification = await asyncio.to_thread(check, document, issuer_keys(issuer), now, collect)
     found = await status.holders(session, wanted)
     pairs = [(h.citizen_id, h.claim_id) for h in found.values() if h.claim_id is not None]
     claims = (
@@ -293,8 +343,10 @@ def _settle(
 ) -> None:
     if item.status_list is None or item.status_index is None:
         return
+    if not item.signature_valid:  # what became of a claim is told only about genuine copies
+        return
     suffix = item.status_list[len(prefix) :] if item.status_list.startswith(prefix) else ""
-    holder = found.get((int(suffix), item.status_index)) if suffix.isdigit() else None
+    holder = found.get((int(suffix), item.status_index)) if _digits(suffix) else None
     if holder is None:
         item.errors.append("the status entry is not one this service issued")
         return
