@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from service import clock
@@ -24,7 +25,7 @@ from service.api.state import AppState, app_state
 from service.auth.principal import Principal
 from service.credentials import status
 from service.credentials.clr import status_list_credential
-from service.credentials.exports import export_passport, find_export
+from service.credentials.exports import SignedExport, export_passport, find_export
 from service.credentials.i18n import Language, day, text
 from service.credentials.issuer import export_code, export_id_from_code
 from service.credentials.pdf import render_cv
@@ -85,6 +86,20 @@ async def _spend_anonymous(state: AppState, request: Request, cost: int) -> Prin
     return principal
 
 
+async def _export(
+    state: AppState, session: AsyncSession, principal: Principal, lang: Language, operation: str
+) -> SignedExport:
+    return await export_passport(
+        session,
+        principal,
+        hmac_key=state.hmac_key,
+        issuer=state.issuer,
+        valid_days=state.settings.export_valid_days,
+        language=lang,
+        operation=operation,
+    )
+
+
 @router.get(
     "/passports/me/credential",
     summary="Your verified competences as a signed CLR 2.0 / Open Badges 3.0 credential",
@@ -101,15 +116,7 @@ async def download_credential(request: Request, lang: LanguageQuery = Language.E
     """A citizen's whole passport, or for a share link's holder what the link covers."""
     state = app_state(request)
     async with rest_transaction(request, EXPORT_COST) as (session, principal):
-        export = await export_passport(
-            session,
-            principal,
-            hmac_key=state.hmac_key,
-            issuer=state.issuer,
-            valid_days=state.settings.export_valid_days,
-            language=lang,
-            operation="exportCredential",
-        )
+        export = await _export(state, session, principal, lang, "exportCredential")
     return Response(
         export.body,
         media_type="application/json",
@@ -135,15 +142,7 @@ async def download_credential(request: Request, lang: LanguageQuery = Language.E
 async def download_cv(request: Request, lang: LanguageQuery = Language.NL) -> Response:
     state = app_state(request)
     async with rest_transaction(request, EXPORT_COST) as (session, principal):
-        export = await export_passport(
-            session,
-            principal,
-            hmac_key=state.hmac_key,
-            issuer=state.issuer,
-            valid_days=state.settings.export_valid_days,
-            language=lang,
-            operation="exportPdf",
-        )
+        export = await _export(state, session, principal, lang, "exportPdf")
         # Typeset before the commit: a failure leaves no export nobody received.
         pdf = await asyncio.to_thread(render_cv, export, state.issuer)
     return Response(

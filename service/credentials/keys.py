@@ -57,7 +57,7 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
 
 
-def thumbprint(public_key: Ed25519PublicKey) -> str:
+def rfc7638_kid(public_key: Ed25519PublicKey) -> str:
     """RFC 7638 JWK thumbprint: a kid that names the key itself."""
     jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
     members = {name: jwk[name] for name in ("crv", "kty", "x")}
@@ -130,7 +130,7 @@ def _parse(entry: object, n: int) -> SigningKey:
         public, private = key, None
     else:  # pragma: no cover - PyJWK returns one of the two for OKP/Ed25519
         raise KeyFileError(f"key {n}: not an Ed25519 key")
-    kid = entry.get("kid") or thumbprint(public)
+    kid = entry.get("kid") or rfc7638_kid(public)
     if not isinstance(kid, str) or not kid.replace("-", "").replace("_", "").isalnum():
         raise KeyFileError(f"key {n}: kid must be letters, digits, '-' and '_'")
     return SigningKey(kid=kid, public_key=public, private_key=private)
@@ -139,7 +139,7 @@ def _parse(entry: object, n: int) -> SigningKey:
 def new_private_jwk() -> dict[str, Any]:
     key = Ed25519PrivateKey.generate()
     jwk: dict[str, Any] = OKPAlgorithm.to_jwk(key, as_dict=True)
-    return {**jwk, "kid": thumbprint(key.public_key())}
+    return {**jwk, "kid": rfc7638_kid(key.public_key())}
 
 
 def rotate(document: Mapping[str, Any], retire_after: int | None = None) -> dict[str, Any]:
