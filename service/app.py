@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,7 @@ from service.logs import ensure_logging
 from service.observability import RequestContext, setup_tracing, trace_engine
 from service.schema import build_schema
 from service.settings import Settings, get_settings
+from service.webhooks.dispatcher import dispatcher_for, webhook_client
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -49,12 +51,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
         if tracer is not None:
             trace_engine(engine, tracer)
-        async with httpx.AsyncClient() as http:
+        sessions = session_factory(engine)
+        async with httpx.AsyncClient() as http, webhook_client(settings) as hooks:
             dev_key = None if settings.is_production else load_or_create_dev_key(settings.data_dir)
             app.state.passport = AppState(
                 settings=settings,
                 engine=engine,
-                sessions=session_factory(engine),
+                sessions=sessions,
                 verifier=TokenVerifier(settings, dev_key=dev_key, http=http),
                 schema=build_schema(settings),
                 hmac_key=settings.hmac_key(),
@@ -62,9 +65,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 limiter=RateLimiter(settings),
                 issuer=issuer,
             )
+            dispatcher = dispatcher_for(settings, sessions, hooks)
+            delivering = asyncio.create_task(dispatcher.run()) if dispatcher else None
             try:
                 yield
             finally:
+                if dispatcher and delivering:
+                    dispatcher.stop()  # the round in flight is sent and recorded first
+                    await asyncio.wait_for(delivering, settings.webhook_timeout_seconds + 5)
                 await engine.dispose()
 
     app = FastAPI(

@@ -65,6 +65,16 @@ CLAIMS_ISSUED = Counter(
     "Claims recorded (retries not counted), by the issuing organisation's kind",
     ["organisation_kind"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "passport_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (a 2xx answer or anything else)",
+    ["outcome"],
+)
+BULK_ROWS = Counter(
+    "passport_bulk_rows_total",
+    "Rows of bulk claim uploads, by outcome (accepted, duplicate, rejected)",
+    ["outcome"],
+)
 DB_POOL = Gauge(
     "passport_db_pool_connections",
     "Database connections of this process's pool, by state",
@@ -90,7 +100,22 @@ def operation_label(document: DocumentNode | None, operation_name: str | None) -
 
 
 def claim_issued(organisation_kind: str | None) -> None:
-    CLAIMS_ISSUED.labels(organisation_kind or "unknown").inc()
+    claims_issued(organisation_kind, 1)
+
+
+def claims_issued(organisation_kind: str | None, count: int) -> None:
+    if count:
+        CLAIMS_ISSUED.labels(organisation_kind or "unknown").inc(count)
+
+
+def webhook_attempt(ok: bool) -> None:
+    WEBHOOK_ATTEMPTS.labels("acknowledged" if ok else "failed").inc()
+
+
+def bulk_rows(accepted: int, duplicates: int, rejected: int) -> None:
+    for outcome, n in (("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)):
+        if n:
+            BULK_ROWS.labels(outcome).inc(n)
 
 
 def observe_pool(engine: AsyncEngine) -> None:

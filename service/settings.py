@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2, le=50)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
-    graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # issueClaims with 1,000 inputs in its variables is about 500 KiB.
+    graphql_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
     max_page_size: int = Field(default=100, ge=1, le=1000)
     # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks, and the
@@ -144,6 +145,24 @@ class Settings(BaseSettings):
     signing_keys_file: Path | None = None
     credential_issuer_name: str = Field(default="Competence Passport", min_length=1, max_length=200)
     export_valid_days: int = Field(default=365, ge=1, le=3650)
+
+    # Webhooks (service/webhooks/). Every process runs a dispatcher unless told not to; several
+    # share the queue safely. A failed delivery is retried after base * 2^(attempt-1) seconds
+    # (at most max), with jitter, and given up after max_attempts (about two days by default).
+    webhook_dispatcher: bool = True
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_batch_size: int = Field(default=100, ge=1, le=1000)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=16, ge=1, le=100)
+    # Subscribers may be plain http:// and on private addresses only in development.
+    webhook_allow_private: bool = False
+
+    # Bulk claim uploads (POST /claims:bulk).
+    bulk_max_rows: int = Field(default=100_000, ge=1)
+    bulk_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    bulk_chunk_rows: int = Field(default=2000, ge=1, le=10_000)
 
     @field_validator("oidc_algorithms")
     @classmethod

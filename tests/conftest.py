@@ -148,6 +148,8 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
         rate_limits=dict.fromkeys(
             ("partner", "reader", "citizen", "link", "admin"), "1000000/minute"
         ),
+        # Webhook tests run dispatchers of their own, against receivers of their own.
+        webhook_dispatcher=False,
     )
 
 

@@ -78,6 +78,19 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
             *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),
+            *(
+                ("webhook_deliveries", column)
+                for column in (
+                    "attempts",
+                    "delivered_at",
+                    "last_attempt_at",
+                    "last_error",
+                    "last_response_status",
+                    "next_attempt_at",
+                    "status",
+                )
+            ),  # the dispatcher's record of attempts; what was sent never changes
+            ("webhook_subscriptions", "disabled_at"),
         ]
         # Every table has been given some privilege on purpose, or deliberately none.
         ungranted = await conn.scalars(

@@ -28,6 +28,15 @@ def require_reader(principal: Principal) -> uuid.UUID:
     return principal.organisation_id
 
 
+def require_organisation(principal: Principal) -> uuid.UUID:
+    """Any organisation's client, writer or reader: e.g. to hear of its claims or grants."""
+    if principal.organisation_id is None or not (
+        principal.has(Scope.CLAIMS_WRITE) or principal.has(Scope.PASSPORTS_READ)
+    ):
+        raise NotAuthorized("this operation needs an organisation's client")
+    return principal.organisation_id
+
+
 def require_citizen(principal: Principal) -> str:
     """The signed-in citizen acting for themselves; returns their national number."""
     if not principal.is_citizen or principal.insz is None:

@@ -33,6 +33,7 @@ from service.claims.rules import (
 from service.claims.views import ClaimView, load_claim, load_claims
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
+from service.events.outbox import Notice, claim_notice
 from service.events.payloads import claim_payload
 from service.models import Claim, ClaimRef, ClaimRevocation
 from service.models.enums import AssessmentMethod, ClaimStatus, EventType
@@ -47,7 +48,9 @@ class IssueOutcome:
     created: bool  # False when an idempotent retry returned the claim recorded earlier
 
 
-def _digest(content: ClaimContent, citizen_id: uuid.UUID, supersedes: uuid.UUID | None) -> bytes:
+def claim_digest(
+    content: ClaimContent, citizen_id: uuid.UUID, supersedes: uuid.UUID | None
+) -> bytes:
     """Fingerprint of a request: tells a faithful retry from another claim under the same ref."""
     body = content.model_dump(mode="json", exclude={"insz"})
     body["citizen"] = str(citizen_id)
@@ -103,7 +106,7 @@ async def _reserve_ref(
     return existing.claim_id
 
 
-def _claim_row(
+def claim_row(
     content: CompetenceFacts,
     *,
     client_pk: uuid.UUID | None,
@@ -163,7 +166,7 @@ async def _record_claim(
     check_still_valid: Callable[[], Awaitable[None]] | None = None,
 ) -> IssueOutcome:
     claim_id = uuid.uuid4()
-    digest = _digest(content, citizen_id, supersedes)
+    digest = claim_digest(content, citizen_id, supersedes)
     await lock_citizen(session, citizen_id)
     earlier = await _reserve_ref(
         session, organisation_id, content.external_ref, citizen_id, claim_id, digest
@@ -175,7 +178,7 @@ async def _record_claim(
     if check_still_valid is not None:
         await check_still_valid()
     recorded_at = clock.now()
-    row = _claim_row(
+    row = claim_row(
         content,
         client_pk=principal.client_pk,
         organisation_id=organisation_id,
@@ -186,7 +189,21 @@ async def _record_claim(
         supersedes=supersedes,
     )
     await session.execute(insert(Claim).values(**row))
-    await append_event(session, citizen_id, EventType.CLAIM_ISSUED, claim_payload(row), recorded_at)
+    await append_event(
+        session,
+        citizen_id,
+        EventType.CLAIM_ISSUED,
+        claim_payload(row),
+        recorded_at,
+        claim_notice(
+            organisation_id,
+            citizen_id,
+            claim_id,
+            content.external_ref,
+            content.competence_uri,
+            supersedes=str(supersedes) if supersedes else None,
+        ),
+    )
     if supersedes is not None:
         await append_event(
             session,
@@ -194,6 +211,14 @@ async def _record_claim(
             EventType.CLAIM_SUPERSEDED,
             {"claimId": str(supersedes), "supersededBy": str(claim_id)},
             recorded_at,
+            Notice(
+                organisation_id,
+                {
+                    "claimId": str(supersedes),
+                    "supersededBy": str(claim_id),
+                    "passportId": str(citizen_id),
+                },
+            ),
         )
     claim = await load_claim(session, claim_id, citizen_id)
     assert claim is not None
@@ -291,6 +316,13 @@ async def revoke_claim(
         EventType.CLAIM_REVOKED,
         {"claimId": str(claim.claim_id), "organisationId": str(require_issuer(principal))},
         revoked_at,
+        claim_notice(
+            require_issuer(principal),
+            claim.citizen_id,
+            claim.claim_id,
+            claim.external_ref,
+            claim.competence.uri,
+        ),
     )
     return current
 
@@ -340,7 +372,7 @@ async def declare_self(
         return IssueOutcome(current[-1], created=False)
     supersedes = current[-1].claim_id if current else None
     recorded_at = clock.now()
-    row = _claim_row(
+    row = claim_row(
         spec,
         client_pk=None,
         organisation_id=None,

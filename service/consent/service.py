@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import rfc8785
@@ -28,6 +28,7 @@ from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import ConceptUri
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
+from service.events.outbox import grant_notice
 from service.events.payloads import grant_payload
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import AccessGrant, Organisation, ShareLink
@@ -289,6 +290,14 @@ async def grant_access(
             expires_at=spec.expires_at,
         ),
         now,
+        grant_notice(
+            organisation_id,
+            citizen_id,
+            row.grant_id,
+            expiresAt=spec.expires_at.astimezone(UTC).isoformat(),
+        )
+        if organisation_id is not None
+        else None,
     )
     return GrantOutcome((await _views(session, [row]))[0], created=True, share_token=token)
 
@@ -318,7 +327,14 @@ async def revoke_access(
             raise NotFound("no grant with this id")
         return (await _views(session, [existing]))[0]
     await append_event(
-        session, citizen_id, EventType.GRANT_REVOKED, {"grantId": str(grant_id)}, now
+        session,
+        citizen_id,
+        EventType.GRANT_REVOKED,
+        {"grantId": str(grant_id)},
+        now,
+        grant_notice(revoked.organisation_id, citizen_id, grant_id)
+        if revoked.organisation_id is not None
+        else None,
     )
     return (await _views(session, [revoked]))[0]
 

@@ -17,6 +17,7 @@ import rfc8785
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service.events.outbox import Announced, Notice, enqueue
 from service.events.payloads import claim_payload, grant_payload
 from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
 from service.models.enums import EventType
@@ -53,8 +54,13 @@ async def append_event(
     event_type: EventType,
     payload: Mapping[str, Any],
     occurred_at: datetime,
+    notice: Notice | None = None,
 ) -> None:
-    """Caller must hold the citizen lock (``lock_citizen``) so ``seq`` has no gaps or forks."""
+    """Caller must hold the citizen lock (``lock_citizen``) so ``seq`` has no gaps or forks.
+
+    With a ``notice``, the organisation it names hears of the event through its webhook
+    subscriptions; the deliveries are written in this same transaction (the outbox).
+    """
     last = (
         await session.execute(
             select(CitizenEvent.seq, CitizenEvent.hash)
@@ -86,6 +92,10 @@ async def append_event(
             hash=digest,
         )
     )
+    if notice is not None:
+        await enqueue(
+            session, [Announced(citizen_id, seq, event_id, event_type, occurred_at, notice)]
+        )
 
 
 @dataclass(frozen=True)

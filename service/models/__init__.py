@@ -26,12 +26,15 @@ from service.models.taxonomy import (
     OccupationLabel,
     TaxonomyImport,
 )
+from service.models.upload import BulkUpload
+from service.models.webhook import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AccessGrant",
     "AccessRecord",
     "ApiClient",
     "Base",
+    "BulkUpload",
     "Citizen",
     "CitizenEvent",
     "CitizenIdentity",
@@ -57,4 +60,6 @@ __all__ = [
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -82,6 +82,22 @@ class EventType(StrEnum):
     GRANT_REVOKED = "grant.revoked"
 
 
+class WebhookEventType(StrEnum):
+    """What an organisation can hear of: its own claims, and grants made to it."""
+
+    CLAIM_ISSUED = EventType.CLAIM_ISSUED.value
+    CLAIM_REVOKED = EventType.CLAIM_REVOKED.value
+    CLAIM_SUPERSEDED = EventType.CLAIM_SUPERSEDED.value
+    GRANT_CREATED = EventType.GRANT_CREATED.value
+    GRANT_REVOKED = EventType.GRANT_REVOKED.value
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last retry
+
+
 class AccessBasis(StrEnum):
     SELF = "self"
     LEGAL_BASIS = "legal_basis"

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from service.auth.principal import Principal
 from service.auth.ratelimit import RateLimiter
-from service.db.engine import retryable
-from service.errors import CitizenGone, DomainError
+from service.db.atomic import atomically
+from service.errors import DomainError
 from service.settings import Settings
 
 T = TypeVar("T")
-
-MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -47,22 +41,9 @@ class Context:
         serialization failure with some other writer, or an erasure of the citizen it was
         writing for, reruns just this mutation.
         """
-        attempt = 1
-        while True:
-            try:
-                result = await operation()
-                await self.session.commit()
-            except Exception as exc:
-                with suppress(SQLAlchemyError, OSError):  # the first error is the one to report
-                    await self.session.rollback()
-                again = retryable(exc) or isinstance(exc, CitizenGone)
-                if not again or attempt == MAX_ATTEMPTS:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
-                attempt += 1
-                continue
-            self.committed = True
-            return result
+        result = await atomically(self.session, operation)
+        self.committed = True
+        return result
 
 
 Info = StrawberryInfo[Context, None]

@@ -56,6 +56,8 @@ WEIGHTS: Mapping[str, int] = {
     "Query.issuedClaims": 2,
     # Writes: a transaction each, with the citizen lock and an event.
     "Mutation.issueClaim": 5,
+    # Batches: a fixed number of statements and one COPY whatever their size.
+    "Mutation.issueClaims": 200,
     "Mutation.revokeClaim": 5,
     "Mutation.supersedeClaim": 5,
     "Mutation.selfDeclare": 5,

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+
 import strawberry
 
+from service.claims import bulk
 from service.claims import service as claims
-from service.errors import DomainError
-from service.observability import claim_issued
+from service.claims.views import ClaimView, load_claims
+from service.errors import DomainError, ValidationFailed
+from service.models import Claim
+from service.observability import claim_issued, claims_issued
 from service.schema.claims.inputs import IssueClaimInput, RevokeClaimInput, SupersedeClaimInput
 from service.schema.claims.types import (
     ClaimIssued,
     ClaimRevoked,
+    ClaimsIssued,
     ClaimSuperseded,
     IssueClaimResult,
+    IssueClaimsResult,
     RevokeClaimResult,
     SupersedeClaimResult,
     claim_type,
 )
 from service.schema.context import Info
-from service.schema.errors import error_result
+from service.schema.errors import ErrorResult, error_result
 from service.schema.ids import parse_uuid
 from service.schema.inputs import plain
+
+MAX_BATCH = 1000
 
 
 @strawberry.type
@@ -40,6 +50,49 @@ class ClaimMutations:
             claim_issued(ctx.principal.organisation_kind)
         return ClaimIssued(
             claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
+        )
+
+    @strawberry.mutation(
+        description=f"Record up to {MAX_BATCH} claims in one transaction; each input is "
+        "accepted, answered as a retry, or rejected on its own"
+    )
+    async def issue_claims(self, info: Info, inputs: list[IssueClaimInput]) -> IssueClaimsResult:
+        ctx = info.context
+        rows = [plain(item) for item in inputs]
+
+        async def issue() -> tuple[list[bulk.RowOutcome], dict[uuid.UUID, ClaimView]]:
+            if len(rows) > MAX_BATCH:
+                raise ValidationFailed.one(
+                    "inputs", f"at most {MAX_BATCH} claims at once", "too_many"
+                )
+            outcomes = await bulk.issue_many(ctx.session, ctx.principal, rows, ctx.hmac_key)
+            ids = [o.claim_id for o in outcomes if o.claim_id is not None]
+            views = await load_claims(ctx.session, Claim.claim_id.in_(ids)) if ids else []
+            return outcomes, {view.claim_id: view for view in views}
+
+        try:
+            outcomes, views = await ctx.atomically(issue)
+        except DomainError as exc:
+            return error_result(exc)
+        results: list[ClaimIssued | ErrorResult] = []
+        for outcome in outcomes:
+            if outcome.claim_id is not None:
+                results.append(
+                    ClaimIssued(
+                        claim=claim_type(views[outcome.claim_id], show_external_ref=True),
+                        created=outcome.status is bulk.RowStatus.ACCEPTED,
+                    )
+                )
+            else:
+                assert outcome.error is not None
+                results.append(error_result(outcome.error))
+        counts = Counter(outcome.status for outcome in outcomes)
+        claims_issued(ctx.principal.organisation_kind, counts[bulk.RowStatus.ACCEPTED])
+        return ClaimsIssued(
+            results=results,
+            accepted=counts[bulk.RowStatus.ACCEPTED],
+            duplicates=counts[bulk.RowStatus.DUPLICATE],
+            rejected=counts[bulk.RowStatus.REJECTED],
         )
 
     @strawberry.mutation(description="Withdraw a claim your organisation issued")

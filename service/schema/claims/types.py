@@ -183,3 +183,14 @@ SupersedeClaimResult = Annotated[
     ClaimSuperseded | _Errors, strawberry.union("SupersedeClaimResult")
 ]
 ClaimResult = Annotated[Claim | NotFoundType, strawberry.union("ClaimResult")]
+
+
+@strawberry.type(description="One result per input, in the order of the inputs")
+class ClaimsIssued:
+    results: list[IssueClaimResult]
+    accepted: int = strawberry.field(description="New claims recorded")
+    duplicates: int = strawberry.field(description="Retries answered with the earlier claim")
+    rejected: int
+
+
+IssueClaimsResult = Annotated[ClaimsIssued | _Errors, strawberry.union("IssueClaimsResult")]

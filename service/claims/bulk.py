@@ -1,0 +1,304 @@
+"""Issuing many claims in one transaction: the nightly cohort upload and ``issueClaims``.
+
+The rules and the idempotency are those of ``issue_claim`` (the same input model, digest,
+claim row, event payload and notice); only the database work is batched. Whatever the batch
+size, it is a fixed number of statements: one lookup of the competences, at most three for
+the citizens, one to lock them, two for the idempotency keys, one for the chain heads, a COPY
+each for claims and events, and one for the webhook outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import clock
+from service.auth.policy import require_issuer
+from service.auth.principal import Principal
+from service.citizens.service import get_or_create_citizens, lock_citizens
+from service.claims.rules import IssueClaimInput
+from service.claims.service import claim_digest, claim_row
+from service.errors import Conflict, Problem, ValidationFailed
+from service.events.chain import GENESIS, event_hash
+from service.events.outbox import Announced, claim_notice, enqueue
+from service.events.payloads import claim_payload
+from service.identity.numbers import insz_hash
+from service.models import CitizenEvent, Claim
+from service.models.enums import EventType
+from service.taxonomy.search import competences_by_uri
+from service.validation import validate
+
+
+class RowStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # a faithful retry: the claim recorded earlier under this ref
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    status: RowStatus
+    claim_id: uuid.UUID | None = None
+    error: ValidationFailed | Conflict | None = None  # why it was rejected
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    index: int
+    spec: IssueClaimInput
+    citizen_id: uuid.UUID
+    competence_id: int
+    digest: bytes
+    claim_id: uuid.UUID
+
+
+def _rejected(error: ValidationFailed | Conflict) -> RowOutcome:
+    return RowOutcome(RowStatus.REJECTED, error=error)
+
+
+_RESERVE = text(
+    """
+    INSERT INTO claim_refs (organisation_id, external_ref, citizen_id, claim_id, payload_digest)
+    SELECT :org, r, c, i, d FROM unnest(CAST(:refs AS text[]), CAST(:citizens AS uuid[]),
+                                        CAST(:ids AS uuid[]), CAST(:digests AS bytea[]))
+         AS t(r, c, i, d)
+    ON CONFLICT (organisation_id, external_ref) DO NOTHING
+    RETURNING external_ref
+    """
+)
+_EARLIER = text(
+    "SELECT external_ref, claim_id, payload_digest FROM claim_refs"
+    " WHERE organisation_id = :org AND external_ref = ANY(CAST(:refs AS text[]))"
+)
+_HEADS = text(
+    """
+    SELECT c.id, e.seq, e.hash FROM unnest(CAST(:ids AS uuid[])) AS c(id)
+    LEFT JOIN LATERAL (SELECT seq, hash FROM citizen_events
+                       WHERE citizen_id = c.id ORDER BY seq DESC LIMIT 1) AS e ON true
+    """
+)
+_CLAIM_COLUMNS = [c.name for c in Claim.__table__.columns]
+_EVENT_COLUMNS = [c.name for c in CitizenEvent.__table__.columns]
+
+
+async def issue_many(
+    session: AsyncSession,
+    principal: Principal,
+    rows: Sequence[Mapping[str, Any] | Problem],
+    hmac_key: bytes,
+    prefix: str = "inputs",
+) -> list[RowOutcome]:
+    """One outcome per row, in order. A row given as a Problem (it could not be read) is
+    rejected with it. Runs in the caller's transaction; raises only what reruns it (a
+    deadlock, or a citizen erased meanwhile: CitizenGone)."""
+    organisation_id = require_issuer(principal)
+    outcomes: list[RowOutcome | None] = [None] * len(rows)
+    specs: list[tuple[int, IssueClaimInput]] = []
+    for index, row in enumerate(rows):
+        if isinstance(row, Problem):
+            outcomes[index] = _rejected(ValidationFailed(row.message, [row]))
+            continue
+        try:
+            specs.append((index, validate(IssueClaimInput, row, f"{prefix}.{index}")))
+        except ValidationFailed as exc:
+            outcomes[index] = _rejected(exc)
+
+    competences = await competences_by_uri(session, sorted({s.competence_uri for _, s in specs}))
+    hashes = {index: insz_hash(spec.insz, hmac_key) for index, spec in specs}
+    citizens = await get_or_create_citizens(
+        session,
+        {
+            hashes[index]
+            for index, spec in specs
+            if (found := competences.get(spec.competence_uri)) and found.concept_type == "skill"
+        },
+    )
+    candidates: list[_Candidate] = []
+    for index, spec in specs:
+        found = competences.get(spec.competence_uri)
+        if found is None or found.concept_type != "skill":
+            outcomes[index] = _rejected(
+                ValidationFailed.one(
+                    f"{prefix}.{index}.competenceUri",
+                    "not an ESCO skill or knowledge concept",
+                    "unknown_competence",
+                )
+            )
+            continue
+        citizen_id = citizens[hashes[index]]
+        candidates.append(
+            _Candidate(
+                index,
+                spec,
+                citizen_id,
+                found.id,
+                claim_digest(spec, citizen_id, None),
+                uuid.uuid4(),
+            )
+        )
+    if not candidates:
+        return _settled(outcomes)
+
+    await lock_citizens(session, {c.citizen_id for c in candidates})
+    new = await _reserve(session, organisation_id, candidates, outcomes, prefix)
+    if new:
+        await _write(session, principal, organisation_id, new)
+    for candidate in new:
+        outcomes[candidate.index] = RowOutcome(RowStatus.ACCEPTED, candidate.claim_id)
+    return _settled(outcomes)
+
+
+def _settled(outcomes: list[RowOutcome | None]) -> list[RowOutcome]:
+    assert all(outcomes), "every row has an outcome"
+    return [o for o in outcomes if o is not None]
+
+
+async def _reserve(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    candidates: list[_Candidate],
+    outcomes: list[RowOutcome | None],
+    prefix: str,
+) -> list[_Candidate]:
+    """Take the idempotency keys; settle every row whose key was taken before (a duplicate,
+    or a conflict when it says something else) and return the rows to write."""
+    first: dict[str, _Candidate] = {}
+    repeats: list[_Candidate] = []
+    for candidate in candidates:
+        ref = candidate.spec.external_ref
+        if ref in first:
+            repeats.append(candidate)  # the same ref twice in one batch
+        else:
+            first[ref] = candidate
+    taken = set(
+        await session.scalars(
+            _RESERVE,
+            {
+                "org": organisation_id,
+                "refs": list(first),
+                "citizens": [c.citizen_id for c in first.values()],
+                "ids": [c.claim_id for c in first.values()],
+                "digests": [c.digest for c in first.values()],
+            },
+        )
+    )
+    settled: dict[str, tuple[uuid.UUID, bytes]] = {
+        ref: (c.claim_id, c.digest) for ref, c in first.items() if ref in taken
+    }
+    earlier = {c.spec.external_ref for c in first.values() if c.spec.external_ref not in taken}
+    if earlier:
+        for ref, claim_id, digest in await session.execute(
+            _EARLIER, {"org": organisation_id, "refs": sorted(earlier)}
+        ):
+            settled[ref] = (claim_id, bytes(digest))
+    new = []
+    for candidate in [*first.values(), *repeats]:
+        ref = candidate.spec.external_ref
+        claim_id, digest = settled[ref]
+        if candidate is first.get(ref) and ref in taken:
+            new.append(candidate)
+        elif digest == candidate.digest:
+            outcomes[candidate.index] = RowOutcome(RowStatus.DUPLICATE, claim_id)
+        else:
+            outcomes[candidate.index] = _rejected(
+                Conflict("externalRef was already used for a different claim", str(claim_id))
+            )
+    return new
+
+
+async def _write(
+    session: AsyncSession,
+    principal: Principal,
+    organisation_id: uuid.UUID,
+    new: list[_Candidate],
+) -> None:
+    heads: dict[uuid.UUID, tuple[int, bytes]] = {
+        citizen: (seq or 0, bytes(digest) if digest is not None else GENESIS)
+        for citizen, seq, digest in await session.execute(
+            _HEADS, {"ids": list({c.citizen_id for c in new})}
+        )
+    }
+    recorded_at = clock.now()
+    claim_rows: list[tuple[Any, ...]] = []
+    event_rows: list[tuple[Any, ...]] = []
+    announced: list[Announced] = []
+    for candidate in new:
+        row = claim_row(
+            candidate.spec,
+            client_pk=principal.client_pk,
+            organisation_id=organisation_id,
+            citizen_id=candidate.citizen_id,
+            claim_id=candidate.claim_id,
+            competence_id=candidate.competence_id,
+            recorded_at=recorded_at,
+            supersedes=None,
+        )
+        claim_rows.append(tuple(_copyable(row.get(name)) for name in _CLAIM_COLUMNS))
+        seq, prev = heads[candidate.citizen_id]
+        seq += 1
+        event_id = uuid.uuid4()
+        payload = claim_payload(row)
+        digest = event_hash(
+            prev,
+            citizen_id=candidate.citizen_id,
+            seq=seq,
+            event_id=event_id,
+            event_type=EventType.CLAIM_ISSUED.value,
+            occurred_at=recorded_at,
+            payload=payload,
+        )
+        heads[candidate.citizen_id] = (seq, digest)
+        event_rows.append(
+            (
+                candidate.citizen_id,
+                seq,
+                event_id,
+                EventType.CLAIM_ISSUED.value,
+                recorded_at,
+                _copyable(payload),
+                prev,
+                digest,
+            )
+        )
+        announced.append(
+            Announced(
+                candidate.citizen_id,
+                seq,
+                event_id,
+                EventType.CLAIM_ISSUED,
+                recorded_at,
+                claim_notice(
+                    organisation_id,
+                    candidate.citizen_id,
+                    candidate.claim_id,
+                    candidate.spec.external_ref,
+                    candidate.spec.competence_uri,
+                    supersedes=None,
+                ),
+            )
+        )
+    await copy_rows(session, "claims", _CLAIM_COLUMNS, claim_rows)
+    await copy_rows(session, "citizen_events", _EVENT_COLUMNS, event_rows)
+    await enqueue(session, announced)
+
+
+def _copyable(value: Any) -> Any:
+    """JSONB goes to the driver as JSON text (the session's codec for it expects a string)."""
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
+
+
+async def copy_rows(
+    session: AsyncSession, table: str, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Binary COPY on the session's own connection, inside its transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(table, columns=columns, records=rows)

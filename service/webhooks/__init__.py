@@ -1,0 +1,1 @@
+"""Webhooks: organisations' subscriptions and the dispatcher that delivers the outbox."""
