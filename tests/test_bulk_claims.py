@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.app import create_app
+from service.auth.keys import load_or_create_dev_key
 from service.events.chain import verify_chain
 from service.models import CitizenEvent, Claim
+from service.settings import Settings
 from tests import factories
 from tests.conftest import make_partner
 from tests.graphql_client import Api, Partner
@@ -133,3 +140,182 @@ async def test_batch_limits_and_authorization(api: Api) -> None:
     too_many = await issue_many(api, partner, rows)
     assert too_many["__typename"] == "ValidationFailed"
     assert too_many["problems"][0]["code"] == "too_many"
+
+
+# --- POST /claims:bulk ---------------------------------------------------------------------
+
+NDJSON = "application/x-ndjson"
+
+
+def ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+async def upload(
+    api: Api, partner: Partner, body: bytes, media_type: str = NDJSON, key: str | None = None
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {partner.token}", "Content-Type": media_type}
+    if key:
+        headers["Idempotency-Key"] = key
+    return await api.http.post("/claims:bulk", content=body, headers=headers)
+
+
+def report(response: httpx.Response) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(NDJSON)
+    lines = [orjson.loads(line) for line in response.content.splitlines()]
+    assert "summary" in lines[-1]
+    return lines[:-1], lines[-1]["summary"]
+
+
+@asynccontextmanager
+async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[Api]:
+    configured = settings.model_copy(update=overrides)
+    application = create_app(configured)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bulk") as http:
+            yield Api(http=http, key=load_or_create_dev_key(settings.data_dir), settings=configured)
+
+
+async def test_ndjson_upload_reports_every_line(api: Api, engine: AsyncEngine) -> None:
+    partner = await make_partner(api)
+    citizen = factories.insz()
+    good = factories.claim_input(citizen, factories.PYTHON)
+    lowercase = factories.claim_input(
+        citizen, factories.SQL, assessmentMethod="exam", learningContext="formal"
+    )
+    body = b"".join(
+        [
+            ndjson([good]),
+            b"\n",  # blank lines are skipped, but keep their numbers
+            b"{not json\n",
+            ndjson([factories.claim_input(citizen, acquiredOn="2999-01-01")]),
+            ndjson([lowercase, good]),
+            ndjson([{**factories.claim_input(citizen), "colour": "blue"}]),
+            b"[1, 2]\n",
+        ]
+    )
+    rows, summary = report(await upload(api, partner, body))
+    assert summary == {"rows": 7, "accepted": 2, "duplicates": 1, "rejected": 4}
+    by_line = {row["line"]: row for row in rows}
+    assert sorted(by_line) == [1, 3, 4, 5, 6, 7, 8]
+    assert by_line[1]["status"] == "accepted" and by_line[5]["status"] == "accepted"
+    assert by_line[6] == {"line": 6, "status": "duplicate", "claimId": by_line[1]["claimId"]}
+    assert by_line[3]["problems"][0] == {
+        "field": "line 3",
+        "message": "not valid JSON",
+        "code": "invalid_row",
+    }
+    assert by_line[4]["problems"][0]["field"] == "line 4.acquiredOn"
+    assert by_line[7]["problems"][0]["field"] == "line 7.colour"
+    assert by_line[8]["code"] == "VALIDATION_FAILED"
+    assert citizen not in response_text(rows)  # the report never repeats a national number
+
+    accepted = [uuid.UUID(by_line[n]["claimId"]) for n in (1, 5)]
+    async with engine.connect() as conn:
+        owner = await conn.scalar(select(Claim.citizen_id).where(Claim.claim_id == accepted[0]))
+        events = await conn.scalar(select(func.count()).where(CitizenEvent.citizen_id == owner))
+    assert events == 2
+    assert owner is not None and await verify_chain(engine, owner) == []
+
+
+def response_text(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
+
+
+async def test_csv_upload(api: Api) -> None:
+    partner = await make_partner(api)
+    citizen = factories.insz()
+    evidence = (
+        '[{""kind"": ""CERTIFICATE"", ""title"": ""Exam"", ""url"": ""https://example.org/1""}]'
+    )
+    body = (
+        "insz,competenceUri,externalRef,assessmentMethod,learningContext,acquiredOn,"
+        "lastUsedOn,proficiencyScale,proficiencyLevel,context,evidence\r\n"
+        f'{citizen},{factories.PYTHON},r-1,EXAM,FORMAL,2020-06-30,,EQF,5,"Course, with comma",'
+        f'"{evidence}"\r\n'
+        f"{citizen},{factories.SQL},r-2,exam,formal,2020-06-30,2019-01-01,,,,\r\n"
+        f"{citizen},{factories.ENGLISH},r-3,EXAM,FORMAL\r\n"
+        "\r\n"
+    ).replace("r-", factories.ref() + "-")
+    rows, summary = report(await upload(api, partner, body.encode(), "text/csv"))
+    assert summary == {"rows": 3, "accepted": 1, "duplicates": 0, "rejected": 2}
+    assert [r["line"] for r in rows] == [2, 3, 4]
+    assert rows[1]["problems"][0]["field"] == "line 3.lastUsedOn"
+    assert "cells" in rows[2]["problems"][0]["message"]
+
+    bad_header = await upload(api, partner, b"insz,favouriteColour\r\n1,2\r\n", "text/csv")
+    assert bad_header.status_code == 422
+    assert "favourite_colour" in bad_header.json()["title"]
+
+
+async def test_idempotency_key_makes_a_retried_upload_a_no_op(
+    api: Api, engine: AsyncEngine
+) -> None:
+    partner = await make_partner(api)
+    rows = [factories.claim_input(factories.insz()) for _ in range(5)]
+    body = ndjson(rows) + b"oops\n"
+    key = "nightly-" + factories.ref()
+    first = await upload(api, partner, body, key=key)
+    _, summary = report(first)
+    assert summary["accepted"] == 5
+
+    async def totals() -> tuple[int, int]:
+        async with engine.connect() as conn:
+            claims = await conn.scalar(
+                select(func.count()).where(Claim.organisation_id == partner.organisation_id)
+            )
+            events = await conn.scalar(select(func.count()).select_from(CitizenEvent))
+        return claims or 0, events or 0
+
+    before = await totals()
+    again = await upload(api, partner, body, key=key)
+    assert again.content == first.content  # the very same report, accepted rows and all
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await totals() == before
+
+    other = await upload(api, partner, ndjson(rows[:1]), key=key)
+    assert other.status_code == 409
+    assert other.json()["code"] == "CONFLICT"
+
+    # Without a key, the retry writes nothing either: every row is a duplicate.
+    _, replay = report(await upload(api, partner, body))
+    assert replay == {"rows": 6, "accepted": 0, "duplicates": 5, "rejected": 1}
+    assert await totals() == before
+
+
+async def test_upload_is_written_chunk_by_chunk_and_bounded(
+    api: Api, settings: Settings, engine: AsyncEngine
+) -> None:
+    partner = await make_partner(api)
+    citizen = factories.insz()
+    uris = [factories.PYTHON, factories.SQL, factories.TEAMWORK, factories.ENGLISH]
+    rows = [factories.claim_input(citizen, uris[i % 4]) for i in range(10)]
+    async with app_with(
+        settings, bulk_chunk_rows=3, bulk_max_rows=10, bulk_max_bytes=20_000
+    ) as small:
+        lines, summary = report(await upload(small, partner, ndjson(rows)))
+        assert summary["accepted"] == 10
+        owner_claim = uuid.UUID(lines[0]["claimId"])
+        async with engine.connect() as conn:
+            owner = await conn.scalar(select(Claim.citizen_id).where(Claim.claim_id == owner_claim))
+        assert owner is not None and await verify_chain(engine, owner) == []
+
+        eleven = ndjson([factories.claim_input(factories.insz()) for _ in range(11)])
+        refused = await upload(small, partner, eleven)
+        assert refused.status_code == 413
+        huge = await upload(small, partner, b" " * 20_001)
+        assert huge.status_code == 413
+
+
+async def test_upload_refusals(api: Api) -> None:
+    partner = await make_partner(api)
+    body = ndjson([factories.claim_input(factories.insz())])
+    assert (await upload(api, partner, body, "application/json")).status_code == 415
+    assert (await upload(api, partner, b"\xff\xfe{}\n")).status_code == 422
+    assert (await upload(api, partner, body, key="bad key")).status_code == 422
+    anonymous = await api.http.post("/claims:bulk", content=body, headers={"Content-Type": NDJSON})
+    assert anonymous.status_code == 401
+    reader = await make_partner(api, "PUBLIC_EMPLOYMENT_SERVICE", ("PASSPORTS_READ",))
+    assert (await upload(api, reader, body)).status_code == 403

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from pydantic.alias_generators import to_snake
 from starlette.responses import Response
 
 from service.api.auth import rest_transaction
 from service.api.bodies import BodyTooLarge, declared_too_large, read_bounded
 from service.api.problems import PROBLEM_RESPONSES, FieldProblem, problem
 from service.api.responses import JsonResponse
+from service.api.uploads import json_row
 from service.errors import ValidationFailed
 from service.learning.service import MAX_BATCH, publish_many, require_publisher
 from service.schema.cost import WEIGHTS
@@ -38,21 +37,6 @@ class UploadReport(BaseModel):
     published: int
     rejected: int
     rows: list[RowReport]
-
-
-def _parse(line: bytes) -> dict[str, Any]:
-    """One line: a JSON object in the API's camelCase names, as the domain's snake_case
-    mapping. Raises ValueError with what is wrong."""
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise ValueError("not valid JSON") from None
-    if not isinstance(row, dict):
-        raise ValueError("not a JSON object")
-    named = {to_snake(str(key)): value for key, value in row.items()}
-    if len(named) != len(row):  # "externalRef" and "external_ref" both given
-        raise ValueError("the same field is given twice")
-    return named
 
 
 def _lines(body: bytes) -> list[tuple[int, bytes]]:
@@ -87,7 +71,7 @@ async def bulk_upload(request: Request) -> Response:
         numbers: list[int] = []
         for number, line in lines:
             try:
-                rows.append(_parse(line))
+                rows.append(json_row(line))
                 numbers.append(number)
             except ValueError as exc:
                 reports[number] = RowReport(

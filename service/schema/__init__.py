@@ -8,7 +8,13 @@ from typing import Any
 
 import strawberry
 import structlog
-from graphql import DocumentNode, GraphQLError, GraphQLObjectType, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+)
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Path
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -43,8 +49,11 @@ from service.schema.context import Context
 from service.schema.cost import DocumentTooLarge, expanded_fields, operation_cost
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
+from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
+from service.schema.webhooks.mutations import WebhookMutations
+from service.schema.webhooks.queries import WebhookQueries
 from service.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -58,13 +67,25 @@ Query = merge_types(
         ConsentQueries,
         ClaimQueries,
         TaxonomyQueries,
+        WebhookQueries,
         AdminQueries,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (ClaimMutations, CitizenMutations, ConsentMutations, LearningMutations, AdminMutations),
+    (
+        ClaimMutations,
+        CitizenMutations,
+        ConsentMutations,
+        LearningMutations,
+        WebhookMutations,
+        AdminMutations,
+    ),
 )
+
+
+# The roots of the subtrees completed by compiled plans: a passport, from any of its reads.
+PLANNED_TYPES = frozenset({"Passport"})
 
 
 def expected_error(error: GraphQLError) -> bool:
@@ -88,6 +109,28 @@ class SerialExecution(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         return self.execute_fields_serially(
             parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A passport is completed by a plan compiled once per document (its fields read
+        plain attributes of the views); anything the plan cannot answer goes the usual way."""
+        if return_type.name in PLANNED_TYPES and position_context is None:
+            plan = plan_for(self, return_type, field_details_list)
+            if plan is not None:
+                try:
+                    return plan(result)
+                except Exception:  # noqa: S110 - graphql-core completes it, errors and all
+                    pass
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
         )
 
 

@@ -54,6 +54,8 @@ WEIGHTS: Mapping[str, int] = {
     "Query.occupationMatches": 20,  # a passport read and a ranking over ESCO
     "Query.grantsReceived": 2,
     "Query.issuedClaims": 2,
+    "Query.webhookSubscriptions": 2,
+    "Query.webhookDeliveries": 2,
     # Writes: a transaction each, with the citizen lock and an event.
     "Mutation.issueClaim": 5,
     # Batches: a fixed number of statements and one COPY whatever their size.

@@ -15,6 +15,7 @@ from service.models.enums import (
     AssessmentMethod,
     ClaimStatus,
     ClientStatus,
+    DeliveryStatus,
     EvidenceKind,
     GranteeKind,
     GrantStatus,
@@ -30,12 +31,15 @@ from service.models.enums import (
     Scope,
     SkillCollection,
     SkillType,
+    WebhookEventType,
 )
 
 strawberry.enum(AccessBasis, description="What allowed a read of a passport.")
 strawberry.enum(AssessmentMethod, description="How the competence was assessed.")
 strawberry.enum(ClaimStatus)
 strawberry.enum(ClientStatus)
+strawberry.enum(DeliveryStatus, description="Where a webhook delivery stands.")
+strawberry.enum(WebhookEventType, description="What an organisation can hear of by webhook.")
 strawberry.enum(ErrorCode, description="Machine-readable code of an expected failure.")
 strawberry.enum(EvidenceKind)
 strawberry.enum(GranteeKind, description="Who a grant lets read: an organisation or a link.")
@@ -60,6 +64,7 @@ __all__ = [
     "AssessmentMethod",
     "ClaimStatus",
     "ClientStatus",
+    "DeliveryStatus",
     "ErrorCode",
     "EvidenceKind",
     "GrantStatus",
@@ -76,4 +81,5 @@ __all__ = [
     "Scope",
     "SkillCollection",
     "SkillType",
+    "WebhookEventType",
 ]
