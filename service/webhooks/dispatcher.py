@@ -53,9 +53,10 @@ _DUE = text(
 _RECORD = text(
     """
     UPDATE webhook_deliveries d SET
-      status = o.status, attempts = d.attempts + 1, last_attempt_at = :now,
+      status = o.status, attempts = d.attempts + 1, last_attempt_at = CAST(:now AS timestamptz),
       next_attempt_at = o.next_attempt_at, last_response_status = o.response_status,
-      last_error = o.error, delivered_at = CASE WHEN o.status = 'delivered' THEN :now END
+      last_error = o.error,
+      delivered_at = CASE WHEN o.status = 'delivered' THEN CAST(:now AS timestamptz) END
     FROM unnest(CAST(:subs AS uuid[]), CAST(:citizens AS uuid[]), CAST(:seqs AS bigint[]),
                 CAST(:statuses AS text[]), CAST(:nexts AS timestamptz[]),
                 CAST(:codes AS int[]), CAST(:errors AS text[]))
