@@ -280,15 +280,15 @@ async def test_failures_are_retried_with_backoff_keeping_each_citizens_order(
         # Only the head was tried: the two later events wait behind it.
         assert [h["webhook-id"] for h, _ in receiver.received] == [str(first_event)]
         async with engine.connect() as conn:
-            row = (
+            head = (
                 await conn.execute(
                     select(WebhookDelivery.__table__).where(
                         WebhookDelivery.event_id == first_event
                     )
                 )
             ).one()
-        assert (row.status, row.attempts, row.last_response_status) == ("pending", 1, 503)
-        assert row.next_attempt_at > clock.now()  # backed off
+        assert (head.status, head.attempts, head.last_response_status) == ("pending", 1, 503)
+        assert head.next_attempt_at > clock.now()  # backed off
         await drain(d, engine, sub)
     refs = [e["data"]["externalRef"] for e in receiver.events()]
     assert refs[:2] == [rows[0]["externalRef"]] * 2  # the two failed tries of the head
