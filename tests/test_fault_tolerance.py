@@ -134,10 +134,6 @@ async def test_acknowledged_claims_survive_connections_killed_mid_write(
                     )
                 )
             ).all()
-        # Exactly once each, with the id the client was given, and nothing unacknowledged.
-        assert sorted(ref for ref, _ in stored) == sorted(acknowledged)
-        assert {ref: str(cid) for ref, cid in stored} == acknowledged
-        assert {ref: str(cid) for ref, cid in refs} == acknowledged
             owners = set(
                 await conn.scalars(
                     select(Claim.citizen_id)
@@ -145,6 +141,10 @@ async def test_acknowledged_claims_survive_connections_killed_mid_write(
                     .distinct()
                 )
             )
+        # Exactly once each, with the id the client was given, and nothing unacknowledged.
+        assert sorted(ref for ref, _ in stored) == sorted(acknowledged)
+        assert {ref: str(cid) for ref, cid in stored} == acknowledged
+        assert {ref: str(cid) for ref, cid in refs} == acknowledged
         for owner in owners:
             report = await verify_chains(engine, owner)
             assert report.breaks == [], report.breaks
