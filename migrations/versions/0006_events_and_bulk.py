@@ -60,13 +60,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_deliveries",
+        sa.Column("citizen_id", pg.UUID(), primary_key=True),
         sa.Column(
             "subscription_id",
             pg.UUID(),
             sa.ForeignKey("webhook_subscriptions.id"),
             primary_key=True,
         ),
-        sa.Column("citizen_id", pg.UUID(), primary_key=True),
         sa.Column("seq", sa.BigInteger(), primary_key=True),
         sa.Column("event_id", pg.UUID(), nullable=False),
         sa.Column("event_type", sa.Text(), nullable=False),
@@ -100,7 +100,6 @@ def upgrade() -> None:
         "webhook_deliveries",
         ["subscription_id", "created_at"],
     )
-    op.create_index("ix_webhook_deliveries_citizen", "webhook_deliveries", ["citizen_id", "seq"])
     op.create_table(
         "bulk_uploads",
         sa.Column("organisation_id", pg.UUID(), sa.ForeignKey("organisations.id"), nullable=False),

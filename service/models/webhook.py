@@ -66,14 +66,13 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_webhook_deliveries_subscription_created", "subscription_id", "created_at"),
-        Index("ix_webhook_deliveries_citizen", "citizen_id", "seq"),
     )
 
+    # Citizen first, as every per-citizen key (docs/scaling.md); seq orders one citizen's events.
+    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("webhook_subscriptions.id"), primary_key=True
     )
-    # Citizen first, then seq: deliveries to one subscriber keep each citizen's order.
-    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID)
     event_type: Mapped[str] = mapped_column(Text)
