@@ -104,6 +104,58 @@ async def bench_database(workdir: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+@asynccontextmanager
+async def service_process(url: str, settings: Settings, workers: int) -> AsyncIterator[int]:
+    """The service under uvicorn on 127.0.0.1 in a child process, rate limits lifted (the bench
+    measures throughput, not the limits: one client sends it all); yields its port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PASSPORT_DATABASE_URL": url,
+        "PASSPORT_DATA_DIR": str(settings.data_dir),
+        "PASSPORT_INSZ_HMAC_KEY": "b" * 48,
+        "PASSPORT_DB_POOL_SIZE": "20",
+        "PASSPORT_RATE_LIMITS": json.dumps(
+            dict.fromkeys(("partner", "reader"), "100000000/minute")
+        ),
+        "PASSPORT_LOG_LEVEL": "WARNING",
+    }
+    server = await asyncio.create_subprocess_exec(
+        *[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    try:
+        yield port
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=20)
+
+
+async def wait_ready(http: httpx.AsyncClient) -> None:
+    for _ in range(100):
+        try:
+            if (await http.get("/health/ready")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+
+
 async def seed(url: str, settings: Settings) -> None:
     from service.auth.principal import Principal
     from service.db.engine import session_factory
@@ -171,108 +223,69 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         client_id="bench-client",
         scopes=["claims:write", "passports:read"],
     )
-    port = free_port()
-    env = {
-        **os.environ,
-        "PASSPORT_DATABASE_URL": url,
-        "PASSPORT_DATA_DIR": str(settings.data_dir),
-        "PASSPORT_INSZ_HMAC_KEY": "b" * 48,
-        "PASSPORT_DB_POOL_SIZE": "20",
-        # The bench measures throughput, not the limits: one client sends it all.
-        "PASSPORT_RATE_LIMITS": json.dumps(
-            dict.fromkeys(("partner", "reader"), "100000000/minute")
-        ),
-        "PASSPORT_LOG_LEVEL": "WARNING",
-    }
-    server = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
     results: dict[str, Any] = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "esco_import_seconds": round(report.seconds, 1),
         "workers": args.workers,
     }
-    try:
-        async with httpx.AsyncClient(
+    async with (
+        service_process(url, settings, args.workers) as port,
+        httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {token}"},
             limits=httpx.Limits(max_connections=64),
             timeout=30,
-        ) as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/health/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            uris = await competence_uris(url, 200)
-            acquired = (date.today() - timedelta(days=400)).isoformat()
+        ) as http,
+    ):
+        await wait_ready(http)
+        uris = await competence_uris(url, 200)
+        acquired = (date.today() - timedelta(days=400)).isoformat()
 
-            async def issue(i: int) -> None:
-                data = factories.claim_input(
-                    factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
-                )
-                response = await http.post(
-                    "/graphql", json={"query": ISSUE, "variables": {"input": data}}
-                )
-                assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
-                    response.text
-                )
-
-            await run_load(200, 16, issue)  # warm-up
-            rate, lat = await run_load(args.claims, 16, issue)
-            results["issue_claims_per_s"] = round(rate)
-            results["issue_p50_ms"], results["issue_p99_ms"] = (
-                round(pct(lat, 50), 1),
-                round(pct(lat, 99), 1),
+        async def issue(i: int) -> None:
+            data = factories.claim_input(
+                factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
+            )
+            response = await http.post(
+                "/graphql", json={"query": ISSUE, "variables": {"input": data}}
+            )
+            assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
+                response.text
             )
 
-            citizen = factories.insz()
-            for i in range(200):
-                data = factories.claim_input(citizen, uris[i], acquiredOn=acquired, lastUsedOn=None)
-                await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
+        await run_load(200, 16, issue)  # warm-up
+        rate, lat = await run_load(args.claims, 16, issue)
+        results["issue_claims_per_s"] = round(rate)
+        results["issue_p50_ms"], results["issue_p99_ms"] = (
+            round(pct(lat, 50), 1),
+            round(pct(lat, 99), 1),
+        )
 
-            async def read(_: int) -> None:
-                response = await http.post(
-                    "/graphql", json={"query": READ, "variables": {"c": {"insz": citizen}}}
-                )
-                body = response.json()["data"]["passport"]
-                assert len(body["competences"]) == 200, response.text[:300]
+        citizen = factories.insz()
+        for i in range(200):
+            data = factories.claim_input(citizen, uris[i], acquiredOn=acquired, lastUsedOn=None)
+            await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
 
-            await run_load(50, 8, read)
-            rate, lat = await run_load(args.reads, 16, read)
-            results["read_200_per_s"] = round(rate)
-            results["read_p50_ms"], results["read_p99_ms"] = (
-                round(pct(lat, 50), 1),
-                round(pct(lat, 99), 1),
+        async def read(_: int) -> None:
+            response = await http.post(
+                "/graphql", json={"query": READ, "variables": {"c": {"insz": citizen}}}
             )
-            single: list[float] = []
-            for _ in range(50):
-                start = time.perf_counter()
-                await read(0)
-                single.append(time.perf_counter() - start)
-            results["read_unloaded_p50_ms"] = round(pct(single, 50), 1)
-    finally:
-        server.terminate()
-        await asyncio.wait_for(server.wait(), timeout=20)
+            body = response.json()["data"]["passport"]
+            assert len(body["competences"]) == 200, response.text[:300]
+
+        await run_load(50, 8, read)
+        rate, lat = await run_load(args.reads, 16, read)
+        results["read_200_per_s"] = round(rate)
+        results["read_p50_ms"], results["read_p99_ms"] = (
+            round(pct(lat, 50), 1),
+            round(pct(lat, 99), 1),
+        )
+        single: list[float] = []
+        for _ in range(50):
+            start = time.perf_counter()
+            await read(0)
+            single.append(time.perf_counter() - start)
+        results["read_unloaded_p50_ms"] = round(pct(single, 50), 1)
 
     # The same passport read done with raw asyncpg: the query the service runs, no HTTP or GraphQL.
     conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))

@@ -80,7 +80,7 @@ async def test_acknowledged_claims_survive_connections_killed_mid_write(
             if response.status_code != 200 or body.get("errors"):
                 failures += 1
                 return None
-            return body["data"]  # type: ignore[no-any-return]
+            return body["data"]
 
         async def writer(n: int) -> None:
             rng = random.Random(n)

@@ -283,14 +283,14 @@ async def test_a_read_in_flight_is_kept_by_the_erasure_it_precedes(
 
     citizen = factories.insz()
     await issue(api, school, factories.claim_input(citizen))
-    slow_load = passports.load_claims
+    slow_load = passports.load_passport_claims
 
     async def load_slowly(*args: Any, **kwargs: Any) -> Any:
         found = await slow_load(*args, **kwargs)
         await asyncio.sleep(0.5)  # the erasure arrives now
         return found
 
-    monkeypatch.setattr(passports, "load_claims", load_slowly)
+    monkeypatch.setattr(passports, "load_passport_claims", load_slowly)
     read = asyncio.create_task(
         api.gql(
             reader.token,

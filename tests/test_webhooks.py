@@ -282,9 +282,7 @@ async def test_failures_are_retried_with_backoff_keeping_each_citizens_order(
         async with engine.connect() as conn:
             head = (
                 await conn.execute(
-                    select(WebhookDelivery.__table__).where(
-                        WebhookDelivery.event_id == first_event
-                    )
+                    select(WebhookDelivery.__table__).where(WebhookDelivery.event_id == first_event)
                 )
             ).one()
         assert (head.status, head.attempts, head.last_response_status) == ("pending", 1, 503)

@@ -11,20 +11,22 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, exists, insert, literal, select
+from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.policy import may_hold_legal_basis, require_reader
 from service.auth.principal import Principal
 from service.citizens.service import find_citizen, own_citizen_id, share_citizen_lock
-from service.claims.views import ClaimView, load_claims
+from service.claims.views import ClaimView, PassportClaimsFilter, load_passport_claims
 from service.consent.service import GrantView, active_grants, link_grant
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
-from service.models import AccessRecord, Citizen, Claim, Competence, Organisation
+from service.models import AccessRecord, Citizen
 from service.models.enums import (
     AccessBasis,
     ClaimStatus,
@@ -184,21 +186,16 @@ def aggregate(
     return result
 
 
-def _claim_conditions(
-    citizen_id: uuid.UUID, flt: PassportFilter, scope: frozenset[int] | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Claim.citizen_id == citizen_id]
-    if scope is not None:  # a grant for chosen competences: nothing else is even looked at
-        conditions.append(Claim.competence_id.in_(sorted(scope)))
-    if flt.skill_types:
-        conditions.append(Competence.skill_type.in_(sorted(flt.skill_types)))
-    if flt.issuer_kinds:
-        conditions.append(Organisation.kind.in_(sorted(k.value for k in flt.issuer_kinds)))
-    if flt.learning_contexts:
-        conditions.append(
-            Claim.learning_context.in_(sorted(c.value for c in flt.learning_contexts))
-        )
-    return conditions
+def _claims_filter(flt: PassportFilter, scope: frozenset[int] | None) -> PassportClaimsFilter:
+    """A grant for chosen competences (``scope``): nothing else is even looked at."""
+    return PassportClaimsFilter(
+        competence_ids=scope,
+        skill_types=flt.skill_types or None,
+        issuer_kinds=frozenset(k.value for k in flt.issuer_kinds) if flt.issuer_kinds else None,
+        learning_contexts=frozenset(c.value for c in flt.learning_contexts)
+        if flt.learning_contexts
+        else None,
+    )
 
 
 def _scope(grants: Sequence[GrantView]) -> frozenset[int] | None:
@@ -220,7 +217,7 @@ async def _build(
 ) -> Passport:
     scope = _scope(grants) if basis in (AccessBasis.CONSENT, AccessBasis.LINK) else None
     await share_citizen_lock(session, citizen_id)
-    claims = await load_claims(session, *_claim_conditions(citizen_id, flt, scope))
+    claims = await load_passport_claims(session, citizen_id, _claims_filter(flt, scope))
     verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
         verified = [c for c in verified if c.status in flt.statuses]
@@ -275,15 +272,27 @@ async def record_access(
         "operation": operation,
         "competence_ids": passport.competence_ids,
     }
-    values = select(*(literal(v, AccessRecord.__table__.c[k].type) for k, v in record.items()))
-    written = await session.scalar(
-        insert(AccessRecord)
-        .from_select(
-            list(record), values.where(exists().where(Citizen.citizen_id == passport.citizen_id))
+    sql, names = _record_sql(tuple(record))
+    record["exists_citizen_id"] = passport.citizen_id
+    connection = await session.connection()
+    written = await connection.exec_driver_sql(sql, tuple(record[name] for name in names))
+    return written.scalar() is not None
+
+
+@cache
+def _record_sql(columns: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """INSERT .. SELECT of one access record, only while the citizen exists, RETURNING its id;
+    compiled once to PostgreSQL's SQL, with the names of its positional parameters."""
+    table = AccessRecord.__table__
+    values = select(*(bindparam(k, type_=table.c[k].type) for k in columns)).where(
+        exists().where(
+            Citizen.citizen_id
+            == bindparam("exists_citizen_id", type_=Citizen.__table__.c.citizen_id.type)
         )
-        .returning(AccessRecord.id)
     )
-    return written is not None
+    statement = insert(AccessRecord).from_select(list(columns), values).returning(AccessRecord.id)
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 async def read_own_passport(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -35,6 +36,23 @@ SCALARS: dict[object, ScalarDefinition] = {
         parse_value=_parse_date,
     )
 }
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def by_value(enum: type[E]) -> Callable[[Any], E]:
+    """``enum(value)`` as a dict lookup (the call searches the members each time); a value
+    that is no member's goes to ``enum`` itself, to fail as it would."""
+    members = {member.value: member for member in enum}
+
+    def member(value: Any) -> E:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return enum(value)
+
+    return member
 
 
 @strawberry.enum(description="Label language; Dutch first, English when Dutch is missing.")

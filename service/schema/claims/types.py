@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from service.claims.views import ClaimView
-from service.schema.common import PageInfo
+from service.schema.common import PageInfo, by_value
 from service.schema.enums import (
     AssessmentMethod,
     ClaimStatus,
@@ -83,10 +83,18 @@ class Claim:
     )
 
 
+_evidence_kind = by_value(EvidenceKind)
+_scale = by_value(ProficiencyScale)
+_organisation_kind = by_value(OrganisationKind)
+_assessment_method = by_value(AssessmentMethod)
+_learning_context = by_value(LearningContext)
+_status = by_value(ClaimStatus)
+
+
 def evidence_type(item: dict[str, Any]) -> Evidence:
     issued = item.get("issued_on")
     return Evidence(
-        kind=EvidenceKind(item["kind"]),
+        kind=_evidence_kind(item["kind"]),
         title=item["title"],
         url=item.get("url"),
         digest=item.get("digest"),
@@ -98,7 +106,7 @@ def proficiency_type(view: ClaimView) -> Proficiency | None:
     if not view.proficiency_scale:
         return None
     return Proficiency(
-        scale=ProficiencyScale(view.proficiency_scale),
+        scale=_scale(view.proficiency_scale),
         level=view.proficiency_level or "",
         rank=view.proficiency_rank or 0,
     )
@@ -120,20 +128,20 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
         issuer=Issuer(
             id=strawberry.ID(str(issuer.id)),
             name=issuer.name,
-            kind=OrganisationKind(issuer.kind),
+            kind=_organisation_kind(issuer.kind),
             client_id=issuer.client_id,
         ),
         issuer_role=view.issuer_role,
         proficiency=proficiency,
         context=view.context,
-        assessment_method=AssessmentMethod(view.assessment_method),
-        learning_context=LearningContext(view.learning_context),
+        assessment_method=_assessment_method(view.assessment_method),
+        learning_context=_learning_context(view.learning_context),
         evidence=[evidence_type(item) for item in view.evidence],
         acquired_on=view.acquired_on,
         last_used_on=view.last_used_on,
         valid_until=view.valid_until,
         recorded_at=view.recorded_at,
-        status=ClaimStatus(view.status.value),
+        status=_status(view.status.value),
         revocation=revocation,
         supersedes=strawberry.ID(str(view.supersedes_claim_id))
         if view.supersedes_claim_id

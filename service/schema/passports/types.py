@@ -18,6 +18,7 @@ from service.schema.claims.types import (
     evidence_type,
     proficiency_type,
 )
+from service.schema.common import by_value
 from service.schema.enums import (
     AccessBasis,
     ClaimStatus,
@@ -96,13 +97,18 @@ class Passport:
     )
 
 
+_status = by_value(ClaimStatus)
+_organisation_kind = by_value(OrganisationKind)
+_learning_context = by_value(LearningContext)
+
+
 def self_declared_type(view: ClaimView) -> SelfDeclaredCompetence:
     return SelfDeclaredCompetence(
         id=strawberry.ID(str(view.claim_id)),
         competence=competence_type(view.competence),
         proficiency=proficiency_type(view),
         context=view.context,
-        learning_context=LearningContext(view.learning_context),
+        learning_context=_learning_context(view.learning_context),
         evidence=[evidence_type(item) for item in view.evidence],
         acquired_on=view.acquired_on,
         last_used_on=view.last_used_on,
@@ -123,14 +129,14 @@ def passport_type(view: PassportView) -> Passport:
 def _competence(pc: PassportCompetenceView) -> PassportCompetence:
     return PassportCompetence(
         competence=competence_type(pc.competence),
-        status=ClaimStatus(pc.status.value),
+        status=_status(pc.status.value),
         highest_level=proficiency_type(pc.highest_level) if pc.highest_level else None,
         first_acquired_on=pc.first_acquired_on,
         last_used_on=pc.most_recent_use,
         distinct_organisations=pc.distinct_organisations,
         vouchers=[
             VoucherCount(
-                organisation_kind=OrganisationKind(v.organisation_kind),
+                organisation_kind=_organisation_kind(v.organisation_kind),
                 organisations=v.organisations,
             )
             for v in pc.vouchers

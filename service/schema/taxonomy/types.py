@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import strawberry
 
-from service.schema.common import Language, PageInfo
+from service.schema.common import Language, PageInfo, by_value
 from service.schema.enums import ReuseLevel, SkillType
 from service.taxonomy.search import CompetenceRef, pick_label
 
@@ -48,11 +48,15 @@ class Competence(Labelled):
     reuse_level: ReuseLevel | None
 
 
+_skill_type = by_value(SkillType)
+_reuse_level = by_value(ReuseLevel)
+
+
 def competence_type(ref: CompetenceRef) -> Competence:
     return Competence(
         uri=ref.uri,
-        skill_type=SkillType(ref.skill_type) if ref.skill_type else None,
-        reuse_level=ReuseLevel(ref.reuse_level) if ref.reuse_level else None,
+        skill_type=_skill_type(ref.skill_type) if ref.skill_type else None,
+        reuse_level=_reuse_level(ref.reuse_level) if ref.reuse_level else None,
         preferred_labels=ref.preferred_labels,
         descriptions=ref.descriptions,
     )

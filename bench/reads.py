@@ -1,0 +1,335 @@
+"""Passport-read benchmark: a reader reads a 50-claim passport over HTTP, asking for typed fields.
+
+Run: `.venv/bin/python bench/reads.py`. Starts a fresh embedded PostgreSQL unless
+PASSPORT_BENCH_DATABASE_URL names a server (then a database of its own there, dropped after);
+runs the service with uvicorn (2 workers) on 127.0.0.1 in a child process and measures:
+
+1. the most reads per second 16 concurrent clients get (closed loop, each waits for its answer);
+2. p50/p99 latency at half that rate, open loop: requests leave on a fixed schedule whatever
+   the answers do, and each latency counts from its scheduled start (no coordinated omission);
+3. the passport's claims statement (the one the service runs, ``passport_claims_sql``) on raw
+   asyncpg, 16 connections: the limit a read could approach; figures are also printed as a
+   share of it. A read runs seven more short statements (the client lookup, the legal basis,
+   the citizen, the lock, the access record, BEGIN and COMMIT) that this leaves out.
+
+The schema has no query listing passports or citizens (``grantsReceived`` lists grants, not
+passports), so there is no list figure.
+
+The load generator shares the two cores with the service and PostgreSQL. It is a minimal
+HTTP/1.1 keep-alive client on asyncio streams (a prepared request, the answer parsed with
+orjson and checked), so that it takes little of them: httpx costs about as much CPU per request
+as the service's own HTTP layer. All load goes to 127.0.0.1 and is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.core import (
+    ISSUE,
+    bench_database,
+    competence_uris,
+    pct,
+    run_load,
+    seed,
+    service_process,
+    wait_ready,
+)
+from service.auth.keys import load_or_create_dev_key
+from service.auth.tokens import mint_dev_token
+from service.claims.views import passport_claims_sql
+from service.db.embedded import asyncpg_dsn
+from service.db.engine import create_engine
+from service.db.migrate import upgrade_async
+from service.settings import Settings
+from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
+from tests import factories
+
+CLIENTS = 16
+# Every typed field a reader's app would show: some 30 fields per claim.
+READ = """query Read($c: CitizenRef!) {
+  passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
+    __typename
+    ... on Passport {
+      citizenId readAt basis
+      competences {
+        competence { uri skillType reuseLevel label { text language } }
+        status firstAcquiredOn lastUsedOn distinctOrganisations
+        highestLevel { scale level rank }
+        vouchers { organisationKind organisations }
+        claims {
+          id status acquiredOn lastUsedOn validUntil recordedAt
+          assessmentMethod learningContext context issuerRole supersedes supersededBy
+          proficiency { scale level rank }
+          issuer { id name kind clientId }
+          evidence { kind title url digest issuedOn }
+          revocation { reason revokedAt }
+          competence { uri label { text } }
+        }
+      }
+      selfDeclared { id competence { uri } }
+    }
+  }
+}"""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection sending one prepared POST over and over."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def prepared_post(path: str, token: str, body: dict[str, Any]) -> bytes:
+    payload = orjson.dumps(body)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def paced(
+    rate: float, seconds: float, op: Callable[[], Awaitable[None]]
+) -> tuple[float, list[float]]:
+    """Open loop: request i starts at start + i/rate; its latency counts from then."""
+    total = max(1, round(rate * seconds))
+    latencies: list[float] = []
+
+    async def one(scheduled: float) -> None:
+        await op()
+        latencies.append(time.perf_counter() - scheduled)
+
+    tasks = []
+    started = time.perf_counter()
+    for i in range(total):
+        scheduled = started + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    return total / (time.perf_counter() - started), latencies
+
+
+async def issue_claims(port: int, token: str, citizen: str, uris: list[str]) -> None:
+    acquired = (date.today() - timedelta(days=400)).isoformat()
+    used = (date.today() - timedelta(days=30)).isoformat()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as http:
+        await wait_ready(http)
+        for uri in uris:
+            data = factories.claim_input(citizen, uri, acquiredOn=acquired, lastUsedOn=used)
+            response = await http.post(
+                "/graphql", json={"query": ISSUE, "variables": {"input": data}}
+            )
+            assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
+                response.text
+            )
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="passport-bench-reads-"))
+    async with bench_database(workdir) as url:
+        return await _run(args, workdir, url)
+
+
+async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]:
+    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
+    await upgrade_async(url)
+    engine = create_engine(url)
+    await import_esco(engine, SHIPPED_ESCO_DIR)
+    await engine.dispose()
+    await seed(url, settings)
+    key = load_or_create_dev_key(settings.data_dir)
+    token = mint_dev_token(
+        key,
+        settings,
+        subject="bench-client",
+        client_id="bench-client",
+        scopes=["claims:write", "passports:read"],
+    )
+    citizen = factories.insz()
+    results: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "workers": args.workers,
+        "claims": args.claims,
+    }
+    request = prepared_post(
+        "/graphql", token, {"query": READ, "variables": {"c": {"insz": citizen}}}
+    )
+    async with service_process(url, settings, args.workers) as port:
+        await issue_claims(port, token, citizen, await competence_uris(url, args.claims))
+        idle: list[Connection] = []
+
+        async def read() -> None:
+            if idle:
+                conn = idle.pop()
+                try:
+                    status, body = await conn.post(request)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # uvicorn closes a connection idle for 5 s: open another, as a browser does
+                    conn.close()
+                    conn = await Connection.open(port)
+                    status, body = await conn.post(request)
+            else:
+                conn = await Connection.open(port)
+                status, body = await conn.post(request)
+            idle.append(conn)
+            passport = orjson.loads(body)["data"]["passport"]
+            assert status == 200 and len(passport["competences"]) == args.claims, body[:300]
+
+        answer = orjson.loads((await _one(port, request))[1])
+        results["fields_per_read"] = _leaves(answer["data"])
+        results["response_bytes"] = len(orjson.dumps(answer))
+        single = [await _timed(read) for _ in range(200)]
+        results["unloaded_p50_ms"] = round(pct(single, 50), 2)
+
+        await run_load(CLIENTS * 50, CLIENTS, lambda _: read())  # warm-up
+        probe, _ = await run_load(CLIENTS * 50, CLIENTS, lambda _: read())
+        total = max(CLIENTS * 50, round(probe * args.seconds))
+        rate, lat = await run_load(total, CLIENTS, lambda _: read())
+        results["max_reads_per_s"] = round(rate)
+        results["closed_p50_ms"], results["closed_p99_ms"] = (
+            round(pct(lat, 50), 1),
+            round(pct(lat, 99), 1),
+        )
+        achieved, lat = await paced(rate / 2, args.seconds, read)
+        results["paced_rate_per_s"] = round(achieved)
+        results["paced_p50_ms"], results["paced_p99_ms"] = (
+            round(pct(lat, 50), 2),
+            round(pct(lat, 99), 2),
+        )
+        for conn in idle:
+            conn.close()
+
+    # The passport statement the service runs, straight on asyncpg: no HTTP, GraphQL or ORM.
+    dsn = asyncpg_dsn(make_url(url))
+    conn = await asyncpg.connect(dsn)
+    citizen_id = await conn.fetchval(
+        "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = $1 LIMIT 1",
+        args.claims,
+    )
+    await conn.close()
+    sql, parameters = passport_claims_sql(
+        scope=False, skill_types=False, issuer_kinds=False, learning_contexts=False
+    )
+    given = {"citizen_id": citizen_id, "today": date.today()}
+    params = [given.get(name, default) for name, default in parameters]
+    pool = await asyncpg.create_pool(dsn, min_size=CLIENTS, max_size=CLIENTS)
+
+    async def raw(_: int) -> None:
+        async with pool.acquire() as c:
+            assert len(await c.fetch(sql, *params)) == args.claims
+
+    await run_load(CLIENTS * 50, CLIENTS, raw)
+    raw_rate, lat = await run_load(round(results["max_reads_per_s"] * args.seconds), CLIENTS, raw)
+    raw_single = []
+    async with pool.acquire() as c:
+        for _ in range(200):
+            started = time.perf_counter()
+            await c.fetch(sql, *params)
+            raw_single.append(time.perf_counter() - started)
+    await pool.close()
+    results["raw_reads_per_s"] = round(raw_rate)
+    results["raw_p50_ms"], results["raw_p99_ms"] = round(pct(lat, 50), 2), round(pct(lat, 99), 2)
+    results["raw_unloaded_p50_ms"] = round(pct(raw_single, 50), 2)
+    return results
+
+
+async def _one(port: int, request: bytes) -> tuple[int, bytes]:
+    conn = await Connection.open(port)
+    try:
+        return await conn.post(request)
+    finally:
+        conn.close()
+
+
+async def _timed(op: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await op()
+    return time.perf_counter() - started
+
+
+def _leaves(value: Any) -> int:
+    """Scalar fields in an answer: what GraphQL resolved and serialised."""
+    if isinstance(value, dict):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--claims", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per measured phase")
+    parser.add_argument("--workers", type=int, default=2)
+    figures = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(figures, indent=2))
+    raw = figures["raw_reads_per_s"]
+    print()
+    print(
+        f"{figures['claims']}-claim passport read, {figures['fields_per_read']} fields, "
+        f"{figures['response_bytes']} bytes"
+    )
+    print(
+        f"  {CLIENTS} clients, closed loop : {figures['max_reads_per_s']} reads/s "
+        f"(p50 {figures['closed_p50_ms']} ms, p99 {figures['closed_p99_ms']} ms) "
+        f"= {figures['max_reads_per_s'] / raw:.2f} of raw"
+    )
+    print(
+        f"  paced at half that        : {figures['paced_rate_per_s']} reads/s, "
+        f"p50 {figures['paced_p50_ms']} ms, p99 {figures['paced_p99_ms']} ms "
+        f"(raw p99 under 16 clients {figures['raw_p99_ms']} ms)"
+    )
+    print(
+        f"  one client                : p50 {figures['unloaded_p50_ms']} ms "
+        f"= {figures['raw_unloaded_p50_ms'] / figures['unloaded_p50_ms']:.2f} of raw speed "
+        f"(raw p50 {figures['raw_unloaded_p50_ms']} ms)"
+    )
+    print(
+        f"  raw asyncpg, {CLIENTS} conns     : {raw} reads/s "
+        f"(p50 {figures['raw_p50_ms']} ms, p99 {figures['raw_p99_ms']} ms)"
+    )
+    print("  list of 100 passports     : not measured, the schema has no query listing passports")
