@@ -246,3 +246,26 @@ async def test_the_passport_statement_loads_what_load_claims_loads(
         assert fast == general, flt
         assert [type(v.claim_id) for v in fast] == [type(v.claim_id) for v in general]
     assert len(await load_passport_claims(session, citizen_id, cases[1][0])) == 2
+
+
+FRAGMENT_VARIABLES = """
+fragment Claims on PassportCompetence { claims @include(if: $flag) { id status } }
+query($c: CitizenRef!, $flag: Boolean!) {
+  passport(citizen: $c, purpose: "equivalence", legalBasis: "GUIDANCE") {
+    ... on Passport { competences { status ...Claims } }
+  }
+}"""
+
+
+async def test_a_variable_inside_a_fragment_is_read_on_every_request(
+    api: Api, school: Partner, reader: Partner, general_path: Any
+) -> None:
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    for flag in (True, False, True):
+        variables = {"c": {"insz": citizen}, "flag": flag}
+        planned = await api.gql(reader.token, FRAGMENT_VARIABLES, variables)
+        with general_path():
+            general = await api.gql(reader.token, FRAGMENT_VARIABLES, variables)
+        assert planned == general
+        assert ("claims" in planned["data"]["passport"]["competences"][0]) is flag
