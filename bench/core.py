@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,40 @@ async def seed(url: str, settings: Settings) -> None:
     await engine.dispose()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    settings: Settings
+    token: str  # the bench client's: claims:write and passports:read
+    esco_seconds: float
+
+
+async def prepare(url: str, workdir: Path) -> Prepared:
+    """A migrated database with ESCO, the bench organisation, its client and legal basis."""
+    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
+    await upgrade_async(url)
+    engine = create_engine(url)
+    report = await import_esco(engine, SHIPPED_ESCO_DIR)
+    await engine.dispose()
+    await seed(url, settings)
+    token = mint_dev_token(
+        load_or_create_dev_key(settings.data_dir),
+        settings,
+        subject="bench-client",
+        client_id="bench-client",
+        scopes=["claims:write", "passports:read"],
+    )
+    return Prepared(settings, token, report.seconds)
+
+
+def run_facts(workers: int) -> dict[str, Any]:
+    """What every bench prints first: when, on what, with how many workers."""
+    return {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "workers": workers,
+    }
+
+
 async def competence_uris(url: str, n: int) -> list[str]:
     conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
     rows = await conn.fetch(
@@ -209,26 +244,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]:
-    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
-    await upgrade_async(url)
-    engine = create_engine(url)
-    report = await import_esco(engine, SHIPPED_ESCO_DIR)
-    await engine.dispose()
-    await seed(url, settings)
-    key = load_or_create_dev_key(settings.data_dir)
-    token = mint_dev_token(
-        key,
-        settings,
-        subject="bench-client",
-        client_id="bench-client",
-        scopes=["claims:write", "passports:read"],
-    )
-    results: dict[str, Any] = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "esco_import_seconds": round(report.seconds, 1),
-        "workers": args.workers,
-    }
+    prepared = await prepare(url, workdir)
+    settings, token = prepared.settings, prepared.token
+    results = {**run_facts(args.workers), "esco_import_seconds": round(prepared.esco_seconds, 1)}
     async with (
         service_process(url, settings, args.workers) as port,
         httpx.AsyncClient(

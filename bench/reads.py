@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -48,19 +46,14 @@ from bench.core import (
     bench_database,
     competence_uris,
     pct,
+    prepare,
+    run_facts,
     run_load,
-    seed,
     service_process,
     wait_ready,
 )
-from service.auth.keys import load_or_create_dev_key
-from service.auth.tokens import mint_dev_token
 from service.claims.views import passport_claims_sql
 from service.db.embedded import asyncpg_dsn
-from service.db.engine import create_engine
-from service.db.migrate import upgrade_async
-from service.settings import Settings
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
 from tests import factories
 
 CLIENTS = 16
@@ -174,27 +167,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]:
-    settings = Settings(database_url=url, data_dir=workdir / "app", insz_hmac_key="b" * 48)
-    await upgrade_async(url)
-    engine = create_engine(url)
-    await import_esco(engine, SHIPPED_ESCO_DIR)
-    await engine.dispose()
-    await seed(url, settings)
-    key = load_or_create_dev_key(settings.data_dir)
-    token = mint_dev_token(
-        key,
-        settings,
-        subject="bench-client",
-        client_id="bench-client",
-        scopes=["claims:write", "passports:read"],
-    )
+    prepared = await prepare(url, workdir)
+    settings, token = prepared.settings, prepared.token
     citizen = factories.insz()
-    results: dict[str, Any] = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "workers": args.workers,
-        "claims": args.claims,
-    }
+    results: dict[str, Any] = {**run_facts(args.workers), "claims": args.claims}
     request = prepared_post(
         "/graphql", token, {"query": READ, "variables": {"c": {"insz": citizen}}}
     )

@@ -156,7 +156,8 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
     webhook_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_max_attempts: int = Field(default=16, ge=1, le=100)
-    # Subscribers may be plain http:// and on private addresses only in development.
+    # Subscribers must be https and on public addresses in production unless this is set
+    # (development allows any, for receivers on this machine).
     webhook_allow_private: bool = False
 
     # Bulk claim uploads (POST /claims:bulk).
@@ -221,6 +222,10 @@ class Settings(BaseSettings):
             if self.graphql_dev_tools:
                 raise ValueError("PASSPORT_GRAPHQL_DEV_TOOLS must be off in production")
         return self
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        return self.webhook_allow_private or not self.is_production
 
     @property
     def is_production(self) -> bool:

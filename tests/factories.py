@@ -13,6 +13,8 @@ SQL = ESCO + "598de5b0-5b58-4ea7-8058-a4bc4d18c742"
 TEAMWORK = ESCO + "60c78287-22eb-4103-9c8c-28deaa460da0"
 ENGLISH = ESCO + "6d3edede-8951-4621-a835-e04323300fa0"
 FORKLIFT = ESCO + "28cb374e-6261-4133-8371-f9a5470145da"
+# Skills enough for a citizen to hold several claims, each about another competence.
+SKILLS = (PYTHON, SQL, ENGLISH, TEAMWORK, FORKLIFT)
 SKILL_GROUP = "http://data.europa.eu/esco/skill/b94686e3-cce5-47a2-a8d8-402a0d0ed44e"
 
 _rng = random.Random(secrets.randbits(64))

@@ -50,13 +50,7 @@ async def test_acknowledged_claims_survive_connections_killed_mid_write(
     api: Api, settings: Settings, database_url: str
 ) -> None:
     partner = await make_partner(api)
-    uris = [
-        factories.PYTHON,
-        factories.SQL,
-        factories.ENGLISH,
-        factories.TEAMWORK,
-        factories.FORKLIFT,
-    ]
+    uris = factories.SKILLS
     citizens = [factories.insz() for _ in range(12)]  # shared, so writers contend for locks
     acknowledged: dict[str, str] = {}  # externalRef -> claim id
     attempts = failures = 0

@@ -39,11 +39,19 @@ async def rest_transaction(
     """A REST call: authenticated, charged ``cost`` against the caller's rate limit, in one
     transaction that is committed when the block ends, before the response is sent."""
     state = app_state(request)
+    async with state.sessions() as session:
+        principal = await charged_principal(state, session, request, cost)
+        yield session, principal
+        await session.commit()
+
+
+async def charged_principal(
+    state: AppState, session: AsyncSession, request: Request, cost: int
+) -> Principal:
+    """The caller of a REST request, once ``cost`` is charged to its rate limit."""
     token = bearer(request)
     if token is None:
         raise Unauthenticated
-    async with state.sessions() as session:
-        principal = await authenticate(state, session, token)
-        await state.limiter.spend(principal, cost)
-        yield session, principal
-        await session.commit()
+    principal = await authenticate(state, session, token)
+    await state.limiter.spend(principal, cost)
+    return principal

@@ -25,14 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response, StreamingResponse
 
 from service import clock
-from service.api.auth import authenticate, bearer
+from service.api.auth import charged_principal
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.state import AppState, app_state
 from service.api.uploads import BadHeader, Row, csv_rows, ndjson_rows
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.claims.bulk import NumberedOutcome, RowStatus, ingest
-from service.errors import Unauthenticated
 from service.models import BulkUpload
 from service.observability import bulk_rows, claims_issued
 
@@ -110,13 +109,10 @@ def _rows(spool: IO[bytes], media_type: str) -> Iterator[Row]:
 
 
 async def _principal(state: AppState, request: Request) -> Principal:
-    token = bearer(request)
-    if token is None:
-        raise Unauthenticated
+    """Authenticated and charged in a short session of its own: the upload's chunks each
+    have theirs."""
     async with state.sessions() as session:
-        principal = await authenticate(state, session, token)
-        await state.limiter.spend(principal, BASE_COST)
-    return principal
+        return await charged_principal(state, session, request, BASE_COST)
 
 
 @asynccontextmanager

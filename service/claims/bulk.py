@@ -25,7 +25,7 @@ from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.citizens.service import get_or_create_citizens, lock_citizens
 from service.claims.rules import IssueClaimInput
-from service.claims.service import claim_digest, claim_row
+from service.claims.service import claim_digest, claim_row, retried_claim
 from service.db.atomic import atomically
 from service.errors import Conflict, Problem, ValidationFailed
 from service.events.chain import GENESIS, event_hash
@@ -149,7 +149,7 @@ async def issue_many(
         return _settled(outcomes)
 
     await lock_citizens(session, {c.citizen_id for c in candidates})
-    new = await _reserve(session, organisation_id, candidates, outcomes, prefix)
+    new = await _reserve(session, organisation_id, candidates, outcomes)
     if new:
         await _write(session, principal, organisation_id, new)
     for candidate in new:
@@ -167,7 +167,6 @@ async def _reserve(
     organisation_id: uuid.UUID,
     candidates: list[_Candidate],
     outcomes: list[RowOutcome | None],
-    prefix: str,
 ) -> list[_Candidate]:
     """Take the idempotency keys; settle every row whose key was taken before (a duplicate,
     or a conflict when it says something else) and return the rows to write."""
@@ -203,15 +202,15 @@ async def _reserve(
     new = []
     for candidate in [*first.values(), *repeats]:
         ref = candidate.spec.external_ref
-        claim_id, digest = settled[ref]
         if candidate is first.get(ref) and ref in taken:
             new.append(candidate)
-        elif digest == candidate.digest:
-            outcomes[candidate.index] = RowOutcome(RowStatus.DUPLICATE, claim_id)
+            continue
+        try:
+            claim_id = retried_claim(*settled[ref], candidate.digest)
+        except Conflict as exc:
+            outcomes[candidate.index] = _rejected(exc)
         else:
-            outcomes[candidate.index] = _rejected(
-                Conflict("externalRef was already used for a different claim", str(claim_id))
-            )
+            outcomes[candidate.index] = RowOutcome(RowStatus.DUPLICATE, claim_id)
     return new
 
 

@@ -101,9 +101,15 @@ async def _reserve_ref(
             )
         )
     ).one()
-    if existing.payload_digest != digest:
-        raise Conflict("externalRef was already used for a different claim", str(existing.claim_id))
-    return existing.claim_id
+    return retried_claim(existing.claim_id, existing.payload_digest, digest)
+
+
+def retried_claim(earlier: uuid.UUID, earlier_digest: bytes, digest: bytes) -> uuid.UUID:
+    """A request under a ref already taken is a faithful retry, answered with the claim
+    recorded then, only if it says the same; otherwise it is a conflict."""
+    if bytes(earlier_digest) != digest:
+        raise Conflict("externalRef was already used for a different claim", str(earlier))
+    return earlier
 
 
 def claim_row(

@@ -8,6 +8,7 @@ ORM row processing per read); the JSON columns come as text and are parsed by or
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -134,8 +135,11 @@ def claims_select(*where: ColumnElement[bool]) -> Select[Any]:
     return _CLAIMS.where(*where)
 
 
-def _view(row: Any) -> ClaimView:
-    m = row._mapping
+_STATUSES = {status.value: status for status in ClaimStatus}
+
+
+def _view(m: Mapping[str, Any], parse: Callable[[Any], Any] = _same) -> ClaimView:
+    """``parse`` reads the JSON columns: the driver's values as they are, or JSON text."""
     return ClaimView(
         citizen_id=m["citizen_id"],
         claim_id=m["claim_id"],
@@ -149,8 +153,8 @@ def _view(row: Any) -> ClaimView:
             concept_type=m["concept_type"],
             skill_type=m["skill_type"],
             reuse_level=m["reuse_level"],
-            preferred_labels=m["preferred_labels"] or {},
-            descriptions=m["descriptions"] or {},
+            preferred_labels=parse(m["preferred_labels"]) or {},
+            descriptions=parse(m["descriptions"]) or {},
         ),
         proficiency_scale=m["proficiency_scale"],
         proficiency_level=m["proficiency_level"],
@@ -158,7 +162,7 @@ def _view(row: Any) -> ClaimView:
         context=m["context"],
         assessment_method=m["assessment_method"],
         learning_context=m["learning_context"],
-        evidence=list(m["evidence"] or []),
+        evidence=list(parse(m["evidence"]) or []),
         acquired_on=m["acquired_on"],
         last_used_on=m["last_used_on"],
         valid_until=m["valid_until"],
@@ -168,7 +172,7 @@ def _view(row: Any) -> ClaimView:
         superseded_by_claim_id=m["superseded_by"],
         revoked_at=m["revoked_at"],
         revocation_reason=m["revocation_reason"],
-        status=ClaimStatus(m["status"]),
+        status=_STATUSES[m["status"]],
     )
 
 
@@ -179,7 +183,7 @@ async def load_claims(
     if limit is not None:
         statement = statement.limit(limit)
     rows = await session.execute(statement, {"today": today()})
-    return [_view(row) for row in rows]
+    return [_view(row._mapping) for row in rows]
 
 
 async def load_claim(
@@ -244,9 +248,6 @@ def passport_claims_sql(
     return found
 
 
-_STATUSES = {status.value: status for status in ClaimStatus}
-
-
 async def load_passport_claims(
     session: AsyncSession, citizen_id: uuid.UUID, flt: PassportClaimsFilter
 ) -> list[ClaimView]:
@@ -268,54 +269,12 @@ async def load_passport_claims(
     connection = await session.connection()
     given = tuple(values.get(name, default) for name, default in parameters)
     rows = await connection.exec_driver_sql(sql, given)
-    return [_view_of_text_json(row) for row in rows]
+    return [_view(dict(zip(_KEYS, row, strict=True)), _json) for row in rows]
 
 
-# Where each column is in a row of the passport statement.
-_AT = {c.key: i for i, c in enumerate(_base_select(json_as_text=True).selected_columns)}
+# The names of the passport statement's columns, in order.
+_KEYS = tuple(str(c.key) for c in _base_select(json_as_text=True).selected_columns)
 
 
 def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
-
-
-def _view_of_text_json(row: Any) -> ClaimView:
-    """``_view`` of a row of the passport statement, whose JSON columns are text."""
-    at = _AT
-    organisation_id = row[at["organisation_id"]]
-    return ClaimView(
-        citizen_id=row[at["citizen_id"]],
-        claim_id=row[at["claim_id"]],
-        issuer=IssuerView(
-            organisation_id, row[at["org_name"]], row[at["org_kind"]], row[at["api_client_id"]]
-        )
-        if organisation_id is not None
-        else None,
-        issuer_role=row[at["issuer_role"]],
-        competence=CompetenceRef(
-            id=row[at["competence_id"]],
-            uri=row[at["uri"]],
-            concept_type=row[at["concept_type"]],
-            skill_type=row[at["skill_type"]],
-            reuse_level=row[at["reuse_level"]],
-            preferred_labels=_json(row[at["preferred_labels"]]) or {},
-            descriptions=_json(row[at["descriptions"]]) or {},
-        ),
-        proficiency_scale=row[at["proficiency_scale"]],
-        proficiency_level=row[at["proficiency_level"]],
-        proficiency_rank=row[at["proficiency_rank"]],
-        context=row[at["context"]],
-        assessment_method=row[at["assessment_method"]],
-        learning_context=row[at["learning_context"]],
-        evidence=list(_json(row[at["evidence"]]) or []),
-        acquired_on=row[at["acquired_on"]],
-        last_used_on=row[at["last_used_on"]],
-        valid_until=row[at["valid_until"]],
-        recorded_at=row[at["recorded_at"]],
-        external_ref=row[at["external_ref"]],
-        supersedes_claim_id=row[at["supersedes_claim_id"]],
-        superseded_by_claim_id=row[at["superseded_by"]],
-        revoked_at=row[at["revoked_at"]],
-        revocation_reason=row[at["revocation_reason"]],
-        status=_STATUSES[row[at["status"]]],
-    )

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
@@ -72,26 +73,24 @@ class DeliveryView:
     delivered_at: datetime | None
 
 
-def _check_reachable(url: str, allow_private: bool) -> None:
+def check_reachable(url: str, allow_private: bool) -> None:
     """Production subscribers are https and not on loopback, private or link-local addresses
     written as such (a name that resolves to one is the network's egress policy to stop)."""
     if allow_private:
         return
+    parts = urlsplit(url)
+    name = parts.hostname or ""
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
     problem = None
-    if not url.startswith("https://"):
+    if parts.scheme != "https":
         problem = "must be an https URL"
-    else:
-        host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        name = host.strip("[]").lower()
-        try:
-            address = ipaddress.ip_address(name)
-        except ValueError:
-            address = None
-        if name == "localhost" or name.endswith(".localhost"):
-            problem = "must not point at this machine"
-        elif address is not None and not address.is_global:
-            problem = "must not point at a private, loopback or link-local address"
+    elif name == "localhost" or name.endswith(".localhost"):
+        problem = "must not point at this machine"
+    elif address is not None and not address.is_global:
+        problem = "must not point at a private, loopback or link-local address"
     if problem:
         raise ValidationFailed.one("input.url", problem, "unreachable_url")
 
@@ -137,7 +136,7 @@ async def create_subscription(
     organisation_id = require_organisation(principal)
     spec = validate(SubscriptionInput, data)
     url = str(spec.url)
-    _check_reachable(url, allow_private)
+    check_reachable(url, allow_private)
     active = await session.scalar(
         select(func.count()).where(
             WebhookSubscription.organisation_id == organisation_id,
@@ -175,14 +174,10 @@ async def disable_subscription(
 ) -> SubscriptionView:
     """Idempotent. Nothing more is sent; what was pending stays as it was, for the record."""
     organisation_id = require_organisation(principal)
-    await _own(session, organisation_id, subscription_id)
-    await session.execute(
-        update(WebhookSubscription)
-        .where(WebhookSubscription.id == subscription_id, WebhookSubscription.disabled_at.is_(None))
-        .values(disabled_at=clock.now())
-    )
     row = await _own(session, organisation_id, subscription_id)
-    await session.refresh(row)
+    if row.disabled_at is None:
+        row.disabled_at = clock.now()
+        await session.flush()
     return (await _views(session, [row]))[0]
 
 

@@ -34,11 +34,10 @@ class WebhookMutations:
     ) -> CreateSubscriptionResult:
         ctx = info.context
         data = {"url": input.url, "event_types": [t.value for t in input.event_types]}
-        allow_private = ctx.settings.webhook_allow_private or not ctx.settings.is_production
         try:
             created = await ctx.atomically(
                 lambda: subscriptions.create_subscription(
-                    ctx.session, ctx.principal, data, allow_private
+                    ctx.session, ctx.principal, data, ctx.settings.webhooks_may_reach_private
                 )
             )
         except DomainError as exc:
