@@ -11,11 +11,7 @@ from service.events import chain
 from service.organisations.service import ClientView, LegalBasisView, OrganisationView
 from service.schema.enums import ClientStatus, OrganisationKind, OrganisationStatus, Scope
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
-    NotFoundType,
-    ValidationFailedType,
+    ErrorResult,
 )
 
 
@@ -134,7 +130,6 @@ class GrantLegalBasisInput:
     valid_until: dt.datetime | None = None
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
-OrganisationResult = Annotated[Organisation | _Errors, strawberry.union("OrganisationResult")]
-ApiClientResult = Annotated[ApiClient | _Errors, strawberry.union("ApiClientResult")]
-LegalBasisResult = Annotated[LegalBasis | _Errors, strawberry.union("LegalBasisResult")]
+OrganisationResult = Annotated[Organisation | ErrorResult, strawberry.union("OrganisationResult")]
+ApiClientResult = Annotated[ApiClient | ErrorResult, strawberry.union("ApiClientResult")]
+LegalBasisResult = Annotated[LegalBasis | ErrorResult, strawberry.union("LegalBasisResult")]

@@ -14,11 +14,7 @@ from service.schema.common import PageInfo
 from service.schema.consent.types import OrganisationRef
 from service.schema.enums import AccessBasis, LearningContext, PrincipalKind
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
-    NotFoundType,
-    ValidationFailedType,
+    ErrorResult,
 )
 from service.schema.passports.types import SelfDeclaredCompetence
 from service.schema.taxonomy.types import Competence, competence_type
@@ -137,11 +133,10 @@ def erasure_completed(report: ErasureReport) -> ErasureCompleted:
     )
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
-SelfDeclareResult = Annotated[SelfDeclared | _Errors, strawberry.union("SelfDeclareResult")]
+SelfDeclareResult = Annotated[SelfDeclared | ErrorResult, strawberry.union("SelfDeclareResult")]
 WithdrawSelfDeclarationResult = Annotated[
-    SelfDeclarationWithdrawn | _Errors, strawberry.union("WithdrawSelfDeclarationResult")
+    SelfDeclarationWithdrawn | ErrorResult, strawberry.union("WithdrawSelfDeclarationResult")
 ]
 RequestErasureResult = Annotated[
-    ErasureCompleted | _Errors, strawberry.union("RequestErasureResult")
+    ErasureCompleted | ErrorResult, strawberry.union("RequestErasureResult")
 ]

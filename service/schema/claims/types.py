@@ -18,11 +18,8 @@ from service.schema.enums import (
     ProficiencyScale,
 )
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
+    ErrorResult,
     NotFoundType,
-    ValidationFailedType,
 )
 from service.schema.taxonomy.types import Competence, competence_type
 
@@ -184,11 +181,10 @@ class ClaimConnection:
     page_info: PageInfo
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
-IssueClaimResult = Annotated[ClaimIssued | _Errors, strawberry.union("IssueClaimResult")]
-RevokeClaimResult = Annotated[ClaimRevoked | _Errors, strawberry.union("RevokeClaimResult")]
+IssueClaimResult = Annotated[ClaimIssued | ErrorResult, strawberry.union("IssueClaimResult")]
+RevokeClaimResult = Annotated[ClaimRevoked | ErrorResult, strawberry.union("RevokeClaimResult")]
 SupersedeClaimResult = Annotated[
-    ClaimSuperseded | _Errors, strawberry.union("SupersedeClaimResult")
+    ClaimSuperseded | ErrorResult, strawberry.union("SupersedeClaimResult")
 ]
 ClaimResult = Annotated[Claim | NotFoundType, strawberry.union("ClaimResult")]
 
@@ -201,4 +197,4 @@ class ClaimsIssued:
     rejected: int
 
 
-IssueClaimsResult = Annotated[ClaimsIssued | _Errors, strawberry.union("IssueClaimsResult")]
+IssueClaimsResult = Annotated[ClaimsIssued | ErrorResult, strawberry.union("IssueClaimsResult")]

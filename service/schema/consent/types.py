@@ -12,11 +12,7 @@ from service.consent.service import GrantOutcome, GrantView
 from service.schema.common import PageInfo
 from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
-    NotFoundType,
-    ValidationFailedType,
+    ErrorResult,
 )
 from service.schema.taxonomy.types import Competence, competence_type
 
@@ -140,6 +136,5 @@ class GrantConnection:
     page_info: PageInfo
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
-GrantAccessResult = Annotated[AccessGranted | _Errors, strawberry.union("GrantAccessResult")]
-RevokeAccessResult = Annotated[AccessRevoked | _Errors, strawberry.union("RevokeAccessResult")]
+GrantAccessResult = Annotated[AccessGranted | ErrorResult, strawberry.union("GrantAccessResult")]
+RevokeAccessResult = Annotated[AccessRevoked | ErrorResult, strawberry.union("RevokeAccessResult")]

@@ -10,10 +10,7 @@ import strawberry
 from service.learning.service import OpportunityView, RowOutcome
 from service.schema.enums import LearningMode, OpportunityStatus
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
-    NotFoundType,
+    ErrorResult,
     ValidationFailedType,
     error_result,
 )
@@ -100,11 +97,10 @@ class OpportunitiesPublished:
     refused: int
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
-PublishResult = Annotated[OpportunityPublished | _Errors, strawberry.union("PublishResult")]
+PublishResult = Annotated[OpportunityPublished | ErrorResult, strawberry.union("PublishResult")]
 PublishManyResult = Annotated[
-    OpportunitiesPublished | _Errors, strawberry.union("PublishManyResult")
+    OpportunitiesPublished | ErrorResult, strawberry.union("PublishManyResult")
 ]
 WithdrawOpportunityResult = Annotated[
-    OpportunityPublished | _Errors, strawberry.union("WithdrawOpportunityResult")
+    OpportunityPublished | ErrorResult, strawberry.union("WithdrawOpportunityResult")
 ]

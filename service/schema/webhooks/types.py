@@ -10,11 +10,7 @@ import strawberry
 from service.schema.common import PageInfo
 from service.schema.enums import DeliveryStatus, WebhookEventType
 from service.schema.errors import (
-    ConflictType,
-    InvalidStateType,
-    NotAuthorizedType,
-    NotFoundType,
-    ValidationFailedType,
+    ErrorResult,
 )
 from service.webhooks.subscriptions import DeliveryView, SubscriptionView
 
@@ -104,13 +100,12 @@ class WebhookDeliveryConnection:
     page_info: PageInfo
 
 
-_Errors = ValidationFailedType | NotFoundType | NotAuthorizedType | ConflictType | InvalidStateType
 CreateSubscriptionResult = Annotated[
-    WebhookSubscriptionCreated | _Errors, strawberry.union("CreateWebhookSubscriptionResult")
+    WebhookSubscriptionCreated | ErrorResult, strawberry.union("CreateWebhookSubscriptionResult")
 ]
 SubscriptionResult = Annotated[
-    WebhookSubscription | _Errors, strawberry.union("WebhookSubscriptionResult")
+    WebhookSubscription | ErrorResult, strawberry.union("WebhookSubscriptionResult")
 ]
 DeliveriesResult = Annotated[
-    WebhookDeliveryConnection | _Errors, strawberry.union("WebhookDeliveriesResult")
+    WebhookDeliveryConnection | ErrorResult, strawberry.union("WebhookDeliveriesResult")
 ]
