@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import clock
+from service import canonical, clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.citizens.service import get_or_create_citizen, lock_citizen, own_citizen_id
@@ -55,7 +54,7 @@ def claim_digest(
     body = content.model_dump(mode="json", exclude={"insz"})
     body["citizen"] = str(citizen_id)
     body["supersedes"] = str(supersedes) if supersedes else None
-    return hashlib.sha256(rfc8785.dumps(body)).digest()
+    return hashlib.sha256(canonical.dumps(body)).digest()
 
 
 async def _competence_id(session: AsyncSession, uri: str) -> int:
@@ -156,7 +155,7 @@ def self_declaration_ref(content: CompetenceFacts) -> str:
     """A declaration's identity for retries: "self:" and the citizen app's idempotency key, if
     it sent one, then ":" and the SHA-256 of what it says."""
     body = content.model_dump(mode="json", exclude={"idempotency_key"})
-    digest = hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    digest = hashlib.sha256(canonical.dumps(body)).hexdigest()
     key = getattr(content, "idempotency_key", None)
     return f"self:{key}:{digest}" if key else f"self:{digest}"
 

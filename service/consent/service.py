@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
-import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import clock
+from service import canonical, clock
 from service.auth.policy import require_reader
 from service.auth.principal import Principal
 from service.citizens.service import lock_citizen, own_citizen_id
@@ -108,7 +107,7 @@ class GrantInput(BaseModel):
 
     def digest(self) -> bytes:
         body = self.model_dump(mode="json", exclude={"idempotency_key"})
-        return hashlib.sha256(rfc8785.dumps(body)).digest()
+        return hashlib.sha256(canonical.dumps(body)).digest()
 
 
 @dataclass(frozen=True)

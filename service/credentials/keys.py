@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import base58
-import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt import PyJWK
 from jwt.algorithms import OKPAlgorithm
 from jwt.exceptions import PyJWKError
+
+from service import canonical
 
 # The multicodec prefix of an Ed25519 public key (0xed, as an unsigned varint), which
 # Multikey's publicKeyMultibase puts before the 32 key bytes.
@@ -61,7 +62,7 @@ def rfc7638_kid(public_key: Ed25519PublicKey) -> str:
     """RFC 7638 JWK thumbprint: a kid that names the key itself."""
     jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
     members = {name: jwk[name] for name in ("crv", "kty", "x")}
-    digest = hashlib.sha256(rfc8785.dumps(members)).digest()
+    digest = hashlib.sha256(canonical.dumps(members)).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service import canonical
 from service.events.outbox import Announced, Notice, enqueue
 from service.events.payloads import claim_payload, grant_payload
 from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
@@ -35,7 +35,7 @@ def event_hash(
     occurred_at: datetime,
     payload: Mapping[str, Any],
 ) -> bytes:
-    body = rfc8785.dumps(
+    body = canonical.dumps(
         {
             "citizenId": str(citizen_id),
             "seq": seq,
