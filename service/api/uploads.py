@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import IO, Any
 
 import orjson
@@ -33,8 +34,14 @@ def _problem(line: int, message: str, code: str = "invalid_row") -> Problem:
     return Problem(f"line {line}", message, code)
 
 
+@lru_cache(maxsize=1024)
+def _snake(key: str) -> str:
+    """Cached: an upload names the same few fields on every row, and to_snake is regex work."""
+    return to_snake(key)
+
+
 def _named(row: Mapping[str, Any]) -> dict[str, Any]:
-    named = {to_snake(str(key)): value for key, value in row.items()}
+    named = {_snake(str(key)): value for key, value in row.items()}
     if len(named) != len(row):  # "externalRef" and "external_ref" both given
         raise ValueError("the same field is given twice")
     for name in _ENUM_FIELDS:
@@ -47,7 +54,7 @@ def _named(row: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(evidence, list):
         named["evidence"] = [
             {
-                to_snake(str(k)): (v.lower() if k == "kind" and isinstance(v, str) else v)
+                _snake(str(k)): (v.lower() if k == "kind" and isinstance(v, str) else v)
                 for k, v in item.items()
             }
             if isinstance(item, dict)
