@@ -272,25 +272,27 @@ def verify_chain(
 
 @app.command("purge-retained")
 def purge_retained_command() -> None:
-    """Remove legal-basis reads of erased passports kept past PASSPORT_RETAINED_ACCESS_YEARS."""
+    """Remove what is kept only for a term once it is over (service/retention.py): legal-basis
+    reads of erased passports, bulk upload receipts, finished webhook deliveries."""
     from service import clock
-    from service.citizens.erasure import purge_retained
     from service.db.engine import create_engine, session_factory
+    from service.retention import purge_expired
 
     configure_logging()
     _, owner_url, _ = _database_urls()
-    cutoff = clock.add_years(clock.now(), -get_settings().retained_access_years)
+    settings = get_settings()
+    now = clock.now()
 
     async def run() -> dict[str, int]:
         engine = create_engine(owner_url)
         try:
             async with session_factory(engine)() as session, session.begin():
-                return await purge_retained(session, cutoff)
+                return await purge_expired(session, settings, now)
         finally:
             await engine.dispose()
 
     removed = asyncio.run(run())
-    _echo(json.dumps({"before": cutoff.isoformat(), "removed": removed}))
+    _echo(json.dumps({"at": now.isoformat(), "removed": removed}))
 
 
 @app.command()

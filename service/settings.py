@@ -159,11 +159,18 @@ class Settings(BaseSettings):
     # Subscribers must be https and on public addresses in production unless this is set
     # (development allows any, for receivers on this machine).
     webhook_allow_private: bool = False
+    # Finished deliveries (delivered or given up) stay visible in webhookDeliveries this long;
+    # `passport purge-retained` then removes them. Pending ones are never purged.
+    webhook_history_days: int = Field(default=30, ge=1, le=3650)
 
     # Bulk claim uploads (POST /claims:bulk).
     bulk_max_rows: int = Field(default=100_000, ge=1)
     bulk_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     bulk_chunk_rows: int = Field(default=2000, ge=1, le=10_000)
+    # A retry under the same Idempotency-Key gets the stored report back for this long; later,
+    # `passport purge-retained` has removed it and a retry is processed again (its rows are then
+    # reported as duplicates: the claims' own externalRef keys are never purged).
+    bulk_replay_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("oidc_algorithms")
     @classmethod

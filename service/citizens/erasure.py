@@ -83,8 +83,8 @@ async def purge_retained(session: AsyncSession, older_than: datetime) -> dict[st
             ~exists().where(RetainedAccessRecord.erasure_id == Erasure.id),
         )
     )
-    return {"retainedAccessRecords": _count(records), "erasures": _count(receipts)}
+    return {"retainedAccessRecords": removed_rows(records), "erasures": removed_rows(receipts)}
 
 
-def _count(result: object) -> int:
+def removed_rows(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
