@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import func, literal, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.policy import require_citizen
@@ -15,11 +13,27 @@ from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity
 
+# The statements of every write are built once: building one costs more than running it.
+_BY_HASH = select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == bindparam("h"))
+_CREATE = text(
+    """
+    WITH claimed AS (
+      INSERT INTO citizen_identities (insz_hash, citizen_id, key_version)
+      VALUES (:h, :new_id, :version)
+      ON CONFLICT (insz_hash) DO NOTHING
+      RETURNING citizen_id)
+    INSERT INTO citizens (citizen_id) SELECT citizen_id FROM claimed RETURNING citizen_id
+    """
+)
+# Keyed as passport_erase_citizen computes it: hashtextextended(citizen_id::text, 0).
+_LOCK_KEY = func.hashtextextended(bindparam("key", type_=String), 0)
+_LOCK = select(func.pg_advisory_xact_lock(_LOCK_KEY))
+_SHARE_LOCK = select(func.pg_advisory_xact_lock_shared(_LOCK_KEY))
+_STILL_THERE = select(literal(True)).where(Citizen.citizen_id == bindparam("citizen_id"))
+
 
 async def find_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID | None:
-    return await session.scalar(
-        select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == insz_hash(insz, key))
-    )
+    return await session.scalar(_BY_HASH, {"h": insz_hash(insz, key)})
 
 
 async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID:
@@ -30,42 +44,25 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     application role has no DELETE right on citizens.
     """
     digest = insz_hash(insz, key)
-    existing = await session.scalar(
-        select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == digest)
-    )
+    existing = await session.scalar(_BY_HASH, {"h": digest})
     if existing is not None:
         return existing
-    claimed = (
-        insert(CitizenIdentity)
-        .values(insz_hash=digest, citizen_id=uuid.uuid4(), key_version=INSZ_KEY_VERSION)
-        .on_conflict_do_nothing(index_elements=["insz_hash"])
-        .returning(CitizenIdentity.citizen_id)
-        .cte("claimed")
-    )
     created = await session.scalar(
-        insert(Citizen)
-        .from_select(["citizen_id"], select(claimed.c.citizen_id))
-        .returning(Citizen.citizen_id)
+        _CREATE, {"h": digest, "new_id": uuid.uuid4(), "version": INSZ_KEY_VERSION}
     )
     if created is not None:
         return created
     # Another transaction won the race; use its citizen.
-    winner = await session.scalar(
-        select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == digest)
-    )
+    winner = await session.scalar(_BY_HASH, {"h": digest})
     assert winner is not None
     return winner
-
-
-def _lock_key(citizen_id: uuid.UUID) -> Any:
-    return func.hashtextextended(str(citizen_id), 0)  # as passport_erase_citizen computes it
 
 
 async def share_citizen_lock(session: AsyncSession, citizen_id: uuid.UUID) -> None:
     """Readers share the lock that writers and erasure hold alone: a read never sees half a
     write, an erasure waits for the reads in flight (so their records are kept or erased with
     the rest), and a read that waited for an erasure finds the citizen gone."""
-    await session.execute(select(func.pg_advisory_xact_lock_shared(_lock_key(citizen_id))))
+    await session.execute(_SHARE_LOCK, {"key": str(citizen_id)})
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
@@ -75,10 +72,8 @@ async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
     for it finds them gone and raises CitizenGone, so its mutation runs again from the start
     (and, naming the person again, starts a new passport rather than writing into an erased one).
     """
-    await session.execute(select(func.pg_advisory_xact_lock(_lock_key(citizen_id))))
-    exists = await session.scalar(
-        select(literal(True)).where(Citizen.citizen_id == citizen_id)  # a fresh snapshot
-    )
+    await session.execute(_LOCK, {"key": str(citizen_id)})
+    exists = await session.scalar(_STILL_THERE, {"citizen_id": citizen_id})  # a fresh snapshot
     if not exists:
         raise CitizenGone
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,25 @@ async def _competence_id(session: AsyncSession, uri: str) -> int:
     return found.id
 
 
+# Built once: on the single-claim path building a statement costs more than running it.
+_RESERVE = (
+    pg_insert(ClaimRef)
+    .values(
+        organisation_id=bindparam("org"),
+        external_ref=bindparam("ref"),
+        citizen_id=bindparam("citizen_id"),
+        claim_id=bindparam("claim_id"),
+        payload_digest=bindparam("digest"),
+    )
+    .on_conflict_do_nothing(index_elements=["organisation_id", "external_ref"])
+    .returning(ClaimRef.claim_id)
+)
+_EARLIER = select(ClaimRef.claim_id, ClaimRef.payload_digest).where(
+    ClaimRef.organisation_id == bindparam("org"), ClaimRef.external_ref == bindparam("ref")
+)
+_INSERT_CLAIM = insert(Claim.metadata.tables[Claim.__tablename__])  # Core: no ORM bookkeeping
+
+
 async def _reserve_ref(
     session: AsyncSession,
     organisation_id: uuid.UUID,
@@ -79,27 +98,13 @@ async def _reserve_ref(
     Concurrent requests with one key serialise on the primary key: the loser waits for the
     winner's commit and then sees its row.
     """
+    key = {"org": organisation_id, "ref": external_ref}
     reserved = await session.scalar(
-        pg_insert(ClaimRef)
-        .values(
-            organisation_id=organisation_id,
-            external_ref=external_ref,
-            citizen_id=citizen_id,
-            claim_id=claim_id,
-            payload_digest=digest,
-        )
-        .on_conflict_do_nothing(index_elements=["organisation_id", "external_ref"])
-        .returning(ClaimRef.claim_id)
+        _RESERVE, {**key, "citizen_id": citizen_id, "claim_id": claim_id, "digest": digest}
     )
     if reserved is not None:
         return None
-    existing = (
-        await session.execute(
-            select(ClaimRef.claim_id, ClaimRef.payload_digest).where(
-                ClaimRef.organisation_id == organisation_id, ClaimRef.external_ref == external_ref
-            )
-        )
-    ).one()
+    existing = (await session.execute(_EARLIER, key)).one()
     return retried_claim(existing.claim_id, existing.payload_digest, digest)
 
 
@@ -193,7 +198,7 @@ async def _record_claim(
         recorded_at=recorded_at,
         supersedes=supersedes,
     )
-    await session.execute(insert(Claim).values(**row))
+    await session.execute(_INSERT_CLAIM, row)
     await append_event(
         session,
         citizen_id,
@@ -387,7 +392,7 @@ async def declare_self(
         recorded_at=recorded_at,
         supersedes=supersedes,
     )
-    await session.execute(insert(Claim).values(**row))
+    await session.execute(_INSERT_CLAIM, row)
     await append_event(
         session, citizen_id, EventType.CLAIM_SELF_DECLARED, claim_payload(row), recorded_at
     )

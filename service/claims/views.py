@@ -186,15 +186,22 @@ async def load_claims(
     return [_view(row._mapping) for row in rows]
 
 
+_BY_ID = claims_select(Claim.claim_id == bindparam("claim_id"))
+_BY_KEY = claims_select(
+    Claim.citizen_id == bindparam("citizen_id"), Claim.claim_id == bindparam("claim_id")
+)
+
+
 async def load_claim(
     session: AsyncSession, claim_id: uuid.UUID, citizen_id: uuid.UUID | None = None
 ) -> ClaimView | None:
     """By id alone (an index on claim_id), or by primary key when the citizen is known."""
-    where = [Claim.claim_id == claim_id]
+    params: dict[str, Any] = {"claim_id": claim_id, "today": today()}
     if citizen_id is not None:
-        where.append(Claim.citizen_id == citizen_id)
-    found = await load_claims(session, *where)
-    return found[0] if found else None
+        params["citizen_id"] = citizen_id
+    statement = _BY_KEY if citizen_id is not None else _BY_ID
+    row = (await session.execute(statement, params)).first()
+    return _view(row._mapping) if row is not None else None
 
 
 @dataclass(frozen=True)

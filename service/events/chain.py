@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import canonical
@@ -48,6 +48,16 @@ def event_hash(
     return hashlib.sha256(prev_hash + body).digest()
 
 
+# Built once: every write appends, and building a statement costs more than running it.
+_HEAD = (
+    select(CitizenEvent.seq, CitizenEvent.hash)
+    .where(CitizenEvent.citizen_id == bindparam("citizen_id"))
+    .order_by(CitizenEvent.seq.desc())
+    .limit(1)
+)
+_INSERT_EVENT = insert(CitizenEvent.metadata.tables[CitizenEvent.__tablename__])
+
+
 async def append_event(
     session: AsyncSession,
     citizen_id: uuid.UUID,
@@ -61,14 +71,7 @@ async def append_event(
     With a ``notice``, the organisation it names hears of the event through its webhook
     subscriptions; the deliveries are written in this same transaction (the outbox).
     """
-    last = (
-        await session.execute(
-            select(CitizenEvent.seq, CitizenEvent.hash)
-            .where(CitizenEvent.citizen_id == citizen_id)
-            .order_by(CitizenEvent.seq.desc())
-            .limit(1)
-        )
-    ).one_or_none()
+    last = (await session.execute(_HEAD, {"citizen_id": citizen_id})).one_or_none()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event_id = uuid.uuid4()
     digest = event_hash(
@@ -81,16 +84,17 @@ async def append_event(
         payload=payload,
     )
     await session.execute(
-        insert(CitizenEvent).values(
-            citizen_id=citizen_id,
-            seq=seq,
-            event_id=event_id,
-            event_type=event_type.value,
-            occurred_at=occurred_at,
-            payload=dict(payload),
-            prev_hash=prev,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "citizen_id": citizen_id,
+            "seq": seq,
+            "event_id": event_id,
+            "event_type": event_type.value,
+            "occurred_at": occurred_at,
+            "payload": dict(payload),
+            "prev_hash": prev,
+            "hash": digest,
+        },
     )
     if notice is not None:
         await enqueue(
