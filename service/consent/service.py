@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import canonical, clock
@@ -147,7 +147,7 @@ def share_token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _active(at: datetime) -> tuple[ColumnElement[bool], ...]:
+def _active(at: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
     """The one rule of an active grant, in SQL: not revoked, not yet expired (``_status``
     says the same of a loaded row)."""
     return (AccessGrant.revoked_at.is_(None), AccessGrant.expires_at > at)
@@ -159,15 +159,16 @@ def _status(row: AccessGrant, at: datetime) -> GrantStatus:
     return GrantStatus.ACTIVE if row.expires_at > at else GrantStatus.EXPIRED
 
 
+_ORGANISATIONS = select(Organisation).where(Organisation.id.in_(bindparam("ids", expanding=True)))
+
+
 async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
     """Grants with their organisations and competences, in two queries whatever their number."""
     org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
     orgs = (
         {
             org.id: OrganisationRef(org.id, org.name, org.kind, org.enterprise_number)
-            for org in await session.scalars(
-                select(Organisation).where(Organisation.id.in_(org_ids))
-            )
+            for org in await session.scalars(_ORGANISATIONS, {"ids": list(org_ids)})
         }
         if org_ids
         else {}
@@ -353,16 +354,20 @@ async def citizen_grants(
     return await _views(session, list(rows))
 
 
+# Built once: every read under consent runs it.
+_ACTIVE_FOR = select(AccessGrant).where(
+    AccessGrant.citizen_id == bindparam("citizen_id"),
+    AccessGrant.organisation_id == bindparam("org"),
+    *_active(bindparam("at", type_=AccessGrant.__table__.c.expires_at.type)),
+)
+
+
 async def active_grants(
     session: AsyncSession, citizen_id: uuid.UUID, organisation_id: uuid.UUID
 ) -> list[GrantView]:
     """The grants an organisation may read this citizen's passport under, right now."""
     rows = await session.scalars(
-        select(AccessGrant).where(
-            AccessGrant.citizen_id == citizen_id,
-            AccessGrant.organisation_id == organisation_id,
-            *_active(clock.now()),
-        )
+        _ACTIVE_FOR, {"citizen_id": citizen_id, "org": organisation_id, "at": clock.now()}
     )
     return await _views(session, list(rows))
 

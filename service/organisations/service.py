@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -274,17 +274,18 @@ async def revoke_legal_basis(
     return _basis_view(row)
 
 
+# Built once: every read under a legal basis runs it.
+_ACTIVE_BASIS = select(LegalBasis).where(
+    LegalBasis.organisation_id == bindparam("org"),
+    LegalBasis.code == bindparam("code"),
+    LegalBasis.revoked_at.is_(None),
+    LegalBasis.valid_from <= bindparam("at"),
+    (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > bindparam("at")),
+)
+
+
 async def active_legal_basis(
     session: AsyncSession, organisation_id: uuid.UUID, code: str
 ) -> LegalBasisView | None:
-    at = now()
-    row = await session.scalar(
-        select(LegalBasis).where(
-            LegalBasis.organisation_id == organisation_id,
-            LegalBasis.code == code,
-            LegalBasis.revoked_at.is_(None),
-            LegalBasis.valid_from <= at,
-            (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > at),
-        )
-    )
+    row = await session.scalar(_ACTIVE_BASIS, {"org": organisation_id, "code": code, "at": now()})
     return None if row is None else _basis_view(row)
