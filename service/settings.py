@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     # Keyed hash of national numbers. In development a random key is kept in data_dir.
     insz_hmac_key: SecretStr | None = None
+    # Seals the webhook signing secrets at rest (service/webhooks/secrets.py), at least 32
+    # characters; changing it makes every subscription's secret unreadable (create them anew).
+    webhook_secrets_key: SecretStr | None = None
 
     # Production identity provider: issuer, audience and algorithms are pinned.
     oidc_issuer: str | None = None
@@ -206,6 +209,7 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("PASSPORT_DATABASE_URL", self.database_url),
                     ("PASSPORT_INSZ_HMAC_KEY", self.insz_hmac_key),
+                    ("PASSPORT_WEBHOOK_SECRETS_KEY", self.webhook_secrets_key),
                     ("PASSPORT_OIDC_ISSUER", self.oidc_issuer),
                     ("PASSPORT_OIDC_JWKS_URL", self.oidc_jwks_url),
                     ("PASSPORT_PUBLIC_BASE_URL", self.public_base_url),
@@ -219,9 +223,12 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}")
-            key = self.insz_hmac_key
-            if key is not None and len(key.get_secret_value()) < 32:
-                raise ValueError("PASSPORT_INSZ_HMAC_KEY must be at least 32 characters")
+            for name, key in (
+                ("PASSPORT_INSZ_HMAC_KEY", self.insz_hmac_key),
+                ("PASSPORT_WEBHOOK_SECRETS_KEY", self.webhook_secrets_key),
+            ):
+                if key is not None and len(key.get_secret_value()) < 32:
+                    raise ValueError(f"{name} must be at least 32 characters")
             if not str(self.oidc_jwks_url).lower().startswith("https://"):
                 raise ValueError("PASSPORT_OIDC_JWKS_URL must be an https URL in production")
             if not self.public_base_url.startswith("https://"):
@@ -256,9 +263,16 @@ class Settings(BaseSettings):
 
     def hmac_key(self) -> bytes:
         """The INSZ hashing key; in development one is generated once and kept in data_dir."""
-        if self.insz_hmac_key is not None:
-            return self.insz_hmac_key.get_secret_value().encode()
-        path = self.data_dir / "insz-hmac.key"
+        return self._key(self.insz_hmac_key, "insz-hmac.key")
+
+    def webhook_key(self) -> bytes:
+        """What seals webhook secrets; in development generated once and kept in data_dir."""
+        return self._key(self.webhook_secrets_key, "webhook-secrets.key")
+
+    def _key(self, configured: SecretStr | None, filename: str) -> bytes:
+        if configured is not None:
+            return configured.get_secret_value().encode()
+        path = self.data_dir / filename
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))

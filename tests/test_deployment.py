@@ -40,6 +40,7 @@ SECRET_ENV = frozenset(
         "PASSPORT_DATABASE_URL",
         "PASSPORT_MIGRATION_DATABASE_URL",
         "PASSPORT_INSZ_HMAC_KEY",
+        "PASSPORT_WEBHOOK_SECRETS_KEY",
         "PASSPORT_RATE_LIMIT_STORAGE_URI",
     }
 )
@@ -363,7 +364,7 @@ def test_deployment_reads_settings_from_the_configmap_and_secrets(
     configmap = _one(manifests, "ConfigMap")
     assert container["envFrom"] == [{"configMapRef": {"name": configmap["metadata"]["name"]}}]
     env = {e["name"]: e for e in container["env"]}
-    for name in ("PASSPORT_DATABASE_URL", "PASSPORT_INSZ_HMAC_KEY"):
+    for name in ("PASSPORT_DATABASE_URL", "PASSPORT_INSZ_HMAC_KEY", "PASSPORT_WEBHOOK_SECRETS_KEY"):
         assert "secretKeyRef" in env.get(name, {}).get("valueFrom", {}), f"{name} from a Secret"
     data = configmap["data"]
     assert data["PASSPORT_ENVIRONMENT"] == "production"

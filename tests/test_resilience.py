@@ -105,6 +105,7 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, tmp_path: P
         "PASSPORT_DATABASE_URL": database_url,
         "PASSPORT_DATA_DIR": str(data_dir),
         "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+        "PASSPORT_WEBHOOK_SECRETS_KEY": "w" * 40,
         "PASSPORT_SHUTDOWN_GRACE_SECONDS": "10",
     }
     command = [sys.executable, "-m", "service.cli", "serve", "--no-migrate", "--port", str(port)]
@@ -160,6 +161,7 @@ def test_worker_processes_log_redacted_json(database_url: str, tmp_path: Path) -
         "PASSPORT_DATABASE_URL": database_url,
         "PASSPORT_DATA_DIR": str(data_dir),
         "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+        "PASSPORT_WEBHOOK_SECRETS_KEY": "w" * 40,
     }
     command = [
         sys.executable,

@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "PASSPORT_ENVIRONMENT": "production",
     "PASSPORT_DATABASE_URL": "postgresql://unused/unused",
     "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+    "PASSPORT_WEBHOOK_SECRETS_KEY": "w" * 40,
     "PASSPORT_OIDC_ISSUER": ISSUER,
     "PASSPORT_OIDC_JWKS_URL": JWKS_URL,
     "PASSPORT_OIDC_AUDIENCE": "competence-passport",
@@ -42,6 +43,8 @@ PRODUCTION_ENV = {
         ({"public_base_url": ""}, "PASSPORT_PUBLIC_BASE_URL"),
         ({"public_base_url": "http://passport.example.org"}, "https"),
         ({"signing_keys_file": None}, "PASSPORT_SIGNING_KEYS_FILE"),
+        ({"webhook_secrets_key": None}, "PASSPORT_WEBHOOK_SECRETS_KEY"),
+        ({"webhook_secrets_key": "short"}, "PASSPORT_WEBHOOK_SECRETS_KEY must be at least 32"),
     ],
 )
 def test_production_refuses_unsafe_identity_provider_settings(
@@ -58,6 +61,7 @@ def test_production_needs_an_explicit_audience(
         "environment": "production",
         "database_url": "postgresql://unused/unused",
         "insz_hmac_key": "k" * 40,
+        "webhook_secrets_key": "w" * 40,
         "oidc_issuer": ISSUER,
         "oidc_jwks_url": JWKS_URL,
         "data_dir": tmp_path,

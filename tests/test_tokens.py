@@ -1,13 +1,12 @@
-"""Production token verification against an identity provider's JWKS (served over HTTP)."""
+"""Production token verification against an identity provider's JWKS (served over HTTP).
+
+The attacks (forged, stale, malformed tokens, an unknown-kid storm) are in
+tests/test_token_attacks.py, sent over HTTP in both development and identity-provider mode."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
@@ -85,27 +83,6 @@ class Clock:
         return self.now
 
 
-def hs256_signed_with_public_key(idp: FakeIdp) -> str:
-    """The classic key-confusion attack: HMAC keyed with the IdP's public key."""
-    public_pem = idp.key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    header = {"alg": "HS256", "typ": "at+jwt", "kid": "k1"}
-    claims = {
-        "iss": ISSUER,
-        "aud": "competence-passport",
-        "sub": "85073003328",
-        "iat": 0,
-        "exp": 2**31,
-    }
-    signing_input = b".".join(
-        base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=")
-        for part in (header, claims)
-    )
-    signature = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
-    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
-
-
 @pytest.fixture
 async def idp() -> FakeIdp:
     return FakeIdp()
@@ -123,6 +100,7 @@ def production_settings(tmp: str, **overrides: Any) -> Settings:
         "environment": Environment.PRODUCTION,
         "database_url": "postgresql://unused/unused",
         "insz_hmac_key": SecretStr("k" * 40),
+        "webhook_secrets_key": SecretStr("w" * 40),
         "oidc_issuer": ISSUER,
         "oidc_jwks_url": JWKS_URL,
         "oidc_audience": "competence-passport",
@@ -141,24 +119,6 @@ async def test_idp_tokens_verify_and_keys_are_cached(idp: FakeIdp, tmp_path: obj
         assert claims["sub"] == "85073003328"
         await verifier.verify(idp.token())
         assert idp.requests == 1
-
-
-async def test_unknown_kid_storm_fetches_at_most_once_per_interval(
-    idp: FakeIdp, tmp_path: object, clock: Clock
-) -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
-        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
-        started = time.monotonic()
-        for i in range(200):
-            with pytest.raises(Unauthenticated):
-                await verifier.verify(idp.token(kid=f"unknown-{i}"))
-        assert idp.requests == 1
-        assert time.monotonic() - started < 5
-        clock.now += 60
-        for i in range(5):
-            with pytest.raises(Unauthenticated):
-                await verifier.verify(idp.token(kid=f"later-{i}"))
-        assert idp.requests == 2
 
 
 async def test_withdrawn_key_stops_being_accepted_after_max_age(
@@ -253,21 +213,6 @@ async def test_token_lifetime_is_bounded(idp: FakeIdp, tmp_path: object) -> None
                 await verifier.verify(token)
 
 
-async def test_idp_token_rules(idp: FakeIdp, tmp_path: object) -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
-        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
-        bad = [
-            idp.token(iss="https://other-idp"),
-            idp.token(aud="another-api"),
-            idp.token(exp=datetime.now(UTC) - timedelta(minutes=5)),
-            idp.token(nbf=datetime.now(UTC) + timedelta(minutes=5)),
-            hs256_signed_with_public_key(idp),
-        ]
-        for token in bad:
-            with pytest.raises(Unauthenticated):
-                await verifier.verify(token)
-
-
 async def test_production_refuses_development_tokens(tmp_path: object) -> None:
     from service.auth.keys import load_or_create_dev_key
     from service.auth.tokens import mint_dev_token
@@ -280,26 +225,6 @@ async def test_production_refuses_development_tokens(tmp_path: object) -> None:
         verifier = TokenVerifier(settings, dev_key=key, http=http)
         with pytest.raises(Unauthenticated):
             await verifier.verify(mint_dev_token(key, settings, subject="x", scopes=["admin"]))
-
-
-async def test_development_refuses_development_tokens_once_an_idp_is_configured(
-    tmp_path: object,
-) -> None:
-    from service.auth.keys import load_or_create_dev_key
-    from service.auth.tokens import mint_dev_token
-
-    local = Settings(data_dir=Path(str(tmp_path)))
-    configured = Settings(data_dir=Path(str(tmp_path)), oidc_issuer=ISSUER, oidc_jwks_url=JWKS_URL)
-    assert local.dev_tokens_allowed
-    assert not configured.dev_tokens_allowed
-    key = load_or_create_dev_key(Path(str(tmp_path)))
-    token = mint_dev_token(key, local, subject="x", scopes=["admin"])
-    assert (await TokenVerifier(local, dev_key=key, http=None).verify(token))["sub"] == "x"
-    async with httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda r: httpx.Response(404))
-    ) as http:
-        with pytest.raises(Unauthenticated):
-            await TokenVerifier(configured, dev_key=key, http=http).verify(token)
 
 
 def test_production_settings_refuse_defaults() -> None:

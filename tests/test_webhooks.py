@@ -18,15 +18,17 @@ import orjson
 import pytest
 import uvicorn
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 from starlette.requests import Request
 from starlette.responses import Response
 
 from service import clock
 from service.db.engine import create_engine, session_factory
-from service.models import WebhookDelivery
+from service.models import WebhookDelivery, WebhookSubscription
+from service.settings import Settings
 from service.webhooks.dispatcher import Dispatcher, RetryPolicy
+from service.webhooks.secrets import SecretBox, SecretUnreadable
 from tests import factories
 from tests.citizen_api import REVOKE_GRANT, grant
 from tests.conftest import make_partner
@@ -122,15 +124,22 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def app_sessions(database_url: str) -> AsyncIterator[Any]:
-    """Sessions as the application has them: the restricted role's privileges must suffice."""
+async def app_sessions(database_url: str, settings: Settings) -> AsyncIterator[AppSide]:
+    """Sessions as the application has them (the restricted role's privileges must suffice),
+    and the key the application sealed the subscriptions' secrets with."""
     engine = create_engine(database_url, role="passport_app")
-    yield session_factory(engine)
+    yield AppSide(session_factory(engine), SecretBox(settings.webhook_key()))
     await engine.dispose()
 
 
+@dataclass(frozen=True)
+class AppSide:
+    sessions: async_sessionmaker[AsyncSession]
+    box: SecretBox
+
+
 def dispatcher(
-    sessions: Any,
+    app: AppSide,
     http: httpx.AsyncClient,
     *,
     base: float = 0.05,
@@ -138,9 +147,10 @@ def dispatcher(
     batch: int = 100,
 ) -> Dispatcher:
     return Dispatcher(
-        sessions,
+        app.sessions,
         http,
         RetryPolicy(base, 0.2, attempts),
+        app.box,
         batch_size=batch,
         poll_seconds=0.02,
         timeout_seconds=5,
@@ -178,7 +188,7 @@ async def drain(
 
 
 async def test_events_are_delivered_signed_and_in_order(
-    api: Api, engine: AsyncEngine, app_sessions: Any
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
 ) -> None:
     school = await make_partner(api)
     reader = await make_partner(api, "EMPLOYER", ("PASSPORTS_READ",))
@@ -264,7 +274,7 @@ async def test_events_are_delivered_signed_and_in_order(
 
 
 async def test_failures_are_retried_with_backoff_keeping_each_citizens_order(
-    api: Api, engine: AsyncEngine, app_sessions: Any
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
 ) -> None:
     school = await make_partner(api)
     # The first event fails twice; those after it, for the same citizen, must wait for it.
@@ -310,7 +320,7 @@ async def test_failures_are_retried_with_backoff_keeping_each_citizens_order(
 
 
 async def test_a_subscriber_that_never_answers_is_given_up(
-    api: Api, engine: AsyncEngine, app_sessions: Any
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
 ) -> None:
     school = await make_partner(api)
     async with (
@@ -391,7 +401,7 @@ def _order_kept(receiver: Receiver, places: dict[str, int]) -> None:
 
 
 async def test_graceful_restart_mid_delivery_delivers_each_event_exactly_once(
-    api: Api, engine: AsyncEngine, app_sessions: Any
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
 ) -> None:
     school = await make_partner(api)
     async with serving(Receiver(delay=0.05)) as receiver, httpx.AsyncClient() as http:
@@ -413,7 +423,7 @@ async def test_graceful_restart_mid_delivery_delivers_each_event_exactly_once(
 
 
 async def test_crash_mid_delivery_loses_nothing_and_repeats_only_with_the_same_id(
-    api: Api, engine: AsyncEngine, app_sessions: Any
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
 ) -> None:
     """A dispatcher killed between the receiver's answer and its commit sends those events
     again: with the same webhook-id and the same bytes, which is how receivers recognise them."""
@@ -456,3 +466,42 @@ def test_backoff_doubles_up_to_its_cap_and_gives_up() -> None:
     assert policy.next_attempt(5, now) is None
     capped = RetryPolicy(base_seconds=10, max_seconds=100, max_attempts=50).next_attempt(20, now)
     assert capped is not None and capped - now <= timedelta(seconds=100)
+
+
+async def test_secrets_are_sealed_at_rest(
+    api: Api, engine: AsyncEngine, app_sessions: AppSide
+) -> None:
+    school = await make_partner(api)
+    async with serving(Receiver()) as receiver, httpx.AsyncClient() as http:
+        sub, secret = await subscribe(api, school, receiver.url)
+        other, _ = await subscribe(api, school, receiver.url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(WebhookSubscription.id, WebhookSubscription.secret).where(
+                    WebhookSubscription.id.in_([uuid.UUID(sub), uuid.UUID(other)])
+                )
+            )
+            stored = {row.id: row.secret for row in rows}
+        sealed = stored[uuid.UUID(sub)]
+        assert secret.startswith("whsec_") and secret not in sealed
+        assert secret.split("_", 1)[1] not in sealed
+        assert app_sessions.box.open(sealed, uuid.UUID(sub)) == secret
+        with pytest.raises(SecretUnreadable):  # copied into another row, it does not open
+            app_sessions.box.open(sealed, uuid.UUID(other))
+        with pytest.raises(SecretUnreadable):  # nor under another key
+            SecretBox(b"another key entirely, 32 chars long").open(sealed, uuid.UUID(sub))
+
+        # A dispatcher holding another key sends nothing unsigned: it records why.
+        await api.gql(school.token, ISSUE, {"input": factories.claim_input(factories.insz())})
+        wrong = AppSide(app_sessions.sessions, SecretBox(b"not the key the service sealed with"))
+        assert await dispatcher(wrong, http, attempts=1).run_once() > 0
+        assert receiver.received == []
+        async with engine.connect() as conn:
+            errors = list(
+                await conn.scalars(
+                    select(WebhookDelivery.last_error).where(
+                        WebhookDelivery.subscription_id == uuid.UUID(sub)
+                    )
+                )
+            )
+        assert errors and all("does not open" in (e or "") for e in errors)

@@ -43,7 +43,7 @@ class WebhookSubscription(Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    # A Standard Webhooks secret ("whsec_" + base64); the dispatcher needs it to sign.
+    # The Standard Webhooks secret the dispatcher signs with, sealed (service/webhooks/secrets.py).
     secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))

@@ -30,6 +30,7 @@ from service import clock
 from service.models.enums import DeliveryStatus
 from service.observability import webhook_attempt
 from service.settings import Settings
+from service.webhooks.secrets import SecretBox, SecretUnreadable
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Dispatcher:
         sessions: async_sessionmaker[AsyncSession],
         http: httpx.AsyncClient,
         policy: RetryPolicy,
+        box: SecretBox,
         *,
         batch_size: int = 100,
         poll_seconds: float = 1.0,
@@ -106,6 +108,7 @@ class Dispatcher:
         self._sessions = sessions
         self._http = http
         self._policy = policy
+        self._box = box
         self._batch = batch_size
         self._poll = poll_seconds
         self._timeout = timeout_seconds
@@ -165,12 +168,16 @@ class Dispatcher:
     async def _send(self, row: Any) -> _Outcome:
         message_id = str(row.event_id)
         now = clock.now()
+        try:
+            secret = self._box.open(row.secret, row.subscription_id)
+        except SecretUnreadable:  # the key changed: nothing is sent unsigned
+            return _Outcome(None, "the subscription's secret does not open with this key")
         headers = {
             "content-type": "application/json",
             "user-agent": "competence-passport-webhooks/1",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(row.secret).sign(message_id, now, row.body),
+            "webhook-signature": Webhook(secret).sign(message_id, now, row.body),
         }
         try:
             # The answer's body is never read: a receiver cannot make us hold megabytes.
@@ -211,6 +218,7 @@ def dispatcher_for(
             settings.webhook_retry_max_seconds,
             settings.webhook_max_attempts,
         ),
+        SecretBox(settings.webhook_key()),
         batch_size=settings.webhook_batch_size,
         poll_seconds=settings.webhook_poll_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,

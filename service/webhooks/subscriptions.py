@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import ipaddress
-import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from service.models import WebhookDelivery, WebhookSubscription
 from service.models.enums import DeliveryStatus, WebhookEventType
 from service.pagination import decode_cursor, encode_cursor
 from service.validation import validate
+from service.webhooks.secrets import SecretBox, new_secret
 
 MAX_SUBSCRIPTIONS = 10
 
@@ -126,12 +125,12 @@ async def _views(session: AsyncSession, rows: list[WebhookSubscription]) -> list
     ]
 
 
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 async def create_subscription(
-    session: AsyncSession, principal: Principal, data: Mapping[str, Any], allow_private: bool
+    session: AsyncSession,
+    principal: Principal,
+    data: Mapping[str, Any],
+    allow_private: bool,
+    box: SecretBox,
 ) -> Created:
     organisation_id = require_organisation(principal)
     spec = validate(SubscriptionInput, data)
@@ -146,18 +145,19 @@ async def create_subscription(
     if (active or 0) >= MAX_SUBSCRIPTIONS:
         raise InvalidState(f"at most {MAX_SUBSCRIPTIONS} active subscriptions; end one first")
     assert principal.client_pk is not None
+    subscription_id, secret = uuid.uuid4(), new_secret()
     row = WebhookSubscription(
-        id=uuid.uuid4(),
+        id=subscription_id,
         organisation_id=organisation_id,
         url=url,
         event_types=[t.value for t in spec.event_types],
-        secret=new_secret(),
+        secret=box.seal(secret, subscription_id),
         created_at=clock.now(),
         created_by=principal.client_pk,
     )
     session.add(row)
     await session.flush()
-    return Created((await _views(session, [row]))[0], row.secret)
+    return Created((await _views(session, [row]))[0], secret)
 
 
 async def _own(

@@ -16,6 +16,7 @@ from service.schema.webhooks.types import (
     subscription_type,
 )
 from service.webhooks import subscriptions
+from service.webhooks.secrets import SecretBox
 
 
 @strawberry.input
@@ -37,7 +38,11 @@ class WebhookMutations:
         try:
             created = await ctx.atomically(
                 lambda: subscriptions.create_subscription(
-                    ctx.session, ctx.principal, data, ctx.settings.webhooks_may_reach_private
+                    ctx.session,
+                    ctx.principal,
+                    data,
+                    ctx.settings.webhooks_may_reach_private,
+                    SecretBox(ctx.settings.webhook_key()),
                 )
             )
         except DomainError as exc:
