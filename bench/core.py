@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -109,6 +110,16 @@ async def bench_database(workdir: Path) -> AsyncIterator[str]:
 async def service_process(url: str, settings: Settings, workers: int) -> AsyncIterator[int]:
     """The service under uvicorn on 127.0.0.1 in a child process, rate limits lifted (the bench
     measures throughput, not the limits: one client sends it all); yields its port."""
+    async with service_server(url, settings, workers) as (port, _):
+        yield port
+
+
+@asynccontextmanager
+async def service_server(
+    url: str, settings: Settings, workers: int
+) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """As service_process, yielding the uvicorn master process too: the soak watches the memory
+    of it and of its workers."""
     port = free_port()
     env = {
         **os.environ,
@@ -141,7 +152,7 @@ async def service_process(url: str, settings: Settings, workers: int) -> AsyncIt
         env=env,
     )
     try:
-        yield port
+        yield port, server
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=20)
@@ -157,7 +168,17 @@ async def wait_ready(http: httpx.AsyncClient) -> None:
         await asyncio.sleep(0.2)
 
 
-async def seed(url: str, settings: Settings) -> None:
+async def seed(
+    url: str,
+    settings: Settings,
+    *,
+    kind: str = "public_employment_service",
+    name: str = "Bench org",
+    client_id: str = "bench-client",
+    scopes: tuple[str, ...] = ("claims:write", "passports:read"),
+    legal_basis: str | None = "BENCH",
+) -> uuid.UUID:
+    """An organisation with one client (and a legal basis, unless None); returns its id."""
     from service.auth.principal import Principal
     from service.db.engine import session_factory
     from service.models.enums import PrincipalKind
@@ -170,8 +191,8 @@ async def seed(url: str, settings: Settings) -> None:
             session,
             admin,
             {
-                "kind": "public_employment_service",
-                "name": "Bench org",
+                "kind": kind,
+                "name": name,
                 "enterprise_number": factories.enterprise_number(),
             },
         )
@@ -180,18 +201,39 @@ async def seed(url: str, settings: Settings) -> None:
             admin,
             {
                 "organisation_id": org.id,
-                "client_id": "bench-client",
+                "client_id": client_id,
                 "name": "bench",
-                "scopes": ["claims:write", "passports:read"],
+                "scopes": list(scopes),
             },
         )
-        await registry.grant_legal_basis(
-            session,
-            admin,
-            {"organisation_id": org.id, "code": "BENCH", "reference": "benchmark"},
-            settings.legal_basis_organisation_kinds,
-        )
+        if legal_basis is not None:
+            await registry.grant_legal_basis(
+                session,
+                admin,
+                {"organisation_id": org.id, "code": legal_basis, "reference": "benchmark"},
+                settings.legal_basis_organisation_kinds,
+            )
+        organisation_id: uuid.UUID = org.id
     await engine.dispose()
+    return organisation_id
+
+
+def bench_token(
+    settings: Settings,
+    subject: str,
+    *,
+    client_id: str | None = None,
+    scopes: list[str] | None = None,
+) -> str:
+    """A client's token (give client_id and scopes) or, with neither, the citizen `subject`'s;
+    it lives as long as the verifier allows (oidc_max_token_lifetime_seconds)."""
+    return mint_dev_token(
+        load_or_create_dev_key(settings.data_dir),
+        settings,
+        subject=subject,
+        client_id=client_id,
+        scopes=scopes,
+    )
 
 
 @dataclass(frozen=True)
@@ -209,10 +251,9 @@ async def prepare(url: str, workdir: Path) -> Prepared:
     report = await import_esco(engine, SHIPPED_ESCO_DIR)
     await engine.dispose()
     await seed(url, settings)
-    token = mint_dev_token(
-        load_or_create_dev_key(settings.data_dir),
+    token = bench_token(
         settings,
-        subject="bench-client",
+        "bench-client",
         client_id="bench-client",
         scopes=["claims:write", "passports:read"],
     )

@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -57,6 +57,7 @@ from service.db.embedded import asyncpg_dsn
 from tests import factories
 
 CLIENTS = 16
+T = TypeVar("T")
 # Every typed field a reader's app would show: some 30 fields per claim.
 READ = """query Read($c: CitizenRef!) {
   passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
@@ -119,15 +120,22 @@ def prepared_post(path: str, token: str, body: dict[str, Any]) -> bytes:
 
 
 async def paced(
-    rate: float, seconds: float, op: Callable[[], Awaitable[None]]
+    rate: float,
+    seconds: float,
+    op: Callable[[], Awaitable[T]],
+    done: Callable[[float, float, T], None] | None = None,
 ) -> tuple[float, list[float]]:
-    """Open loop: request i starts at start + i/rate; its latency counts from then."""
+    """Open loop: request i starts at start + i/rate; its latency counts from then. ``done``, if
+    given, hears of each as it ends: (seconds from start it was due, latency, what op returned)."""
     total = max(1, round(rate * seconds))
     latencies: list[float] = []
 
     async def one(scheduled: float) -> None:
-        await op()
-        latencies.append(time.perf_counter() - scheduled)
+        result = await op()
+        latency = time.perf_counter() - scheduled
+        latencies.append(latency)
+        if done is not None:
+            done(scheduled - started, latency, result)
 
     tasks = []
     started = time.perf_counter()
