@@ -4,32 +4,51 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.state import AppState, app_state
-from service.auth.principal import Principal
+from service.auth.principal import Lookup, Principal
 from service.auth.resolve import resolve_principal
 from service.consent.service import SHARE_TOKEN_PREFIX, share_link_principal
 from service.errors import Unauthenticated
 
 
 def bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    """None unless exactly one Authorization header holds a bearer token: with two, proxies
+    and this service could each act on another one (RFC 9110 allows only one)."""
+    sent = request.headers.getlist("authorization")
+    if len(sent) != 1:
+        return None
+    scheme, _, token = sent[0].partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def authenticate(state: AppState, session: AsyncSession, token: str) -> Principal:
-    """Raises Unauthenticated. A share link is looked up on every request, so a revoked or
-    expired one stops working at once; anything else must be a valid JWT of a known caller."""
+async def verified(state: AppState, token: str) -> Lookup:
+    """The part of ``authenticate`` that needs no database, done now: a JWT's signature and
+    claims (so a forged token is refused before its request costs anything else); returns the
+    part that does, the caller's lookup. A share link has no signature: its lookup is the whole
+    check, on every request, so a revoked or expired one stops working at once."""
     if token.startswith(SHARE_TOKEN_PREFIX):
-        principal = await share_link_principal(session, token)
-        if principal is None:
-            raise Unauthenticated
-        return principal
+
+        async def link(session: AsyncSession) -> Principal:
+            principal = await share_link_principal(session, token)
+            if principal is None:
+                raise Unauthenticated
+            return principal
+
+        return link
     claims = await state.verifier.verify(token)
-    return await resolve_principal(session, claims, state.settings)
+    return partial(resolve_principal, claims=claims, settings=state.settings)
+
+
+async def authenticate(state: AppState, session: AsyncSession, token: str) -> Principal:
+    """Raises Unauthenticated unless the token is a live share link or a valid JWT of a known
+    caller."""
+    lookup = await verified(state, token)
+    return await lookup(session)
 
 
 @asynccontextmanager

@@ -3,6 +3,12 @@
 Written as a plain route rather than Strawberry's router so the transaction is committed *before*
 the response is sent, batching and GET queries are refused, and every transport failure has a
 typed JSON error.
+
+Order of work: the body is read and checked, the token's signature verified (no database), the
+document parsed and validated (no database), and only then is the caller looked up (client
+registry or share link: the request's first statement) and the operation run. A refused document
+is looked up afterwards, to answer 401 or charge its refusal: it costs the one statement every
+request costs, and holds no connection while it is parsed and validated.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from service.api.auth import authenticate, bearer
+from service.api.auth import bearer, verified
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
+from service.auth.principal import Lookup
 from service.db.engine import database_unavailable, unstorable_value
 from service.errors import (
     DomainError,
@@ -36,6 +43,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.observability import GRAPHQL_ERRORS
+from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext
 from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
@@ -94,7 +102,11 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
             "A value cannot be stored (control characters or dates out of range)."
         )
         formatted["extensions"] = {"code": ErrorCode.VALIDATION_FAILED.value}
-    elif original is None and error.message == "Unexpected error.":
+    elif (original is None and error.message == "Unexpected error.") or not (
+        original is None or isinstance(original, GraphQLError)
+    ):
+        # The second: an exception in parsing or validation, which Strawberry does not mask.
+        formatted["message"] = "Unexpected error."
         formatted["extensions"] = {"code": "INTERNAL"}
     else:
         formatted["extensions"] = {
@@ -137,18 +149,43 @@ async def _read_request(request: Request, state: AppState) -> dict[str, Any] | J
         return transport_error(400, "BAD_REQUEST", "the body is not valid JSON")
     if isinstance(payload, list):
         return transport_error(400, "BATCHING_NOT_SUPPORTED", "send one operation per request")
+    name = payload.get("operationName") if isinstance(payload, dict) else None
     if not (
         isinstance(payload, dict)
         and isinstance(payload.get("query"), str)
         and isinstance(payload.get("variables"), dict | None)
-        and isinstance(payload.get("operationName"), str | None)
+        and isinstance(name, str | None)
+        and len(name or "") <= MAX_NAME_CHARS
     ):
         return transport_error(
             400,
             "BAD_REQUEST",
-            "expected {query: string, variables?: object, operationName?: string}",
+            "expected {query: string, variables?: object, operationName?: string}"
+            f" (names of at most {MAX_NAME_CHARS} characters)",
         )
+    if _duplicate_keys(body, payload):
+        return transport_error(400, "BAD_REQUEST", "the body repeats a key within an object")
     return payload
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def _duplicate_keys(body: bytes | bytearray, payload: Any) -> bool:
+    """Whether an object of the body names a key twice. orjson keeps the last one, where a proxy
+    or log in front of us may keep the first: two readings of one request. The keys written
+    (every string followed by a colon, once the strings are collapsed) outnumber the keys
+    parsed exactly when one repeats, escaped spellings ("a" and "\\u0061") included."""
+    written = _JSON_STRING.sub(b'"', body).translate(None, b" \t\n\r").count(b'":')
+    parsed, stack = 0, [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            parsed += len(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return written != parsed
 
 
 @router.post(
@@ -183,7 +220,10 @@ async def graphql_post(request: Request) -> Response:
     if token is None:
         return unauthenticated
     try:
-        outcome = await _execute(state, payload, token)
+        lookup = await verified(state, token)
+        outcome = await _execute(state, payload, lookup)
+    except Unauthenticated:
+        return unauthenticated
     except Exception as exc:
         if database_unavailable(exc):
             logger.warning("database_unavailable", error=type(exc).__name__)
@@ -207,23 +247,24 @@ async def graphql_post(request: Request) -> Response:
 
 
 async def _execute(
-    state: AppState, payload: dict[str, Any], token: str
+    state: AppState, payload: dict[str, Any], lookup: Lookup
 ) -> tuple[ExecutionResult, Context] | JsonResponse | None:
     """Reads in one transaction, committed (with their access records) unless anything
-    unexpected happened; mutations commit one by one. None: the token names nobody active."""
+    unexpected happened; mutations commit one by one. None: the token names nobody active.
+
+    The session takes a connection at its first statement: the caller's lookup, which
+    CostAndRateLimit runs once the document is valid, or this function once it was refused."""
     async with state.sessions() as session:
-        try:
-            principal = await authenticate(state, session, token)
-        except Unauthenticated:
-            return None
-        context = Context(
+        context = PendingContext(
             session=session,
-            principal=principal,
+            principal=NOBODY,
             settings=state.settings,
             hmac_key=state.hmac_key,
             limiter=state.limiter,
             operation_name=payload.get("operationName"),
+            lookup=lookup,
         )
+        refusal: JsonResponse | None = None
         try:
             result = await state.schema.execute(
                 payload["query"],
@@ -232,8 +273,12 @@ async def _execute(
                 context_value=context,
             )
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            refusal = transport_error(400, "BAD_REQUEST", "no executable operation in the document")
+        if not await context.authenticate():
+            return None
+        if refusal is not None:
             await session.rollback()
-            return transport_error(400, "BAD_REQUEST", "no executable operation in the document")
+            return refusal
         if context.failed:
             with suppress(SQLAlchemyError, OSError):  # the error is already in the answer
                 await session.rollback()

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from service.models.enums import PrincipalKind, Scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True)
@@ -40,3 +45,7 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.has(Scope.ADMIN)
+
+
+# Who a verified token speaks for, once the database is asked (the client registry, a share link).
+Lookup = Callable[["AsyncSession"], Awaitable[Principal]]

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import strawberry
 import structlog
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
+    GraphQLSchema,
+    NameNode,
     OperationDefinitionNode,
+    ValidationContext,
+    ValidationRule,
+    parse,
+    validate,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Path
@@ -24,18 +33,19 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from service.auth.principal import Lookup, Principal
 from service.db.engine import database_unavailable, retryable, unstorable_value
-from service.errors import DomainError, QueryTooCostly, RateLimited
+from service.errors import DomainError, QueryTooCostly, RateLimited, Unauthenticated
+from service.models.enums import PrincipalKind
 from service.observability import GRAPHQL_DURATION, operation_label
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.citizens.mutations import CitizenMutations
@@ -46,7 +56,12 @@ from service.schema.common import SCALARS
 from service.schema.consent.mutations import ConsentMutations
 from service.schema.consent.queries import ConsentQueries
 from service.schema.context import Context
-from service.schema.cost import DocumentTooLarge, expanded_fields, operation_cost
+from service.schema.cost import (
+    DocumentTooLarge,
+    expanded_fields,
+    operation_cost,
+    selection_depth,
+)
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
@@ -134,6 +149,16 @@ class SerialExecution(StrawberryGraphQLCoreExecutionContext):
         )
 
 
+class QuietExecution(SerialExecution):
+    """Execution without graphql-core's suggestions in variable errors ("Did you mean the enum
+    value 'ACTIVE'?"): with introspection off, they would tell what it hides."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+
 def _masked(error: GraphQLError) -> bool:
     return not (expected_error(error) or unstorable_value(error.original_error))
 
@@ -159,6 +184,116 @@ class PassportSchema(strawberry.Schema):
                 logger.warning("graphql_unstorable_input", path=path, error=type(original).__name__)
             else:
                 logger.error("graphql_unexpected_error", path=path, exc_info=original)
+
+
+# Documents up to this size are parsed and validated once for all requests; common ones are a few
+# kilobytes. Caching any size (Strawberry's caches do) would let 512 distinct megabyte documents,
+# each within the token limit (a long string or name is one token), hold a gigabyte.
+CACHED_DOCUMENT_CHARS = 16 * 1024
+CACHE_SIZE = 512
+# Operation, fragment, variable and alias names, which clients choose: far more than any needs.
+MAX_NAME_CHARS = 128
+
+
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    """Strawberry's own validation (its two rules added), optionally without suggestions."""
+    every = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    return validate(schema, document, every, hide_suggestions=hide_suggestions)
+
+
+_parse_cached = lru_cache(maxsize=CACHE_SIZE)(parse)
+_validate_cached = lru_cache(maxsize=CACHE_SIZE)(_validate)
+
+
+class Documents(SchemaExtension):
+    """Parsing and validation, cached for documents of ordinary size only, and with graphql-core's
+    suggestions ("Did you mean 'passport'?") left out unless the development tools are on: they
+    would name the fields and types that introspection hides."""
+
+    def __init__(self, *, hide_suggestions: bool) -> None:
+        self.hide_suggestions = hide_suggestions
+
+    def _cacheable(self) -> bool:
+        return len(self.execution_context.query or "") <= CACHED_DOCUMENT_CHARS
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.query and self._cacheable():
+            execution.graphql_document = _parse_cached(execution.query, **execution.parse_options)
+        yield  # a larger one is parsed by Strawberry, with the same options
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is not None:
+            check = _validate_cached if self._cacheable() else _validate
+            execution.pre_execution_errors = check(
+                execution.schema._schema,
+                document,
+                execution.validation_rules,
+                self.hide_suggestions,
+            )
+        yield
+
+
+def depth_limit(max_depth: int) -> type[ValidationRule]:
+    """Strawberry's QueryDepthLimiter raised KeyError on a spread of an unknown fragment (an
+    unmasked, logged crash instead of a validation error), let inline fragments nest without
+    limit, and followed every spread (exponential without the size limit before it)."""
+
+    class DepthLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            try:
+                depth = selection_depth(context.document, max_depth)
+            except RecursionError:
+                depth = max_depth + 1
+            if depth > max_depth:
+                context.report_error(
+                    GraphQLError(f"The operation exceeds the maximum depth of {max_depth}.")
+                )
+
+    return DepthLimit
+
+
+class NameLength(ValidationRule):
+    """Client-chosen names of at most MAX_NAME_CHARS (schema names are all shorter)."""
+
+    def enter_name(self, node: NameNode, *_: object) -> None:
+        if len(node.value) > MAX_NAME_CHARS:
+            self.report_error(
+                GraphQLError(f"Names are limited to {MAX_NAME_CHARS} characters.", node)
+            )
+
+
+# Who a request speaks for until its caller is looked up: nobody, with no scope and no budget.
+NOBODY = Principal(kind=PrincipalKind.VERIFIER, subject="nobody")
+
+
+@dataclass
+class PendingContext(Context):
+    """A request's context whose caller is known from the token alone (its signature is
+    verified) until ``lookup`` asks the database (the client registry, a share link).
+    CostAndRateLimit runs it once the document is valid, before anything else touches the
+    database; a request that never gets there is looked up by the transport afterwards."""
+
+    lookup: Lookup | None = None
+    unknown_caller: bool = False  # the lookup found nobody active: answer 401
+
+    async def authenticate(self) -> bool:
+        """Run the pending lookup; False if it found nobody."""
+        if self.lookup is not None:
+            lookup, self.lookup = self.lookup, None
+            try:
+                self.principal = await lookup(self.session)
+            except Unauthenticated:
+                self.unknown_caller = True
+        return not self.unknown_caller
 
 
 class OperationNameRequired(SchemaExtension):
@@ -193,20 +328,26 @@ class DocumentSizeLimit(SchemaExtension):
         limit = context.settings.graphql_max_fields
         try:
             expanded_fields(document, limit)
-        except DocumentTooLarge as exc:
-            refusal = QueryTooCostly(str(exc), limit=limit)
+        except (DocumentTooLarge, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, DocumentTooLarge) else "fragments nest too deeply"
+            refusal = QueryTooCostly(reason, limit=limit)
             raise GraphQLError(refusal.message, original_error=refusal) from None
 
 
 class CostAndRateLimit(SchemaExtension):
-    """After validation, before any resolver: refuse an operation costlier than the limit, then
-    take its cost from the caller's budget. A refusal runs nothing and costs nothing."""
+    """After validation, before any resolver: look the caller up (the first statement of the
+    request), refuse an operation costlier than the limit, then take its cost from the caller's
+    budget. A refusal runs nothing and costs nothing."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context = execution.context
         document = execution.graphql_document
-        if isinstance(context, Context) and document is not None:
+        if isinstance(context, PendingContext) and not await context.authenticate():
+            execution.result = GraphQLExecutionResult(
+                data=None, errors=[GraphQLError("A valid bearer token is required.")]
+            )
+        elif isinstance(context, Context) and document is not None:
             try:
                 self._charge(context, document, execution)
                 if context.limiter is not None:
@@ -265,18 +406,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
     # request (as the limiter extensions do) would make every validation a cache miss.
     rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        depth_limit(settings.graphql_max_depth),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+        NameLength,
     ]
-    if not settings.graphql_dev_tools:
+    quiet = not settings.graphql_dev_tools
+    if quiet:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         DocumentSizeLimit,
         lambda: MaskErrors(should_mask_error=_masked),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: Documents(hide_suggestions=quiet),
         OperationNameRequired,
         CostAndRateLimit,
         OperationMetrics,
@@ -286,7 +428,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
-        execution_context_class=SerialExecution,
+        execution_context_class=QuietExecution if quiet else SerialExecution,
     )
 
 

@@ -9,8 +9,9 @@ the estimate never falls short.
 
 Walking a document is linear in its size whatever its fragments do: each fragment is costed
 once per type it is spread on. ``expanded_fields`` bounds the expansion itself before
-validation, whose own walks (the depth limit among them) would otherwise follow every spread
-of fragments that spread each other.
+validation, whose own walks (the alias limit among them) would otherwise follow every spread
+of fragments that spread each other; ``selection_depth`` measures nesting for the depth limit
+the same way.
 
 Written here rather than taken from a library: the one on PyPI (graphql-complexity) ignores
 variables, misses non-null lists and pins an old Strawberry; this is a page over graphql-core's
@@ -116,6 +117,47 @@ def expanded_fields(document: DocumentNode, limit: int) -> int:
         size(d.selection_set)
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
+    )
+
+
+def selection_depth(document: DocumentNode, limit: int) -> int:
+    """How deep selections nest in the document, an inline fragment counting as a level like a
+    field with a selection set (so nesting ``... on Query`` cannot go past the limit), spreads
+    followed; counted without expanding (each fragment once), and not past ``limit + 1``.
+    A fragment cycle or an unknown fragment counts 0: validation names them."""
+    fragments = _fragments(document)
+    depths: dict[str, int] = {}
+    open_: set[str] = set()
+
+    def depth(selection_set: SelectionSetNode, level: int) -> int:
+        """The deepest level below ``selection_set``, itself at ``level``."""
+        deepest = level
+        for node in selection_set.selections:
+            if deepest > limit:
+                break
+            if isinstance(node, FieldNode | InlineFragmentNode):
+                if node.selection_set:
+                    deepest = max(deepest, depth(node.selection_set, level + 1))
+            elif isinstance(node, FragmentSpreadNode):
+                deepest = max(deepest, level + fragment(node.name.value))
+        return deepest
+
+    def fragment(name: str) -> int:
+        if name not in depths:
+            if name in open_ or name not in fragments:
+                return 0
+            open_.add(name)
+            depths[name] = depth(fragments[name].selection_set, 0)
+            open_.discard(name)
+        return depths[name]
+
+    return max(
+        (
+            depth(d.selection_set, 0)
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        ),
+        default=0,
     )
 
 
