@@ -40,10 +40,15 @@ def _orjson_is_jcs(value: Any) -> bool:
 
 
 def dumps(value: Any) -> bytes:
-    """The RFC 8785 form of ``value``; raises as ``rfc8785.dumps`` does on what JSON lacks."""
+    """The RFC 8785 form of ``value``; raises ``rfc8785.CanonicalizationError`` on what JSON
+    lacks, as ``rfc8785.dumps`` does (save for a lone surrogate in a key, which it lets out as
+    a UnicodeEncodeError)."""
     if _orjson_is_jcs(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             pass  # e.g. a lone surrogate: let rfc8785 give its own error
-    return rfc8785.dumps(value)
+    try:
+        return rfc8785.dumps(value)
+    except UnicodeEncodeError as exc:
+        raise rfc8785.CanonicalizationError("a key is not valid Unicode") from exc

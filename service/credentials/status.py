@@ -17,6 +17,7 @@ import gzip
 import io
 import secrets
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ def decode(encoded: str, *, max_bytes: int = 16 * LIST_SIZE) -> bytes:
         packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         with gzip.GzipFile(fileobj=io.BytesIO(packed)) as stream:
             bits = stream.read(max_bytes + 1)  # bounded: a gzip bomb stops here
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zlib.error) as exc:  # zlib: a corrupt deflate stream
         raise StatusListError(f"encodedList does not decode: {exc}") from exc
     if len(bits) > max_bytes:
         raise StatusListError("encodedList is larger than any status list this service reads")
