@@ -101,20 +101,21 @@ _CREATE_MANY = text(
 )
 
 
+async def find_citizens(session: AsyncSession, digests: set[bytes]) -> dict[bytes, uuid.UUID]:
+    """The citizens known by these keyed hashes (``insz_hash``), by hash."""
+    rows = await session.execute(
+        select(CitizenIdentity.insz_hash, CitizenIdentity.citizen_id).where(
+            CitizenIdentity.insz_hash.in_(list(digests))
+        )
+    )
+    return {bytes(h): c for h, c in rows}
+
+
 async def get_or_create_citizens(
     session: AsyncSession, digests: set[bytes]
 ) -> dict[bytes, uuid.UUID]:
     """``get_or_create_citizen`` for many keyed hashes at once, in three statements at most."""
-
-    async def existing(wanted: set[bytes]) -> dict[bytes, uuid.UUID]:
-        rows = await session.execute(
-            select(CitizenIdentity.insz_hash, CitizenIdentity.citizen_id).where(
-                CitizenIdentity.insz_hash.in_(list(wanted))
-            )
-        )
-        return {bytes(h): c for h, c in rows}
-
-    found = await existing(digests) if digests else {}
+    found = await find_citizens(session, digests) if digests else {}
     missing = digests - found.keys()
     if missing:
         created = await session.execute(
@@ -122,7 +123,7 @@ async def get_or_create_citizens(
         )
         found.update({bytes(h): c for h, c in created})
         if len(found) < len(digests):  # others won races for some; use theirs
-            found.update(await existing(digests - found.keys()))
+            found.update(await find_citizens(session, digests - found.keys()))
     return found
 
 

@@ -2,8 +2,9 @@
 
 The rules and the idempotency are those of ``issue_claim`` (the same input model, digest,
 claim row, event payload and notice); only the database work is batched. Whatever the batch
-size, it is a fixed number of statements: one lookup of the competences, at most three for
-the citizens, one to lock them, two for the idempotency keys, one for the chain heads, a COPY
+size, it is a fixed number of statements: one lookup of the competences, one for the refs
+already taken, at most four for the citizens (created only for rows that can be recorded), one
+to lock them, two for the idempotency keys, one for the chain heads, a COPY
 each for claims and events, and one for the webhook outbox.
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service import clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
-from service.citizens.service import get_or_create_citizens, lock_citizens
+from service.citizens.service import find_citizens, get_or_create_citizens, lock_citizens
 from service.claims.rules import IssueClaimInput
 from service.claims.service import claim_digest, claim_row, retried_claim
 from service.db.atomic import atomically
@@ -114,15 +115,17 @@ async def issue_many(
 
     competences = await competences_by_uri(session, sorted({s.competence_uri for _, s in specs}))
     hashes = {index: insz_hash(spec.insz, hmac_key) for index, spec in specs}
-    citizens = await get_or_create_citizens(
+    citizens, taken = await _citizens(
         session,
-        {
-            hashes[index]
+        organisation_id,
+        [
+            (hashes[index], spec.external_ref)
             for index, spec in specs
             if (found := competences.get(spec.competence_uri)) and found.concept_type == "skill"
-        },
+        ],
     )
     candidates: list[_Candidate] = []
+    unknown: list[tuple[int, str]] = []  # retries naming a citizen never recorded
     for index, spec in specs:
         found = competences.get(spec.competence_uri)
         if found is None or found.concept_type != "skill":
@@ -134,7 +137,10 @@ async def issue_many(
                 )
             )
             continue
-        citizen_id = citizens[hashes[index]]
+        citizen_id = citizens.get(hashes[index])
+        if citizen_id is None:
+            unknown.append((index, spec.external_ref))
+            continue
         candidates.append(
             _Candidate(
                 index,
@@ -145,16 +151,64 @@ async def issue_many(
                 uuid.uuid4(),
             )
         )
-    if not candidates:
-        return _settled(outcomes)
-
-    await lock_citizens(session, {c.citizen_id for c in candidates})
-    new = await _reserve(session, organisation_id, candidates, outcomes)
-    if new:
-        await _write(session, principal, organisation_id, new)
-    for candidate in new:
-        outcomes[candidate.index] = RowOutcome(RowStatus.ACCEPTED, candidate.claim_id)
+    if candidates:
+        await lock_citizens(session, {c.citizen_id for c in candidates})
+        new = await _reserve(session, organisation_id, candidates, outcomes)
+        if new:
+            await _write(session, principal, organisation_id, new)
+        for candidate in new:
+            outcomes[candidate.index] = RowOutcome(RowStatus.ACCEPTED, candidate.claim_id)
+    # Its ref was taken before, or by an earlier row of this batch: a conflict either way.
+    first = {c.spec.external_ref: outcomes[c.index] for c in reversed(candidates)}
+    for index, ref in unknown:
+        outcomes[index] = _rejected(
+            Conflict(
+                "externalRef was already used for a different claim",
+                _holder(taken.get(ref), first.get(ref)),
+            )
+        )
     return _settled(outcomes)
+
+
+def _holder(taken: uuid.UUID | None, first: RowOutcome | None) -> str | None:
+    """The claim holding a ref: recorded before, or by the batch's first row with it."""
+    if taken is not None:
+        return str(taken)
+    if first is not None and first.claim_id is not None:
+        return str(first.claim_id)
+    return first.error.existing_id if first and isinstance(first.error, Conflict) else None
+
+
+async def _citizens(
+    session: AsyncSession, organisation_id: uuid.UUID, rows: list[tuple[bytes, str]]
+) -> tuple[dict[bytes, uuid.UUID], dict[str, uuid.UUID]]:
+    """The citizens the rows name, and the refs already taken (with their claims).
+
+    A citizen is created only for a row that can be recorded: the first of its ref in the
+    batch, the ref not taken yet. Any other row is a retry, faithful only if it names the
+    citizen named before, who exists; one naming someone else is a conflict and must not
+    leave a passport behind (a single ``issueClaim`` rolls back; a batch commits its other
+    rows). Those are looked up, never created.
+    """
+    if not rows:
+        return {}, {}
+    taken = {
+        ref: claim_id
+        for ref, claim_id, _ in await session.execute(
+            _EARLIER, {"org": organisation_id, "refs": sorted({ref for _, ref in rows})}
+        )
+    }
+    creating: set[bytes] = set()
+    seen: set[str] = set()
+    for digest, ref in rows:
+        if ref not in taken and ref not in seen:
+            creating.add(digest)
+        seen.add(ref)
+    found = await get_or_create_citizens(session, creating) if creating else {}
+    looking = {digest for digest, _ in rows} - found.keys()
+    if looking:
+        found.update(await find_citizens(session, looking))
+    return found, taken
 
 
 def _settled(outcomes: list[RowOutcome | None]) -> list[RowOutcome]:
