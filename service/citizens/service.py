@@ -127,16 +127,25 @@ async def get_or_create_citizens(
     return found
 
 
+# Many citizens' locks are always taken in lock-key order, exclusive or shared: a batch read
+# and a batch write naming the same citizens wait for each other instead of deadlocking.
+_IN_KEY_ORDER = (
+    " FROM (SELECT DISTINCT hashtextextended(c::text, 0) AS k"
+    " FROM unnest(CAST(:ids AS uuid[])) AS c ORDER BY k) AS ordered"
+)
+_LOCK_MANY = text("SELECT pg_advisory_xact_lock(k)" + _IN_KEY_ORDER)
+_SHARE_LOCK_MANY = text("SELECT pg_advisory_xact_lock_shared(k)" + _IN_KEY_ORDER)
+
+
+async def share_citizen_locks(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:
+    """``share_citizen_lock`` for many, in the order ``lock_citizens`` takes them."""
+    await session.execute(_SHARE_LOCK_MANY, {"ids": list(citizen_ids)})
+
+
 async def lock_citizens(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:
     """``lock_citizen`` for many: taken in one order (by lock key), so two batches naming the
     same citizens wait for each other instead of deadlocking."""
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(c::text, 0)"
-            " AS k FROM unnest(CAST(:ids AS uuid[])) AS c ORDER BY k) AS ordered"
-        ),
-        {"ids": list(citizen_ids)},
-    )
+    await session.execute(_LOCK_MANY, {"ids": list(citizen_ids)})
     present = await session.scalar(
         select(func.count()).where(Citizen.citizen_id.in_(list(citizen_ids)))  # fresh snapshot
     )

@@ -24,8 +24,11 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    func,
     literal,
+    or_,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -217,17 +220,46 @@ class PassportClaimsFilter:
 _PASSPORT_SQL: dict[tuple[bool, ...], tuple[str, tuple[tuple[str, Any], ...]]] = {}
 
 
+def _many_citizens() -> ColumnElement[bool]:
+    """The claims of many passports at once, each narrowed to its own scope: a citizen read
+    whole is in ``unscoped``; one read under grants for chosen competences is named, once per
+    competence, in the parallel arrays ``scoped_citizens`` and ``scoped_competences``."""
+    pairs = (
+        func.unnest(
+            bindparam("scoped_citizens", type_=ARRAY(UUID(as_uuid=True))),
+            bindparam("scoped_competences", type_=ARRAY(Integer)),
+        )
+        .table_valued("citizen_id", "competence_id")
+        .render_derived(name="scoped")
+    )
+    return or_(
+        Claim.citizen_id == any_(bindparam("unscoped", type_=ARRAY(UUID(as_uuid=True)))),
+        tuple_(Claim.citizen_id, Claim.competence_id).in_(
+            select(pairs.c.citizen_id, pairs.c.competence_id)
+        ),
+    )
+
+
 def passport_claims_sql(
-    *, scope: bool, skill_types: bool, issuer_kinds: bool, learning_contexts: bool
+    *,
+    scope: bool,
+    skill_types: bool,
+    issuer_kinds: bool,
+    learning_contexts: bool,
+    many: bool = False,
 ) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    """A citizen's claims, ordered as ``load_claims`` orders them, as PostgreSQL SQL with the
+    """A citizen's claims (``many``: those of several citizens, see ``_many_citizens``; then
+    ``scope`` is ignored), ordered as ``load_claims`` orders them, as PostgreSQL SQL with the
     name and default of each positional parameter; compiled once per combination of filters."""
-    shape = (scope, skill_types, issuer_kinds, learning_contexts)
+    scope = scope and not many
+    shape = (scope, skill_types, issuer_kinds, learning_contexts, many)
     found = _PASSPORT_SQL.get(shape)
     if found is not None:
         return found
     conditions: list[ColumnElement[bool]] = [
-        Claim.citizen_id == bindparam("citizen_id", type_=UUID(as_uuid=True))
+        _many_citizens()
+        if many
+        else Claim.citizen_id == bindparam("citizen_id", type_=UUID(as_uuid=True))
     ]
     if scope:
         conditions.append(
@@ -265,14 +297,55 @@ async def load_passport_claims(
         issuer_kinds=bool(flt.issuer_kinds),
         learning_contexts=bool(flt.learning_contexts),
     )
+    values = {"citizen_id": citizen_id, "competence_ids": sorted(flt.competence_ids or ())}
+    return await _run_passport_sql(session, sql, parameters, values, flt)
+
+
+async def load_passports_claims(
+    session: AsyncSession,
+    scopes: Mapping[uuid.UUID, frozenset[int] | None],
+    flt: PassportClaimsFilter,
+) -> dict[uuid.UUID, list[ClaimView]]:
+    """``load_passport_claims`` for many citizens in one statement, by citizen; each citizen's
+    claims narrowed to their own scope (None: the whole passport), ``flt.competence_ids``
+    unused."""
+    sql, parameters = passport_claims_sql(
+        scope=False,
+        skill_types=bool(flt.skill_types),
+        issuer_kinds=bool(flt.issuer_kinds),
+        learning_contexts=bool(flt.learning_contexts),
+        many=True,
+    )
+    pairs = sorted(
+        (citizen, competence)
+        for citizen, scope in scopes.items()
+        if scope is not None
+        for competence in scope
+    )
     values = {
-        "citizen_id": citizen_id,
-        "today": today(),
-        "competence_ids": sorted(flt.competence_ids or ()),
-        "skill_types": sorted(flt.skill_types or ()),
-        "issuer_kinds": sorted(flt.issuer_kinds or ()),
-        "learning_contexts": sorted(flt.learning_contexts or ()),
+        "unscoped": sorted(c for c, scope in scopes.items() if scope is None),
+        "scoped_citizens": [citizen for citizen, _ in pairs],
+        "scoped_competences": [competence for _, competence in pairs],
     }
+    by_citizen: dict[uuid.UUID, list[ClaimView]] = {citizen: [] for citizen in scopes}
+    for claim in await _run_passport_sql(session, sql, parameters, values, flt):
+        by_citizen[claim.citizen_id].append(claim)
+    return by_citizen
+
+
+async def _run_passport_sql(
+    session: AsyncSession,
+    sql: str,
+    parameters: tuple[tuple[str, Any], ...],
+    values: dict[str, Any],
+    flt: PassportClaimsFilter,
+) -> list[ClaimView]:
+    values.update(
+        today=today(),
+        skill_types=sorted(flt.skill_types or ()),
+        issuer_kinds=sorted(flt.issuer_kinds or ()),
+        learning_contexts=sorted(flt.learning_contexts or ()),
+    )
     connection = await session.connection()
     given = tuple(values.get(name, default) for name, default in parameters)
     rows = await connection.exec_driver_sql(sql, given)

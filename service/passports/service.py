@@ -14,19 +14,44 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy import (
+    LargeBinary,
+    Text,
+    bindparam,
+    cast,
+    column,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.policy import may_hold_legal_basis, require_reader
 from service.auth.principal import Principal
-from service.citizens.service import find_citizen, own_citizen_id, share_citizen_lock
-from service.claims.views import ClaimView, PassportClaimsFilter, load_passport_claims
-from service.consent.service import GrantView, active_grants, link_grant
+from service.citizens.service import (
+    find_citizen,
+    own_citizen_id,
+    share_citizen_lock,
+    share_citizen_locks,
+)
+from service.claims.views import (
+    ClaimView,
+    PassportClaimsFilter,
+    load_passport_claims,
+    load_passports_claims,
+)
+from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
-from service.models import AccessRecord, Citizen
+from service.identity.numbers import insz_hash
+from service.models import AccessRecord, Citizen, CitizenIdentity
 from service.models.enums import (
     AccessBasis,
     ClaimStatus,
@@ -215,9 +240,24 @@ async def _build(
     basis: AccessBasis,
     grants: Sequence[GrantView] = (),
 ) -> Passport:
-    scope = _scope(grants) if basis in (AccessBasis.CONSENT, AccessBasis.LINK) else None
+    scope = _basis_scope(basis, grants)
     await share_citizen_lock(session, citizen_id)
     claims = await load_passport_claims(session, citizen_id, _claims_filter(flt, scope))
+    return _assemble(citizen_id, claims, flt, basis, grants)
+
+
+def _basis_scope(basis: AccessBasis, grants: Sequence[GrantView]) -> frozenset[int] | None:
+    return _scope(grants) if basis in (AccessBasis.CONSENT, AccessBasis.LINK) else None
+
+
+def _assemble(
+    citizen_id: uuid.UUID,
+    claims: Sequence[ClaimView],
+    flt: PassportFilter,
+    basis: AccessBasis,
+    grants: Sequence[GrantView] = (),
+) -> Passport:
+    """The passport from its claims, loaded already narrowed to the read's scope."""
     verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
         verified = [c for c in verified if c.status in flt.statuses]
@@ -250,6 +290,25 @@ async def record_access(
 ) -> bool:
     """Every read of a passport that returned it, in the citizen's access log. False: the
     citizen was erased while this read waited for their lock, so there is nothing to show."""
+    record = _access_record(
+        principal, passport, operation=operation, legal_basis_id=legal_basis_id, purpose=purpose
+    )
+    sql, names = _record_sql(tuple(record))
+    record["exists_citizen_id"] = passport.citizen_id
+    connection = await session.connection()
+    written = await connection.exec_driver_sql(sql, tuple(record[name] for name in names))
+    return written.scalar() is not None
+
+
+def _access_record(
+    principal: Principal,
+    passport: Passport,
+    *,
+    operation: str,
+    legal_basis_id: uuid.UUID | None,
+    purpose: str | None,
+) -> dict[str, Any]:
+    """The access log's record of one read, by column."""
     assert passport.citizen_id is not None
     # The role this read used: a client holding both scopes reads as a reader.
     role = {
@@ -272,11 +331,7 @@ async def record_access(
         "operation": operation,
         "competence_ids": passport.competence_ids,
     }
-    sql, names = _record_sql(tuple(record))
-    record["exists_citizen_id"] = passport.citizen_id
-    connection = await session.connection()
-    written = await connection.exec_driver_sql(sql, tuple(record[name] for name in names))
-    return written.scalar() is not None
+    return record
 
 
 @cache
@@ -403,6 +458,205 @@ async def _names_self(
     if principal.insz is None:
         return False
     if selector.insz is not None:
-        return selector.insz == principal.insz
+        return _is_self(principal, selector, None)
     own = await find_citizen(session, principal.insz, hmac_key)
+    return _is_self(principal, selector, own)
+
+
+def _is_self(principal: Principal, selector: CitizenSelector, own: uuid.UUID | None) -> bool:
+    """Whether a citizen caller (``own``: their citizen id, if any) names themselves."""
+    if principal.insz is None:
+        return False
+    if selector.insz is not None:
+        return selector.insz == principal.insz
     return own is not None and own == selector.citizen_id
+
+
+MAX_PASSPORTS = 100
+PASSPORTS_OPERATION = "passports"
+
+PassportOutcome = Passport | DomainError
+
+
+async def read_passports(
+    session: AsyncSession,
+    principal: Principal,
+    hmac_key: bytes,
+    *,
+    citizens: Sequence[Mapping[str, Any]],
+    purpose: str | None,
+    legal_basis: str | None,
+    flt: PassportFilter,
+    legal_basis_kinds: Iterable[str],
+    operation: str = PASSPORTS_OPERATION,
+) -> list[PassportOutcome]:
+    """``read_passport`` for up to ``MAX_PASSPORTS`` citizens at once, one outcome per position
+    in the order asked (a citizen named twice is answered at both, read and recorded once).
+
+    A batch, not a loop: a fixed number of statements whatever the number of citizens. The
+    shared citizen locks are taken in lock-key order, the order batch writers take theirs in.
+    """
+    if len(citizens) > MAX_PASSPORTS:
+        raise ValidationFailed.one(
+            "citizens", f"at most {MAX_PASSPORTS} citizens at once", "too_many"
+        )
+    selectors: list[CitizenSelector | DomainError] = []
+    for position, citizen in enumerate(citizens):
+        try:
+            selectors.append(validate(CitizenSelector, citizen, prefix=f"citizens.{position}"))
+        except ValidationFailed as exc:
+            selectors.append(exc)
+    if principal.is_citizen:
+        return await _read_own_many(session, principal, hmac_key, selectors, flt, operation)
+    try:
+        organisation_id = require_reader(principal)
+    except NotAuthorized:
+        return [s if isinstance(s, DomainError) else NotFound(NOT_FOUND) for s in selectors]
+    stated = validate(ReadPurpose, {"purpose": purpose, "legal_basis": legal_basis}, prefix="")
+    legal_basis_id: uuid.UUID | None = None
+    if stated.legal_basis is not None:
+        held = (
+            await active_legal_basis(session, organisation_id, stated.legal_basis)
+            if may_hold_legal_basis(principal.organisation_kind, legal_basis_kinds)
+            else None
+        )
+        if held is None:
+            return [s if isinstance(s, DomainError) else NotFound(NOT_FOUND) for s in selectors]
+        legal_basis_id = held.id
+    wanted = [s for s in selectors if isinstance(s, CitizenSelector)]
+    found = await _find_many(session, hmac_key, wanted)
+    ids = set(found.values())
+    grants: dict[uuid.UUID, list[GrantView]]
+    if legal_basis_id is not None:
+        basis, grants = AccessBasis.LEGAL_BASIS, {citizen: [] for citizen in ids}
+    else:  # only the citizens with an active grant to this reader
+        basis, grants = (
+            AccessBasis.CONSENT,
+            await active_grants_of_many(session, ids, organisation_id),
+        )
+    shown = await _build_many(session, grants, flt, basis)
+    records = [
+        _access_record(
+            principal,
+            passport,
+            operation=operation,
+            legal_basis_id=legal_basis_id,
+            purpose=stated.purpose,
+        )
+        for passport in shown.values()
+    ]
+    recorded = await _record_many(session, records)
+    outcomes: list[PassportOutcome] = []
+    for selector in selectors:
+        if isinstance(selector, DomainError):
+            outcomes.append(selector)
+            continue
+        named = found.get(_key(selector))
+        passport = shown.get(named) if named is not None and named in recorded else None
+        outcomes.append(passport or NotFound(NOT_FOUND))
+    return outcomes
+
+
+async def _read_own_many(
+    session: AsyncSession,
+    principal: Principal,
+    hmac_key: bytes,
+    selectors: Sequence[CitizenSelector | DomainError],
+    flt: PassportFilter,
+    operation: str,
+) -> list[PassportOutcome]:
+    """A citizen may name only themselves, as in ``read_passport``; their passport is read
+    (and recorded) once however often they name themselves."""
+    wanted = [s for s in selectors if isinstance(s, CitizenSelector)]
+    own = (
+        await find_citizen(session, principal.insz, hmac_key)
+        if principal.insz is not None and any(s.insz is None for s in wanted)
+        else None
+    )
+    names_self = [not isinstance(s, DomainError) and _is_self(principal, s, own) for s in selectors]
+    passport = (
+        await read_own_passport(session, principal, hmac_key, flt, operation=operation)
+        if any(names_self)
+        else None
+    )
+    return [
+        s if isinstance(s, DomainError) else passport if yes and passport else NotFound(NOT_FOUND)
+        for s, yes in zip(selectors, names_self, strict=True)
+    ]
+
+
+def _key(selector: CitizenSelector) -> str:
+    """How a selector is looked up in ``_find_many``'s answer."""
+    return f"insz:{selector.insz}" if selector.insz is not None else f"id:{selector.citizen_id}"
+
+
+async def _find_many(
+    session: AsyncSession, hmac_key: bytes, selectors: Sequence[CitizenSelector]
+) -> dict[str, uuid.UUID]:
+    """``_find`` for many selectors in one statement, by ``_key``: the citizens known by
+    these INSZ (through their keyed hash) and those that exist by these ids."""
+    digests = {insz_hash(s.insz, hmac_key): s.insz for s in selectors if s.insz is not None}
+    wanted = sorted({s.citizen_id for s in selectors if s.insz is None and s.citizen_id})
+    if not digests and not wanted:
+        return {}
+    by_hash = select(CitizenIdentity.insz_hash, CitizenIdentity.citizen_id).where(
+        CitizenIdentity.insz_hash.in_(list(digests))
+    )
+    by_id = select(literal(None, type_=LargeBinary), Citizen.citizen_id).where(
+        Citizen.citizen_id.in_(wanted)
+    )
+    found: dict[str, uuid.UUID] = {}
+    for digest, citizen in await session.execute(union_all(by_hash, by_id)):
+        key = f"insz:{digests[bytes(digest)]}" if digest is not None else f"id:{citizen}"
+        found[key] = citizen
+    return found
+
+
+async def _build_many(
+    session: AsyncSession,
+    grants: Mapping[uuid.UUID, Sequence[GrantView]],
+    flt: PassportFilter,
+    basis: AccessBasis,
+) -> dict[uuid.UUID, Passport]:
+    """``_build`` for many citizens, each under their own grants: the locks in one
+    statement, the claims of all in another."""
+    if not grants:
+        return {}
+    await share_citizen_locks(session, set(grants))
+    scopes = {citizen: _basis_scope(basis, given) for citizen, given in grants.items()}
+    claims = await load_passports_claims(session, scopes, _claims_filter(flt, None))
+    return {
+        citizen: _assemble(citizen, claims[citizen], flt, basis, given)
+        for citizen, given in grants.items()
+    }
+
+
+async def _record_many(session: AsyncSession, records: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+    """``record_access`` for many reads in one statement: the citizens whose records were
+    written (the others were erased while the read waited for their lock)."""
+    if not records:
+        return set()
+    connection = await session.connection()
+    written = await connection.exec_driver_sql(
+        _record_many_sql(tuple(records[0])), (orjson.dumps(list(records), default=str).decode(),)
+    )
+    return {row[0] for row in written}
+
+
+@cache
+def _record_many_sql(columns: tuple[str, ...]) -> str:
+    """INSERT .. SELECT of many access records from one JSON array, each only while its
+    citizen exists, RETURNING their citizens; compiled once to PostgreSQL's SQL."""
+    table = AccessRecord.__table__
+    rows = (
+        func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
+        .table_valued(*(column(k, table.c[k].type) for k in columns))
+        .render_derived(name="r", with_types=True)
+    )
+    values = select(*(rows.c[k] for k in columns)).where(
+        exists().where(Citizen.citizen_id == rows.c.citizen_id)
+    )
+    statement = (
+        insert(AccessRecord).from_select(list(columns), values).returning(AccessRecord.citizen_id)
+    )
+    return str(statement.compile(dialect=postgresql.asyncpg.dialect()))

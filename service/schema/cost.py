@@ -32,8 +32,11 @@ from graphql import (
     GraphQLNamedType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableNode,
     get_named_type,
     get_operation_ast,
     value_from_ast,
@@ -44,6 +47,7 @@ ROOT_WEIGHT = 1
 WEIGHTS: Mapping[str, int] = {
     # Reads of a whole passport: one statement over all claims, and an access record.
     "Query.passport": 10,
+    "Query.passports": 20,  # a fixed number of statements; PER_ELEMENT adds each citizen
     "Query.sharedPassport": 10,
     "Me.passport": 10,
     "Me.grants": 2,
@@ -73,6 +77,13 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.withdrawLearningOpportunity": 5,
 }
 PAGE_ARGUMENT = "first"
+# Fields reading one item per element of a list argument, batched: their weight, plus per
+# element what it adds to the batch's statements (its rows, its locks, its access record) and
+# what its selection costs; an unknown length counts as the field's most.
+PER_ELEMENT: Mapping[str, tuple[str, int, int]] = {
+    # (argument, weight per element, most elements)
+    "Query.passports": ("citizens", 2, 100),
+}
 
 
 class DocumentTooLarge(ValueError):
@@ -208,10 +219,30 @@ class _Walk:
         weight = WEIGHTS.get(f"{parent.name}.{name}", default)
         child = get_named_type(definition.type)
         below = self.selection(child, node.selection_set) if node.selection_set else 0
+        per_element = PER_ELEMENT.get(f"{parent.name}.{name}")
+        if per_element is not None:
+            argument, each, most = per_element
+            return weight + self.list_length(node, argument, most) * (each + below)
         if PAGE_ARGUMENT in definition.args:
             size = self.page_size(node, definition.args[PAGE_ARGUMENT].default_value)
             return weight + size * (1 + below)
         return weight + below
+
+    def list_length(self, node: FieldNode, argument: str, most: int) -> int:
+        """The elements of a list argument, from the literal or the variables (a single value
+        is a list of one, as GraphQL coerces it); ``most`` when unknown."""
+        given = next((a for a in node.arguments or () if a.name.value == argument), None)
+        if given is None:
+            return most
+        value: Any = given.value
+        if isinstance(value, VariableNode):
+            value = self.variables.get(value.name.value)
+            if isinstance(value, list):
+                return len(value)
+            return 1 if isinstance(value, Mapping) else most
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        return 1 if isinstance(value, ObjectValueNode) else most
 
     def page_size(self, node: FieldNode, default: Any) -> int:
         given = next((a for a in node.arguments or () if a.name.value == PAGE_ARGUMENT), None)

@@ -1,4 +1,5 @@
-"""Passport queries: a reader's read (legal basis or consent) and a share link's."""
+"""Passport queries: a reader's read (legal basis or consent), of one or many citizens, and
+a share link's."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import cast
 
 import strawberry
 
-from service.errors import DomainError
+from service.errors import DomainError, ValidationFailed
 from service.passports import service as passports
 from service.schema.context import Info
 from service.schema.errors import error_result
@@ -60,6 +61,42 @@ class PassportQueries:
         except DomainError as exc:
             return _refused(exc)
         return passport_type(view)
+
+    @strawberry.field(
+        description=f"Up to {passports.MAX_PASSPORTS} citizens' passports in one read, one "
+        "result per citizen in the order asked, each exactly as `passport` answers it for that "
+        "citizen (a citizen named twice is answered at both positions and recorded once). Too "
+        "many citizens, or a bad filter, purpose or legal basis, answer a single "
+        "ValidationFailed for the whole field."
+    )
+    async def passports(
+        self,
+        info: Info,
+        citizens: list[CitizenRef],
+        purpose: str | None = None,
+        legal_basis: str | None = None,
+        filter: PassportFilter | None = None,
+    ) -> list[PassportResult]:
+        ctx = info.context
+        try:
+            views = await passports.read_passports(
+                ctx.session,
+                ctx.principal,
+                ctx.hmac_key,
+                citizens=[plain(citizen) for citizen in citizens],
+                purpose=purpose,
+                legal_basis=legal_basis,
+                flt=passport_filter(filter),
+                legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
+            )
+        except ValidationFailed as exc:
+            return [_refused(exc)]
+        except DomainError as exc:  # a refusal of all: each citizen's answer, as one read's
+            return [_refused(exc) for _ in citizens]
+        return [
+            _refused(view) if isinstance(view, DomainError) else passport_type(view)
+            for view in views
+        ]
 
     @strawberry.field(
         description="The passport a share link shows (authenticate with the link's token)"
