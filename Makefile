@@ -28,6 +28,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/reads.py
+	$(BIN)/python bench/passport_list.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/exports.py
 
