@@ -278,6 +278,33 @@ async def competence_uris(url: str, n: int) -> list[str]:
     return [r["uri"] for r in rows]
 
 
+ISSUE_MANY = """mutation($inputs: [IssueClaimInput!]!) {
+  issueClaims(inputs: $inputs) { ... on ClaimsIssued { accepted } } }"""
+
+
+async def seed_claims(port: int, token: str, citizens: list[str], uris: list[str]) -> None:
+    """Every citizen gets a claim per competence (acquired 400 days ago, used 30 days ago), in
+    one issueClaims batch per citizen."""
+    acquired = (date.today() - timedelta(days=400)).isoformat()
+    used = (date.today() - timedelta(days=30)).isoformat()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    ) as http:
+        await wait_ready(http)
+        for citizen in citizens:
+            inputs = [
+                factories.claim_input(citizen, uri, acquiredOn=acquired, lastUsedOn=used)
+                for uri in uris
+            ]
+            response = await http.post(
+                "/graphql", json={"query": ISSUE_MANY, "variables": {"inputs": inputs}}
+            )
+            accepted = response.json()["data"]["issueClaims"]["accepted"]
+            assert accepted == len(uris), response.text[:300]
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-"))
     async with bench_database(workdir) as url:

@@ -18,7 +18,6 @@ import json
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,14 @@ from bench.core import (
     pct,
     prepare,
     run_facts,
+    seed_claims,
     service_process,
-    wait_ready,
 )
 from bench.reads import Connection, prepared_post
 from service.app import create_app
 from service.settings import Settings
 from tests import factories
 from tests.conftest import StatementCounter
-from tests.test_bulk_claims import ISSUE_MANY
 
 LIST = """query List($c: [CitizenRef!]!) {
   passports(citizens: $c, purpose: "benchmark", legalBasis: "BENCH") {
@@ -53,29 +51,6 @@ LIST = """query List($c: [CitizenRef!]!) {
     }
   }
 }"""
-
-
-async def seed_citizens(port: int, token: str, citizens: list[str], uris: list[str]) -> None:
-    """Every citizen gets a claim per competence, in one issueClaims batch per citizen."""
-    acquired = (date.today() - timedelta(days=400)).isoformat()
-    used = (date.today() - timedelta(days=30)).isoformat()
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    ) as http:
-        await wait_ready(http)
-        for citizen in citizens:
-            inputs = [
-                factories.claim_input(citizen, uri, acquiredOn=acquired, lastUsedOn=used)
-                for uri in uris
-            ]
-            response = await http.post(
-                "/graphql", json={"query": ISSUE_MANY, "variables": {"inputs": inputs}}
-            )
-            assert response.json()["data"]["issueClaims"]["accepted"] == len(uris), response.text[
-                :300
-            ]
 
 
 async def count_statements(settings: Settings, token: str, body: dict[str, Any]) -> list[str]:
@@ -116,7 +91,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         "requests": args.requests,
     }
     async with service_process(url, settings, args.workers) as port:
-        await seed_citizens(port, token, citizens, await competence_uris(url, args.claims))
+        await seed_claims(port, token, citizens, await competence_uris(url, args.claims))
         conn = await Connection.open(port)
         latencies: list[float] = []
         try:

@@ -30,27 +30,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import httpx
 import orjson
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
-    ISSUE,
     bench_database,
     competence_uris,
     pct,
     prepare,
     run_facts,
     run_load,
+    seed_claims,
     service_process,
-    wait_ready,
 )
 from service.claims.views import passport_claims_sql
 from service.db.embedded import asyncpg_dsn
@@ -149,25 +147,6 @@ async def paced(
     return total / (time.perf_counter() - started), latencies
 
 
-async def issue_claims(port: int, token: str, citizen: str, uris: list[str]) -> None:
-    acquired = (date.today() - timedelta(days=400)).isoformat()
-    used = (date.today() - timedelta(days=30)).isoformat()
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    ) as http:
-        await wait_ready(http)
-        for uri in uris:
-            data = factories.claim_input(citizen, uri, acquiredOn=acquired, lastUsedOn=used)
-            response = await http.post(
-                "/graphql", json={"query": ISSUE, "variables": {"input": data}}
-            )
-            assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
-                response.text
-            )
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-reads-"))
     async with bench_database(workdir) as url:
@@ -183,7 +162,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         "/graphql", token, {"query": READ, "variables": {"c": {"insz": citizen}}}
     )
     async with service_process(url, settings, args.workers) as port:
-        await issue_claims(port, token, citizen, await competence_uris(url, args.claims))
+        await seed_claims(port, token, [citizen], await competence_uris(url, args.claims))
         idle: list[Connection] = []
 
         async def read() -> None:
