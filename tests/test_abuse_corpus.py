@@ -36,7 +36,7 @@ from graphql.execution.executor import Executor
 from sqlalchemy import event
 
 import service.schema
-from service.api.graphql import _duplicate_keys
+from service.api.bodies import InvalidJson, strict_json
 from service.schema.cost import selection_depth
 from service.settings import Settings
 from tests import factories
@@ -629,7 +629,11 @@ async def test_only_documents_of_ordinary_size_are_cached(
     ],
 )
 def test_repeated_keys_are_found_wherever_they_are(body: bytes, duplicate: bool) -> None:
-    assert _duplicate_keys(body, orjson.loads(body)) is duplicate
+    if duplicate:
+        with pytest.raises(InvalidJson, match="twice"):
+            strict_json(body)
+    else:
+        assert strict_json(body) == orjson.loads(body)
 
 
 @pytest.mark.parametrize(

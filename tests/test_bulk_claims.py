@@ -168,6 +168,15 @@ def report(response: httpx.Response) -> tuple[list[dict[str, Any]], dict[str, in
     return lines[:-1], lines[-1]["summary"]
 
 
+async def test_an_upload_row_naming_a_field_twice_is_rejected(api: Api) -> None:
+    partner = await make_partner(api)
+    good = factories.claim_input(factories.insz())
+    twice = ndjson([good])[:-2] + b', "context": "first", "context": "second"}\n'
+    rows, summary = report(await upload(api, partner, twice))
+    assert summary == {"rows": 1, "accepted": 0, "duplicates": 0, "rejected": 1}
+    assert rows[0]["problems"][0]["message"] == "JSON naming a key twice in one object"
+
+
 @asynccontextmanager
 async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[Api]:
     configured = settings.model_copy(update=overrides)

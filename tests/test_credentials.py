@@ -276,6 +276,17 @@ async def test_malformed_verification_requests_get_a_typed_error(api: Api, body:
     assert response.json()["code"] == "VALIDATION_FAILED"
 
 
+async def test_a_verification_request_naming_a_key_twice_is_refused(api: Api) -> None:
+    """Read by its last copy it would be a lookup (404); one reader may see the first copy."""
+    response = await api.http.post(
+        "/verify",
+        content=b'{"exportId": "first", "exportId": "second"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "twice" in response.text
+
+
 @pytest.mark.parametrize(
     "credential",
     [

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from service import clock
 from service.api.auth import rest_transaction
-from service.api.bodies import BodyTooLarge, read_bounded
+from service.api.bodies import BodyTooLarge, InvalidJson, read_bounded, strict_json
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
@@ -331,8 +331,8 @@ async def verify(request: Request) -> Response:
     except BodyTooLarge:
         return problem(413, "PAYLOAD_TOO_LARGE", "a credential of more than 8 MiB")
     try:
-        parsed = VerifyRequest.model_validate(orjson.loads(raw))
-    except (orjson.JSONDecodeError, ValueError) as exc:
+        parsed = VerifyRequest.model_validate(strict_json(raw))
+    except ValueError as exc:
         raise ValidationFailed.one("body", _why(exc)) from None
     if (parsed.credential is None) == (parsed.export_id is None):
         raise ValidationFailed.one("body", "give exactly one of credential or exportId")
@@ -368,8 +368,8 @@ def _digest(document: dict[str, Any] | None) -> bytes | None:
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, orjson.JSONDecodeError):
-        return "not valid JSON"
+    if isinstance(exc, InvalidJson):
+        return str(exc)
     return 'expected {"credential": {...}} or {"exportId": "..."}'
 
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import IO, Any
 
-import orjson
 from pydantic.alias_generators import to_snake
 
+from service.api.bodies import InvalidJson, strict_json
 from service.errors import Problem
 
 MAX_LINE_BYTES = 64 * 1024
@@ -66,10 +66,7 @@ def _named(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def json_row(line: bytes) -> dict[str, Any]:
     """One NDJSON line as the domain's mapping. Raises ValueError with what is wrong."""
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise ValueError("not valid JSON") from None
+    row = strict_json(line)  # raises InvalidJson, a ValueError saying what is wrong
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")
     return _named(row)
@@ -124,9 +121,9 @@ def _csv_row(header: list[str], cells: list[str]) -> dict[str, Any]:
         row["proficiency"] = {"scale": scale, "level": level}
     if "evidence" in row:
         try:
-            row["evidence"] = orjson.loads(row["evidence"])
-        except orjson.JSONDecodeError:
-            raise ValueError("evidence is not a JSON array") from None
+            row["evidence"] = strict_json(row["evidence"])
+        except InvalidJson as exc:
+            raise ValueError(f"evidence is {exc}") from None
     return _named(row)
 
 
