@@ -168,6 +168,17 @@ def report(response: httpx.Response) -> tuple[list[dict[str, Any]], dict[str, in
     return lines[:-1], lines[-1]["summary"]
 
 
+async def test_an_upload_declared_too_large_is_refused_before_any_work(api: Api) -> None:
+    declared = str(api.settings.bulk_max_bytes + 1)
+    response = await api.http.post(
+        "/claims:bulk",
+        content=b"",
+        headers={"Content-Type": NDJSON, "Content-Length": declared},  # no token at all
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
 async def test_an_upload_row_naming_a_field_twice_is_rejected(api: Api) -> None:
     partner = await make_partner(api)
     good = factories.claim_input(factories.insz())

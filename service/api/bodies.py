@@ -17,6 +17,11 @@ class InvalidJson(ValueError):
     """Not JSON, or JSON naming a key twice in one object; the message says which."""
 
 
+def media_type(request: Request) -> str:
+    """The Content-Type without its parameters, lower case."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 def declared_too_large(request: Request, max_bytes: int) -> bool:
     declared = request.headers.get("content-length")
     return declared is not None and (not declared.isdigit() or int(declared) > max_bytes)

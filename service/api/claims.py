@@ -26,14 +26,14 @@ from starlette.responses import Response, StreamingResponse
 
 from service import clock
 from service.api.auth import charged_principal
+from service.api.bodies import declared_too_large, media_type
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.state import AppState, app_state
 from service.api.uploads import BadHeader, Row, csv_rows, ndjson_rows
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
-from service.claims.bulk import NumberedOutcome, RowStatus, ingest
+from service.claims.bulk import NumberedOutcome, RowStatus, counted, ingest
 from service.models import BulkUpload
-from service.observability import bulk_rows, claims_issued
 
 router = APIRouter(tags=["claims"])
 NDJSON = "application/x-ndjson"
@@ -73,6 +73,10 @@ def _report_line(numbered: NumberedOutcome) -> bytes:
 
 class _NotUtf8(Exception):
     pass
+
+
+def _too_large(limit: int) -> Response:
+    return problem(413, "PAYLOAD_TOO_LARGE", f"upload larger than {limit} bytes")
 
 
 async def _spool(request: Request, limit: int) -> tuple[IO[bytes], bytes, int] | None:
@@ -162,14 +166,16 @@ async def _upload_lock(
 async def bulk_issue(request: Request) -> Response:
     state = app_state(request)
     settings = state.settings
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in (NDJSON, CSV):
+    kind = media_type(request)
+    if kind not in (NDJSON, CSV):
         return problem(415, "UNSUPPORTED_MEDIA_TYPE", f"send {NDJSON} or {CSV}")
     key = request.headers.get("idempotency-key")
     if key is not None and not _KEY.fullmatch(key):
         return problem(
             422, "VALIDATION_FAILED", "Idempotency-Key: 1-200 printable ASCII characters"
         )
+    if declared_too_large(request, settings.bulk_max_bytes):  # refused before any work
+        return _too_large(settings.bulk_max_bytes)
     principal = await _principal(state, request)
     organisation_id = require_issuer(principal)  # before reading a byte of the body
     try:
@@ -177,9 +183,7 @@ async def bulk_issue(request: Request) -> Response:
     except _NotUtf8:
         return problem(422, "VALIDATION_FAILED", "the upload is not UTF-8 text")
     if spooled is None:
-        return problem(
-            413, "PAYLOAD_TOO_LARGE", f"upload larger than {settings.bulk_max_bytes} bytes"
-        )
+        return _too_large(settings.bulk_max_bytes)
     spool, digest, lines = spooled
     try:
         async with _upload_lock(state, principal, key) as (conn, got):
@@ -207,8 +211,8 @@ async def bulk_issue(request: Request) -> Response:
                         headers={"Idempotent-Replayed": "true"},
                     )
             try:
-                _count(spool, media_type, settings.bulk_max_rows, lines)
-                rows = _rows(spool, media_type)
+                _count(spool, kind, settings.bulk_max_rows, lines)
+                rows = _rows(spool, kind)
                 report = await _process(state, principal, rows, conn, key, digest)
             except BadHeader as exc:
                 return problem(422, "VALIDATION_FAILED", str(exc))
@@ -245,7 +249,7 @@ async def _process(
     report = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
     packed = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) if key else None  # noqa: SIM115
     archive = gzip.GzipFile(fileobj=packed, mode="wb") if packed else None
-    counts = dict.fromkeys(RowStatus, 0)
+    statuses: list[RowStatus] = []
     try:
         async for chunk in ingest(
             state.sessions, principal, rows, state.hmac_key, state.settings.bulk_chunk_rows
@@ -254,9 +258,9 @@ async def _process(
             report.write(data)
             if archive:
                 archive.write(data)
-            for numbered in chunk:
-                counts[numbered.outcome.status] += 1
+            statuses.extend(numbered.outcome.status for numbered in chunk)
             await state.limiter.spend(principal, max(1, len(chunk) // ROWS_PER_UNIT))
+        counts = counted(principal, statuses)
         summary = {
             "summary": {
                 "rows": sum(counts.values()),
@@ -267,10 +271,6 @@ async def _process(
         }
         tail = orjson.dumps(summary) + b"\n"
         report.write(tail)
-        bulk_rows(
-            counts[RowStatus.ACCEPTED], counts[RowStatus.DUPLICATE], counts[RowStatus.REJECTED]
-        )
-        claims_issued(principal.organisation_kind, counts[RowStatus.ACCEPTED])
         if archive and packed and conn is not None and key is not None:
             archive.write(tail)
             archive.close()

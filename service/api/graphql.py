@@ -29,7 +29,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 
 from service.api.auth import bearer, verified
-from service.api.bodies import BodyTooLarge, InvalidJson, read_bounded, strict_json
+from service.api.bodies import BodyTooLarge, InvalidJson, media_type, read_bounded, strict_json
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.principal import Lookup
@@ -132,8 +132,7 @@ def _response(result: ExecutionResult, context: Context) -> JsonResponse:
 
 async def _read_request(request: Request, state: AppState) -> dict[str, Any] | JsonResponse:
     limit = state.settings.graphql_max_body_bytes
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type(request) != "application/json":
         return transport_error(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
     try:
         payload = strict_json(await read_bounded(request, limit))

@@ -11,6 +11,7 @@ each for claims and events, and one for the webhook outbox.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,7 @@ from service.events.payloads import claim_payload
 from service.identity.numbers import insz_hash
 from service.models import CitizenEvent, Claim
 from service.models.enums import EventType
+from service.observability import bulk_rows, claims_issued
 from service.taxonomy.search import competences_by_uri
 from service.validation import validate
 
@@ -102,6 +104,7 @@ async def issue_many(
     rejected with it. Runs in the caller's transaction; raises only what reruns it (a
     deadlock, or a citizen erased meanwhile: CitizenGone)."""
     organisation_id = require_issuer(principal)
+
     outcomes: list[RowOutcome | None] = [None] * len(rows)
     specs: list[tuple[int, IssueClaimInput]] = []
     for index, row in enumerate(rows):
@@ -209,6 +212,15 @@ async def _citizens(
     if looking:
         found.update(await find_citizens(session, looking))
     return found, taken
+
+
+def counted(principal: Principal, statuses: Iterable[RowStatus]) -> Counter[RowStatus]:
+    """The outcomes of committed rows, by status, also counted in the metrics: one place for
+    ``issueClaims`` and the upload alike."""
+    counts = Counter(statuses)
+    bulk_rows(counts[RowStatus.ACCEPTED], counts[RowStatus.DUPLICATE], counts[RowStatus.REJECTED])
+    claims_issued(principal.organisation_kind, counts[RowStatus.ACCEPTED])
+    return counts
 
 
 def _settled(outcomes: list[RowOutcome | None]) -> list[RowOutcome]:

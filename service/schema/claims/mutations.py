@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 
 import strawberry
 
@@ -12,7 +11,7 @@ from service.claims import service as claims
 from service.claims.views import ClaimView, load_claims
 from service.errors import DomainError, ValidationFailed
 from service.models import Claim
-from service.observability import claim_issued, claims_issued
+from service.observability import claim_issued
 from service.schema.claims.inputs import IssueClaimInput, RevokeClaimInput, SupersedeClaimInput
 from service.schema.claims.types import (
     ClaimIssued,
@@ -86,8 +85,7 @@ class ClaimMutations:
             else:
                 assert outcome.error is not None
                 results.append(error_result(outcome.error))
-        counts = Counter(outcome.status for outcome in outcomes)
-        claims_issued(ctx.principal.organisation_kind, counts[bulk.RowStatus.ACCEPTED])
+        counts = bulk.counted(ctx.principal, (outcome.status for outcome in outcomes))
         return ClaimsIssued(
             results=results,
             accepted=counts[bulk.RowStatus.ACCEPTED],
