@@ -117,6 +117,8 @@ def serve(
         if demo:
             _echo(f"Demo tokens:       {command} token demo")
     os.environ["PASSPORT_DATABASE_URL"] = url  # the app (and every worker) reads its settings
+    # Where it really listens: without PASSPORT_PUBLIC_BASE_URL, the URLs in exports follow it.
+    os.environ["PASSPORT_HOST"], os.environ["PASSPORT_PORT"] = bind_host, str(bind_port)
     processes = workers or settings.workers
     if processes > 1:
         chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

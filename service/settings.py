@@ -251,7 +251,14 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_base_url or f"http://{self.host}:{self.port}"
+        """The one public base URL: every did:web, status list, QR code, PDF and Location
+        header derives from it. In development it follows where `passport serve` really
+        listens (serve passes its --host and --port on as PASSPORT_HOST and PASSPORT_PORT)."""
+        if self.public_base_url:
+            return self.public_base_url
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @property
     def dev_tokens_allowed(self) -> bool:
