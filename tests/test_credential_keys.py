@@ -53,7 +53,7 @@ async def test_rotation_keeps_old_exports_verifiable(
     async with app_with_keys(settings, keys) as http:
         old = (await http.get("/passports/me/credential", headers=me)).json()
     old_kid = first["keys"][0]["kid"]
-    assert old["proof"]["verificationMethod"].endswith("#" + old_kid)
+    assert old["proof"][0]["verificationMethod"].endswith("#" + old_kid)
 
     keys.write_text(json.dumps(rotate(first, retire_after=0)))  # old key: public part only
     async with app_with_keys(settings, keys) as http:
@@ -62,7 +62,7 @@ async def test_rotation_keeps_old_exports_verifiable(
         report = (await http.post("/verify", json={"credential": old})).json()
         assert report["verified"] is True, report
         new = (await http.get("/passports/me/credential", headers=me)).json()
-        assert new["proof"]["verificationMethod"].endswith("#" + published[0])
+        assert new["proof"][0]["verificationMethod"].endswith("#" + published[0])
         assert (await http.post("/verify", json={"credential": new})).json()["verified"] is True
 
     keys.write_text(json.dumps({"keys": [rotate({"keys": []})["keys"][0]]}))  # old key gone

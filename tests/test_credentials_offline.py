@@ -62,7 +62,7 @@ def test_signing_reproduces_the_official_test_vector(suite: str) -> None:
         proof["verificationMethod"],
         proof["created"],
     )
-    assert signed["proof"]["proofValue"] == vector["expected"]["proofValue"]
+    assert signed["proof"][0]["proofValue"] == vector["expected"]["proofValue"]
 
 
 def _key_in_method(method: str) -> Any:
@@ -151,7 +151,7 @@ def _standalone_verify(document: dict[str, Any], jwks: dict[str, Any]) -> bool:
         }
         return hashlib.sha256(jsonld.normalize(doc, options).encode()).digest()
 
-    proof = dict(document["proof"])
+    proof = dict(document["proof"][0])
     signature = base58.b58decode(proof.pop("proofValue")[1:])
     kid = proof["verificationMethod"].split("#")[1]
     keys = public_keyring(jwks)
@@ -184,10 +184,13 @@ async def test_anyone_verifies_an_export_with_only_the_published_key(
     did = (await api.http.get("/.well-known/did.json")).json()
     org_did = (await api.http.get(f"/organisations/{school.organisation_id}/did.json")).json()
     assert inner["issuer"]["id"] == org_did["id"] and org_did["controller"] == did["id"]
+    assert org_did["verificationMethod"][0]["controller"] == org_did["id"]
     method = org_did["verificationMethod"][0]
     assert (
         method["id"]
-        == document["credentialSubject"]["verifiableCredential"][0]["proof"]["verificationMethod"]
+        == document["credentialSubject"]["verifiableCredential"][0]["proof"][0][
+            "verificationMethod"
+        ]
     )
     assert key_from_multibase(method["publicKeyMultibase"]) is not None
 

@@ -75,6 +75,9 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
         assert [tuple(row) for row in updates] == [
             ("access_grants", "revoked_at"),
             ("api_clients", "status"),
+            # the name the citizen chose for their exports: theirs to change
+            ("citizen_settings", "export_name"),
+            ("citizen_settings", "updated_at"),
             *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -25,9 +26,17 @@ from service.api.state import AppState, app_state
 from service.auth.principal import Principal
 from service.credentials import status
 from service.credentials.clr import status_list_credential
-from service.credentials.exports import SignedExport, export_passport, find_export
+from service.credentials.exports import (
+    NO_SUCH_EXPORT,
+    ExportSummary,
+    SignedExport,
+    citizen_exports,
+    export_passport,
+    find_export,
+    revoke_export,
+)
 from service.credentials.i18n import Language, day, text
-from service.credentials.issuer import export_code, export_id_from_code
+from service.credentials.issuer import export_code, parse_export_id, verification_url
 from service.credentials.pdf import render_cv
 from service.credentials.templates_render import render_page
 from service.credentials.verify import (
@@ -39,6 +48,7 @@ from service.credentials.verify import (
 from service.errors import NotFound, ValidationFailed
 from service.models import CredentialExport, Organisation
 from service.models.enums import PrincipalKind
+from service.schema.cost import WEIGHTS
 
 router = APIRouter(tags=["credentials"])
 # Signing a passport canonicalizes one credential per claim: the costliest thing a citizen
@@ -153,6 +163,83 @@ async def download_cv(request: Request, lang: LanguageQuery = Language.NL) -> Re
             "Location": state.issuer.verification_url(export.export_id),
         },
     )
+
+
+class ExportItem(BaseModel):
+    """One export of the citizen's passport, as ``Me.exports`` lists it."""
+
+    id: str
+    code: str = Field(description="The short code printed on the PDF")
+    verificationUrl: str
+    createdAt: datetime
+    validUntil: datetime
+    basis: str = Field(description="SELF: the citizen made it; LINK: a share link's holder did")
+    language: str
+    credentials: int
+    revokedAt: datetime | None
+
+
+class ExportList(BaseModel):
+    exports: list[ExportItem]
+    nextCursor: str | None = Field(description="Pass as ?after= for the next page")
+
+
+def _item(view: ExportSummary, base_url: str) -> ExportItem:
+    return ExportItem(
+        id=str(view.export_id),
+        code=export_code(view.export_id),
+        verificationUrl=verification_url(base_url, view.export_id),
+        createdAt=view.created_at,
+        validUntil=view.valid_until,
+        basis=view.basis.value.upper(),
+        language=view.language.value,
+        credentials=view.credentials,
+        revokedAt=view.revoked_at,
+    )
+
+
+@router.get(
+    "/passports/me/exports",
+    summary="Every export of your passport, newest first (yours and your share links')",
+    response_model=ExportList,
+    responses={k: v for k, v in CITIZEN_ERRORS.items() if k != 409},
+)
+async def list_exports(
+    request: Request,
+    first: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=200)] = None,
+) -> JsonResponse:
+    state = app_state(request)
+    async with rest_transaction(request, WEIGHTS["Me.exports"]) as (session, principal):
+        page = await citizen_exports(session, principal, state.hmac_key, first=first, after=after)
+    body = ExportList(
+        exports=[_item(view, state.settings.base_url) for view in page.items],
+        nextCursor=page.end_cursor if page.has_next_page else None,
+    )
+    return JsonResponse(body.model_dump(mode="json"))
+
+
+@router.post(
+    "/passports/me/exports/{export}/revoke",
+    summary="Take back an export you handed out: every credential in it verifies as revoked",
+    response_model=ExportItem,
+    responses={k: v for k, v in CITIZEN_ERRORS.items() if k != 409},
+)
+async def revoke(
+    request: Request,
+    export: Annotated[str, Path(max_length=64, description="The export's id or short code")],
+) -> JsonResponse:
+    """Idempotent; the same as the GraphQL mutation revokeExport."""
+    state = app_state(request)
+    async with rest_transaction(request, WEIGHTS["Mutation.revokeExport"]) as (
+        session,
+        principal,
+    ):
+        export_id = parse_export_id(export)
+        if export_id is None:
+            raise NotFound(NO_SUCH_EXPORT)
+        view = await revoke_export(session, principal, state.hmac_key, export_id)
+    return JsonResponse(_item(view, state.settings.base_url).model_dump(mode="json"))
 
 
 @router.get(
@@ -300,13 +387,6 @@ def verification_report(verification: Verification) -> VerificationReport:
     )
 
 
-def _export_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return export_id_from_code(value)
-
-
 @router.post(
     "/verify",
     summary="Verify a credential this service signed, or an export by its id",
@@ -339,7 +419,7 @@ async def verify(request: Request) -> Response:
     now = clock.now()
     async with state.sessions() as session:
         if parsed.export_id is not None:
-            export_id = _export_uuid(parsed.export_id)
+            export_id = parse_export_id(parsed.export_id)
             if export_id is None:
                 raise NotFound("no such export")
             record = await find_export(session, export_id, record_as=principal)
@@ -392,7 +472,7 @@ async def verification_page(
     state = app_state(request)
     principal = await _spend_anonymous(state, request, VERIFY_COST)
     language = lang or _accepted_language(request)
-    export_id = _export_uuid(code)
+    export_id = parse_export_id(code)
     context: dict[str, Any] = {"found": False}
     if export_id is not None:
         async with state.sessions() as session:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import BaseModel
 from sqlalchemy import String, bindparam, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import clock
 from service.auth.policy import require_citizen
 from service.auth.principal import Principal
 from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
-from service.models import Citizen, CitizenIdentity
+from service.models import Citizen, CitizenIdentity, CitizenSettings
+from service.validation import Name, validate
 
 # The statements of every write are built once: building one costs more than running it.
 _BY_HASH = select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == bindparam("h"))
@@ -151,3 +155,36 @@ async def lock_citizens(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> N
     )
     if present != len(citizen_ids):
         raise CitizenGone
+
+
+class _ExportName(BaseModel):
+    name: Name | None
+
+
+async def export_name(session: AsyncSession, citizen_id: uuid.UUID) -> str | None:
+    return await session.scalar(
+        select(CitizenSettings.export_name).where(CitizenSettings.citizen_id == citizen_id)
+    )
+
+
+async def set_export_name(
+    session: AsyncSession, principal: Principal, key: bytes, name: str | None
+) -> str | None:
+    """The name the citizen's exports show; None clears it (the sign-in's name is used)."""
+    chosen = validate(_ExportName, {"name": name}, prefix="").name
+    chosen = " ".join(chosen.split()) if chosen is not None else None
+    citizen_id = await own_citizen_id(session, principal, key, create=True)
+    assert citizen_id is not None
+    statement = pg_insert(CitizenSettings).values(
+        citizen_id=citizen_id, export_name=chosen, updated_at=clock.now()
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CitizenSettings.citizen_id],
+            set_={
+                "export_name": statement.excluded.export_name,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+    return chosen

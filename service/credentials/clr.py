@@ -38,7 +38,9 @@ CLR_SCHEMA = (
     "https://purl.imsglobal.org/spec/clr/v2p0/schema/json/clr_v2p0_clrcredential_schema.json"
 )
 SCHEMA_TYPE = "1EdTechJsonSchemaValidator2019"
-ACHIEVEMENT_CONTEXT = [VC_V2, OB_V3]
+# The extensions context defines 1EdTechJsonSchemaValidator2019, the credentialSchema type:
+# without it that type is an undefined term, which a safe-mode JSON-LD processor refuses.
+ACHIEVEMENT_CONTEXT = [VC_V2, OB_V3, OB_EXTENSIONS]
 CLR_CONTEXT = [VC_V2, CLR_V2, OB_V3, OB_EXTENSIONS]
 ESCO = "ESCO"
 

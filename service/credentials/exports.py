@@ -12,24 +12,32 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.principal import Principal
-from service.citizens.service import lock_citizen, own_citizen_id
+from service.citizens.service import export_name, lock_citizen, own_citizen_id
 from service.claims.views import ClaimView, load_claims
 from service.credentials import status
 from service.credentials.clr import ExportRequest, sign_export
 from service.credentials.i18n import Language
 from service.credentials.issuer import Issuer
 from service.errors import CitizenGone, InvalidState, NotFound
-from service.models import Claim, CredentialExport, Organisation
+from service.models import (
+    Claim,
+    CredentialExport,
+    CredentialExportEntry,
+    CredentialExportRevocation,
+    Organisation,
+)
 from service.models.enums import AccessBasis, ClaimStatus
+from service.pagination import decode_cursor, encode_cursor
 from service.passports.service import (
     NOT_FOUND,
     Passport,
@@ -42,6 +50,7 @@ from service.passports.service import (
 
 ACTIVE_ONLY = PassportFilter(statuses=frozenset({ClaimStatus.ACTIVE}))
 NOTHING_TO_EXPORT = "there are no verified competences to export yet"
+NO_SUCH_EXPORT = "no export of your passport with this id"
 
 
 @dataclass(frozen=True)
@@ -83,17 +92,21 @@ async def export_passport(
     claims = [claim for pc in passport.competences for claim in pc.claims]
     if passport.citizen_id is None or not claims:
         raise InvalidState(NOTHING_TO_EXPORT)
+    # The name the citizen chose for exports, else their sign-in's; a link's holder has none.
+    holder_name = await export_name(session, citizen_id) or (
+        None if principal.is_link else principal.display_name
+    )
     export_id = uuid.uuid4()
     created = clock.now().replace(microsecond=0)
-    positions, export_position = await status.assign(
-        session, citizen_id, [c.claim_id for c in claims]
-    )
+    # Fresh positions for this export alone: no index is shared with any other copy.
+    export_position, *drawn = await status.allocate(session, len(claims) + 1)
+    positions = {claim.claim_id: position for claim, position in zip(claims, drawn, strict=True)}
     request = ExportRequest(
         export_id=export_id,
         created=created,
         valid_until=created + timedelta(days=valid_days),
         language=language,
-        holder_name=None if principal.is_link else principal.display_name,
+        holder_name=holder_name,
         claims=claims,
         positions=positions,
         export_position=export_position,
@@ -102,8 +115,8 @@ async def export_passport(
     # Canonicalizing a few hundred credentials takes a while: off the event loop.
     document = await asyncio.to_thread(sign_export, issuer, request)
     body = orjson.dumps(document)
-    session.add(
-        CredentialExport(
+    await session.execute(
+        insert(CredentialExport).values(
             id=export_id,
             citizen_id=citizen_id,
             created_at=created,
@@ -112,13 +125,25 @@ async def export_passport(
             grant_id=principal.grant_id if principal.is_link else None,
             key_id=issuer.keys.active.kid,
             language=language.value,
-            claim_ids=[c.claim_id for c in claims],
             status_list=export_position.status_list,
             status_idx=export_position.index,
             document_sha256=hashlib.sha256(body).digest(),
         )
     )
-    await session.flush()
+    await session.execute(
+        insert(CredentialExportEntry).values(
+            [
+                {
+                    "citizen_id": citizen_id,
+                    "export_id": export_id,
+                    "claim_id": claim_id,
+                    "status_list": position.status_list,
+                    "idx": position.index,
+                }
+                for claim_id, position in positions.items()
+            ]
+        )
+    )
     return SignedExport(export_id, document, body, passport, request)
 
 
@@ -135,7 +160,9 @@ async def _enterprise_numbers(
 @dataclass(frozen=True)
 class ExportRecord:
     export: CredentialExport
+    claim_ids: list[uuid.UUID]  # what it holds, as signed
     claims: list[ClaimView]  # those still held; an erased citizen's export is gone entirely
+    revoked_at: datetime | None  # the citizen took the whole export back
 
 
 async def find_export(
@@ -146,8 +173,13 @@ async def find_export(
     export = await session.scalar(select(CredentialExport).where(CredentialExport.id == export_id))
     if export is None:
         raise NotFound(NOT_FOUND)
+    key = {"citizen_id": export.citizen_id, "export_id": export.id}
+    claim_ids = list(await session.scalars(select(CredentialExportEntry.claim_id).filter_by(**key)))
+    revoked_at = await session.scalar(
+        select(CredentialExportRevocation.revoked_at).filter_by(**key)
+    )
     claims = await load_claims(
-        session, Claim.citizen_id == export.citizen_id, Claim.claim_id.in_(export.claim_ids)
+        session, Claim.citizen_id == export.citizen_id, Claim.claim_id.in_(claim_ids)
     )
     if record_as is not None:
         seen = Passport(
@@ -159,4 +191,117 @@ async def find_export(
         )
         if not await record_access(session, record_as, seen, operation="verifyExport"):
             raise NotFound(NOT_FOUND)
-    return ExportRecord(export, claims)
+    return ExportRecord(export, claim_ids, claims, revoked_at)
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """One export as its citizen sees it in their list."""
+
+    export_id: uuid.UUID
+    created_at: datetime
+    valid_until: datetime
+    basis: AccessBasis  # SELF: the citizen made it; LINK: a share link's holder did
+    language: Language
+    credentials: int
+    revoked_at: datetime | None
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.export_id)
+
+
+_SUMMARY = (
+    select(
+        CredentialExport.id,
+        CredentialExport.created_at,
+        CredentialExport.valid_until,
+        CredentialExport.basis,
+        CredentialExport.language,
+        select(func.count())
+        .where(
+            CredentialExportEntry.citizen_id == CredentialExport.citizen_id,
+            CredentialExportEntry.export_id == CredentialExport.id,
+        )
+        .scalar_subquery()
+        .label("credentials"),
+        CredentialExportRevocation.revoked_at,
+    )
+    .outerjoin(
+        CredentialExportRevocation,
+        (CredentialExportRevocation.citizen_id == CredentialExport.citizen_id)
+        & (CredentialExportRevocation.export_id == CredentialExport.id),
+    )
+    .order_by(CredentialExport.created_at.desc(), CredentialExport.id.desc())
+)
+
+
+def _summary(row: Any) -> ExportSummary:
+    return ExportSummary(
+        export_id=row.id,
+        created_at=row.created_at,
+        valid_until=row.valid_until,
+        basis=AccessBasis(row.basis),
+        language=Language(row.language),
+        credentials=row.credentials,
+        revoked_at=row.revoked_at,
+    )
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    items: list[ExportSummary]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+async def citizen_exports(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, *, first: int, after: str | None
+) -> ExportPage:
+    """Every export of the citizen's passport, newest first: theirs and their links'."""
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    if citizen_id is None:
+        return ExportPage([], False, None)
+    statement = _SUMMARY.where(CredentialExport.citizen_id == citizen_id)
+    if after:
+        stamp, last_id = decode_cursor(after)
+        statement = statement.where(
+            tuple_(CredentialExport.created_at, CredentialExport.id) < tuple_(stamp, last_id)
+        )
+    rows = [_summary(row) for row in await session.execute(statement.limit(first + 1))]
+    page = rows[:first]
+    return ExportPage(
+        items=page,
+        has_next_page=len(rows) > first,
+        end_cursor=page[-1].cursor if page else None,
+    )
+
+
+async def revoke_export(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, export_id: uuid.UUID
+) -> ExportSummary:
+    """Idempotent. From the next status-list read on, every credential in the export, and
+    the export itself, verify as revoked. Only the citizen whose passport it is can."""
+    citizen_id = await own_citizen_id(session, principal, hmac_key)
+    if citizen_id is None:
+        raise NotFound(NO_SUCH_EXPORT)
+    exists = await session.scalar(
+        select(CredentialExport.id).where(
+            CredentialExport.citizen_id == citizen_id, CredentialExport.id == export_id
+        )
+    )
+    if exists is None:
+        raise NotFound(NO_SUCH_EXPORT)
+    await session.execute(
+        pg_insert(CredentialExportRevocation)
+        .values(citizen_id=citizen_id, export_id=export_id, revoked_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["citizen_id", "export_id"])
+    )
+    row = (
+        await session.execute(
+            _SUMMARY.where(
+                CredentialExport.citizen_id == citizen_id, CredentialExport.id == export_id
+            )
+        )
+    ).one()
+    return _summary(row)

@@ -103,7 +103,16 @@ def sign(
     }
     signature = private_key.sign(_hash_data(document, options))
     proof = {**options, "proofValue": "z" + base58.b58encode(signature).decode()}
-    return {**document, "proof": proof}
+    # A set of one: the strict 1EdTech schemas require an array; VC 2.0 allows both.
+    return {**document, "proof": [proof]}
+
+
+def single_proof(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The document's one proof, whether written as an object or as a set of one."""
+    proof = document.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
+    return proof if isinstance(proof, dict) else None
 
 
 @dataclass(frozen=True)
@@ -118,10 +127,8 @@ KeyResolver = Callable[[str], Ed25519PublicKey | None]
 
 def verify(document: Mapping[str, Any], resolve_key: KeyResolver) -> ProofCheck:
     """Checks the document's one proof; every failure is a reason, never an exception."""
-    proof = document.get("proof")
-    if isinstance(proof, list) and len(proof) == 1:
-        proof = proof[0]
-    if not isinstance(proof, dict):
+    proof = single_proof(document)
+    if proof is None:
         return ProofCheck(False, error="the credential has no proof, or more than one")
     method = proof.get("verificationMethod")
     if not isinstance(method, str):

@@ -21,6 +21,19 @@ def export_code(export_id: uuid.UUID) -> str:
     return base58.b58encode(export_id.bytes).decode()
 
 
+def verification_url(base_url: str, export_id: uuid.UUID) -> str:
+    """The page behind an export's QR code: short enough to type from paper."""
+    return f"{base_url}/v/{export_code(export_id)}"
+
+
+def parse_export_id(value: str) -> uuid.UUID | None:
+    """An export named by its id or by its short code; None when it is neither."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return export_id_from_code(value)
+
+
 def export_id_from_code(code: str) -> uuid.UUID | None:
     if not 1 <= len(code) <= 24:
         return None
@@ -57,14 +70,18 @@ class Issuer:
         return f"{self.base_url}/credentials/status/{list_id}"
 
     def verification_url(self, export_id: uuid.UUID) -> str:
-        return f"{self.base_url}/v/{export_code(export_id)}"
+        return verification_url(self.base_url, export_id)
 
     def did_document(self, did: str) -> dict[str, Any]:
+        """Each key is listed under the DID that controls it, this one: a verifier follows a
+        method's ``controller`` to the DID document that must authorize it for
+        assertionMethod. The service's control of an organisation's DID is said once, at the
+        top (``controller``), as DID Core has it."""
         methods = [
             {
                 "id": self.method(did, key.kid),
                 "type": "Multikey",
-                "controller": self.did,
+                "controller": did,
                 "publicKeyMultibase": key.multibase,
             }
             for key in self.keys.keys

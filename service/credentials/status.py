@@ -1,13 +1,14 @@
 """Revocation status: W3C Bitstring Status List v1.0.
 
-Every exported credential carries a ``BitstringStatusListEntry``: a list and a position in it.
-A claim keeps its position across exports; an export has one of its own. Positions are drawn
-at random (the spec's advice: an order would tell when a credential was issued), in the newest
-list while it is less than half full; then a new list starts.
+Every export draws fresh positions: one for its ClrCredential and one for each credential in
+it. Positions are drawn at random (the spec's advice: an order would tell when a credential
+was issued, and a position shared across exports would let their holders be linked), in the
+newest list while it is less than half full; then a new list starts. Lists have the spec's
+minimum of 131,072 entries, so a credential hides among many.
 
-A bit is set when its claim is revoked, or its citizen was erased (``withdrawn_at``). The
-bits are computed from those facts on each read, so there is no second copy of a revocation
-that could disagree with the first.
+A bit is set when its claim is revoked, its export is revoked by the citizen, or its citizen
+was erased (``withdrawn_at``). The bits are computed from those facts on each read, so there
+is no second copy of a revocation that could disagree with the first.
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ import io
 import secrets
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_, union
+from sqlalchemy import func, null, select, tuple_, union, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
-from service.models import ClaimRevocation, ClaimStatusPosition, StatusList, StatusListEntry
+from service.models import (
+    ClaimRevocation,
+    CredentialExport,
+    CredentialExportEntry,
+    CredentialExportRevocation,
+    StatusList,
+    StatusListEntry,
+)
 
 LIST_SIZE = 131_072  # the spec's minimum: 16 KB, so one credential hides among many
 FILL_LIMIT = LIST_SIZE // 2
@@ -95,7 +103,7 @@ async def _new_list(session: AsyncSession, wanted: int) -> int:
     return wanted
 
 
-async def _allocate(session: AsyncSession, count: int) -> list[Position]:
+async def allocate(session: AsyncSession, count: int) -> list[Position]:
     """``count`` free positions, at random, in the newest list with room."""
     list_id = await _newest_list(session)
     at = clock.now()
@@ -112,55 +120,45 @@ async def _allocate(session: AsyncSession, count: int) -> list[Position]:
     return taken
 
 
-async def assign(
-    session: AsyncSession, citizen_id: uuid.UUID, claim_ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, Position], Position]:
-    """Positions for these claims (a claim keeps the one it has) and a new one for the
-    export. Call under the citizen's exclusive lock, so two exports never race for a claim."""
-    rows = await session.execute(
-        select(
-            ClaimStatusPosition.claim_id, ClaimStatusPosition.status_list, ClaimStatusPosition.idx
-        ).where(
-            ClaimStatusPosition.citizen_id == citizen_id,
-            ClaimStatusPosition.claim_id.in_(claim_ids),
-        )
-    )
-    positions = {row.claim_id: Position(row.status_list, row.idx) for row in rows}
-    missing = [claim_id for claim_id in claim_ids if claim_id not in positions]
-    *fresh, export_position = await _allocate(session, len(missing) + 1)
-    if missing:
-        await session.execute(
-            insert(ClaimStatusPosition).values(
-                [
-                    {
-                        "citizen_id": citizen_id,
-                        "claim_id": claim_id,
-                        "status_list": position.status_list,
-                        "idx": position.index,
-                    }
-                    for claim_id, position in zip(missing, fresh, strict=True)
-                ]
-            )
-        )
-        positions.update(zip(missing, fresh, strict=True))
-    return positions, export_position
-
-
 async def set_bits(session: AsyncSession, list_id: int) -> list[int]:
-    """Positions in the list whose credentials are revoked: by their issuer, or by erasure."""
+    """Positions in the list whose credentials are revoked: by their issuer, by the citizen
+    (the whole export), or by erasure."""
     withdrawn = select(StatusListEntry.idx).where(
         StatusListEntry.status_list == list_id, StatusListEntry.withdrawn_at.is_not(None)
     )
-    revoked = (
-        select(ClaimStatusPosition.idx)
+    entry = CredentialExportEntry
+    claim_revoked = (
+        select(entry.idx)
         .join(
             ClaimRevocation,
-            (ClaimRevocation.citizen_id == ClaimStatusPosition.citizen_id)
-            & (ClaimRevocation.claim_id == ClaimStatusPosition.claim_id),
+            (ClaimRevocation.citizen_id == entry.citizen_id)
+            & (ClaimRevocation.claim_id == entry.claim_id),
         )
-        .where(ClaimStatusPosition.status_list == list_id)
+        .where(entry.status_list == list_id)
     )
-    return list(await session.scalars(union(withdrawn, revoked)))
+    revoked = CredentialExportRevocation
+    export_revoked_entries = (
+        select(entry.idx)
+        .join(
+            revoked,
+            (revoked.citizen_id == entry.citizen_id) & (revoked.export_id == entry.export_id),
+        )
+        .where(entry.status_list == list_id)
+    )
+    export_revoked = (
+        select(CredentialExport.status_idx)
+        .join(
+            revoked,
+            (revoked.citizen_id == CredentialExport.citizen_id)
+            & (revoked.export_id == CredentialExport.id),
+        )
+        .where(CredentialExport.status_list == list_id)
+    )
+    return list(
+        await session.scalars(
+            union(withdrawn, claim_revoked, export_revoked_entries, export_revoked)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -168,8 +166,10 @@ class Holder:
     """What a taken position stands for now."""
 
     withdrawn: bool  # its citizen was erased
-    citizen_id: uuid.UUID | None = None  # set for a claim's position
-    claim_id: uuid.UUID | None = None
+    citizen_id: uuid.UUID | None = None
+    export_id: uuid.UUID | None = None
+    claim_id: uuid.UUID | None = None  # None: the export's own position
+    export_revoked: bool = False
 
 
 async def holders(
@@ -179,24 +179,51 @@ async def holders(
     pairs = sorted(set(wanted))
     if not pairs:
         return {}
+    taken = union_all(
+        select(
+            CredentialExportEntry.citizen_id,
+            CredentialExportEntry.export_id,
+            CredentialExportEntry.claim_id,
+            CredentialExportEntry.status_list,
+            CredentialExportEntry.idx,
+        ),
+        select(
+            CredentialExport.citizen_id,
+            CredentialExport.id,
+            null().label("claim_id"),
+            CredentialExport.status_list,
+            CredentialExport.status_idx,
+        ),
+    ).subquery()
+    revoked = CredentialExportRevocation
     rows = await session.execute(
         select(
             StatusListEntry.status_list,
             StatusListEntry.idx,
             StatusListEntry.withdrawn_at,
-            ClaimStatusPosition.citizen_id,
-            ClaimStatusPosition.claim_id,
+            taken.c.citizen_id,
+            taken.c.export_id,
+            taken.c.claim_id,
+            revoked.revoked_at,
         )
         .outerjoin(
-            ClaimStatusPosition,
-            (ClaimStatusPosition.status_list == StatusListEntry.status_list)
-            & (ClaimStatusPosition.idx == StatusListEntry.idx),
+            taken,
+            (taken.c.status_list == StatusListEntry.status_list)
+            & (taken.c.idx == StatusListEntry.idx),
+        )
+        .outerjoin(
+            revoked,
+            (revoked.citizen_id == taken.c.citizen_id) & (revoked.export_id == taken.c.export_id),
         )
         .where(tuple_(StatusListEntry.status_list, StatusListEntry.idx).in_(pairs))
     )
     return {
         (row.status_list, row.idx): Holder(
-            row.withdrawn_at is not None, row.citizen_id, row.claim_id
+            withdrawn=row.withdrawn_at is not None,
+            citizen_id=row.citizen_id,
+            export_id=row.export_id,
+            claim_id=row.claim_id,
+            export_revoked=row.revoked_at is not None,
         )
         for row in rows
     }

@@ -210,8 +210,8 @@ def check_credential(
     )
     if "VerifiableCredential" not in check.types or not ACCEPTED_TYPES & set(check.types):
         check.errors.append("not a ClrCredential or AchievementCredential")
-    proof = document.get("proof")
-    method = _text(proof.get("verificationMethod")) if isinstance(proof, dict) else None
+    proof = integrity.single_proof(document)
+    method = _text(proof.get("verificationMethod")) if proof is not None else None
     key = keys(method, issuer_id) if method else None
     check.issuer_key_known = key is not None
     if key is None:
@@ -354,6 +354,10 @@ def _settle(
         item.revoked, item.status = True, Status.ERASED
         item.errors.append("erased at the holder's request")
         return
+    if holder.export_revoked:
+        item.revoked, item.status = True, Status.REVOKED
+        item.errors.append("the holder revoked this export")
+        return
     if holder.claim_id is None:  # an export's own position
         item.revoked, item.status = False, Status.ACTIVE
         return
@@ -393,16 +397,18 @@ def export_verification(
         signature_valid=None,
         issuer_key_known=issuer.keys.get(export.key_id) is not None,
         expired=export.valid_until < now,
-        revoked=False,
-        status=Status.ACTIVE,
+        revoked=record.revoked_at is not None,
+        status=Status.REVOKED if record.revoked_at is not None else Status.ACTIVE,
     )
+    if record.revoked_at is not None:
+        outer.errors.append("the holder revoked this export")
     if not outer.issuer_key_known:
         outer.errors.append("the key that signed this export is no longer published")
     if outer.expired:
         outer.errors.append("expired")
     held = {claim.claim_id: claim for claim in record.claims}
     claims = []
-    for claim_id in export.claim_ids:
+    for claim_id in record.claim_ids:
         claim = held.get(claim_id)
         if claim is None:
             claims.append(
@@ -431,8 +437,8 @@ def export_verification(
             valid_from=outer.valid_from,
             signature_valid=None,
             issuer_key_known=outer.issuer_key_known,
-            revoked=claim.status is ClaimStatus.REVOKED,
-            status=Status(claim.status.value),
+            revoked=outer.revoked or claim.status is ClaimStatus.REVOKED,
+            status=Status.REVOKED if outer.revoked else Status(claim.status.value),
         )
         if item.status is Status.EXPIRED:
             item.expired = True

@@ -2,12 +2,13 @@
 
 from service.models.access import AccessRecord
 from service.models.base import Base
-from service.models.citizen import Citizen, CitizenIdentity
+from service.models.citizen import Citizen, CitizenIdentity, CitizenSettings
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
 from service.models.credential import (
-    ClaimStatusPosition,
     CredentialExport,
+    CredentialExportEntry,
+    CredentialExportRevocation,
     StatusList,
     StatusListEntry,
 )
@@ -38,15 +39,17 @@ __all__ = [
     "Citizen",
     "CitizenEvent",
     "CitizenIdentity",
+    "CitizenSettings",
     "Claim",
     "ClaimRef",
     "ClaimRevocation",
-    "ClaimStatusPosition",
     "Competence",
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
     "CredentialExport",
+    "CredentialExportEntry",
+    "CredentialExportRevocation",
     "Erasure",
     "IscoGroup",
     "LearningOpportunity",

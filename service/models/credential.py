@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    ARRAY,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -31,9 +30,9 @@ class StatusList(Base):
 
 
 class StatusListEntry(Base):
-    """A position taken in a status list. Whose it is lives with the citizen's rows (a claim's
-    position, an export's); erasure removes those and sets ``withdrawn_at`` here, so the
-    position is never handed out again and its bit stays set for good."""
+    """A position taken in a status list. Whose it is lives with the citizen's rows (an
+    export's own position, or one of its credentials'); erasure removes those and sets
+    ``withdrawn_at`` here, so the position is never handed out again and its bit stays set."""
 
     __tablename__ = "status_list_entries"
 
@@ -41,28 +40,6 @@ class StatusListEntry(Base):
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     allocated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class ClaimStatusPosition(Base):
-    """A claim's position, kept across exports: revoking the claim sets its bit."""
-
-    __tablename__ = "claim_status_positions"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["citizen_id", "claim_id"],
-            ["claims.citizen_id", "claims.claim_id"],
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["status_list", "idx"], ["status_list_entries.status_list", "status_list_entries.idx"]
-        ),
-        Index("ix_claim_status_positions_position", "status_list", "idx"),
-    )
-
-    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    claim_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    status_list: Mapped[int] = mapped_column(Integer)
-    idx: Mapped[int] = mapped_column(Integer)
 
 
 class CredentialExport(Base):
@@ -78,6 +55,7 @@ class CredentialExport(Base):
         ),
         # The verification page finds an export by its id alone.
         Index("ix_credential_exports_id", "id"),
+        Index("ix_credential_exports_position", "status_list", "status_idx"),
     )
 
     citizen_id: Mapped[uuid.UUID] = mapped_column(
@@ -90,8 +68,53 @@ class CredentialExport(Base):
     grant_id: Mapped[uuid.UUID | None] = mapped_column(UUID)  # the share link's, if by link
     key_id: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(Text)
-    claim_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID))
     status_list: Mapped[int] = mapped_column(Integer)
     status_idx: Mapped[int] = mapped_column(Integer)
     # SHA-256 of the signed JSON as served: whoever holds a copy can show it is this export.
     document_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CredentialExportEntry(Base):
+    """The position of one claim's credential inside one export, drawn for that export only:
+    two copies of a claim in two exports cannot be linked by their index."""
+
+    __tablename__ = "credential_export_entries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["citizen_id", "export_id"],
+            ["credential_exports.citizen_id", "credential_exports.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["citizen_id", "claim_id"],
+            ["claims.citizen_id", "claims.claim_id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["status_list", "idx"], ["status_list_entries.status_list", "status_list_entries.idx"]
+        ),
+        Index("ix_credential_export_entries_position", "status_list", "idx"),
+    )
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    export_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    claim_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    status_list: Mapped[int] = mapped_column(Integer)
+    idx: Mapped[int] = mapped_column(Integer)
+
+
+class CredentialExportRevocation(Base):
+    """The citizen took an export back: every credential in it reads as revoked."""
+
+    __tablename__ = "credential_export_revocations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["citizen_id", "export_id"],
+            ["credential_exports.citizen_id", "credential_exports.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    export_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

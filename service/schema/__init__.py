@@ -62,6 +62,7 @@ from service.schema.cost import (
     operation_cost,
     selection_depth,
 )
+from service.schema.exports.mutations import ExportMutations
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
@@ -91,6 +92,7 @@ Mutation = merge_types(
     (
         ClaimMutations,
         CitizenMutations,
+        ExportMutations,
         ConsentMutations,
         LearningMutations,
         WebhookMutations,

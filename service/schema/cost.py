@@ -52,7 +52,9 @@ WEIGHTS: Mapping[str, int] = {
     "Me.passport": 10,
     "Me.grants": 2,
     "Me.accessLog": 4,  # four statements whatever the page size
-    "Me.exportData": 50,  # claims, events, grants and the whole access log
+    "Me.exportData": 50,
+    "Me.exports": 2,
+    "Me.exportName": 2,  # claims, events, grants and the whole access log
     "Query.verifyEventChains": 500,  # every event of every citizen
     "Query.competences": 3,  # trigram search
     "Query.competenceCheck": 15,  # a passport read, the hierarchy walk and the learning plan
@@ -72,6 +74,8 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.grantAccess": 5,
     "Mutation.revokeAccess": 5,
     "Mutation.requestErasure": 50,
+    "Mutation.revokeExport": 5,
+    "Mutation.setExportName": 5,
     "Mutation.publishLearningOpportunity": 5,
     "Mutation.publishLearningOpportunities": 100,
     "Mutation.withdrawLearningOpportunity": 5,

@@ -8,7 +8,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from service.citizens.export import export_data
+from service.citizens.service import export_name, own_citizen_id
 from service.consent import service as consent
+from service.credentials.exports import citizen_exports
 from service.errors import NotAuthorized
 from service.passports import access_log
 from service.passports import service as passports
@@ -16,6 +18,7 @@ from service.schema.citizens.types import AccessLogConnection, AccessLogEdge, ac
 from service.schema.common import PageInfo, clamp_first
 from service.schema.consent.types import Grant, grant_type
 from service.schema.context import Info
+from service.schema.exports.types import ExportConnection, ExportEdge, export_type
 from service.schema.passports.queries import passport_filter
 from service.schema.passports.types import Passport, PassportFilter, passport_type
 
@@ -55,6 +58,42 @@ class Me:
             ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
+
+    @strawberry.field(
+        description="Every export of your passport, newest first: yours and your share links' "
+        "(also GET /passports/me/exports)"
+    )
+    async def exports(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> ExportConnection:
+        ctx = info.context
+        page = await citizen_exports(
+            ctx.session,
+            ctx.principal,
+            ctx.hmac_key,
+            first=clamp_first(first, ctx.settings.max_page_size),
+            after=after,
+        )
+        base_url = ctx.settings.base_url
+        return ExportConnection(
+            edges=[
+                ExportEdge(
+                    cursor=view.cursor,
+                    node=export_type(view, base_url),
+                )
+                for view in page.items
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="The name your exports show, if you chose one (setExportName); otherwise "
+        "they show the name your sign-in gives"
+    )
+    async def export_name(self, info: Info) -> str | None:
+        ctx = info.context
+        citizen_id = await own_citizen_id(ctx.session, ctx.principal, ctx.hmac_key)
+        return await export_name(ctx.session, citizen_id) if citizen_id else None
 
     @strawberry.field(
         description="Everything held about you as one JSON document (also GET /me/export)"
