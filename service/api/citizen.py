@@ -28,6 +28,8 @@ class DataExport(BaseModel):
     events: list[dict[str, Any]]
     grants: list[dict[str, Any]]
     accessLog: list[dict[str, Any]]
+    exportName: str | None
+    credentialExports: list[dict[str, Any]]
 
 
 @router.get(

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.principal import Principal
-from service.citizens.service import own_citizen_id, share_citizen_lock
+from service.citizens.service import export_name, own_citizen_id, share_citizen_lock
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, citizen_grants
+from service.credentials.exports import ExportSummary, exports_of
 from service.models import CitizenEvent, Claim
 from service.models.enums import AccessBasis
 from service.passports.access_log import AccessLogEntry, load_access_log
@@ -110,6 +111,18 @@ def _access_document(entry: AccessLogEntry) -> dict[str, Any]:
     }
 
 
+def _export_document(export: ExportSummary) -> dict[str, Any]:
+    return {
+        "id": str(export.export_id),
+        "createdAt": export.created_at.isoformat(),
+        "validUntil": export.valid_until.isoformat(),
+        "basis": export.basis.value,
+        "language": export.language.value,
+        "credentials": export.credentials,
+        "revokedAt": export.revoked_at.isoformat() if export.revoked_at else None,
+    }
+
+
 async def export_data(
     session: AsyncSession, principal: Principal, hmac_key: bytes
 ) -> dict[str, Any]:
@@ -123,6 +136,8 @@ async def export_data(
         "events": [],
         "grants": [],
         "accessLog": [],
+        "exportName": None,
+        "credentialExports": [],
     }
     if citizen_id is None:
         return document
@@ -147,6 +162,10 @@ async def export_data(
     ]
     document["grants"] = [
         _grant_document(grant) for grant in await citizen_grants(session, principal, hmac_key)
+    ]
+    document["exportName"] = await export_name(session, citizen_id)
+    document["credentialExports"] = [
+        _export_document(summary) for summary in await exports_of(session, citizen_id)
     ]
     log = await load_access_log(session, citizen_id, first=None, after=None)
     document["accessLog"] = [_access_document(entry) for entry in log.items]

@@ -255,6 +255,23 @@ class ExportPage:
     end_cursor: str | None
 
 
+async def exports_of(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    *,
+    limit: int | None = None,
+    after: str | None = None,
+) -> list[ExportSummary]:
+    """The citizen's exports, newest first, from ``after`` (a cursor) on."""
+    statement = _SUMMARY.where(CredentialExport.citizen_id == citizen_id)
+    if after:
+        stamp, last_id = decode_cursor(after)
+        statement = statement.where(
+            tuple_(CredentialExport.created_at, CredentialExport.id) < tuple_(stamp, last_id)
+        )
+    return [_summary(row) for row in await session.execute(statement.limit(limit))]
+
+
 async def citizen_exports(
     session: AsyncSession, principal: Principal, hmac_key: bytes, *, first: int, after: str | None
 ) -> ExportPage:
@@ -262,13 +279,7 @@ async def citizen_exports(
     citizen_id = await own_citizen_id(session, principal, hmac_key)
     if citizen_id is None:
         return ExportPage([], False, None)
-    statement = _SUMMARY.where(CredentialExport.citizen_id == citizen_id)
-    if after:
-        stamp, last_id = decode_cursor(after)
-        statement = statement.where(
-            tuple_(CredentialExport.created_at, CredentialExport.id) < tuple_(stamp, last_id)
-        )
-    rows = [_summary(row) for row in await session.execute(statement.limit(first + 1))]
+    rows = await exports_of(session, citizen_id, limit=first + 1, after=after)
     page = rows[:first]
     return ExportPage(
         items=page,

@@ -9,10 +9,12 @@ read.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
@@ -43,14 +45,47 @@ def text(language: Language, key: str, **values: object) -> str:
     return message.format(**values) if values else message
 
 
+# Dates as people in Belgium write them (nl-BE; en-GB rather than US order), and moments in
+# the service's time zone, named, so nobody has to guess what "21:01" meant.
+LOCALES = {Language.NL: "nl_BE", Language.EN: "en_GB"}
+DISPLAY_ZONE = ZoneInfo("Europe/Brussels")
+
+
 def day(language: Language, value: date) -> str:
-    return format_date(value, format="medium", locale=language.value)
+    return format_date(value, format="medium", locale=LOCALES[language])
 
 
 def moment(language: Language, value: datetime) -> str:
-    return format_datetime(value, format="medium", tzinfo=value.tzinfo, locale=language.value)
+    return format_datetime(
+        value, format="d MMM y, HH:mm z", tzinfo=DISPLAY_ZONE, locale=LOCALES[language]
+    )
+
+
+def level_text(language: Language, scale: str | None, level: str | None) -> str | None:
+    """A proficiency level in words of the language: "EKK-niveau 4", "gevorderd", "ERK B2"."""
+    if scale is None or level is None:
+        return None
+    if scale == "descriptive":
+        return text(language, f"level.{level}")
+    return f"{text(language, f'scale.{scale}')} {level}"
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    language: str  # the language the text is really in, which may not be the one asked for
+
+    def foreign_to(self, language: Language) -> bool:
+        return self.language != language.value
+
+
+def label_in(labels: dict[str, str], language: Language) -> Label:
+    """ESCO's preferred label in the language, else English, else any; saying which."""
+    for code in (language.value, "en", *labels):
+        if labels.get(code):
+            return Label(labels[code], code)
+    return Label("", language.value)
 
 
 def competence_label(labels: dict[str, str], language: Language) -> str:
-    """ESCO's preferred label in the language, else English, else any."""
-    return labels.get(language.value) or labels.get("en") or next(iter(labels.values()), "")
+    return label_in(labels, language).text
