@@ -57,15 +57,8 @@ LABEL org.opencontainers.image.title="competence-passport" \
       org.opencontainers.image.description="A lifelong, verifiable record of a citizen's competences (ESCO)." \
       org.opencontainers.image.licenses="EUPL-1.2"
 
-# WeasyPrint typesets the CV attachment with Pango and HarfBuzz, in DejaVu fonts (the PDF
-# template names them); pinned to bookworm's versions, like the base image.
-RUN apt-get update \
- && apt-get install --yes --no-install-recommends \
-      libpango-1.0-0=1.50.12+ds-1 \
-      libpangoft2-1.0-0=1.50.12+ds-1 \
-      libharfbuzz-subset0=6.0.0+dfsg-3 \
-      fonts-dejavu-core=2.37-6 \
- && rm -rf /var/lib/apt/lists/*
+# No system packages beyond the base image: Typst (a wheel) typesets the CV attachment in the
+# DejaVu fonts the package ships.
 
 # A fixed numeric UID/GID, so Kubernetes can check runAsNonRoot and volumes can be given to it.
 RUN groupadd --system --gid 10001 passport \

@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service import canonical
-from service.api.credentials import VerifyRequest, _export_uuid, verification_report
+from service.api.credentials import VerifyRequest, verification_report
 from service.api.uploads import MAX_LINE_BYTES, BadHeader, csv_rows, ndjson_rows
 from service.claims.rules import IssueClaimInput
 from service.credentials import integrity, status
 from service.credentials.clr import ACHIEVEMENT_CONTEXT
-from service.credentials.issuer import export_code, export_id_from_code
+from service.credentials.issuer import export_code, export_id_from_code, parse_export_id
 from service.credentials.keys import SigningKey
 from service.credentials.verify import MAX_INDEX, Verification, check
 from service.errors import Problem, ValidationFailed
@@ -691,7 +691,7 @@ def test_a_verify_body_parses_or_is_refused_as_the_route_refuses_it(body: bytes)
     except (orjson.JSONDecodeError, ValueError):
         return
     if parsed.export_id is not None:
-        found = _export_uuid(parsed.export_id)
+        found = parse_export_id(parsed.export_id)
         assert found is None or isinstance(found, uuid.UUID)
 
 
@@ -703,7 +703,7 @@ def test_a_verify_body_parses_or_is_refused_as_the_route_refuses_it(body: bytes)
 @example("z" * 23)
 @example("0OIl")
 def test_export_codes_decode_or_are_none(code: str) -> None:
-    found = _export_uuid(code)
+    found = parse_export_id(code)
     assert found is None or isinstance(found, uuid.UUID)
     assert export_id_from_code(code) is None or len(code) <= 24
 
@@ -712,7 +712,7 @@ def test_export_codes_decode_or_are_none(code: str) -> None:
 @given(st.uuids())
 def test_export_codes_round_trip(export_id: uuid.UUID) -> None:
     assert export_id_from_code(export_code(export_id)) == export_id
-    assert _export_uuid(export_code(export_id)) == export_id
+    assert parse_export_id(export_code(export_id)) == export_id
 
 
 def _packed(raw: bytes) -> str:

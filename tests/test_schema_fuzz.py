@@ -248,10 +248,7 @@ async def fuzzed(settings: Settings) -> AsyncIterator[Fuzzed]:
     unlimited = dict.fromkeys((kind.value for kind in PrincipalKind), "1000000/minute")
     application = create_app(settings.model_copy(update={"rate_limits": unlimited}))
     # Thousands of requests: their access lines would drown what matters (errors still log).
-    quiet = {
-        name: logging.getLogger(name)
-        for name in ("passport.access", "httpx", "weasyprint", "weasyprint.progress")
-    }
+    quiet = {name: logging.getLogger(name) for name in ("passport.access", "httpx")}
     levels = {name: logger.level for name, logger in quiet.items()}
     for logger in quiet.values():
         logger.setLevel(logging.ERROR)

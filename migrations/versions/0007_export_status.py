@@ -7,6 +7,11 @@ credential in it (``credential_export_entries``); a citizen can revoke an export
 (``credential_export_revocations``, insert-only like claim revocations). A position's bit is
 set when its claim is revoked, its export is revoked, or its citizen was erased.
 
+Standard verifiers bind a status list to the credential's issuer (the list's issuer must be
+the credential's), so each vouching organisation's credentials draw positions from lists of
+that organisation's own (``status_lists.organisation_id``); the service's lists hold the
+ClrCredentials' positions.
+
 The citizen may also set the name their exports show (``citizen_settings``): a share link's
 holder has no token that names the citizen.
 
@@ -112,6 +117,11 @@ $$
 
 
 def upgrade() -> None:
+    op.add_column(
+        "status_lists",
+        sa.Column("organisation_id", pg.UUID(), sa.ForeignKey("organisations.id")),
+    )
+    op.create_index("ix_status_lists_organisation_id", "status_lists", ["organisation_id", "id"])
     op.create_table(
         "credential_export_entries",
         sa.Column("citizen_id", pg.UUID(), nullable=False),
@@ -238,6 +248,8 @@ def downgrade() -> None:
     op.drop_index("ix_credential_exports_position", "credential_exports")
     op.drop_table("credential_export_revocations")
     op.drop_table("credential_export_entries")
+    op.drop_index("ix_status_lists_organisation_id", "status_lists")
+    op.drop_column("status_lists", "organisation_id")
     path = Path(__file__).with_name("0005_credentials.py")
     spec = importlib.util.spec_from_file_location("_passport_0005", path)
     assert spec is not None and spec.loader is not None

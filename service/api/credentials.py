@@ -35,12 +35,13 @@ from service.credentials.exports import (
     find_export,
     revoke_export,
 )
-from service.credentials.i18n import Language, day, text
+from service.credentials.i18n import Language, day, level_text, moment, text
 from service.credentials.issuer import export_code, parse_export_id, verification_url
 from service.credentials.pdf import render_cv
 from service.credentials.templates_render import render_page
 from service.credentials.verify import (
     CredentialCheck,
+    Status,
     Verification,
     export_verification,
     verify_online,
@@ -257,11 +258,12 @@ async def status_list(
     state = app_state(request)
     await _spend_anonymous(state, request, PUBLIC_COST)
     async with state.sessions() as session:
-        if not await status.list_exists(session, list_id):
+        exists, owner = await status.list_owner(session, list_id)
+        if not exists:
             raise NotFound("no such status list")
         bits = await status.set_bits(session, list_id)
     document = status_list_credential(
-        state.issuer, list_id, status.encode(bits), clock.now().replace(microsecond=0)
+        state.issuer, list_id, owner, status.encode(bits), clock.now().replace(microsecond=0)
     )
     return JsonResponse(document, headers={"Cache-Control": "max-age=60"})
 
@@ -495,24 +497,24 @@ async def verification_page(
 
 
 def _page(result: Verification, export: CredentialExport, language: Language) -> dict[str, Any]:
-    claims = result.claims
-    all_ok = result.verified
-    usable = result.credential.ok
+    outer = result.credential
     return {
         "found": True,
-        "verdict": "ok" if all_ok else "partly" if usable else "bad",
-        "issued": day(language, export.created_at.date()),
+        "verdict": "ok" if result.verified else "partly" if outer.ok else "bad",
+        "withdrawn": outer.status is Status.WITHDRAWN,
+        "issued": moment(language, export.created_at),
         "valid_until": day(language, export.valid_until.date()),
-        "expired": result.credential.expired,
-        "key_known": result.credential.issuer_key_known,
+        "expired": outer.expired,
+        "key_known": outer.issuer_key_known,
+        "export_status": outer.status.value,
         "rows": [
             {
                 "label": c.name or "—",
-                "level": c.level,
+                "level": level_text(language, c.scale, c.level),
                 "issuer": c.issuer_name or "—",
                 "status": c.status.value,
             }
-            for c in claims
+            for c in result.claims
         ],
     }
 

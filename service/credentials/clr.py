@@ -241,14 +241,21 @@ def sign_export(issuer: Issuer, request: ExportRequest) -> dict[str, Any]:
 
 
 def status_list_credential(
-    issuer: Issuer, list_id: int, encoded: str, at: datetime
+    issuer: Issuer,
+    list_id: int,
+    owner: uuid.UUID | None,
+    encoded: str,
+    at: datetime,
 ) -> dict[str, Any]:
+    """Signed by the DID that issues the credentials it covers: an organisation's, or the
+    service's own for the ClrCredentials (verifiers bind a list to its credentials' issuer)."""
     url = issuer.status_list_url(list_id)
+    did = issuer.did if owner is None else issuer.organisation_did(owner)
     unsigned = {
         "@context": [VC_V2],
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-        "issuer": issuer.did,
+        "issuer": did,
         "validFrom": _instant(at),
         "credentialSubject": {
             "id": f"{url}#list",
@@ -259,4 +266,4 @@ def status_list_credential(
     }
     key = issuer.keys.active
     assert key.private_key is not None
-    return integrity.sign(unsigned, key.private_key, issuer.method(issuer.did), _instant(at))
+    return integrity.sign(unsigned, key.private_key, issuer.method(did), _instant(at))

@@ -98,9 +98,13 @@ async def export_passport(
     )
     export_id = uuid.uuid4()
     created = clock.now().replace(microsecond=0)
-    # Fresh positions for this export alone: no index is shared with any other copy.
-    export_position, *drawn = await status.allocate(session, len(claims) + 1)
-    positions = {claim.claim_id: position for claim, position in zip(claims, drawn, strict=True)}
+    # Fresh positions for this export alone: no index is shared with any other copy. Each
+    # credential's in a list of its issuer's, the export's own in the service's.
+    (export_position,) = await status.allocate(session, 1, None)
+    positions: dict[uuid.UUID, status.Position] = {}
+    for organisation_id, held in _by_issuer(claims).items():
+        drawn = await status.allocate(session, len(held), organisation_id)
+        positions.update(zip((claim.claim_id for claim in held), drawn, strict=True))
     request = ExportRequest(
         export_id=export_id,
         created=created,
@@ -145,6 +149,14 @@ async def export_passport(
         )
     )
     return SignedExport(export_id, document, body, passport, request)
+
+
+def _by_issuer(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[ClaimView]]:
+    grouped: dict[uuid.UUID, list[ClaimView]] = {}
+    for claim in claims:
+        assert claim.issuer is not None  # verified claims only
+        grouped.setdefault(claim.issuer.id, []).append(claim)
+    return grouped
 
 
 async def _enterprise_numbers(

@@ -45,6 +45,11 @@ def text(language: Language, key: str, **values: object) -> str:
     return message.format(**values) if values else message
 
 
+def plural(language: Language, key: str, count: int, **values: object) -> str:
+    """``key_one`` or ``key_other`` (both languages have these two forms)."""
+    return text(language, f"{key}_one" if count == 1 else f"{key}_other", count=count, **values)
+
+
 # Dates as people in Belgium write them (nl-BE; en-GB rather than US order), and moments in
 # the service's time zone, named, so nobody has to guess what "21:01" meant.
 LOCALES = {Language.NL: "nl_BE", Language.EN: "en_GB"}

@@ -81,31 +81,43 @@ def is_set(bits: bytes, index: int) -> bool:
     return bool(bits[index // 8] & (0x80 >> (index % 8)))
 
 
-async def _newest_list(session: AsyncSession) -> int:
-    newest = await session.scalar(select(func.max(StatusList.id)))
-    if newest is None:
-        return await _new_list(session, 1)
-    filled = await session.scalar(
-        select(func.count())
-        .select_from(StatusListEntry)
-        .where(StatusListEntry.status_list == newest)
+async def _newest_list(session: AsyncSession, owner: uuid.UUID | None) -> int:
+    """The owner's newest list while it is less than half full, else a new one."""
+    newest = await session.scalar(
+        select(func.max(StatusList.id)).where(
+            StatusList.organisation_id.is_not_distinct_from(owner)
+        )
     )
-    return newest if (filled or 0) < FILL_LIMIT else await _new_list(session, newest + 1)
+    if newest is not None:
+        filled = await session.scalar(
+            select(func.count())
+            .select_from(StatusListEntry)
+            .where(StatusListEntry.status_list == newest)
+        )
+        if (filled or 0) < FILL_LIMIT:
+            return newest
+    return await _new_list(session, owner)
 
 
-async def _new_list(session: AsyncSession, wanted: int) -> int:
-    """Two exports may start the next list at once; both then use the one that exists."""
-    await session.execute(
-        insert(StatusList)
-        .values(id=wanted, size=LIST_SIZE, created_at=clock.now())
-        .on_conflict_do_nothing()
-    )
-    return wanted
+async def _new_list(session: AsyncSession, owner: uuid.UUID | None) -> int:
+    """List numbers are global; two exports may want the next one at once, and the one that
+    loses the number takes the one after."""
+    while True:
+        wanted = (await session.scalar(select(func.max(StatusList.id))) or 0) + 1
+        made = await session.scalar(
+            insert(StatusList)
+            .values(id=wanted, size=LIST_SIZE, created_at=clock.now(), organisation_id=owner)
+            .on_conflict_do_nothing()
+            .returning(StatusList.id)
+        )
+        if made is not None:
+            return made
 
 
-async def allocate(session: AsyncSession, count: int) -> list[Position]:
-    """``count`` free positions, at random, in the newest list with room."""
-    list_id = await _newest_list(session)
+async def allocate(session: AsyncSession, count: int, owner: uuid.UUID | None) -> list[Position]:
+    """``count`` free positions, at random, in the owner's newest list with room (owner:
+    the organisation whose DID signs the credentials, None for the service's own)."""
+    list_id = await _newest_list(session, owner)
     at = clock.now()
     taken: list[Position] = []
     while len(taken) < count:
@@ -118,6 +130,14 @@ async def allocate(session: AsyncSession, count: int) -> list[Position]:
         )
         taken.extend(Position(list_id, index) for index in rows)
     return taken
+
+
+async def list_owner(session: AsyncSession, list_id: int) -> tuple[bool, uuid.UUID | None]:
+    """(whether the list exists, the organisation that issues it: None for the service)."""
+    row = (
+        await session.execute(select(StatusList.organisation_id).where(StatusList.id == list_id))
+    ).one_or_none()
+    return (False, None) if row is None else (True, row.organisation_id)
 
 
 async def set_bits(session: AsyncSession, list_id: int) -> list[int]:
@@ -227,7 +247,3 @@ async def holders(
         )
         for row in rows
     }
-
-
-async def list_exists(session: AsyncSession, list_id: int) -> bool:
-    return (await session.get(StatusList, list_id)) is not None

@@ -48,6 +48,7 @@ class Status(StrEnum):
     SUPERSEDED = "superseded"
     EXPIRED = "expired"
     ERASED = "erased"
+    WITHDRAWN = "withdrawn"  # the holder revoked the whole export
     UNKNOWN = "unknown"  # no status this service can vouch for
 
 
@@ -60,6 +61,7 @@ class CredentialCheck:
     issuer_name: str | None
     competence_uri: str | None = None
     level: str | None = None
+    scale: str | None = None  # known for the service's own record of an export
     valid_from: str | None = None
     valid_until: str | None = None
     signature_valid: bool | None = False  # None: looked up by export id, no JSON to check
@@ -355,8 +357,8 @@ def _settle(
         item.errors.append("erased at the holder's request")
         return
     if holder.export_revoked:
-        item.revoked, item.status = True, Status.REVOKED
-        item.errors.append("the holder revoked this export")
+        item.revoked, item.status = True, Status.WITHDRAWN
+        item.errors.append("the holder withdrew this export")
         return
     if holder.claim_id is None:  # an export's own position
         item.revoked, item.status = False, Status.ACTIVE
@@ -398,10 +400,10 @@ def export_verification(
         issuer_key_known=issuer.keys.get(export.key_id) is not None,
         expired=export.valid_until < now,
         revoked=record.revoked_at is not None,
-        status=Status.REVOKED if record.revoked_at is not None else Status.ACTIVE,
+        status=Status.WITHDRAWN if record.revoked_at is not None else Status.ACTIVE,
     )
     if record.revoked_at is not None:
-        outer.errors.append("the holder revoked this export")
+        outer.errors.append("the holder withdrew this export")
     if not outer.issuer_key_known:
         outer.errors.append("the key that signed this export is no longer published")
     if outer.expired:
@@ -434,11 +436,12 @@ def export_verification(
             issuer_name=claim.issuer.name,
             competence_uri=claim.competence.uri,
             level=claim.proficiency_level,
+            scale=claim.proficiency_scale,
             valid_from=outer.valid_from,
             signature_valid=None,
             issuer_key_known=outer.issuer_key_known,
             revoked=outer.revoked or claim.status is ClaimStatus.REVOKED,
-            status=Status.REVOKED if outer.revoked else Status(claim.status.value),
+            status=Status.WITHDRAWN if outer.revoked else Status(claim.status.value),
         )
         if item.status is Status.EXPIRED:
             item.expired = True

@@ -22,11 +22,17 @@ from service.models.base import Base
 
 
 class StatusList(Base):
+    """A Bitstring Status List. Verifiers require a list's issuer to be the issuer of the
+    credentials it covers: an organisation's list (``organisation_id``) holds the positions
+    of the credentials signed under its DID, the service's own (None) the ClrCredentials'."""
+
     __tablename__ = "status_lists"
+    __table_args__ = (Index("ix_status_lists_organisation_id", "organisation_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
 
 
 class StatusListEntry(Base):
