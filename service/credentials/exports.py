@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,17 @@ from service.passports.service import (
 ACTIVE_ONLY = PassportFilter(statuses=frozenset({ClaimStatus.ACTIVE}))
 NOTHING_TO_EXPORT = "there are no verified competences to export yet"
 NO_SUCH_EXPORT = "no export of your passport with this id"
+
+
+# Built once: a multi-row VALUES list would be compiled again for every export.
+_ENTRIES = text(
+    """
+    INSERT INTO credential_export_entries (citizen_id, export_id, claim_id, status_list, idx)
+    SELECT :citizen, :export, claim_id, status_list, idx
+    FROM unnest(CAST(:claims AS uuid[]), CAST(:lists AS integer[]), CAST(:idxs AS integer[]))
+      AS e(claim_id, status_list, idx)
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -135,18 +146,14 @@ async def export_passport(
         )
     )
     await session.execute(
-        insert(CredentialExportEntry).values(
-            [
-                {
-                    "citizen_id": citizen_id,
-                    "export_id": export_id,
-                    "claim_id": claim_id,
-                    "status_list": position.status_list,
-                    "idx": position.index,
-                }
-                for claim_id, position in positions.items()
-            ]
-        )
+        _ENTRIES,
+        {
+            "citizen": citizen_id,
+            "export": export_id,
+            "claims": list(positions),
+            "lists": [position.status_list for position in positions.values()],
+            "idxs": [position.index for position in positions.values()],
+        },
     )
     return SignedExport(export_id, document, body, passport, request)
 

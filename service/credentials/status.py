@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, null, select, tuple_, union, union_all
+from sqlalchemy import func, null, select, text, tuple_, union, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,6 +114,17 @@ async def _new_list(session: AsyncSession, owner: uuid.UUID | None) -> int:
             return made
 
 
+# Built once: a multi-row VALUES list would be compiled again for every export.
+_TAKE = text(
+    """
+    INSERT INTO status_list_entries (status_list, idx, allocated_at)
+    SELECT :list, idx, :at FROM unnest(CAST(:wanted AS integer[])) AS idx
+    ON CONFLICT (status_list, idx) DO NOTHING
+    RETURNING idx
+    """
+)
+
+
 async def allocate(session: AsyncSession, count: int, owner: uuid.UUID | None) -> list[Position]:
     """``count`` free positions, at random, in the owner's newest list with room (owner:
     the organisation whose DID signs the credentials, None for the service's own)."""
@@ -121,13 +132,8 @@ async def allocate(session: AsyncSession, count: int, owner: uuid.UUID | None) -
     at = clock.now()
     taken: list[Position] = []
     while len(taken) < count:
-        wanted = {secrets.randbelow(LIST_SIZE) for _ in range(count - len(taken))}
-        rows = await session.scalars(
-            insert(StatusListEntry)
-            .values([{"status_list": list_id, "idx": i, "allocated_at": at} for i in wanted])
-            .on_conflict_do_nothing(index_elements=["status_list", "idx"])
-            .returning(StatusListEntry.idx)
-        )
+        wanted = list({secrets.randbelow(LIST_SIZE) for _ in range(count - len(taken))})
+        rows = await session.scalars(_TAKE, {"list": list_id, "at": at, "wanted": wanted})
         taken.extend(Position(list_id, index) for index in rows)
     return taken
 
