@@ -163,3 +163,18 @@ async def test_exports_satisfy_the_strict_schemas(
     for credential in nested(document):
         assert independent.schema_errors(credential, formal) == []
         assert independent.schema_errors(credential, credential["credentialSchema"][0]["id"]) == []
+
+
+async def test_one_competence_vouched_twice_with_identical_evidence_verifies(
+    api: Api, school: Partner, employer: Partner
+) -> None:
+    """The shape where RDF canonicalizers could part ways: two credentials about one
+    competence (one Achievement node, merged) whose evidence and criteria are identical."""
+    insz = factories.insz()
+    same = {"evidence": [{"kind": "CERTIFICATE", "title": "Certificate", "url": "https://x.org/c"}]}
+    for partner in (school, employer):
+        issued = await issue(api, partner, factories.claim_input(insz, **same))
+        assert issued["__typename"] == "ClaimIssued", issued
+    document = await export(api, api.citizen(insz))
+    result = await digital_bazaar(api, document)
+    assert result["valid"] and result["nestedAllValid"], failures(result)

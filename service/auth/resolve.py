@@ -56,7 +56,7 @@ async def resolve_principal(
     if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
         if Scope.ADMIN.value in token_scopes:
             raise Unauthenticated  # a citizen-facing token never carries admin rights
-        return _citizen(claims.get(settings.citizen_id_claim), claims.get("name"))
+        return _citizen(claims.get(settings.citizen_id_claim), _name_claim(claims))
     if Scope.ADMIN.value in token_scopes and (
         subject in settings.admin_subjects or _dev_admin(claims, settings)
     ):
@@ -86,6 +86,16 @@ def _citizen(number: object, name: object = None) -> Principal:
     return Principal(
         kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz, display_name=_display_name(name)
     )
+
+
+def _name_claim(claims: Mapping[str, Any]) -> object:
+    """OpenID Connect's ``name``, else its ``given_name`` and ``family_name`` together."""
+    if claims.get("name"):
+        return claims["name"]
+    given, family = claims.get("given_name"), claims.get("family_name")
+    if isinstance(given, str) and isinstance(family, str):
+        return f"{given} {family}"
+    return None
 
 
 def _display_name(name: object) -> str | None:
