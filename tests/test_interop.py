@@ -171,9 +171,9 @@ async def test_one_competence_vouched_twice_with_identical_evidence_verifies(
     """The shape where RDF canonicalizers could part ways: two credentials about one
     competence (one Achievement node, merged) whose evidence and criteria are identical."""
     insz = factories.insz()
-    same = {"evidence": [{"kind": "CERTIFICATE", "title": "Certificate", "url": "https://x.org/c"}]}
+    same = [{"kind": "CERTIFICATE", "title": "Certificate", "url": "https://x.org/c"}]
     for partner in (school, employer):
-        issued = await issue(api, partner, factories.claim_input(insz, **same))
+        issued = await issue(api, partner, factories.claim_input(insz, evidence=same))
         assert issued["__typename"] == "ClaimIssued", issued
     document = await export(api, api.citizen(insz))
     result = await digital_bazaar(api, document)
