@@ -37,7 +37,11 @@ _STILL_THERE = select(literal(True)).where(Citizen.citizen_id == bindparam("citi
 
 
 async def find_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID | None:
-    return await session.scalar(_BY_HASH, {"h": insz_hash(insz, key)})
+    return await find_citizen_by_hash(session, insz_hash(insz, key))
+
+
+async def find_citizen_by_hash(session: AsyncSession, digest: bytes) -> uuid.UUID | None:
+    return await session.scalar(_BY_HASH, {"h": digest})
 
 
 async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+import orjson
+from sqlalchemy import insert, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import canonical, clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
-from service.citizens.service import get_or_create_citizen, lock_citizen, own_citizen_id
+from service.citizens.service import find_citizen_by_hash, lock_citizen, own_citizen_id
 from service.claims.rules import (
     ClaimContent,
     CompetenceFacts,
@@ -30,11 +31,12 @@ from service.claims.rules import (
     SelfDeclarationInput,
 )
 from service.claims.views import ClaimView, load_claim, load_claims
-from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
-from service.events.chain import append_event
+from service.errors import CitizenGone, Conflict, InvalidState, NotFound, ValidationFailed
+from service.events.chain import append_event, new_event
 from service.events.outbox import Notice, claim_notice
 from service.events.payloads import claim_payload
-from service.models import Claim, ClaimRef, ClaimRevocation
+from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
+from service.models import Claim, ClaimRevocation
 from service.models.enums import AssessmentMethod, ClaimStatus, EventType
 from service.pagination import decode_cursor, encode_cursor
 from service.taxonomy.search import competences_by_uri
@@ -66,46 +68,7 @@ async def _competence_id(session: AsyncSession, uri: str) -> int:
     return found.id
 
 
-# Built once: on the single-claim path building a statement costs more than running it.
-_RESERVE = (
-    pg_insert(ClaimRef)
-    .values(
-        organisation_id=bindparam("org"),
-        external_ref=bindparam("ref"),
-        citizen_id=bindparam("citizen_id"),
-        claim_id=bindparam("claim_id"),
-        payload_digest=bindparam("digest"),
-    )
-    .on_conflict_do_nothing(index_elements=["organisation_id", "external_ref"])
-    .returning(ClaimRef.claim_id)
-)
-_EARLIER = select(ClaimRef.claim_id, ClaimRef.payload_digest).where(
-    ClaimRef.organisation_id == bindparam("org"), ClaimRef.external_ref == bindparam("ref")
-)
 _INSERT_CLAIM = insert(Claim.metadata.tables[Claim.__tablename__])  # Core: no ORM bookkeeping
-
-
-async def _reserve_ref(
-    session: AsyncSession,
-    organisation_id: uuid.UUID,
-    external_ref: str,
-    citizen_id: uuid.UUID,
-    claim_id: uuid.UUID,
-    digest: bytes,
-) -> uuid.UUID | None:
-    """Claim the idempotency key; on a retry, return the claim recorded under it.
-
-    Concurrent requests with one key serialise on the primary key: the loser waits for the
-    winner's commit and then sees its row.
-    """
-    key = {"org": organisation_id, "ref": external_ref}
-    reserved = await session.scalar(
-        _RESERVE, {**key, "citizen_id": citizen_id, "claim_id": claim_id, "digest": digest}
-    )
-    if reserved is not None:
-        return None
-    existing = (await session.execute(_EARLIER, key)).one()
-    return retried_claim(existing.claim_id, existing.payload_digest, digest)
 
 
 def retried_claim(earlier: uuid.UUID, earlier_digest: bytes, digest: bytes) -> uuid.UUID:
@@ -165,74 +128,101 @@ def self_declaration_ref(content: CompetenceFacts) -> str:
     return f"self:{key}:{digest}" if key else f"self:{digest}"
 
 
+# Built once. The write in one statement: see migration 0012_write_path for what it does and
+# why those rules live in the database (they need the rows: the chain head, a taken key).
+_ISSUE = text(
+    """
+    SELECT outcome, claim_id, citizen_id FROM passport_issue_claim(
+      :insz_hash, :key_version, :citizen_id, CAST(:claim AS jsonb), :digest,
+      CAST(:events AS jsonb))
+    """
+)
+
+
+@dataclass(frozen=True)
+class _Citizen:
+    citizen_id: uuid.UUID
+    insz_hash: bytes | None = None  # set for a citizen with no record yet: created with the claim
+
+
 async def _record_claim(
     session: AsyncSession,
     principal: Principal,
     organisation_id: uuid.UUID,
     content: ClaimContent,
-    citizen_id: uuid.UUID,
+    citizen: _Citizen,
     competence_id: int,
     supersedes: uuid.UUID | None,
-    check_still_valid: Callable[[], Awaitable[None]] | None = None,
 ) -> IssueOutcome:
-    claim_id = uuid.uuid4()
-    digest = claim_digest(content, citizen_id, supersedes)
-    await lock_citizen(session, citizen_id)
-    earlier = await _reserve_ref(
-        session, organisation_id, content.external_ref, citizen_id, claim_id, digest
-    )
-    if earlier is not None:
-        claim = await load_claim(session, earlier)
-        assert claim is not None
-        return IssueOutcome(claim, created=False)
-    if check_still_valid is not None:
-        await check_still_valid()
-    recorded_at = clock.now()
-    row = claim_row(
-        content,
-        client_pk=principal.client_pk,
-        organisation_id=organisation_id,
-        citizen_id=citizen_id,
-        claim_id=claim_id,
-        competence_id=competence_id,
-        recorded_at=recorded_at,
-        supersedes=supersedes,
-    )
-    await session.execute(_INSERT_CLAIM, row)
-    await append_event(
-        session,
-        citizen_id,
-        EventType.CLAIM_ISSUED,
-        claim_payload(row),
-        recorded_at,
-        claim_notice(
-            organisation_id,
-            citizen_id,
-            claim_id,
-            content.external_ref,
-            content.competence_uri,
-            supersedes=str(supersedes) if supersedes else None,
-        ),
-    )
-    if supersedes is not None:
-        await append_event(
-            session,
-            citizen_id,
-            EventType.CLAIM_SUPERSEDED,
-            {"claimId": str(supersedes), "supersededBy": str(claim_id)},
-            recorded_at,
-            Notice(
-                organisation_id,
-                {
-                    "claimId": str(supersedes),
-                    "supersededBy": str(claim_id),
-                    "passportId": str(citizen_id),
-                },
-            ),
+    """The claim, its idempotency key and its events, written by one database call."""
+    while True:
+        claim_id = uuid.uuid4()
+        recorded_at = clock.now()
+        row = claim_row(
+            content,
+            client_pk=principal.client_pk,
+            organisation_id=organisation_id,
+            citizen_id=citizen.citizen_id,
+            claim_id=claim_id,
+            competence_id=competence_id,
+            recorded_at=recorded_at,
+            supersedes=supersedes,
         )
-    claim = await load_claim(session, claim_id, citizen_id)
-    assert claim is not None
-    return IssueOutcome(claim, created=True)
+        events = [
+            new_event(
+                EventType.CLAIM_ISSUED,
+                claim_payload(row),
+                recorded_at,
+                claim_notice(
+                    organisation_id,
+                    citizen.citizen_id,
+                    claim_id,
+                    content.external_ref,
+                    content.competence_uri,
+                    supersedes=str(supersedes) if supersedes else None,
+                ),
+            )
+        ]
+        if supersedes is not None:
+            events.append(
+                new_event(
+                    EventType.CLAIM_SUPERSEDED,
+                    {"claimId": str(supersedes), "supersededBy": str(claim_id)},
+                    recorded_at,
+                    Notice(
+                        organisation_id,
+                        {"claimId": str(supersedes), "supersededBy": str(claim_id)},
+                    ),
+                )
+            )
+        outcome, found, citizen_id = (
+            await session.execute(
+                _ISSUE,
+                {
+                    "insz_hash": citizen.insz_hash,
+                    "key_version": INSZ_KEY_VERSION,
+                    "citizen_id": citizen.citizen_id,
+                    # str: the client's id comes from asyncpg as its own UUID type
+                    "claim": orjson.dumps(row, default=str).decode(),
+                    "digest": claim_digest(content, citizen.citizen_id, supersedes),
+                    "events": orjson.dumps(events).decode(),
+                },
+            )
+        ).one()
+        if outcome == "raced":  # another request made this citizen's record first
+            citizen = _Citizen(citizen_id)
+            continue
+        if outcome == "gone":
+            raise CitizenGone
+        if outcome == "conflict":
+            raise Conflict("externalRef was already used for a different claim", str(found))
+        if outcome == "superseded":
+            raise InvalidState("this claim was already superseded")
+        if outcome == "revoked":
+            raise InvalidState("a revoked claim cannot be superseded")
+        claim = await load_claim(session, found, citizen_id)
+        assert claim is not None
+        return IssueOutcome(claim, created=outcome == "created")
 
 
 async def issue_claim(
@@ -241,9 +231,11 @@ async def issue_claim(
     organisation_id = require_issuer(principal)
     spec = validate(IssueClaimInput, data)
     competence_id = await _competence_id(session, spec.competence_uri)
-    citizen_id = await get_or_create_citizen(session, spec.insz, hmac_key)
+    digest = insz_hash(spec.insz, hmac_key)
+    known = await find_citizen_by_hash(session, digest)
+    citizen = _Citizen(known) if known else _Citizen(uuid.uuid4(), digest)
     return await _record_claim(
-        session, principal, organisation_id, spec, citizen_id, competence_id, None
+        session, principal, organisation_id, spec, citizen, competence_id, None
     )
 
 
@@ -273,24 +265,14 @@ async def supersede_claim(
             "competence_mismatch",
         )
 
-    async def still_supersedable() -> None:
-        # Checked under the citizen lock, after a faithful retry has already been answered.
-        current = await load_claim(session, claim_id)
-        assert current is not None
-        if current.superseded_by_claim_id is not None:
-            raise InvalidState("this claim was already superseded")
-        if current.status is ClaimStatus.REVOKED:
-            raise InvalidState("a revoked claim cannot be superseded")
-
     return await _record_claim(
         session,
         principal,
         require_issuer(principal),
         content,
-        old.citizen_id,
+        _Citizen(old.citizen_id),
         old.competence.id,
         claim_id,
-        still_supersedable,
     )
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import canonical
-from service.events.outbox import Announced, Notice, enqueue
+from service.events.outbox import PASSPORT_MARK, SUBSCRIBABLE, Notice, notice_body
 from service.events.payloads import claim_payload, grant_payload
 from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
 from service.models.enums import EventType
@@ -48,14 +49,61 @@ def event_hash(
     return hashlib.sha256(prev_hash + body).digest()
 
 
-# Built once: every write appends, and building a statement costs more than running it.
-_HEAD = (
-    select(CitizenEvent.seq, CitizenEvent.hash)
-    .where(CitizenEvent.citizen_id == bindparam("citizen_id"))
-    .order_by(CitizenEvent.seq.desc())
-    .limit(1)
-)
-_INSERT_EVENT = insert(CitizenEvent.metadata.tables[CitizenEvent.__tablename__])
+_CITIZEN_MARK = PASSPORT_MARK
+_HEAD_TEXT = '{"citizenId":"' + _CITIZEN_MARK
+_SEQ_MARK = ',"seq":0,"type":'
+
+
+def hash_parts(
+    *, event_id: uuid.UUID, event_type: str, occurred_at: datetime, payload: Mapping[str, Any]
+) -> tuple[str, str]:
+    """The event's canonical JSON around what only the database knows when it appends (the
+    citizen of a new record, the next seq): it is '{"citizenId":"' + citizen + middle + seq +
+    tail, byte for byte what ``event_hash`` hashes. RFC 8785 sorts keys, so citizenId comes
+    first and seq just before type."""
+    body = canonical.dumps(
+        {
+            "citizenId": _CITIZEN_MARK,
+            "seq": 0,
+            "eventId": str(event_id),
+            "type": event_type,
+            "occurredAt": occurred_at.astimezone(UTC).isoformat(),
+            "payload": dict(payload),
+        }
+    ).decode()
+    rest = body[len(_HEAD_TEXT) :]
+    cut = rest.rfind(_SEQ_MARK)  # the top-level one: nothing after it but the type
+    return rest[:cut] + ',"seq":', rest[cut + len(',"seq":0') :]
+
+
+def new_event(
+    event_type: EventType,
+    payload: Mapping[str, Any],
+    occurred_at: datetime,
+    notice: Notice | None = None,
+) -> dict[str, Any]:
+    """An event as ``passport_append_event`` takes it (see migration 0012_write_path)."""
+    event_id = uuid.uuid4()
+    middle, tail = hash_parts(
+        event_id=event_id, event_type=event_type.value, occurred_at=occurred_at, payload=payload
+    )
+    event: dict[str, Any] = {
+        "id": str(event_id),
+        "type": event_type.value,
+        "at": occurred_at.isoformat(),
+        "payload": dict(payload),
+        "middle": middle,
+        "tail": tail,
+    }
+    if notice is not None and event_type.value in SUBSCRIBABLE:
+        head, tail = notice_body(event_type.value, occurred_at, notice)
+        event.update(audience=str(notice.audience), body_head=head, body_tail=tail)
+    return event
+
+
+# Built once: every write appends. The chain's rule (head, seq, link hash, deliveries) is in
+# the database function, so every writer appends the same way in one round trip.
+_APPEND = text("SELECT passport_append_event(:citizen_id, CAST(:event AS jsonb))")
 
 
 async def append_event(
@@ -69,37 +117,12 @@ async def append_event(
     """Caller must hold the citizen lock (``lock_citizen``) so ``seq`` has no gaps or forks.
 
     With a ``notice``, the organisation it names hears of the event through its webhook
-    subscriptions; the deliveries are written in this same transaction (the outbox).
+    subscriptions; the deliveries are written in this same statement (the outbox).
     """
-    last = (await session.execute(_HEAD, {"citizen_id": citizen_id})).one_or_none()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    event_id = uuid.uuid4()
-    digest = event_hash(
-        prev,
-        citizen_id=citizen_id,
-        seq=seq,
-        event_id=event_id,
-        event_type=event_type.value,
-        occurred_at=occurred_at,
-        payload=payload,
-    )
+    event = new_event(event_type, payload, occurred_at, notice)
     await session.execute(
-        _INSERT_EVENT,
-        {
-            "citizen_id": citizen_id,
-            "seq": seq,
-            "event_id": event_id,
-            "event_type": event_type.value,
-            "occurred_at": occurred_at,
-            "payload": dict(payload),
-            "prev_hash": prev,
-            "hash": digest,
-        },
+        _APPEND, {"citizen_id": citizen_id, "event": orjson.dumps(event).decode()}
     )
-    if notice is not None:
-        await enqueue(
-            session, [Announced(citizen_id, seq, event_id, event_type, occurred_at, notice)]
-        )
 
 
 @dataclass(frozen=True)

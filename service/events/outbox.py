@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models.enums import EventType, WebhookEventType
 
+PASSPORT_MARK = "00000000-0000-0000-0000-000000000000"
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -49,6 +51,15 @@ def body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str
             "data": dict(data),
         }
     ).decode()
+
+
+def notice_body(event_type: str, occurred_at: datetime, notice: Notice) -> tuple[str, str]:
+    """The body of an event's deliveries around the passport's id, which the database puts
+    in between when it appends the event (it may be creating the citizen right then)."""
+    key = '"passportId":"'
+    text = body(event_type, occurred_at, {**notice.data, "passportId": PASSPORT_MARK})
+    head, _, tail = text.partition(key + PASSPORT_MARK)  # keys are unique, values escaped
+    return head + key, tail
 
 
 def claim_notice(
