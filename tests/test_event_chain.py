@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
@@ -15,7 +19,7 @@ from typer.testing import CliRunner
 from service import clock
 from service.cli import app as cli
 from service.db.engine import create_engine, session_factory
-from service.events.chain import GENESIS, append_event, verify_chain
+from service.events.chain import GENESIS, append_event, event_hash, hash_parts, verify_chain
 from service.models import CitizenEvent, Claim
 from service.models.enums import EventType
 from service.settings import get_settings
@@ -282,3 +286,32 @@ async def test_rows_edited_behind_the_back_no_longer_match_their_events(
                 {"x": made["grant"]["id"]},
             )
     assert await verify_chain(engine, citizen_id) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payload=st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(st.text(max_size=20), st.integers(-(2**31), 2**31), st.none()),
+        max_size=6,
+    ),
+    seq=st.integers(1, 10**12),
+)
+def test_the_spliced_canonical_form_is_rfc_8785(payload: dict[str, object], seq: int) -> None:
+    """What the database hashes ('{"citizenId":"' + citizen + middle + seq + tail) is exactly
+    the event's canonical JSON, whatever the payload holds (even keys named seq or type)."""
+    citizen, event_id = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
+    middle, tail = hash_parts(
+        event_id=event_id, event_type="claim.issued", occurred_at=at, payload=payload
+    )
+    spliced = ('{"citizenId":"' + str(citizen) + middle + str(seq) + tail).encode()
+    assert hashlib.sha256(GENESIS + spliced).digest() == event_hash(
+        GENESIS,
+        citizen_id=citizen,
+        seq=seq,
+        event_id=event_id,
+        event_type="claim.issued",
+        occurred_at=at,
+        payload=payload,
+    )
