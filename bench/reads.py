@@ -50,6 +50,8 @@ from bench.core import (
     seed_claims,
     service_process,
 )
+from bench.peer import READ as PEER_READ
+from bench.peer import postgraphile
 from service.claims.views import passport_claims_sql
 from service.db.embedded import asyncpg_dsn
 from tests import factories
@@ -237,7 +239,40 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     results["raw_reads_per_s"] = round(raw_rate)
     results["raw_p50_ms"], results["raw_p99_ms"] = round(pct(lat, 50), 2), round(pct(lat, 99), 2)
     results["raw_unloaded_p50_ms"] = round(pct(raw_single, 50), 2)
+    if args.peer:
+        results.update(await _peer(url, str(citizen_id), args))
     return results
+
+
+async def _peer(url: str, citizen_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """PostGraphile 5 reading the same claims with the same client and load."""
+    request = prepared_post(
+        "/graphql", "peer", {"query": PEER_READ, "variables": {"id": citizen_id}}
+    )
+    async with postgraphile(url) as port:
+        idle: list[Connection] = []
+
+        async def read(_: int = 0) -> None:
+            conn = idle.pop() if idle else await Connection.open(port)
+            status, body = await conn.post(request)
+            idle.append(conn)
+            claims = orjson.loads(body)["data"]["citizenByCitizenId"]["claimsByCitizenId"]
+            assert status == 200 and len(claims["nodes"]) == args.claims, body[:300]
+
+        answer = orjson.loads((await _one(port, request))[1])
+        await run_load(CLIENTS * 50, CLIENTS, read)  # warm-up
+        probe, _ = await run_load(CLIENTS * 50, CLIENTS, read)
+        rate, lat = await run_load(max(CLIENTS * 50, round(probe * args.seconds)), CLIENTS, read)
+        _, paced_lat = await paced(rate / 2, args.seconds, read)
+        for conn in idle:
+            conn.close()
+    return {
+        "peer_fields_per_read": _leaves(answer["data"]),
+        "peer_response_bytes": len(orjson.dumps(answer)),
+        "peer_reads_per_s": round(rate),
+        "peer_closed_p99_ms": round(pct(lat, 99), 1),
+        "peer_paced_p99_ms": round(pct(paced_lat, 99), 2),
+    }
 
 
 async def _one(port: int, request: bytes) -> tuple[int, bytes]:
@@ -268,6 +303,9 @@ if __name__ == "__main__":
     parser.add_argument("--claims", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="per measured phase")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-peer", dest="peer", action="store_false", help="leave PostGraphile out"
+    )
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     raw = figures["raw_reads_per_s"]
@@ -295,3 +333,12 @@ if __name__ == "__main__":
         f"  raw asyncpg, {CLIENTS} conns     : {raw} reads/s "
         f"(p50 {figures['raw_p50_ms']} ms, p99 {figures['raw_p99_ms']} ms)"
     )
+    if "peer_reads_per_s" in figures:
+        peer = figures["peer_reads_per_s"]
+        print(
+            f"  PostGraphile 5, {CLIENTS} clients: {peer} reads/s "
+            f"({figures['peer_fields_per_read']} fields, {figures['peer_response_bytes']} bytes; "
+            f"p99 {figures['peer_closed_p99_ms']} ms, paced at half p99 "
+            f"{figures['peer_paced_p99_ms']} ms); the service does "
+            f"{figures['max_reads_per_s'] / peer:.2f} of it with authorization and access log"
+        )
