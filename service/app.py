@@ -28,7 +28,7 @@ from service.webhooks.dispatcher import dispatcher_for, webhook_client
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """``database_url`` overrides settings, e.g. with the embedded server `passport serve` runs."""
     settings = settings or get_settings()
-    ensure_logging(settings.log_level)
+    ensure_logging(settings.log_level, settings.library_log_level)
     url = database_url or settings.database_url
     if not url:
         raise RuntimeError("no database URL: set PASSPORT_DATABASE_URL or use `passport serve`")

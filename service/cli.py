@@ -25,6 +25,11 @@ def _echo(message: str) -> None:
     typer.echo(message)
 
 
+def _configure_logging() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, library_level=settings.library_log_level)
+
+
 async def _migrate(owner_url: str) -> None:
     """Migrations, then the shipped ESCO taxonomy if none is loaded yet: a new database is
     ready to serve after this, whichever command ran it."""
@@ -103,7 +108,7 @@ def serve(
     settings = get_settings()
     if demo and settings.is_production:
         raise typer.BadParameter("demo data is refused in production", param_hint="--demo")
-    configure_logging(settings.log_level)
+    _configure_logging()
     url, owner_url, embedded = _database_urls()
     if embedded is not None:
         _echo(f"Embedded PostgreSQL running, data in {settings.data_dir.resolve() / 'pgdata'}")
@@ -148,7 +153,7 @@ def _share_metrics(directory: Path) -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations and load ESCO if empty (once per release, not per replica)."""
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     asyncio.run(_migrate(owner_url))
     _echo("Database is at the latest migration.")
@@ -160,7 +165,7 @@ def import_esco_command(
     version: Annotated[str, typer.Option(help="ESCO version of the files")] = "v1.1.1",
 ) -> None:
     """Load an ESCO CSV export (plain or gzipped) into the taxonomy tables."""
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
@@ -246,7 +251,7 @@ def verify_chain(
     from service.db.engine import create_engine
     from service.events.chain import verify_chains
 
-    configure_logging()
+    _configure_logging()
     url, _, _ = _database_urls()
     settings = get_settings()
     try:
@@ -278,7 +283,7 @@ def purge_retained_command() -> None:
     from service.db.engine import create_engine, session_factory
     from service.retention import purge_expired
 
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     settings = get_settings()
     now = clock.now()

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # Every library's loggers (WeasyPrint, fontTools, SQLAlchemy, ...): their INFO lines are
+    # chatter unless you are looking into one of them.
+    library_log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # On SIGTERM, in-flight requests get this long to finish (keep it below the pod's
     # terminationGracePeriodSeconds).
     shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
