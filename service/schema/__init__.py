@@ -67,6 +67,7 @@ from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
+from service.schema.variables import variable_errors
 from service.schema.webhooks.mutations import WebhookMutations
 from service.schema.webhooks.queries import WebhookQueries
 from service.settings import Settings
@@ -336,8 +337,9 @@ class DocumentSizeLimit(SchemaExtension):
 
 class CostAndRateLimit(SchemaExtension):
     """After validation, before any resolver: look the caller up (the first statement of the
-    request), refuse an operation costlier than the limit, then take its cost from the caller's
-    budget. A refusal runs nothing and costs nothing."""
+    request), refuse variables that do not fit the operation (service/schema/variables.py) or
+    an operation costlier than the limit, then take its cost from the caller's budget. A
+    refusal runs nothing and costs nothing here (the transport charges it as refused)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -348,6 +350,13 @@ class CostAndRateLimit(SchemaExtension):
                 data=None, errors=[GraphQLError("A valid bearer token is required.")]
             )
         elif isinstance(context, Context) and document is not None:
+            refused = variable_errors(
+                execution.schema._schema, document, execution.operation_name, execution.variables
+            )
+            if refused:
+                execution.result = GraphQLExecutionResult(data=None, errors=refused)
+                yield
+                return
             try:
                 self._charge(context, document, execution)
                 if context.limiter is not None:
