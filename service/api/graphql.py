@@ -30,6 +30,7 @@ from strawberry.types import ExecutionResult
 
 from service.api.auth import bearer, verified
 from service.api.bodies import BodyTooLarge, InvalidJson, media_type, read_bounded, strict_json
+from service.api.problems import bearer_challenge
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.principal import Lookup
@@ -184,25 +185,17 @@ async def graphql_post(request: Request) -> Response:
     payload = await _read_request(request, state)
     if isinstance(payload, JsonResponse):
         return payload
-    token = bearer(request)
-    unauthenticated = transport_error(
-        401, "UNAUTHENTICATED", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"}
-    )
-    if token is None:
-        return unauthenticated
     try:
-        lookup = await verified(state, token)
+        lookup = await verified(state, bearer(request))
         outcome = await _execute(state, payload, lookup)
-    except Unauthenticated:
-        return unauthenticated
+    except Unauthenticated as exc:
+        return _unauthenticated(exc)
     except Exception as exc:
         if database_unavailable(exc):
             logger.warning("database_unavailable", error=type(exc).__name__)
             return _unavailable()
         logger.error("graphql_request_failed", exc_info=exc)
         return transport_error(500, "INTERNAL", "Unexpected error.")
-    if outcome is None:
-        return unauthenticated
     if isinstance(outcome, JsonResponse):
         return outcome
     result, context = outcome
@@ -217,11 +210,28 @@ async def graphql_post(request: Request) -> Response:
     return response
 
 
+def _unauthenticated(exc: Unauthenticated) -> JsonResponse:
+    """401 with RFC 6750's challenge, and the reason in the message and the extensions."""
+    return JsonResponse(
+        {
+            "errors": [
+                {
+                    "message": f"a valid bearer token is required: {exc.description}",
+                    "extensions": {"code": "UNAUTHENTICATED", "reason": exc.reason.value},
+                }
+            ]
+        },
+        status_code=401,
+        headers=bearer_challenge(exc),
+    )
+
+
 async def _execute(
     state: AppState, payload: dict[str, Any], lookup: Lookup
-) -> tuple[ExecutionResult, Context] | JsonResponse | None:
+) -> tuple[ExecutionResult, Context] | JsonResponse:
     """Reads in one transaction, committed (with their access records) unless anything
-    unexpected happened; mutations commit one by one. None: the token names nobody active.
+    unexpected happened; mutations commit one by one. Unauthenticated: the token names nobody
+    active.
 
     The session takes a connection at its first statement: the caller's lookup, which
     CostAndRateLimit runs once the document is valid, or this function once it was refused."""
@@ -246,7 +256,7 @@ async def _execute(
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
             refusal = transport_error(400, "BAD_REQUEST", "no executable operation in the document")
         if not await context.authenticate():
-            return None
+            raise context.refusal or Unauthenticated()
         if refusal is not None:
             await session.rollback()
             return refusal

@@ -284,17 +284,17 @@ class PendingContext(Context):
     database; a request that never gets there is looked up by the transport afterwards."""
 
     lookup: Lookup | None = None
-    unknown_caller: bool = False  # the lookup found nobody active: answer 401
+    refusal: Unauthenticated | None = None  # the lookup found nobody active: answer 401
 
     async def authenticate(self) -> bool:
-        """Run the pending lookup; False if it found nobody."""
+        """Run the pending lookup; False if it found nobody (``refusal`` says why)."""
         if self.lookup is not None:
             lookup, self.lookup = self.lookup, None
             try:
                 self.principal = await lookup(self.session)
-            except Unauthenticated:
-                self.unknown_caller = True
-        return not self.unknown_caller
+            except Unauthenticated as exc:
+                self.refusal = exc
+        return self.refusal is None
 
 
 class OperationNameRequired(SchemaExtension):
