@@ -19,10 +19,11 @@ suspended organisation, loses access on its very next request.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
@@ -102,12 +103,20 @@ def _display_name(name: object) -> str | None:
     return name
 
 
+async def active_client(
+    session: AsyncSession, client_id: str
+) -> Row[uuid.UUID, list[str], uuid.UUID, str] | None:
+    """(client pk, registered scopes, organisation id, organisation kind) of an active client
+    of an active organisation, or None; also what `passport token` checks before minting."""
+    if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
+        return None
+    return (await session.execute(_ACTIVE_CLIENT, {"client_id": client_id})).one_or_none()
+
+
 async def _registered_client(
     session: AsyncSession, client_id: str, token_scopes: frozenset[str]
 ) -> Principal:
-    if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
-        raise Unauthenticated(AuthFailure.UNKNOWN_CLIENT)
-    row = (await session.execute(_ACTIVE_CLIENT, {"client_id": client_id})).one_or_none()
+    row = await active_client(session, client_id)
     if row is None:
         raise Unauthenticated(AuthFailure.UNKNOWN_CLIENT)
     client_pk, allowed, org_id, org_kind = row
