@@ -125,7 +125,7 @@ async def test_token_command_mints_what_the_readme_uses(
 
     async def run(*args: str) -> Result:
         # In a thread: the command runs its own event loop for the client look-up.
-        return await asyncio.to_thread(cli.invoke, app, list(args))
+        return await asyncio.to_thread(lambda: cli.invoke(app, list(args)))
 
     admin = await run("token", "admin")
     assert admin.exit_code == 0, admin.output
@@ -170,7 +170,7 @@ async def test_token_command_refuses_what_the_server_would_refuse(
     load_or_create_dev_key(tmp_path)
 
     async def refused(*args: str) -> str:
-        result = await asyncio.to_thread(cli.invoke, app, list(args))
+        result = await asyncio.to_thread(lambda: cli.invoke(app, list(args)))
         assert result.exit_code == 2, result.output
         return " ".join(result.output.split())  # typer frames and wraps its message
 
