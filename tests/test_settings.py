@@ -9,9 +9,8 @@ from typing import Any
 
 import jwt
 import pytest
-from click.testing import Result
 from sqlalchemy.ext.asyncio import AsyncSession
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from service.auth.keys import load_or_create_dev_key
 from service.auth.resolve import resolve_principal
