@@ -11,7 +11,7 @@ WANT := 3.11
 VERSION_OF = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)-py$(call VERSION_OF,$(BIN)/python)
 
-.PHONY: install venv serve test lint bench contracts lock
+.PHONY: install venv serve test lint bench contracts lock graphiql
 
 # A .venv of another Python (made by hand, or by an older Makefile with python3 = 3.12) is
 # rebuilt, never reused: the install would fail in it on every run.
@@ -56,6 +56,10 @@ bench: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/passport openapi
 	$(BIN)/passport graphql-schema
+
+# Re-vendor GraphiQL and React from the npm registry (service/api/graphiql/README.md).
+graphiql:
+	service/api/graphiql/update.sh
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable --all | grep -v '^pip==' > requirements.lock

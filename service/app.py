@@ -10,7 +10,17 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, claims, credentials, graphql, health, learning, metrics, problems
+from service.api import (
+    citizen,
+    claims,
+    credentials,
+    explorer,
+    graphql,
+    health,
+    learning,
+    metrics,
+    problems,
+)
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
@@ -80,12 +90,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         description="A lifelong, verifiable record of a citizen's competences (ESCO).",
         lifespan=lifespan,
-        docs_url="/docs" if settings.graphql_dev_tools else None,
+        docs_url="/docs" if settings.dev_tools else None,
         redoc_url=None,
     )
     tracer = setup_tracing(app, settings.otel_service_name) if settings.otel_enabled else None
     problems.install(app)
     app.include_router(graphql.router)
+    app.include_router(explorer.router)
     app.include_router(health.router)
     app.include_router(citizen.router)
     app.include_router(learning.router)

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=50)
     # issueClaims with 1,000 inputs in its variables is about 500 KiB.
     graphql_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
+    # GraphiQL at GET /graphql and introspection (without a token), so a newcomer can explore
+    # the API at the URL `passport serve` prints. Unset: on in development, off in production,
+    # which refuses true. GET queries are never run.
+    graphql_dev_tools: bool | None = None
     max_page_size: int = Field(default=100, ge=1, le=1000)
     # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks, and the
     # most fields a document may have once its fragments are expanded.
@@ -239,6 +242,13 @@ class Settings(BaseSettings):
             if self.graphql_dev_tools:
                 raise ValueError("PASSPORT_GRAPHQL_DEV_TOOLS must be off in production")
         return self
+
+    @property
+    def dev_tools(self) -> bool:
+        """GraphiQL and introspection: as PASSPORT_GRAPHQL_DEV_TOOLS says, else development."""
+        if self.graphql_dev_tools is None:
+            return not self.is_production
+        return self.graphql_dev_tools
 
     @property
     def webhooks_may_reach_private(self) -> bool:

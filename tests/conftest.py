@@ -152,6 +152,9 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
         ),
         # Webhook tests run dispatchers of their own, against receivers of their own.
         webhook_dispatcher=False,
+        # The suite's app has what production has: no GraphiQL, no introspection, no field
+        # suggestions (development has them by default; tests/test_explorer.py tests that).
+        graphql_dev_tools=False,
     )
 
 

@@ -13,14 +13,17 @@ import structlog
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
     NameNode,
     OperationDefinitionNode,
+    OperationType,
     ValidationContext,
     ValidationRule,
+    get_operation_ast,
     parse,
     validate,
 )
@@ -242,14 +245,39 @@ class Documents(SchemaExtension):
         yield
 
 
-def depth_limit(max_depth: int) -> type[ValidationRule]:
+def schema_only(document: DocumentNode, operation_name: str | None = None) -> bool:
+    """The operation is a query for __schema, __type or __typename alone: introspection, which
+    GraphiQL runs first and whose answer is the same for everyone."""
+    operation = get_operation_ast(document, operation_name)
+    return (
+        operation is not None
+        and operation.operation is OperationType.QUERY
+        and all(
+            isinstance(node, FieldNode) and node.name.value.startswith("__")
+            for node in operation.selection_set.selections
+        )
+    )
+
+
+def depth_limit(max_depth: int, *, introspection: bool = False) -> type[ValidationRule]:
     """Strawberry's QueryDepthLimiter raised KeyError on a spread of an unknown fragment (an
     unmasked, logged crash instead of a validation error), let inline fragments nest without
-    limit, and followed every spread (exponential without the size limit before it)."""
+    limit, and followed every spread (exponential without the size limit before it).
+
+    With ``introspection`` (the development tools), a document of schema queries only is not
+    limited: the standard introspection query nests ``ofType`` deeper than any operation needs,
+    and it reads the static schema, never data."""
 
     class DepthLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
+            operations = [
+                d.name.value if d.name else None
+                for d in context.document.definitions
+                if isinstance(d, OperationDefinitionNode)
+            ]
+            if introspection and all(schema_only(context.document, n) for n in operations):
+                return
             try:
                 depth = selection_depth(context.document, max_depth)
             except RecursionError:
@@ -415,11 +443,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
     # request (as the limiter extensions do) would make every validation a cache miss.
     rules = [
-        depth_limit(settings.graphql_max_depth),
+        depth_limit(settings.graphql_max_depth, introspection=settings.dev_tools),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
         NameLength,
     ]
-    quiet = not settings.graphql_dev_tools
+    quiet = not settings.dev_tools
     if quiet:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Callable[[], SchemaExtension]] = [
