@@ -63,9 +63,10 @@ async def test_the_printed_url_opens_graphiql_from_the_package(
     assert len(loaded) == 6 and all(url.startswith("/graphql/explorer/") for url in loaded)
     assert "http://" not in page.text.replace("http://127.0.0.1", "")
     assert "https://" not in page.text
-    sums = dict(
-        reversed(line.split()) for line in (VENDORED / "SHA256SUMS").read_text().splitlines()
-    )
+    sums: dict[str, str] = {}
+    for line in (VENDORED / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        sums[name] = digest
     for url in loaded:
         name = url.rsplit("/", 1)[1]
         zipped = await development.get(url, headers={"Accept-Encoding": "gzip"})
