@@ -40,7 +40,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy service tests bench migrations
+	$(BIN)/mypy service tests bench migrations examples
 
 test: lint
 	$(BIN)/pytest -q
