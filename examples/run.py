@@ -65,10 +65,11 @@ def demo_token(caller: str) -> str:
     """``caller``'s token from `passport token demo` (next to this Python, or on PATH)."""
     beside = Path(sys.executable).parent / "passport"
     command = str(beside) if beside.exists() else shutil.which("passport") or "passport"
-    printed = subprocess.run(
-        [command, "token", "demo"], capture_output=True, text=True, check=True
-    ).stdout
-    tokens = dict(line.split(": ", 1) for line in printed.splitlines() if not line.startswith("#"))
+    done = subprocess.run([command, "token", "demo"], capture_output=True, text=True)
+    if done.returncode != 0:  # no key or no demo data here: `passport token` says why
+        raise SystemExit(f"`passport token demo` refused:\n{done.stderr}")
+    lines = done.stdout.splitlines()
+    tokens = dict(line.split(": ", 1) for line in lines if not line.startswith("#"))
     return tokens[caller]
 
 
