@@ -71,7 +71,7 @@ def _lines(level: str, library_level: str = "WARNING") -> list[dict[str, object]
     try:
         with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(204))) as http:
             http.get("http://receiver.example/hook")
-        for chatty in ("weasyprint.progress", "fontTools.subset", "sqlalchemy.engine"):
+        for chatty in ("weasyprint.progress", "fontTools.subset"):
             logging.getLogger(chatty).info("library chatter")
         structlog.get_logger("service.api.graphql").info("own_line")
         logging.getLogger("passport.cli").info("cli_line")
@@ -87,5 +87,5 @@ def test_libraries_log_warnings_only_unless_asked() -> None:
     lines = _lines("INFO")
     assert [line["event"] for line in lines] == ["own_line", "cli_line", "Uvicorn running"]
     asked = {str(line["logger"]) for line in _lines("INFO", library_level="INFO")}
-    assert {"httpx", "weasyprint.progress", "fontTools.subset", "sqlalchemy.engine"} <= asked
+    assert {"httpx", "weasyprint.progress", "fontTools.subset"} <= asked
     assert _lines("WARNING") == []
