@@ -90,7 +90,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         description="A lifelong, verifiable record of a citizen's competences (ESCO).",
         lifespan=lifespan,
-        docs_url="/docs" if settings.dev_tools else None,
+        # Swagger UI loads its scripts from a CDN: only when the tools are asked for explicitly
+        # (the contract is openapi/openapi.json).
+        docs_url="/docs" if settings.graphql_dev_tools else None,
         redoc_url=None,
     )
     tracer = setup_tracing(app, settings.otel_service_name) if settings.otel_enabled else None

@@ -18,10 +18,12 @@ from graphql import (
     build_schema,
     get_introspection_query,
     lexicographic_sort_schema,
+    parse,
     print_schema,
 )
 
 from service.app import create_app
+from service.schema.cost import selection_depth
 from service.settings import Environment, Settings
 from tests.test_tokens import production_settings
 
@@ -81,6 +83,8 @@ async def test_the_printed_url_opens_graphiql_from_the_package(
             assert zipped.headers["content-encoding"] == "gzip"
             assert plain.content == gzip.decompress(stored)
             assert "content-encoding" not in plain.headers
+    # Swagger UI would load from a CDN: not on by default.
+    assert (await development.get("/docs")).status_code == 404
     bundle = (await development.get("/graphql/explorer/graphiql.min.js")).text
     assert "GraphiQL" in bundle and 'require("react")' in bundle
     unknown = await development.get("/graphql/explorer/../../pyproject.toml")
@@ -150,3 +154,20 @@ def test_the_vendored_files_are_package_data() -> None:
     for needed in ("LICENSE.graphiql", "LICENSE.react", "LICENSE.react-dom", "VERSIONS"):
         assert needed in shipped
     assert sum(p.stat().st_size for p in VENDORED.iterdir()) < 800 * 1024
+
+
+async def test_schema_queries_may_nest_twice_as_deep_and_no_deeper(
+    development: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Enough for the standard introspection query (depth 14), not a way around the limit."""
+    limit = 2 * settings.graphql_max_depth
+
+    def nested(levels: int) -> str:
+        inner = "name " + "ofType { name " * levels + "}" * levels
+        return f"{{ __schema {{ types {{ fields {{ type {{ {inner} }} }} }} }} }}"
+
+    fits, deeper = nested(limit - 4), nested(limit - 3)
+    assert selection_depth(parse(fits), 100) == limit
+    assert (await development.post("/graphql", json={"query": fits})).json().get("errors") is None
+    errors = (await development.post("/graphql", json={"query": deeper})).json()["errors"]
+    assert errors[0]["message"] == f"The operation exceeds the maximum depth of {limit}."

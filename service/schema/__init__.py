@@ -264,27 +264,29 @@ def depth_limit(max_depth: int, *, introspection: bool = False) -> type[Validati
     unmasked, logged crash instead of a validation error), let inline fragments nest without
     limit, and followed every spread (exponential without the size limit before it).
 
-    With ``introspection`` (the development tools), a document of schema queries only is not
-    limited: the standard introspection query nests ``ofType`` deeper than any operation needs,
-    and it reads the static schema, never data."""
+    With ``introspection`` (the development tools), a document of schema queries only may go
+    twice as deep: the standard introspection query nests ``ofType`` to depth 14, and it reads
+    the static schema, never data."""
 
     class DepthLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            operations = [
-                d.name.value if d.name else None
-                for d in context.document.definitions
-                if isinstance(d, OperationDefinitionNode)
-            ]
-            if introspection and all(schema_only(context.document, n) for n in operations):
-                return
+            limit = max_depth
+            if introspection:
+                names = [
+                    d.name.value if d.name else None
+                    for d in context.document.definitions
+                    if isinstance(d, OperationDefinitionNode)
+                ]
+                if all(schema_only(context.document, name) for name in names):
+                    limit = 2 * max_depth
             try:
-                depth = selection_depth(context.document, max_depth)
+                depth = selection_depth(context.document, limit)
             except RecursionError:
-                depth = max_depth + 1
-            if depth > max_depth:
+                depth = limit + 1
+            if depth > limit:
                 context.report_error(
-                    GraphQLError(f"The operation exceeds the maximum depth of {max_depth}.")
+                    GraphQLError(f"The operation exceeds the maximum depth of {limit}.")
                 )
 
     return DepthLimit
