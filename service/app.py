@@ -10,7 +10,17 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, claims, credentials, graphql, health, learning, metrics, problems
+from service.api import (
+    citizen,
+    claims,
+    credentials,
+    explorer,
+    graphql,
+    health,
+    learning,
+    metrics,
+    problems,
+)
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
@@ -28,7 +38,7 @@ from service.webhooks.dispatcher import dispatcher_for, webhook_client
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """``database_url`` overrides settings, e.g. with the embedded server `passport serve` runs."""
     settings = settings or get_settings()
-    ensure_logging(settings.log_level)
+    ensure_logging(settings.log_level, settings.library_log_level)
     url = database_url or settings.database_url
     if not url:
         raise RuntimeError("no database URL: set PASSPORT_DATABASE_URL or use `passport serve`")
@@ -80,12 +90,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         description="A lifelong, verifiable record of a citizen's competences (ESCO).",
         lifespan=lifespan,
+        # Swagger UI loads its scripts from a CDN: only when the tools are asked for explicitly
+        # (the contract is openapi/openapi.json).
         docs_url="/docs" if settings.graphql_dev_tools else None,
         redoc_url=None,
     )
     tracer = setup_tracing(app, settings.otel_service_name) if settings.otel_enabled else None
     problems.install(app)
     app.include_router(graphql.router)
+    app.include_router(explorer.router)
     app.include_router(health.router)
     app.include_router(citizen.router)
     app.include_router(learning.router)

@@ -7,15 +7,21 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
+from service.auth.keys import DEV_KEY_FILE
 from service.logs import configure_logging
-from service.settings import get_settings
+from service.models.enums import Scope
+from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from service.auth.keys import DevKey
 
 app = typer.Typer(no_args_is_help=True, help="Competence passport service.")
 logger = logging.getLogger("passport.cli")
@@ -23,6 +29,11 @@ logger = logging.getLogger("passport.cli")
 
 def _echo(message: str) -> None:
     typer.echo(message)
+
+
+def _configure_logging() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, library_level=settings.library_log_level)
 
 
 async def _migrate(owner_url: str) -> None:
@@ -59,7 +70,9 @@ async def _prepare_database(owner_url: str, app_url: str, *, demo: bool) -> None
             await engine.dispose()
 
 
-def _database_urls(keep_running: bool = False) -> tuple[str, str, object | None]:
+def _database_urls(
+    keep_running: bool = False, data_dir: Path | None = None, quiet: bool = False
+) -> tuple[str, str, object | None]:
     """(the application's URL, the schema owner's URL, the embedded server if one was started)."""
     settings = get_settings()
     if settings.database_url:
@@ -67,7 +80,9 @@ def _database_urls(keep_running: bool = False) -> tuple[str, str, object | None]
     from service.db.embedded import EmbeddedPostgres, ensure_database
 
     try:
-        embedded = EmbeddedPostgres(settings.data_dir, keep_running=keep_running)
+        embedded = EmbeddedPostgres(
+            data_dir or settings.data_dir, keep_running=keep_running, quiet=quiet
+        )
     except ModuleNotFoundError:
         raise typer.BadParameter(
             "set PASSPORT_DATABASE_URL, or install the embedded server: "
@@ -103,7 +118,7 @@ def serve(
     settings = get_settings()
     if demo and settings.is_production:
         raise typer.BadParameter("demo data is refused in production", param_hint="--demo")
-    configure_logging(settings.log_level)
+    _configure_logging()
     url, owner_url, embedded = _database_urls()
     if embedded is not None:
         _echo(f"Embedded PostgreSQL running, data in {settings.data_dir.resolve() / 'pgdata'}")
@@ -150,7 +165,7 @@ def _share_metrics(directory: Path) -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations and load ESCO if empty (once per release, not per replica)."""
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     asyncio.run(_migrate(owner_url))
     _echo("Database is at the latest migration.")
@@ -162,7 +177,7 @@ def import_esco_command(
     version: Annotated[str, typer.Option(help="ESCO version of the files")] = "v1.1.1",
 ) -> None:
     """Load an ESCO CSV export (plain or gzipped) into the taxonomy tables."""
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     from service.db.engine import create_engine
     from service.db.migrate import upgrade_async
@@ -195,10 +210,12 @@ def token(
         typer.Option(min=1, help="default and maximum: PASSPORT_OIDC_MAX_TOKEN_LIFETIME_SECONDS"),
     ] = None,
 ) -> None:
-    """Mint a development token signed by the local development key (development only)."""
-    from service.auth.keys import load_or_create_dev_key
+    """Mint a development token signed by the development key of the nearest .passport folder
+    (this one or a parent; PASSPORT_DATA_DIR to choose), which `passport serve` made. It is
+    refused here, not at the server, when the server would refuse it: a national number that
+    is not valid, a client that is not registered (and active) with the scope it needs."""
     from service.auth.tokens import mint_dev_token
-    from service.demo import demo_tokens
+    from service.demo import ORGANISATIONS, demo_guide, demo_tokens
 
     settings = get_settings()
     if not settings.dev_tokens_allowed:
@@ -213,29 +230,114 @@ def token(
                 "longer than PASSPORT_OIDC_MAX_TOKEN_LIFETIME_SECONDS", param_hint="--minutes"
             )
         lifetime = timedelta(minutes=minutes)
-    key = load_or_create_dev_key(settings.data_dir)
+    if kind not in ("citizen", "partner", "reader", "admin", "demo"):
+        raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
+    if kind == "citizen":
+        insz = _valid_insz(insz)
+    if kind in ("partner", "reader") and not client_id:
+        raise typer.BadParameter("--client-id is required (register it first as admin)")
+    data_dir, key = _dev_key(settings)
     if kind == "demo":
+        _check_clients(
+            settings, data_dir, {str(org["client_id"]): org["scopes"] for org in ORGANISATIONS}
+        )
         for name, value in demo_tokens(key, settings, lifetime).items():
             _echo(f"{name}: {value}")
+        for line in demo_guide():
+            _echo(f"# {line}")
         return
     if kind == "citizen":
-        if not insz:
-            raise typer.BadParameter("--insz is required for a citizen token")
-        minted = mint_dev_token(key, settings, subject=insz, lifetime=lifetime)
+        minted = mint_dev_token(key, settings, subject=str(insz), lifetime=lifetime)
     elif kind in ("partner", "reader"):
-        if not client_id:
-            raise typer.BadParameter("--client-id is required (register it first as admin)")
-        scope = "claims:write" if kind == "partner" else "passports:read"
+        scope = Scope.CLAIMS_WRITE if kind == "partner" else Scope.PASSPORTS_READ
+        _check_clients(settings, data_dir, {str(client_id): [scope]})
         minted = mint_dev_token(
-            key, settings, subject=client_id, client_id=client_id, scopes=[scope], lifetime=lifetime
+            key,
+            settings,
+            subject=str(client_id),
+            client_id=client_id,
+            scopes=[scope.value],
+            lifetime=lifetime,
         )
-    elif kind == "admin":
+    else:
         minted = mint_dev_token(
             key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime
         )
-    else:
-        raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
     _echo(minted)
+
+
+def _valid_insz(insz: str | None) -> str:
+    """The rule the server applies to a citizen's token (service/auth/resolve.py)."""
+    from service.identity.numbers import InvalidNumber, normalize_insz
+
+    if not insz:
+        raise typer.BadParameter("--insz is required for a citizen token")
+    try:
+        return normalize_insz(insz)
+    except InvalidNumber as exc:  # the message never repeats the number
+        raise typer.BadParameter(str(exc), param_hint="--insz") from None
+
+
+def _dev_key(settings: Settings) -> tuple[Path, DevKey]:
+    """The data directory and its development key: PASSPORT_DATA_DIR's, or the nearest
+    .passport folder with a key, here or above. Never a new key: a server would not know it."""
+    from service.auth.keys import find_data_dir, load_dev_key
+
+    found: Path | None
+    if "data_dir" in settings.model_fields_set:
+        looked = [settings.data_dir.resolve()]
+        found = settings.data_dir if (settings.data_dir / DEV_KEY_FILE).is_file() else None
+    else:
+        found, looked = find_data_dir(Path.cwd(), settings.data_dir)
+        if found is not None and found.resolve() != looked[0]:
+            typer.echo(f"# development key of {found.resolve()}", err=True)
+    if found is None:
+        places = ", ".join(str(path) for path in looked[:6]) + (", ..." if len(looked) > 6 else "")
+        raise typer.BadParameter(
+            f"no development key ({DEV_KEY_FILE}) in {places}. `passport serve` makes one in "
+            "the .passport folder of the folder it runs in: run this there (or below it), or "
+            "set PASSPORT_DATA_DIR to that folder."
+        )
+    return found, load_dev_key(found)
+
+
+def _check_clients(
+    settings: Settings, data_dir: Path, wanted: Mapping[str, Collection[Scope]]
+) -> None:
+    """Each client must be registered and active, with the scopes its token will ask for, in
+    the database the server uses (the embedded one of ``data_dir``, started for the look-up
+    if it is not running and stopped again)."""
+    from service.auth.resolve import active_client
+    from service.db.engine import create_engine, session_factory
+
+    if not settings.database_url and not (data_dir / "pgdata" / "PG_VERSION").exists():
+        raise typer.BadParameter(
+            f"no database in {data_dir.resolve() / 'pgdata'} yet to look the client up in: "
+            "start `passport serve --demo` first"
+        )
+    url, _, _ = _database_urls(data_dir=data_dir, quiet=True)
+
+    async def scopes() -> dict[str, frozenset[str] | None]:
+        engine = create_engine(url, role=settings.database_role or None)
+        try:
+            async with session_factory(engine)() as session:
+                rows = {cid: await active_client(session, cid) for cid in wanted}
+        finally:
+            await engine.dispose()
+        return {cid: frozenset(row[1]) if row else None for cid, row in rows.items()}
+
+    for client_id, registered in asyncio.run(scopes()).items():
+        if registered is None:
+            hint = " (start `passport serve --demo`)" if client_id.startswith("demo-") else ""
+            raise typer.BadParameter(
+                f"no active client {client_id!r} is registered{hint}", param_hint="--client-id"
+            )
+        for scope in wanted[client_id]:
+            if scope.value not in registered:
+                raise typer.BadParameter(
+                    f"client {client_id!r} is registered without {scope.value}",
+                    param_hint="--client-id",
+                )
 
 
 @app.command("verify-chain")
@@ -248,7 +350,7 @@ def verify_chain(
     from service.db.engine import create_engine
     from service.events.chain import verify_chains
 
-    configure_logging()
+    _configure_logging()
     url, _, _ = _database_urls()
     settings = get_settings()
     try:
@@ -280,7 +382,7 @@ def purge_retained_command() -> None:
     from service.db.engine import create_engine, session_factory
     from service.retention import purge_expired
 
-    configure_logging()
+    _configure_logging()
     _, owner_url, _ = _database_urls()
     settings = get_settings()
     now = clock.now()
@@ -313,6 +415,47 @@ def graphql_schema(output: Annotated[Path, typer.Option()] = Path("schema.graphq
 
     output.write_text(sdl())
     _echo(f"wrote {output}")
+
+
+database = typer.Typer(
+    no_args_is_help=True, help="The embedded PostgreSQL (development, without a database URL)."
+)
+app.add_typer(database, name="db")
+
+
+@database.command("status")
+def database_status() -> None:
+    """Whether the embedded PostgreSQL of this data directory runs, and who uses it."""
+    from service.db.embedded import server_state
+
+    pgdata = get_settings().data_dir.resolve() / "pgdata"
+    if not pgdata.exists():
+        _echo(f"No embedded PostgreSQL in {pgdata}.")
+        return
+    state = server_state(pgdata)
+    if state.postmaster is not None:
+        users = ", ".join(map(str, state.users)) or "none (left over: `passport db stop`)"
+        _echo(f"Running (PID {state.postmaster}), data in {pgdata}; passport processes: {users}")
+    elif state.stale_pid is not None:
+        _echo(f"Not running; a dead server (PID {state.stale_pid}) left its PID file behind.")
+    else:
+        _echo(f"Not running; data in {pgdata}.")
+
+
+@database.command("stop")
+def database_stop(
+    force: Annotated[
+        bool, typer.Option(help="stop it even while passport processes still use it")
+    ] = False,
+) -> None:
+    """Stop an embedded PostgreSQL left running (a `passport serve` killed outright leaves it)."""
+    from service.db.embedded import stop_left_over
+
+    try:
+        _echo(stop_left_over(get_settings().data_dir.resolve() / "pgdata", force=force))
+    except RuntimeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 signing = typer.Typer(no_args_is_help=True, help="Keys that sign exported credentials.")

@@ -208,6 +208,25 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
             )
 
 
+def demo_guide() -> list[str]:
+    """What `passport token demo` prints under the tokens: who is who, and the legal basis
+    the demo reader must name (without it, its reads are refused, as NotFound)."""
+    read = (
+        f'passport(citizen: {{insz: "{DEMO_CITIZEN_INSZ}"}}, legalBasis: "{LEGAL_BASIS}",'
+        ' purpose: "guidance interview")'
+    )
+    return [
+        f"citizen: the demo citizen, INSZ {DEMO_CITIZEN_INSZ} (a test number, nobody's)",
+        "demo-school, demo-employer: partners; they issue, revoke and supersede claims",
+        "demo-employment-service: a partner too, and a reader: it reads passports without"
+        f' consent under legalBasis: "{LEGAL_BASIS}", stating a purpose, e.g.',
+        f"  {read}",
+        "admin: registers organisations and clients, grants legal bases",
+        "Examples of every task: the examples/ folder; in a browser, the GraphQL URL"
+        " `passport serve` printed opens GraphiQL",
+    ]
+
+
 def demo_tokens(key: DevKey, settings: Settings, lifetime: timedelta) -> dict[str, str]:
     tokens = {
         "admin": mint_dev_token(

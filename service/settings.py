@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # Every library's loggers (WeasyPrint, fontTools, SQLAlchemy, ...): their INFO lines are
+    # chatter unless you are looking into one of them.
+    library_log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # On SIGTERM, in-flight requests get this long to finish (keep it below the pod's
     # terminationGracePeriodSeconds).
     shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
@@ -108,7 +111,10 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=50)
     # issueClaims with 1,000 inputs in its variables is about 500 KiB.
     graphql_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    graphql_dev_tools: bool = False  # the GraphiQL page and introspection; GET queries never
+    # GraphiQL at GET /graphql and introspection (without a token), so a newcomer can explore
+    # the API at the URL `passport serve` prints. Unset: on in development, off in production,
+    # which refuses true. GET queries are never run.
+    graphql_dev_tools: bool | None = None
     max_page_size: int = Field(default=100, ge=1, le=1000)
     # The most one GraphQL operation may cost (service/schema/cost.py), whoever asks, and the
     # most fields a document may have once its fragments are expanded.
@@ -236,6 +242,13 @@ class Settings(BaseSettings):
             if self.graphql_dev_tools:
                 raise ValueError("PASSPORT_GRAPHQL_DEV_TOOLS must be off in production")
         return self
+
+    @property
+    def dev_tools(self) -> bool:
+        """GraphiQL and introspection: as PASSPORT_GRAPHQL_DEV_TOOLS says, else development."""
+        if self.graphql_dev_tools is None:
+            return not self.is_production
+        return self.graphql_dev_tools
 
     @property
     def webhooks_may_reach_private(self) -> bool:

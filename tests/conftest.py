@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -119,6 +120,7 @@ from sqlalchemy import event  # noqa: E402
 
 from service.app import create_app  # noqa: E402
 from service.auth.keys import load_or_create_dev_key  # noqa: E402
+from service.demo import seed_demo  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.graphql_client import Api, Partner  # noqa: E402
@@ -150,6 +152,9 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
         ),
         # Webhook tests run dispatchers of their own, against receivers of their own.
         webhook_dispatcher=False,
+        # The suite's app has what production has: no GraphiQL, no introspection, no field
+        # suggestions (development has them by default; tests/test_explorer.py tests that).
+        graphql_dev_tools=False,
     )
 
 
@@ -158,6 +163,13 @@ async def app(settings: Settings) -> AsyncIterator[object]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture(scope="session")
+async def demo(app: Any, settings: Settings) -> None:
+    """The demo organisations, clients, legal basis and citizen `passport serve --demo` seeds,
+    seeded the same way (service/demo.py, as the application), once into the suite's database."""
+    await seed_demo(app.state.passport.engine, settings)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,9 @@ The corpus of bad, forged and revoked tokens is tests/test_token_attacks.py."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.resolve import resolve_principal
 from service.auth.tokens import TokenVerifier
 from service.errors import Unauthenticated
+from service.logs import formatter
 from service.models.enums import PrincipalKind
 from service.settings import Settings
 from tests import factories
@@ -27,11 +31,13 @@ from tests.test_tokens import ISSUER, JWKS_URL, FakeIdp, production_settings
 QUERY = "{ issuedClaims(first: 1) { edges { cursor } } }"
 
 
-async def assert_401(api: Api, token: str | None) -> None:
+async def assert_401(api: Api, token: str | None, reason: str) -> httpx.Response:
     response = await api.post(token, QUERY)
     assert response.status_code == 401, response.text
-    assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": reason}
+    return response
 
 
 async def test_token_scopes_are_capped_by_the_registry(api: Api) -> None:
@@ -72,8 +78,65 @@ async def test_development_token_lifetime_is_bounded(api: Api) -> None:
     limit = api.settings.oidc_max_token_lifetime_seconds
     ok = api.token(subject="a", scopes=["admin"], lifetime=timedelta(seconds=limit))
     assert (await api.post(ok, QUERY)).status_code == 200
-    await assert_401(
-        api, api.token(subject="a", scopes=["admin"], lifetime=timedelta(seconds=limit + 1))
+    response = await assert_401(
+        api,
+        api.token(subject="a", scopes=["admin"], lifetime=timedelta(seconds=limit + 1)),
+        "too_long_lived",
+    )
+    assert f"over {limit} seconds" in response.headers["www-authenticate"]
+
+
+async def test_a_refusal_explains_itself_and_is_logged_without_the_token(
+    api: Api, tmp_path: Path
+) -> None:
+    """RFC 6750's challenge names the error, the answer and the log line the reason; the log
+    line carries the request id, never the token or the national number in it."""
+    from service.auth.keys import load_or_create_dev_key
+    from service.auth.tokens import mint_dev_token
+
+    citizen = factories.insz()
+    expired = api.token(subject=citizen, lifetime=timedelta(seconds=-120))
+    elsewhere = mint_dev_token(load_or_create_dev_key(tmp_path), api.settings, subject=citizen)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        late = await api.http.post(
+            "/graphql",
+            json={"query": QUERY},
+            headers={"Authorization": f"Bearer {expired}", "X-Request-ID": "req-expired-1"},
+        )
+        other = await assert_401(api, elsewhere, "unknown_key")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert late.status_code == 401
+    assert late.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", error_description="token expired"'
+    )
+    assert late.json()["errors"][0]["message"] == (
+        "a valid bearer token is required: token expired"
+    )
+    assert "another data directory" in other.headers["www-authenticate"]
+    logged = stream.getvalue()
+    refusals = [
+        line for line in map(json.loads, logged.splitlines()) if line["event"] == "unauthenticated"
+    ]
+    assert [line["reason"] for line in refusals] == ["expired", "unknown_key"]
+    assert refusals[0]["request_id"] == "req-expired-1"
+    assert citizen not in logged and expired not in logged and elsewhere not in logged
+
+
+async def test_rest_refusals_explain_themselves_too(api: Api) -> None:
+    response = await api.http.get("/me/export", headers={"Authorization": "Basic eDp5"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"  # RFC 6750: no bearer, no error
+    assert response.json()["reason"] == "not_bearer"
+    wrong = api.token(subject=factories.insz(), extra={"aud": "another-service"})
+    response = await api.http.get("/me/export", headers={"Authorization": f"Bearer {wrong}"})
+    assert response.json()["detail"] == "wrong audience"
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", error_description="wrong audience"'
     )
 
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
-from service.auth.keys import load_or_create_dev_key
-from service.auth.tokens import mint_dev_token
-from service.settings import Settings
 from tests import factories
 from tests.conftest import StatementCounter
 from tests.graphql_client import Api, Partner
@@ -144,22 +139,3 @@ async def test_own_passport_costs_constant_statements(
         assert "errors" not in body, body
         counts.append(count_statements.count)
     assert counts[0] == counts[1] <= 8, count_statements.statements
-
-
-async def test_development_tools_switch_on_graphiql_and_introspection(settings: Settings) -> None:
-    dev = create_app(settings.model_copy(update={"graphql_dev_tools": True}))
-    async with dev.router.lifespan_context(dev):
-        transport = httpx.ASGITransport(app=dev)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            page = await http.get("/graphql")
-            assert page.status_code == 200
-            assert "graphiql" in page.text.lower()
-            token = mint_dev_token(
-                load_or_create_dev_key(settings.data_dir), settings, subject="x", scopes=["admin"]
-            )
-            body = await http.post(
-                "/graphql",
-                json={"query": "{ __schema { queryType { name } } }"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert body.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}

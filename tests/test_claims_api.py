@@ -296,22 +296,37 @@ async def test_bad_input_is_a_typed_error_and_writes_nothing(
     assert await table_counts(engine) == before
 
 
+DATE = "Expected a calendar date as YYYY-MM-DD"
+# Each wrong variable, and what the answer says of it: the path and what the schema asks there,
+# in the API's words (never Python's "not to be None", never the value sent).
 WRONG_TYPES = [
-    {"acquiredOn": "30/06/2020"},
-    {"acquiredOn": 20200630},
-    {"acquiredOn": "2020-W01-1"},
-    {"acquiredOn": "20200101"},
-    {"acquiredOn": "2020-02-30"},
-    {"assessmentMethod": "GUESSWORK"},
-    {"evidence": "none"},
-    {"proficiency": {"scale": "EQF"}},
-    {"insz": 85073003328},
+    ({"acquiredOn": "30/06/2020"}, f"Variable $input at input.acquiredOn: {DATE}."),
+    ({"acquiredOn": 20200630}, f"Variable $input at input.acquiredOn: {DATE}."),
+    ({"acquiredOn": "2020-W01-1"}, f"Variable $input at input.acquiredOn: {DATE}."),
+    ({"acquiredOn": "20200101"}, f"Variable $input at input.acquiredOn: {DATE}."),
+    ({"acquiredOn": "2020-02-30"}, f"Variable $input at input.acquiredOn: {DATE}."),
+    (
+        {"assessmentMethod": "GUESSWORK"},
+        "Variable $input at input.assessmentMethod: not a value of AssessmentMethod.",
+    ),
+    (
+        {"evidence": "none"},
+        "Variable $input at input.evidence.0: must be an object (EvidenceInput).",
+    ),
+    (
+        {"proficiency": {"scale": "EQF"}},
+        "Variable $input at input.proficiency.level: required (String!).",
+    ),
+    ({"insz": 85073003328}, "Variable $input at input.insz: must be a string."),
+    ({"insz": None}, "Variable $input at input.insz: must not be null (String!)."),
+    ({"organisation": "x"}, "Variable $input: IssueClaimInput has no field organisation."),
+    ({"85073003328": "x"}, "Variable $input: IssueClaimInput has no field of that name."),
 ]
 
 
-@pytest.mark.parametrize("override", WRONG_TYPES)
+@pytest.mark.parametrize(("override", "message"), WRONG_TYPES)
 async def test_wrong_types_are_rejected_before_execution(
-    api: Api, school: Partner, engine: AsyncEngine, override: dict[str, Any]
+    api: Api, school: Partner, engine: AsyncEngine, override: dict[str, Any], message: str
 ) -> None:
     before = await table_counts(engine)
     response = await api.post(
@@ -321,7 +336,24 @@ async def test_wrong_types_are_rejected_before_execution(
     body = response.json()
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION"
+    assert [error["message"] for error in body["errors"]] == [message]
+    assert "cost" not in body.get("extensions", {})  # nothing ran, nothing was charged
     assert await table_counts(engine) == before
+
+
+async def test_every_problem_of_the_variables_is_told_at_once(api: Api, school: Partner) -> None:
+    wrong = factories.claim_input(factories.insz(), insz=None, acquiredOn="2020")
+    del wrong["externalRef"]
+    body = (await api.post(school.token, ISSUE, {"input": wrong})).json()
+    assert sorted(error["message"] for error in body["errors"]) == [
+        f"Variable $input at input.acquiredOn: {DATE}.",
+        "Variable $input at input.externalRef: required (String!).",
+        "Variable $input at input.insz: must not be null (String!).",
+    ]
+    missing = (await api.post(school.token, ISSUE, {})).json()
+    assert [e["message"] for e in missing["errors"]] == [
+        "Variable $input: required (IssueClaimInput!)."
+    ]
 
 
 async def test_only_partners_issue(api: Api, reader: Partner) -> None:

@@ -399,3 +399,44 @@ async def test_a_stale_competence_names_fresher_narrower_evidence(
     pack = next(r for r in result["requirements"] if r["competence"]["uri"] == PACK_GOODS)
     assert pack["status"] == "STALE"
     assert pack["via"] == [{"uri": SPECIALISED_PACKING}]
+
+
+CHECK_IN = """
+query($citizen: CitizenRef!, $occupation: String!, $lang: Language!) {
+  competenceCheck(citizen: $citizen, occupationUri: $occupation, lang: $lang) {
+    ... on CompetenceCheck {
+      occupation { label { text language } dutch: label(lang: NL) { language } }
+      requirements { competence { label { language } description { language } } }
+    }
+  }
+}"""
+
+
+async def test_labels_come_in_the_language_the_check_asked_for(api: Api, school: Partner) -> None:
+    """`competenceCheck(lang: EN)` answered in Dutch once: the argument reached only the
+    learning plan, and every label defaulted to NL. A label may still ask for another."""
+    citizen = await _worked_example(api, school)
+    variables = {"citizen": {"insz": citizen}, "occupation": OCCUPATION}
+    me = api.citizen(citizen)
+    english = (await api.gql(me, CHECK_IN, {**variables, "lang": "EN"}))["data"]
+    check = english["competenceCheck"]
+    assert check["occupation"]["label"] == {
+        "text": "warehouse operators for clothing",
+        "language": "en",
+    }
+    assert check["occupation"]["dutch"] == {"language": "nl"}
+    languages = {r["competence"]["label"]["language"] for r in check["requirements"]}
+    assert languages == {"en"}
+    assert {r["competence"]["description"]["language"] for r in check["requirements"]} == {"en"}
+    dutch = (await api.gql(me, CHECK_IN, {**variables, "lang": "NL"}))["data"]["competenceCheck"]
+    assert dutch["occupation"]["label"]["language"] == "nl"
+    # Dutch where ESCO has it (the shipped Dutch skills are partial), English otherwise.
+    assert "nl" in {r["competence"]["label"]["language"] for r in dutch["requirements"]}
+
+
+async def test_search_labels_come_in_the_search_language(api: Api) -> None:
+    query = """query($lang: Language!) { competences(search: "python", lang: $lang, first: 3) {
+      edges { node { label { language } } } } }"""
+    body = await api.gql(api.admin(), query, {"lang": "EN"})
+    edges = body["data"]["competences"]["edges"]
+    assert edges and {e["node"]["label"]["language"] for e in edges} == {"en"}

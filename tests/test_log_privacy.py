@@ -31,7 +31,7 @@ NAME = "Janssens-Vermeulen"  # a citizen's name, as a coach might type it into f
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    configure_logging("DEBUG")
+    configure_logging("DEBUG", library_level="DEBUG")
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter())

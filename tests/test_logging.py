@@ -23,14 +23,14 @@ def test_log_lines_are_redacted() -> None:
     dotted = f"{number[:2]}.{number[2:4]}.{number[4:6]}-{number[6:9]}.{number[9:]}"
     token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
     try:
-        structlog.get_logger("test").info(
+        structlog.get_logger("service.test").info(
             "event", insz=number, detail=f"number {dotted}", token=token
         )
         logging.getLogger("stdlib").warning("Authorization: Bearer %s for %s", token, number)
         try:
             raise ValueError(f"Key (insz)=({number}) already exists for {CITIZEN_ID}")
         except ValueError:
-            structlog.get_logger("test").exception("failed")
+            structlog.get_logger("service.test").exception("failed")
     finally:
         logging.getLogger().removeHandler(handler)
     output = stream.getvalue()
@@ -55,3 +55,37 @@ def test_database_error_details_lose_their_values() -> None:
     assert "Jan" not in redacted and "4411" not in redacted
     assert "Failing row contains [redacted]" in redacted
     assert "Key (external_ref)=[redacted]" in redacted
+
+
+def _lines(level: str, library_level: str = "WARNING") -> list[dict[str, object]]:
+    """What a library at work (httpx, which logs every request at INFO) and the service's own
+    INFO lines leave in the log."""
+    import httpx
+    import orjson
+
+    configure_logging(level, library_level=library_level)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(204))) as http:
+            http.get("http://receiver.example/hook")
+        for chatty in ("weasyprint.progress", "fontTools.subset"):
+            logging.getLogger(chatty).info("library chatter")
+        structlog.get_logger("service.api.graphql").info("own_line")
+        logging.getLogger("passport.cli").info("cli_line")
+        logging.getLogger("uvicorn.error").info("Uvicorn running")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        configure_logging()
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_libraries_log_warnings_only_unless_asked() -> None:
+    """A PDF's fontTools and WeasyPrint INFO lines once outnumbered the service's own."""
+    lines = _lines("INFO")
+    assert [line["event"] for line in lines] == ["own_line", "cli_line", "Uvicorn running"]
+    asked = {str(line["logger"]) for line in _lines("INFO", library_level="INFO")}
+    assert {"httpx", "weasyprint.progress", "fontTools.subset"} <= asked
+    assert _lines("WARNING") == []

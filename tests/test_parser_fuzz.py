@@ -110,7 +110,13 @@ parsed_json = st.recursive(
 )
 
 
-INSZ_MESSAGES = {"an INSZ has 11 digits", "the INSZ check digits do not match"}
+INSZ_MESSAGES = {
+    "an INSZ has 11 digits",
+    "the INSZ check digits do not match",
+    "the INSZ's month is not a month (01-12, plus 20 or 40 for BIS)",
+    "the INSZ's birth date does not exist in the century its check digits give"
+    " (from 2000 on they are computed over 2 and the nine digits)",
+}
 
 
 def insz_checksum_ok(number: str) -> bool:

@@ -206,3 +206,19 @@ async def test_a_shared_store_out_of_reach_lets_requests_through_quickly(
         statuses = [(await api.post(me, CHEAP)).status_code for _ in range(8)]
         assert statuses == [200] * 8  # no budget can be kept, so none is enforced
         assert time.perf_counter() - started < 8 * 1.0
+
+
+async def test_wrong_variables_cost_what_a_refused_request_costs(settings: Settings) -> None:
+    """Nothing ran, so the operation's cost (here a page of 100) is not charged: 1, as any
+    refusal. Five refused requests fit a budget of five; the next request has none left."""
+    async with limited_api(settings, rate_limits={"citizen": "5/minute"}) as api:
+        me = api.citizen(factories.insz())
+        for _ in range(5):
+            response = await api.post(me, ACCESS_LOG_PAGE, {"n": "a hundred"})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["errors"][0]["message"] == (
+                "Variable $n: must be a whole number (32 bits)."
+            )
+            assert "cost" not in body.get("extensions", {})
+        assert (await api.post(me, CHEAP)).status_code == 429

@@ -214,13 +214,14 @@ Build = Callable[["Mode", Api, FakeIdp], Awaitable[Headers]]
 class Attack:
     name: str
     build: Build
+    reason: str  # what the 401 says is wrong (a few differ by mode: REASONS_BY_MODE)
 
 
-def attack(name: str, make: Callable[[Mode], Headers]) -> Attack:
+def attack(name: str, make: Callable[[Mode], Headers], reason: str) -> Attack:
     async def build(mode: Mode, api: Api, idp: FakeIdp) -> Headers:
         return make(mode)
 
-    return Attack(name, build)
+    return Attack(name, build, reason)
 
 
 def _now() -> int:
@@ -249,94 +250,151 @@ HUGE = 1024 * 1024
 
 ATTACKS: list[Attack] = [
     # Signature and algorithm
-    attack("alg-none", lambda m: unsigned(m, "none")),
-    attack("alg-None", lambda m: unsigned(m, "None")),
-    attack("alg-NONE", lambda m: unsigned(m, "NONE")),
-    attack("hs256-keyed-with-public-key", hmac_with_public_key),
+    attack("alg-none", lambda m: unsigned(m, "none"), "algorithm"),
+    attack("alg-None", lambda m: unsigned(m, "None"), "algorithm"),
+    attack("alg-NONE", lambda m: unsigned(m, "NONE"), "algorithm"),
+    attack("hs256-keyed-with-public-key", hmac_with_public_key, "algorithm"),
     attack(
         "rs256-foreign-key",
         lambda m: bearer(m.sign(m.claims(), m.header(alg="RS256"), ATTACKER_RSA)),
+        "algorithm",
     ),
     attack(
         "own-alg-foreign-key",
         lambda m: bearer(m.sign(m.claims(), m.header(), m.attacker_key)),
+        "bad_signature",
     ),
-    attack("signature-stripped", lambda m: bearer(m.token().rsplit(".", 1)[0] + ".")),
-    attack("payload-tampered", tampered_payload),
-    Attack("key-of-the-other-deployment", _other_key),
-    # Claims
-    attack("wrong-iss", lambda m: bearer(m.token(iss="https://evil.example/"))),
-    attack("missing-iss", lambda m: bearer(m.token(iss=DROP))),
-    attack("wrong-aud", lambda m: bearer(m.token(aud="another-service"))),
-    attack("missing-aud", lambda m: bearer(m.token(aud=DROP))),
     attack(
-        "expired", lambda m: bearer(m.token(iat=_now() - 600, nbf=_now() - 600, exp=_now() - 300))
+        "signature-stripped", lambda m: bearer(m.token().rsplit(".", 1)[0] + "."), "bad_signature"
     ),
-    attack("nbf-in-the-future", lambda m: bearer(m.token(nbf=_now() + 300, exp=_now() + 600))),
+    attack("payload-tampered", tampered_payload, "bad_signature"),
+    Attack("key-of-the-other-deployment", _other_key, "unknown_key"),
+    # Claims
+    attack("wrong-iss", lambda m: bearer(m.token(iss="https://evil.example/")), "wrong_issuer"),
+    attack("missing-iss", lambda m: bearer(m.token(iss=DROP)), "missing_claim"),
+    attack("wrong-aud", lambda m: bearer(m.token(aud="another-service")), "wrong_audience"),
+    attack("missing-aud", lambda m: bearer(m.token(aud=DROP)), "missing_claim"),
+    attack(
+        "expired",
+        lambda m: bearer(m.token(iat=_now() - 600, nbf=_now() - 600, exp=_now() - 300)),
+        "expired",
+    ),
+    attack(
+        "nbf-in-the-future",
+        lambda m: bearer(m.token(nbf=_now() + 300, exp=_now() + 600)),
+        "not_yet_valid",
+    ),
     attack(
         "iat-in-the-future-beyond-leeway",
         lambda m: bearer(m.token(iat=_now() + 300, nbf=DROP, exp=_now() + 600)),
+        "not_yet_valid",
     ),
-    attack("missing-exp", lambda m: bearer(m.token(exp=DROP))),
-    attack("missing-iat", lambda m: bearer(m.token(iat=DROP))),
+    attack("missing-exp", lambda m: bearer(m.token(exp=DROP)), "missing_claim"),
+    attack("missing-iat", lambda m: bearer(m.token(iat=DROP)), "missing_claim"),
     attack(
         "lifetime-over-the-maximum",
         lambda m: bearer(m.token(iat=_now() - 7200, nbf=_now() - 7200, exp=_now() + 60)),
+        "too_long_lived",
     ),
-    attack("exp-not-a-number", lambda m: bearer(m.token(exp="tomorrow"))),
+    attack("exp-not-a-number", lambda m: bearer(m.token(exp="tomorrow")), "malformed"),
     # Header
-    attack("typ-JWT", lambda m: bearer(m.sign(m.claims(), m.header(typ="JWT")))),
-    attack("typ-missing", lambda m: bearer(m.sign(m.claims(), m.header(typ=DROP)))),
-    attack("typ-id-token", lambda m: bearer(m.sign(m.claims(), m.header(typ="id_token+jwt")))),
-    attack("kid-unknown", lambda m: bearer(m.sign(m.claims(), m.header(kid="no-such-key")))),
-    attack("kid-missing", lambda m: bearer(m.sign(m.claims(), m.header(kid=DROP)))),
-    attack("kid-not-a-string", lambda m: bearer(m.sign(m.claims(), m.header(kid=["k1"])))),
-    attack("jku-attacker-keys", lambda m: by_attacker(m, jku=ATTACKER_URL)),
-    attack("x5u-attacker-certificate", lambda m: by_attacker(m, x5u=ATTACKER_URL)),
-    attack("jwk-embedded-attacker-key", lambda m: by_attacker(m, jwk=m.attacker_jwk)),
+    attack("typ-JWT", lambda m: bearer(m.sign(m.claims(), m.header(typ="JWT"))), "wrong_type"),
+    attack("typ-missing", lambda m: bearer(m.sign(m.claims(), m.header(typ=DROP))), "wrong_type"),
+    attack(
+        "typ-id-token",
+        lambda m: bearer(m.sign(m.claims(), m.header(typ="id_token+jwt"))),
+        "wrong_type",
+    ),
+    attack(
+        "kid-unknown",
+        lambda m: bearer(m.sign(m.claims(), m.header(kid="no-such-key"))),
+        "unknown_key",
+    ),
+    attack("kid-missing", lambda m: bearer(m.sign(m.claims(), m.header(kid=DROP))), "no_key_id"),
+    attack(
+        "kid-not-a-string", lambda m: bearer(m.sign(m.claims(), m.header(kid=["k1"]))), "malformed"
+    ),
+    attack("jku-attacker-keys", lambda m: by_attacker(m, jku=ATTACKER_URL), "bad_signature"),
+    attack("x5u-attacker-certificate", lambda m: by_attacker(m, x5u=ATTACKER_URL), "bad_signature"),
+    attack(
+        "jwk-embedded-attacker-key", lambda m: by_attacker(m, jwk=m.attacker_jwk), "bad_signature"
+    ),
     attack(
         "crit-unknown-extension",
         lambda m: bearer(
             m.sign(m.claims(), m.header(crit=["urn:example:ext"], **{"urn:example:ext": 1}))
         ),
+        "malformed",
     ),
     # Who the token names
-    Attack("deleted-client", _deleted),
-    Attack("suspended-client", _suspended),
-    Attack("suspended-organisation", _suspended_org),
-    attack("unregistered-client", lambda m: bearer(m.token(sub="nobody", client_id="nobody"))),
-    attack("client-id-with-nul", lambda m: bearer(m.token(client_id=m.partner + "\x00"))),
-    attack("client-id-oversized", lambda m: bearer(m.token(client_id="c" * 300))),
+    Attack("deleted-client", _deleted, "unknown_client"),
+    Attack("suspended-client", _suspended, "unknown_client"),
+    Attack("suspended-organisation", _suspended_org, "unknown_client"),
+    attack(
+        "unregistered-client",
+        lambda m: bearer(m.token(sub="nobody", client_id="nobody")),
+        "unknown_client",
+    ),
+    attack(
+        "client-id-with-nul",
+        lambda m: bearer(m.token(client_id=m.partner + "\x00")),
+        "unknown_client",
+    ),
+    attack("client-id-oversized", lambda m: bearer(m.token(client_id="c" * 300)), "unknown_client"),
     attack(
         "citizen-with-bad-check-digits",
         lambda m: bearer(m.token(sub="85073003329", client_id=DROP, scope="passport:citizen")),
+        "invalid_citizen",
     ),
     attack(
         "citizen-asking-for-admin",
         lambda m: bearer(
             m.token(sub="85073003328", client_id=DROP, scope="passport:citizen admin")
         ),
+        "citizen_with_admin",
     ),
     # Garbage
-    attack("not-base64", lambda m: bearer("%%%.***.$$$")),
-    attack("three-dots", lambda m: bearer("...")),
-    attack("segments-not-json", lambda m: bearer("a.b.c")),
-    attack("four-segments", lambda m: bearer(m.token() + ".AAAA")),
-    attack("header-a-json-list", lambda m: bearer(f"{_b64(b'[1]')}.{_segment(m.claims())}.")),
-    attack("huge-1MB", lambda m: bearer(f"{_segment(m.header())}.{'A' * HUGE}.AAAA")),
-    attack("non-ascii-latin-1", lambda m: bearer("ëyJhbGciOiJub25lIn0.é.ß".encode("latin-1"))),
-    attack("non-ascii-utf-8", lambda m: bearer((m.token() + "\u2603").encode())),
-    attack("control-characters", lambda m: bearer(m.token().replace(".", ".\x01\x7f", 1))),
+    attack("not-base64", lambda m: bearer("%%%.***.$$$"), "malformed"),
+    attack("three-dots", lambda m: bearer("..."), "malformed"),
+    attack("segments-not-json", lambda m: bearer("a.b.c"), "malformed"),
+    attack("four-segments", lambda m: bearer(m.token() + ".AAAA"), "malformed"),
+    attack(
+        "header-a-json-list",
+        lambda m: bearer(f"{_b64(b'[1]')}.{_segment(m.claims())}."),
+        "malformed",
+    ),
+    attack("huge-1MB", lambda m: bearer(f"{_segment(m.header())}.{'A' * HUGE}.AAAA"), "malformed"),
+    attack(
+        "non-ascii-latin-1",
+        lambda m: bearer("ëyJhbGciOiJub25lIn0.é.ß".encode("latin-1")),
+        "malformed",
+    ),
+    attack("non-ascii-utf-8", lambda m: bearer((m.token() + "\u2603").encode()), "malformed"),
+    attack(
+        "control-characters", lambda m: bearer(m.token().replace(".", ".\x01\x7f", 1)), "malformed"
+    ),
     # Transport
-    attack("no-authorization", lambda m: []),
-    attack("bearer-without-token", lambda m: [("Authorization", "Bearer")]),
-    attack("bearer-and-blanks", lambda m: [("Authorization", "Bearer    ")]),
-    attack("other-scheme-valid-token", lambda m: [("Authorization", f"Token {m.token()}")]),
-    attack("basic-credentials", lambda m: [("Authorization", "Basic dXNlcjpwYXNz")]),
-    attack("token-without-scheme", lambda m: [("Authorization", m.token())]),
-    attack("two-headers-valid-first", lambda m: bearer(m.token()) + bearer("forged")),
-    attack("two-headers-valid-second", lambda m: bearer("forged") + bearer(m.token())),
-    attack("two-headers-both-valid", lambda m: bearer(m.token()) + bearer(m.token())),
+    attack("no-authorization", lambda m: [], "missing"),
+    attack("bearer-without-token", lambda m: [("Authorization", "Bearer")], "missing"),
+    attack("bearer-and-blanks", lambda m: [("Authorization", "Bearer    ")], "missing"),
+    attack(
+        "other-scheme-valid-token",
+        lambda m: [("Authorization", f"Token {m.token()}")],
+        "not_bearer",
+    ),
+    attack("basic-credentials", lambda m: [("Authorization", "Basic dXNlcjpwYXNz")], "not_bearer"),
+    attack("token-without-scheme", lambda m: [("Authorization", m.token())], "not_bearer"),
+    attack(
+        "two-headers-valid-first", lambda m: bearer(m.token()) + bearer("forged"), "several_headers"
+    ),
+    attack(
+        "two-headers-valid-second",
+        lambda m: bearer("forged") + bearer(m.token()),
+        "several_headers",
+    ),
+    attack(
+        "two-headers-both-valid", lambda m: bearer(m.token()) + bearer(m.token()), "several_headers"
+    ),
 ]
 
 ENDPOINTS = ("graphql", "rest")
@@ -451,14 +509,32 @@ async def snapshot(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
     return {name: (count, xmin) for name, count, xmin in rows}
 
 
-def assert_refused(endpoint: str, response: httpx.Response) -> None:
+# RFC 6750: without bearer credentials no error is named; a malformed request is
+# invalid_request; anything wrong with the token is invalid_token, with a short description.
+NO_CREDENTIALS = frozenset({"missing", "not_bearer"})
+REASONS_BY_MODE = {
+    # RS256 is no algorithm of development tokens; the identity provider's, it is.
+    "rs256-foreign-key": {"idp": "bad_signature"},
+}
+
+
+def assert_refused(endpoint: str, response: httpx.Response, reason: str) -> None:
+    """401, with RFC 6750's challenge and the reason in the body, as each transport says it."""
     assert response.status_code == 401, response.text[:500]
-    assert response.headers["www-authenticate"] == "Bearer"
+    challenge = response.headers["www-authenticate"]
+    if reason in NO_CREDENTIALS:
+        assert challenge == "Bearer"
+    else:
+        error = "invalid_request" if reason == "several_headers" else "invalid_token"
+        assert challenge.startswith(f'Bearer error="{error}", error_description="'), challenge
+        description = challenge.split('error_description="', 1)[1].rstrip('"')
+        assert 3 < len(description) < 120 and '"' not in description, challenge
+    body = response.json()
     if endpoint == "graphql":
-        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": reason}
     else:
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert response.json()["code"] == "UNAUTHENTICATED"
+        assert (body["code"], body["reason"]) == ("UNAUTHENTICATED", reason), body
 
 
 @pytest.mark.parametrize(("mode_name", "case", "endpoint"), CASES)
@@ -476,7 +552,8 @@ async def test_attack_is_refused_and_changes_nothing(
     fetched = len(mode.fetched)
     before = await snapshot(engine)
     response = await send(mode, endpoint, headers)
-    assert_refused(endpoint, response)
+    reason = REASONS_BY_MODE.get(case.name, {}).get(mode.name, case.reason)
+    assert_refused(endpoint, response, reason)
     assert await snapshot(engine) == before
     assert all(url == JWKS_URL for url in mode.fetched[fetched:])  # no jku, x5u, ... followed
 

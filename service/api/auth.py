@@ -13,17 +13,23 @@ from service.api.state import AppState, app_state
 from service.auth.principal import Lookup, Principal
 from service.auth.resolve import resolve_principal
 from service.consent.service import SHARE_TOKEN_PREFIX, share_link_principal
-from service.errors import Unauthenticated
+from service.errors import AuthFailure, Unauthenticated
 
 
-def bearer(request: Request) -> str | None:
-    """None unless exactly one Authorization header holds a bearer token: with two, proxies
-    and this service could each act on another one (RFC 9110 allows only one)."""
+def bearer(request: Request) -> str:
+    """The bearer token of exactly one Authorization header, or Unauthenticated: with two,
+    proxies and this service could each act on another one (RFC 9110 allows only one)."""
     sent = request.headers.getlist("authorization")
+    if not sent:
+        raise Unauthenticated(AuthFailure.MISSING)
     if len(sent) != 1:
-        return None
+        raise Unauthenticated(AuthFailure.SEVERAL_HEADERS)
     scheme, _, token = sent[0].partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    if scheme.lower() != "bearer":
+        raise Unauthenticated(AuthFailure.NOT_BEARER)
+    if not token.strip():
+        raise Unauthenticated(AuthFailure.MISSING)
+    return token.strip()
 
 
 async def verified(state: AppState, token: str) -> Lookup:
@@ -36,7 +42,7 @@ async def verified(state: AppState, token: str) -> Lookup:
         async def link(session: AsyncSession) -> Principal:
             principal = await share_link_principal(session, token)
             if principal is None:
-                raise Unauthenticated
+                raise Unauthenticated(AuthFailure.UNKNOWN_LINK)
             return principal
 
         return link
@@ -68,9 +74,6 @@ async def charged_principal(
     state: AppState, session: AsyncSession, request: Request, cost: int
 ) -> Principal:
     """The caller of a REST request, once ``cost`` is charged to its rate limit."""
-    token = bearer(request)
-    if token is None:
-        raise Unauthenticated
-    principal = await authenticate(state, session, token)
+    principal = await authenticate(state, session, bearer(request))
     await state.limiter.spend(principal, cost)
     return principal

@@ -20,19 +20,21 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
-from graphql import GraphQLError
+from fastapi.responses import Response
+from graphql import GraphQLError, parse
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from service.api.auth import bearer, verified
 from service.api.bodies import BodyTooLarge, InvalidJson, media_type, read_bounded, strict_json
+from service.api.explorer import explorer_page
+from service.api.problems import bearer_challenge
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
-from service.auth.principal import Lookup
+from service.auth.principal import Lookup, Principal
 from service.db.engine import database_unavailable, unstorable_value
 from service.errors import (
     DomainError,
@@ -43,7 +45,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.observability import GRAPHQL_ERRORS
-from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext
+from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext, schema_only
 from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
@@ -184,25 +186,17 @@ async def graphql_post(request: Request) -> Response:
     payload = await _read_request(request, state)
     if isinstance(payload, JsonResponse):
         return payload
-    token = bearer(request)
-    unauthenticated = transport_error(
-        401, "UNAUTHENTICATED", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"}
-    )
-    if token is None:
-        return unauthenticated
     try:
-        lookup = await verified(state, token)
+        lookup = await _caller(request, state, payload)
         outcome = await _execute(state, payload, lookup)
-    except Unauthenticated:
-        return unauthenticated
+    except Unauthenticated as exc:
+        return _unauthenticated(exc)
     except Exception as exc:
         if database_unavailable(exc):
             logger.warning("database_unavailable", error=type(exc).__name__)
             return _unavailable()
         logger.error("graphql_request_failed", exc_info=exc)
         return transport_error(500, "INTERNAL", "Unexpected error.")
-    if outcome is None:
-        return unauthenticated
     if isinstance(outcome, JsonResponse):
         return outcome
     result, context = outcome
@@ -217,11 +211,51 @@ async def graphql_post(request: Request) -> Response:
     return response
 
 
+async def _caller(request: Request, state: AppState, payload: dict[str, Any]) -> Lookup:
+    """Who the request speaks for: its bearer token's caller. With the development tools on,
+    a document that only asks for the schema speaks for nobody, token or not: GraphiQL loads
+    the schema before anyone has pasted a token (and whoever asks, the schema is the same)."""
+    if state.settings.dev_tools and introspection_only(
+        payload["query"], payload.get("operationName"), state.settings.graphql_max_tokens
+    ):
+        return _nobody
+    return await verified(state, bearer(request))
+
+
+async def _nobody(session: AsyncSession) -> Principal:
+    return NOBODY
+
+
+def introspection_only(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return False
+    return schema_only(document, operation_name)
+
+
+def _unauthenticated(exc: Unauthenticated) -> JsonResponse:
+    """401 with RFC 6750's challenge, and the reason in the message and the extensions."""
+    return JsonResponse(
+        {
+            "errors": [
+                {
+                    "message": f"a valid bearer token is required: {exc.description}",
+                    "extensions": {"code": "UNAUTHENTICATED", "reason": exc.reason.value},
+                }
+            ]
+        },
+        status_code=401,
+        headers=bearer_challenge(exc),
+    )
+
+
 async def _execute(
     state: AppState, payload: dict[str, Any], lookup: Lookup
-) -> tuple[ExecutionResult, Context] | JsonResponse | None:
+) -> tuple[ExecutionResult, Context] | JsonResponse:
     """Reads in one transaction, committed (with their access records) unless anything
-    unexpected happened; mutations commit one by one. None: the token names nobody active.
+    unexpected happened; mutations commit one by one. Unauthenticated: the token names nobody
+    active.
 
     The session takes a connection at its first statement: the caller's lookup, which
     CostAndRateLimit runs once the document is valid, or this function once it was refused."""
@@ -246,7 +280,7 @@ async def _execute(
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
             refusal = transport_error(400, "BAD_REQUEST", "no executable operation in the document")
         if not await context.authenticate():
-            return None
+            raise context.refusal or Unauthenticated()
         if refusal is not None:
             await session.rollback()
             return refusal
@@ -273,6 +307,7 @@ def _unavailable() -> JsonResponse:
 
 @router.get("/graphql", include_in_schema=False)
 async def graphql_ide(request: Request) -> Response:
-    if not app_state(request).settings.graphql_dev_tools:
+    """GraphiQL in development (service/api/explorer.py); GET never runs an operation."""
+    if not app_state(request).settings.dev_tools:
         return transport_error(405, "METHOD_NOT_ALLOWED", "use POST")
-    return HTMLResponse(get_graphql_ide_html())
+    return explorer_page()

@@ -3,6 +3,7 @@ GraphQL's errors; expected failures of the domain map to their HTTP status here,
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -10,12 +11,13 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service.db.engine import database_unavailable, retryable
 from service.errors import (
+    AuthFailure,
     Conflict,
     DomainError,
     ErrorCode,
@@ -48,6 +50,9 @@ class Problem(BaseModel):
     code: str
     detail: str | None = None
     problems: list[FieldProblem] | None = None
+    reason: str | None = Field(
+        default=None, description="UNAUTHENTICATED: why, e.g. expired, unknown_key, wrong_audience"
+    )
 
 
 def problem(
@@ -84,12 +89,32 @@ def domain_problem(exc: DomainError) -> Response:
     return problem(status, exc.code.value, exc.message, **extra)
 
 
-def unauthenticated() -> Response:
+# RFC 6750: without any bearer credentials the challenge carries no error; a malformed
+# request is invalid_request; anything wrong with the token itself is invalid_token.
+_NO_CREDENTIALS = frozenset({AuthFailure.MISSING, AuthFailure.NOT_BEARER})
+_QUOTABLE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")  # what error_description may hold
+
+
+def bearer_challenge(exc: Unauthenticated) -> dict[str, str]:
+    """The WWW-Authenticate header for this refusal (RFC 6750, section 3). Building it logs
+    the refusal, with the request id the log line carries and the reason only: never the
+    token, which the redaction step would catch anyway, nor anything it holds."""
+    logger.info("unauthenticated", reason=exc.reason.value)
+    if exc.reason in _NO_CREDENTIALS:
+        return {"WWW-Authenticate": "Bearer"}
+    error = "invalid_request" if exc.reason is AuthFailure.SEVERAL_HEADERS else "invalid_token"
+    description = _QUOTABLE.sub("", exc.description)
+    return {"WWW-Authenticate": f'Bearer error="{error}", error_description="{description}"'}
+
+
+def unauthenticated(exc: Unauthenticated) -> Response:
     return problem(
         401,
         ErrorCode.UNAUTHENTICATED.value,
         "a valid bearer token is required",
-        headers={"WWW-Authenticate": "Bearer"},
+        exc.description,
+        reason=exc.reason.value,
+        headers=bearer_challenge(exc),
     )
 
 
@@ -121,7 +146,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_: Request, exc: Unauthenticated) -> Response:
-        return unauthenticated()
+        return unauthenticated(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:

@@ -19,14 +19,15 @@ suspended organisation, loses access on its very next request.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
-from service.errors import Unauthenticated
+from service.errors import AuthFailure, Unauthenticated
 from service.identity.numbers import InvalidNumber, normalize_insz
 from service.models import ApiClient, Organisation
 from service.models.enums import ClientStatus, OrganisationStatus, PrincipalKind, Scope
@@ -55,7 +56,8 @@ async def resolve_principal(
     subject = str(claims["sub"])
     if client_id in settings.citizen_client_ids or settings.citizen_scope in token_scopes:
         if Scope.ADMIN.value in token_scopes:
-            raise Unauthenticated  # a citizen-facing token never carries admin rights
+            # A citizen-facing token never carries admin rights.
+            raise Unauthenticated(AuthFailure.CITIZEN_WITH_ADMIN)
         return _citizen(claims.get(settings.citizen_id_claim), _name_claim(claims))
     if Scope.ADMIN.value in token_scopes and (
         subject in settings.admin_subjects or _dev_admin(claims, settings)
@@ -65,7 +67,7 @@ async def resolve_principal(
         )
     if isinstance(client_id, str) and client_id:
         return await _registered_client(session, client_id, token_scopes)
-    raise Unauthenticated
+    raise Unauthenticated(AuthFailure.NO_CALLER)
 
 
 def _dev_admin(claims: Mapping[str, Any], settings: Settings) -> bool:
@@ -78,11 +80,13 @@ def _dev_admin(claims: Mapping[str, Any], settings: Settings) -> bool:
 
 def _citizen(number: object, name: object = None) -> Principal:
     if not isinstance(number, str):
-        raise Unauthenticated
+        raise Unauthenticated(AuthFailure.INVALID_CITIZEN)
     try:
         insz = normalize_insz(number)
-    except InvalidNumber as exc:
-        raise Unauthenticated from exc
+    except InvalidNumber as exc:  # its message never repeats the number
+        raise Unauthenticated(
+            AuthFailure.INVALID_CITIZEN, f"the citizen's national number in the token: {exc}"
+        ) from exc
     return Principal(
         kind=PrincipalKind.CITIZEN, subject="citizen", insz=insz, display_name=_display_name(name)
     )
@@ -109,14 +113,22 @@ def _display_name(name: object) -> str | None:
     return name
 
 
+async def active_client(
+    session: AsyncSession, client_id: str
+) -> Row[uuid.UUID, list[str], uuid.UUID, str] | None:
+    """(client pk, registered scopes, organisation id, organisation kind) of an active client
+    of an active organisation, or None; also what `passport token` checks before minting."""
+    if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
+        return None
+    return (await session.execute(_ACTIVE_CLIENT, {"client_id": client_id})).one_or_none()
+
+
 async def _registered_client(
     session: AsyncSession, client_id: str, token_scopes: frozenset[str]
 ) -> Principal:
-    if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
-        raise Unauthenticated
-    row = (await session.execute(_ACTIVE_CLIENT, {"client_id": client_id})).one_or_none()
+    row = await active_client(session, client_id)
     if row is None:
-        raise Unauthenticated
+        raise Unauthenticated(AuthFailure.UNKNOWN_CLIENT)
     client_pk, allowed, org_id, org_kind = row
     scopes = token_scopes & frozenset(allowed) & CLIENT_SCOPES
     kind = (

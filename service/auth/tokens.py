@@ -19,7 +19,7 @@ import jwt
 import structlog
 
 from service.auth.keys import DevKey
-from service.errors import Unauthenticated
+from service.errors import AuthFailure, Unauthenticated
 from service.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -127,32 +127,42 @@ class TokenVerifier:
         return self._jwks
 
     async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims, or Unauthenticated saying what is wrong with it."""
         if not token or len(token) > MAX_TOKEN_BYTES:
-            raise Unauthenticated
+            raise Unauthenticated(
+                AuthFailure.MALFORMED, f"not a JWT of at most {MAX_TOKEN_BYTES} bytes"
+            )
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthenticated from exc
+            raise Unauthenticated(AuthFailure.MALFORMED) from exc
         kid, typ = header.get("kid"), str(header.get("typ", "")).lower()
         if not isinstance(kid, str):
-            raise Unauthenticated
+            raise Unauthenticated(AuthFailure.NO_KEY_ID)
         if self._dev_key is not None and kid == self._dev_key.kid:
             key: Any = self._dev_key.public_key
             issuer, algorithms = self._settings.dev_token_issuer, ["EdDSA"]
             if typ not in ACCESS_TOKEN_TYPES:
-                raise Unauthenticated
+                raise Unauthenticated(AuthFailure.WRONG_TYPE)
         elif self._jwks is not None and self._settings.oidc_issuer:
             if typ not in {t.lower() for t in self._settings.oidc_token_types}:
-                raise Unauthenticated
+                raise Unauthenticated(AuthFailure.WRONG_TYPE)
             found = await self._jwks.key(kid)
             if found is None:
-                raise Unauthenticated
+                raise Unauthenticated(AuthFailure.UNKNOWN_KEY)
             key, issuer = found, self._settings.oidc_issuer
             algorithms = list(self._settings.oidc_algorithms)
             if found.algorithm_name not in algorithms:
-                raise Unauthenticated
+                raise Unauthenticated(AuthFailure.ALGORITHM)
+        elif self._dev_key is not None:
+            # The usual development mishap: a token minted with another folder's key.
+            raise Unauthenticated(
+                AuthFailure.UNKNOWN_KEY,
+                "unknown signing key: not this server's development key (minted with another"
+                " data directory?)",
+            )
         else:
-            raise Unauthenticated
+            raise Unauthenticated(AuthFailure.UNKNOWN_KEY)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -161,14 +171,39 @@ class TokenVerifier:
                 audience=self._settings.oidc_audience,
                 issuer=issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": REQUIRED_CLAIMS},
             )
         except jwt.PyJWTError as exc:
-            raise Unauthenticated from exc
+            raise _refusal(exc) from exc
         # jwt.decode refused an iat in the future, so no token outlives now + the maximum.
-        if int(claims["exp"]) - int(claims["iat"]) > self._settings.oidc_max_token_lifetime_seconds:
-            raise Unauthenticated
+        longest = self._settings.oidc_max_token_lifetime_seconds
+        if int(claims["exp"]) - int(claims["iat"]) > longest:
+            raise Unauthenticated(
+                AuthFailure.TOO_LONG_LIVED, f"token lifetime (exp - iat) over {longest} seconds"
+            )
         return claims
+
+
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# PyJWT's errors, most specific first (ExpiredSignatureError is an InvalidTokenError too).
+_REFUSALS: list[tuple[type[jwt.PyJWTError], AuthFailure]] = [
+    (jwt.ExpiredSignatureError, AuthFailure.EXPIRED),
+    (jwt.ImmatureSignatureError, AuthFailure.NOT_YET_VALID),
+    (jwt.InvalidAudienceError, AuthFailure.WRONG_AUDIENCE),
+    (jwt.InvalidIssuerError, AuthFailure.WRONG_ISSUER),
+    (jwt.MissingRequiredClaimError, AuthFailure.MISSING_CLAIM),
+    (jwt.InvalidSignatureError, AuthFailure.BAD_SIGNATURE),
+    (jwt.InvalidAlgorithmError, AuthFailure.ALGORITHM),
+]
+
+
+def _refusal(exc: jwt.PyJWTError) -> Unauthenticated:
+    for kind, reason in _REFUSALS:
+        if isinstance(exc, kind):
+            if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in REQUIRED_CLAIMS:
+                return Unauthenticated(reason, f"the token has no {exc.claim} claim")
+            return Unauthenticated(reason)
+    return Unauthenticated(AuthFailure.MALFORMED)
 
 
 def mint_dev_token(

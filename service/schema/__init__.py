@@ -13,14 +13,17 @@ import structlog
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
     NameNode,
     OperationDefinitionNode,
+    OperationType,
     ValidationContext,
     ValidationRule,
+    get_operation_ast,
     parse,
     validate,
 )
@@ -68,6 +71,7 @@ from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
+from service.schema.variables import variable_errors
 from service.schema.webhooks.mutations import WebhookMutations
 from service.schema.webhooks.queries import WebhookQueries
 from service.settings import Settings
@@ -243,21 +247,48 @@ class Documents(SchemaExtension):
         yield
 
 
-def depth_limit(max_depth: int) -> type[ValidationRule]:
+def schema_only(document: DocumentNode, operation_name: str | None = None) -> bool:
+    """The operation is a query for __schema, __type or __typename alone: introspection, which
+    GraphiQL runs first and whose answer is the same for everyone."""
+    operation = get_operation_ast(document, operation_name)
+    return (
+        operation is not None
+        and operation.operation is OperationType.QUERY
+        and all(
+            isinstance(node, FieldNode) and node.name.value.startswith("__")
+            for node in operation.selection_set.selections
+        )
+    )
+
+
+def depth_limit(max_depth: int, *, introspection: bool = False) -> type[ValidationRule]:
     """Strawberry's QueryDepthLimiter raised KeyError on a spread of an unknown fragment (an
     unmasked, logged crash instead of a validation error), let inline fragments nest without
-    limit, and followed every spread (exponential without the size limit before it)."""
+    limit, and followed every spread (exponential without the size limit before it).
+
+    With ``introspection`` (the development tools), a document of schema queries only may go
+    twice as deep: the standard introspection query nests ``ofType`` to depth 14, and it reads
+    the static schema, never data."""
 
     class DepthLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
+            limit = max_depth
+            if introspection:
+                names = [
+                    d.name.value if d.name else None
+                    for d in context.document.definitions
+                    if isinstance(d, OperationDefinitionNode)
+                ]
+                if all(schema_only(context.document, name) for name in names):
+                    limit = 2 * max_depth
             try:
-                depth = selection_depth(context.document, max_depth)
+                depth = selection_depth(context.document, limit)
             except RecursionError:
-                depth = max_depth + 1
-            if depth > max_depth:
+                depth = limit + 1
+            if depth > limit:
                 context.report_error(
-                    GraphQLError(f"The operation exceeds the maximum depth of {max_depth}.")
+                    GraphQLError(f"The operation exceeds the maximum depth of {limit}.")
                 )
 
     return DepthLimit
@@ -285,17 +316,17 @@ class PendingContext(Context):
     database; a request that never gets there is looked up by the transport afterwards."""
 
     lookup: Lookup | None = None
-    unknown_caller: bool = False  # the lookup found nobody active: answer 401
+    refusal: Unauthenticated | None = None  # the lookup found nobody active: answer 401
 
     async def authenticate(self) -> bool:
-        """Run the pending lookup; False if it found nobody."""
+        """Run the pending lookup; False if it found nobody (``refusal`` says why)."""
         if self.lookup is not None:
             lookup, self.lookup = self.lookup, None
             try:
                 self.principal = await lookup(self.session)
-            except Unauthenticated:
-                self.unknown_caller = True
-        return not self.unknown_caller
+            except Unauthenticated as exc:
+                self.refusal = exc
+        return self.refusal is None
 
 
 class OperationNameRequired(SchemaExtension):
@@ -338,8 +369,9 @@ class DocumentSizeLimit(SchemaExtension):
 
 class CostAndRateLimit(SchemaExtension):
     """After validation, before any resolver: look the caller up (the first statement of the
-    request), refuse an operation costlier than the limit, then take its cost from the caller's
-    budget. A refusal runs nothing and costs nothing."""
+    request), refuse variables that do not fit the operation (service/schema/variables.py) or
+    an operation costlier than the limit, then take its cost from the caller's budget. A
+    refusal runs nothing and costs nothing here (the transport charges it as refused)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -350,6 +382,13 @@ class CostAndRateLimit(SchemaExtension):
                 data=None, errors=[GraphQLError("A valid bearer token is required.")]
             )
         elif isinstance(context, Context) and document is not None:
+            refused = variable_errors(
+                execution.schema._schema, document, execution.operation_name, execution.variables
+            )
+            if refused:
+                execution.result = GraphQLExecutionResult(data=None, errors=refused)
+                yield
+                return
             try:
                 self._charge(context, document, execution)
                 if context.limiter is not None:
@@ -408,11 +447,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes are built once: the validation cache is keyed by them, so rebuilding them per
     # request (as the limiter extensions do) would make every validation a cache miss.
     rules = [
-        depth_limit(settings.graphql_max_depth),
+        depth_limit(settings.graphql_max_depth, introspection=settings.dev_tools),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
         NameLength,
     ]
-    quiet = not settings.graphql_dev_tools
+    quiet = not settings.dev_tools
     if quiet:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Callable[[], SchemaExtension]] = [

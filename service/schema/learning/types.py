@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from service.learning.service import OpportunityView, RowOutcome
+from service.schema.common import Language
 from service.schema.enums import LearningMode, OpportunityStatus
 from service.schema.errors import (
     ErrorResult,
@@ -34,7 +35,7 @@ class LearningOpportunity:
     updated_at: dt.datetime
 
 
-def opportunity_type(view: OpportunityView) -> LearningOpportunity:
+def opportunity_type(view: OpportunityView, lang: Language = Language.NL) -> LearningOpportunity:
     return LearningOpportunity(
         id=strawberry.ID(str(view.id)),
         provider_id=strawberry.ID(str(view.provider_id)),
@@ -46,7 +47,7 @@ def opportunity_type(view: OpportunityView) -> LearningOpportunity:
         location=view.location,
         language=view.language,
         url=view.url,
-        competences=[competence_type(ref) for ref in view.competences],
+        competences=[competence_type(ref, lang) for ref in view.competences],
         status=OpportunityStatus(view.status.value),
         updated_at=view.updated_at,
     )

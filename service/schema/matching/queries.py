@@ -81,7 +81,7 @@ class MatchingQueries:
         check = await matching.competence_check(
             ctx.session, view, occupation, stale_after_years=years, language=lang.value
         )
-        return check_type(check)
+        return check_type(check, lang)
 
     @strawberry.field(
         description="ESCO occupations ranked by the share of their essential competences the "

@@ -13,6 +13,7 @@ from service.matching.service import Coverage as CoverageView
 from service.matching.service import OccupationMatch as MatchView
 from service.matching.service import Requirement as RequirementView
 from service.models.enums import RequirementStatus as Status
+from service.schema.common import Language
 from service.schema.enums import RequirementStatus, SkillType
 from service.schema.errors import NotFoundType, ValidationFailedType
 from service.schema.learning.types import LearningOpportunity, opportunity_type
@@ -45,12 +46,13 @@ class OccupationSummary(Labelled):
     isco_group: str | None
 
     @classmethod
-    def of(cls, ref: OccupationRef) -> OccupationSummary:
+    def of(cls, ref: OccupationRef, lang: Language = Language.NL) -> OccupationSummary:
         return cls(
             uri=ref.uri,
             isco_group=ref.isco_group,
             preferred_labels=ref.preferred_labels,
             descriptions=ref.descriptions,
+            lang=lang,
         )
 
 
@@ -69,14 +71,14 @@ class RequirementCheck:
     )
 
 
-def requirement_type(view: RequirementView) -> RequirementCheck:
+def requirement_type(view: RequirementView, lang: Language) -> RequirementCheck:
     return RequirementCheck(
-        competence=competence_type(view.competence),
+        competence=competence_type(view.competence, lang),
         essential=view.relation == "essential",
         status=RequirementStatus(view.status.value),
         light=LIGHTS[view.status],
         last_used_on=view.last_used_on,
-        via=[competence_type(ref) for ref in view.via],
+        via=[competence_type(ref, lang) for ref in view.via],
     )
 
 
@@ -139,9 +141,10 @@ class CompetenceCheck:
     )
 
 
-def check_type(view: CheckView) -> CompetenceCheck:
+def check_type(view: CheckView, lang: Language) -> CompetenceCheck:
+    """Every concept in it is labelled in ``lang`` unless a label asks for another."""
     return CompetenceCheck(
-        occupation=OccupationSummary.of(view.occupation),
+        occupation=OccupationSummary.of(view.occupation, lang),
         stale_after_years=view.stale_after_years,
         stale_before=view.stale_before,
         essential=coverage_type(view.essential),
@@ -155,11 +158,11 @@ def check_type(view: CheckView) -> CompetenceCheck:
             )
             for c in view.by_skill_type
         ],
-        requirements=[requirement_type(r) for r in view.requirements],
+        requirements=[requirement_type(r, lang) for r in view.requirements],
         learning_plan=[
             LearningStep(
-                opportunity=opportunity_type(step.opportunity),
-                closes=[competence_type(ref) for ref in step.closes],
+                opportunity=opportunity_type(step.opportunity, lang),
+                closes=[competence_type(ref, lang) for ref in step.closes],
             )
             for step in view.learning_plan
         ],

@@ -58,7 +58,7 @@ class TaxonomyQueries:
                 cursor=hit.cursor,
                 matched_label=hit.matched_label,
                 score=hit.score,
-                node=competence_type(hit.competence),
+                node=competence_type(hit.competence, lang),
             )
             for hit in page.items
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import strawberry
 
@@ -24,6 +25,11 @@ def localized(values: Mapping[str, str], lang: Language) -> LocalizedText | None
     return LocalizedText(text=text, language=used)
 
 
+LANG_DESCRIPTION = (
+    "Default: the lang of the query that found it (competenceCheck, competences), else NL"
+)
+
+
 @strawberry.type
 class Labelled:
     """An ESCO concept's URI and its texts, in the asked language or English."""
@@ -31,15 +37,22 @@ class Labelled:
     uri: str
     preferred_labels: strawberry.Private[Mapping[str, str]]
     descriptions: strawberry.Private[Mapping[str, str]]
+    # What the enclosing query asked for, so `competenceCheck(lang: EN)` answers in English
+    # down to every label without each one being asked again.
+    lang: strawberry.Private[Language] = Language.NL
 
     @strawberry.field
-    def label(self, lang: Language = Language.NL) -> LocalizedText:
-        found = localized(self.preferred_labels, lang)
+    def label(
+        self, lang: Annotated[Language | None, strawberry.argument(LANG_DESCRIPTION)] = None
+    ) -> LocalizedText:
+        found = localized(self.preferred_labels, lang or self.lang)
         return found or LocalizedText(text=self.uri, language="und")
 
     @strawberry.field
-    def description(self, lang: Language = Language.NL) -> LocalizedText | None:
-        return localized(self.descriptions, lang)
+    def description(
+        self, lang: Annotated[Language | None, strawberry.argument(LANG_DESCRIPTION)] = None
+    ) -> LocalizedText | None:
+        return localized(self.descriptions, lang or self.lang)
 
 
 @strawberry.type(description="An ESCO skill or knowledge concept.")
@@ -52,13 +65,14 @@ _skill_type = by_value(SkillType)
 _reuse_level = by_value(ReuseLevel)
 
 
-def competence_type(ref: CompetenceRef) -> Competence:
+def competence_type(ref: CompetenceRef, lang: Language = Language.NL) -> Competence:
     return Competence(
         uri=ref.uri,
         skill_type=_skill_type(ref.skill_type) if ref.skill_type else None,
         reuse_level=_reuse_level(ref.reuse_level) if ref.reuse_level else None,
         preferred_labels=ref.preferred_labels,
         descriptions=ref.descriptions,
+        lang=lang,
     )
 
 
