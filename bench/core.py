@@ -21,12 +21,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
@@ -394,11 +395,129 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
 
     await run_load(100, 16, raw)
     rate, lat = await run_load(args.reads, 16, raw)
-    await pool.close()
     results["raw_read_200_per_s"] = round(rate)
     results["raw_read_p50_ms"] = round(pct(lat, 50), 1)
     results["raw_read_p99_ms"] = round(pct(lat, 99), 1)
+    results.update(await raw_writes(pool, settings, uris, args.claims))
+    await pool.close()
+    if args.peer:
+        results.update(await peer_writes(url, uris, args.claims))
     return results
+
+
+async def _write_facts(conn: Any, uris: list[str]) -> tuple[Any, Any, list[int]]:
+    """The bench client's organisation and id, and the competences' ids."""
+    row = await conn.fetchrow(
+        "SELECT organisation_id, id FROM api_clients WHERE client_id = 'bench-client'"
+    )
+    ids = await conn.fetch("SELECT id FROM competences WHERE uri = ANY($1::text[])", uris)
+    return row["organisation_id"], row["id"], [r["id"] for r in ids]
+
+
+async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int) -> dict[str, Any]:
+    """The raw limit of a write: the same one statement issueClaim sends
+    (``passport_issue_claim``, a new citizen each time), straight on asyncpg, 16 connections,
+    its arguments made by the service's own functions; no HTTP, GraphQL or session."""
+    from service.claims.rules import IssueClaimInput
+    from service.claims.service import claim_digest, claim_row
+    from service.events.chain import new_event
+    from service.events.outbox import claim_notice
+    from service.events.payloads import claim_payload
+    from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
+    from service.models.enums import EventType
+    from service.validation import validate
+
+    async with pool.acquire() as conn:
+        organisation_id, client_pk, competence_ids = await _write_facts(conn, uris)
+    key = settings.insz_hmac_key.get_secret_value().encode() if settings.insz_hmac_key else b""
+    sql = "SELECT outcome FROM passport_issue_claim($1, $2, $3, $4::jsonb, $5, $6::jsonb)"
+
+    def arguments(i: int) -> tuple[Any, ...]:
+        spec = validate(
+            IssueClaimInput, factories.claim_input(factories.insz(), uris[i % len(uris)])
+        )
+        citizen_id, claim_id, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+        row = claim_row(
+            spec,
+            client_pk=client_pk,
+            organisation_id=organisation_id,
+            citizen_id=citizen_id,
+            claim_id=claim_id,
+            competence_id=competence_ids[i % len(competence_ids)],
+            recorded_at=at,
+            supersedes=None,
+        )
+        notice = claim_notice(
+            organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
+        )
+        event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
+        return (
+            insz_hash(spec.insz, key),
+            INSZ_KEY_VERSION,
+            citizen_id,
+            orjson.dumps(row, default=str).decode(),
+            claim_digest(spec, citizen_id, None),
+            orjson.dumps([event]).decode(),
+        )
+
+    prepared = [arguments(i) for i in range(count + 200)]  # made before the clock runs
+
+    async def write(i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            assert await conn.fetchval(sql, *prepared[i]) == "created"
+
+    await run_load(200, 16, lambda i: write(count + i))  # warm-up
+    rate, lat = await run_load(count, 16, write)
+    return {
+        "raw_issue_per_s": round(rate),
+        "raw_issue_p50_ms": round(pct(lat, 50), 1),
+        "raw_issue_p99_ms": round(pct(lat, 99), 1),
+    }
+
+
+async def peer_writes(url: str, uris: list[str], count: int) -> dict[str, Any]:
+    """PostGraphile 5's generated create mutation writing one claim row (no citizen lookup,
+    key, event or chain: one INSERT), with the same load."""
+    from bench.peer import CREATE, postgraphile
+
+    conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
+    organisation_id, client_pk, competence_ids = await _write_facts(conn, uris)
+    citizen_id = uuid.uuid4()
+    await conn.execute("INSERT INTO citizens (citizen_id) VALUES ($1)", citizen_id)
+    await conn.close()
+    acquired = (date.today() - timedelta(days=400)).isoformat()
+    async with (
+        postgraphile(url) as port,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=64)
+        ) as http,
+    ):
+
+        async def create(i: int) -> None:
+            claim = {
+                "citizenId": str(citizen_id),
+                "claimId": str(uuid.uuid4()),
+                "organisationId": str(organisation_id),
+                "clientId": str(client_pk),
+                "competenceId": competence_ids[i % len(competence_ids)],
+                "assessmentMethod": "exam",
+                "learningContext": "formal",
+                "acquiredOn": acquired,
+                "recordedAt": datetime.now(UTC).isoformat(),
+                "externalRef": f"peer-{uuid.uuid4()}",
+            }
+            response = await http.post(
+                "/graphql", json={"query": CREATE, "variables": {"claim": claim}}
+            )
+            assert "errors" not in response.json(), response.text[:300]
+
+        await run_load(200, 16, create)  # warm-up
+        rate, lat = await run_load(count, 16, create)
+    return {
+        "peer_create_per_s": round(rate),
+        "peer_create_p50_ms": round(pct(lat, 50), 1),
+        "peer_create_p99_ms": round(pct(lat, 99), 1),
+    }
 
 
 if __name__ == "__main__":
@@ -406,13 +525,28 @@ if __name__ == "__main__":
     parser.add_argument("--claims", type=int, default=3000)
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-peer", dest="peer", action="store_false", help="leave PostGraphile out"
+    )
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print()
     print(
         f"issueClaim over GraphQL, 16 clients : {figures['issue_claims_per_s']} claims/s "
-        f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms)"
+        f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms) "
+        f"= {figures['issue_claims_per_s'] / figures['raw_issue_per_s']:.2f} of raw"
     )
+    print(
+        f"  raw: its one statement on asyncpg : {figures['raw_issue_per_s']} claims/s "
+        f"(p50 {figures['raw_issue_p50_ms']} ms, p99 {figures['raw_issue_p99_ms']} ms)"
+    )
+    if "peer_create_per_s" in figures:
+        print(
+            f"  PostGraphile 5 createClaim (1 row): {figures['peer_create_per_s']} claims/s "
+            f"(p50 {figures['peer_create_p50_ms']} ms, p99 {figures['peer_create_p99_ms']} ms); "
+            f"issueClaim does {figures['issue_claims_per_s'] / figures['peer_create_per_s']:.2f}"
+            " of it"
+        )
     print(
         f"200-claim passport read, 16 clients : {figures['read_200_per_s']} reads/s "
         f"(p50 {figures['read_p50_ms']} ms, p99 {figures['read_p99_ms']} ms; "

@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from service.auth import tokens
 from service.auth.tokens import TokenVerifier
-from service.errors import Unauthenticated
+from service.errors import AuthFailure, Unauthenticated
 from service.settings import Environment, Settings
 
 ISSUER = "https://idp.example.test/realms/passport"
@@ -261,3 +261,31 @@ async def test_a_slow_refresh_does_not_hold_up_other_requests(
         release.set()
         await refreshing
         assert idp.requests == 2
+
+
+async def test_a_verified_token_is_not_verified_again_until_it_expires(
+    idp: FakeIdp, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = 0
+    real = jwt.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal decoded
+        decoded += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counting)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        verifier = TokenVerifier(production_settings(str(tmp_path)), dev_key=None, http=http)
+        token = idp.token()
+        first = await verifier.verify(token)
+        first["sub"] = "changed by a caller"  # callers get copies: the cache stays whole
+        assert (await verifier.verify(token))["sub"] == "85073003328"
+        assert decoded == 1
+        # past its expiry (and the leeway) it is refused without a signature check
+        expiry = first["exp"] + tokens.LEEWAY_SECONDS + 1
+        monkeypatch.setattr(tokens, "wall_clock", lambda: expiry)
+        with pytest.raises(Unauthenticated) as refused:
+            await verifier.verify(token)
+        assert refused.value.reason is AuthFailure.EXPIRED
+        assert decoded == 1

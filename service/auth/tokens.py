@@ -8,15 +8,18 @@ development key. No token lives longer than ``oidc_max_token_lifetime_seconds`` 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from time import monotonic
+from time import time as wall_clock
 from typing import Any
 
 import httpx
 import jwt
 import structlog
+from cachetools import LRUCache
 
 from service.auth.keys import DevKey
 from service.errors import AuthFailure, Unauthenticated
@@ -26,6 +29,7 @@ logger = structlog.get_logger(__name__)
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY_SECONDS = 30
+VERIFIED_TOKENS = 10_000
 MAX_TOKEN_BYTES = 8192
 
 
@@ -110,6 +114,9 @@ class TokenVerifier:
     ) -> None:
         self._settings = settings
         self._dev_key = dev_key if settings.dev_tokens_allowed else None
+        # SHA-256 of a token -> its claims and key id; bounded, so a stream of valid tokens
+        # cannot grow it without end (an invalid one is never kept).
+        self._verified: LRUCache[bytes, tuple[dict[str, Any], str]] = LRUCache(VERIFIED_TOKENS)
         self._jwks = (
             JwksCache(
                 settings.oidc_jwks_url,
@@ -127,7 +134,29 @@ class TokenVerifier:
         return self._jwks
 
     async def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims, or Unauthenticated saying what is wrong with it."""
+        """The token's claims, or Unauthenticated saying what is wrong with it. A token
+        verified before is not verified again until it expires: its signature cannot change,
+        and its key is asked for again (one the identity provider withdrew refuses it)."""
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            claims, kid = known
+            if wall_clock() > claims["exp"] + LEEWAY_SECONDS:
+                del self._verified[digest]
+                raise Unauthenticated(AuthFailure.EXPIRED)
+            if await self._key_still_published(kid):
+                return dict(claims)
+            del self._verified[digest]
+        claims, kid = await self._verify(token)
+        self._verified[digest] = (claims, kid)
+        return dict(claims)
+
+    async def _key_still_published(self, kid: str) -> bool:
+        if self._dev_key is not None and kid == self._dev_key.kid:
+            return True
+        return self._jwks is not None and await self._jwks.key(kid) is not None
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], str]:
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise Unauthenticated(
                 AuthFailure.MALFORMED, f"not a JWT of at most {MAX_TOKEN_BYTES} bytes"
@@ -181,7 +210,7 @@ class TokenVerifier:
             raise Unauthenticated(
                 AuthFailure.TOO_LONG_LIVED, f"token lifetime (exp - iat) over {longest} seconds"
             )
-        return claims
+        return claims, kid
 
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
