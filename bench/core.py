@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from pydantic.alias_generators import to_snake
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
@@ -414,10 +415,24 @@ async def _write_facts(conn: Any, uris: list[str]) -> tuple[Any, Any, list[int]]
     return row["organisation_id"], row["id"], [r["id"] for r in ids]
 
 
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL claim input as the domain takes it: snake_case names, enum values."""
+    enums = {"assessmentMethod", "learningContext"}
+    plain = {k: v.lower() if k in enums else v for k, v in data.items()}
+    if plain.get("proficiency"):
+        plain["proficiency"] = {
+            **plain["proficiency"],
+            "scale": plain["proficiency"]["scale"].lower(),
+        }
+    plain["evidence"] = [{**e, "kind": e["kind"].lower()} for e in plain.get("evidence", [])]
+    return {to_snake(k): v for k, v in plain.items()}
+
+
 async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int) -> dict[str, Any]:
     """The raw limit of a write: the same one statement issueClaim sends
     (``passport_issue_claim``, a new citizen each time), straight on asyncpg, 16 connections,
     its arguments made by the service's own functions; no HTTP, GraphQL or session."""
+
     from service.claims.rules import IssueClaimInput
     from service.claims.service import claim_digest, claim_row
     from service.events.chain import new_event
@@ -433,9 +448,7 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
     sql = "SELECT outcome FROM passport_issue_claim($1, $2, $3, $4::jsonb, $5, $6::jsonb)"
 
     def arguments(i: int) -> tuple[Any, ...]:
-        spec = validate(
-            IssueClaimInput, factories.claim_input(factories.insz(), uris[i % len(uris)])
-        )
+        spec = validate(IssueClaimInput, _plain(factories.claim_input(factories.insz(), uris[i])))
         citizen_id, claim_id, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
         row = claim_row(
             spec,
@@ -460,7 +473,7 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
             orjson.dumps([event]).decode(),
         )
 
-    prepared = [arguments(i) for i in range(count + 200)]  # made before the clock runs
+    prepared = [arguments(i % len(uris)) for i in range(count + 200)]  # made before the clock runs
 
     async def write(i: int) -> None:
         async with pool.acquire() as conn, conn.transaction():
