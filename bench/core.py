@@ -134,25 +134,20 @@ async def service_server(
         ),
         "PASSPORT_LOG_LEVEL": "WARNING",
     }
-    server = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
+    # PASSPORT_BENCH_SERVER=granian measures the same app under Granian (Rust HTTP).
+    if os.environ.get("PASSPORT_BENCH_SERVER") == "granian":
+        command = [
+            *("-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", str(workers), "--loop", "uvloop"),
+            *("--no-ws", "--log-level", "warning", "service.app:create_app"),
+        ]
+    else:
+        command = [
+            *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", str(workers), "--no-access-log"),
+            *("--log-level", "warning"),
+        ]
+    server = await asyncio.create_subprocess_exec(sys.executable, *command, env=env)
     try:
         yield port, server
     finally:
