@@ -10,7 +10,17 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api import citizen, claims, credentials, graphql, health, learning, metrics, problems
+from service.api import (
+    citizen,
+    claims,
+    credentials,
+    graphql,
+    health,
+    learning,
+    metrics,
+    problems,
+    wallet,
+)
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
 from service.auth.ratelimit import RateLimiter
@@ -91,6 +101,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(learning.router)
     app.include_router(claims.router)
     app.include_router(credentials.router)
+    app.include_router(wallet.router)
     app.include_router(metrics.router)
     app.add_middleware(RequestContext, engine=lambda: _engine(app))
     return app

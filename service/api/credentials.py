@@ -178,6 +178,8 @@ class ExportItem(BaseModel):
     language: str
     credentials: int
     revokedAt: datetime | None
+    format: str = Field(description="ldp_vc (ClrCredential) or dc+sd-jwt (SD-JWT VC)")
+    sentToWallet: bool
 
 
 class ExportList(BaseModel):
@@ -196,6 +198,8 @@ def _item(view: ExportSummary, base_url: str) -> ExportItem:
         language=view.language.value,
         credentials=view.credentials,
         revokedAt=view.revoked_at,
+        format=view.format.value,
+        sentToWallet=view.offer_id is not None,
     )
 
 
