@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     signing_keys_file: Path | None = None
     credential_issuer_name: str = Field(default="Competence Passport", min_length=1, max_length=200)
     export_valid_days: int = Field(default=365, ge=1, le=3650)
+    # The operator's legal identifier (e.g. its enterprise or VAT number), the issuer's eIDAS
+    # identifier in Europass exports; unset, they carry the service's did:web instead.
+    europass_issuer_id: str = Field(default="", max_length=100)
 
     # OpenID4VCI (service/wallet/): how long a credential offer can be redeemed, how long the
     # wallet's access token and a nonce live, how many copies one request may ask for, and how

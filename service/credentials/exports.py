@@ -189,7 +189,7 @@ async def issue_export(
         claims=claims,
         positions=positions,
         export_position=export_position,
-        enterprise_numbers=await _enterprise_numbers(session, claims),
+        enterprise_numbers=await enterprise_numbers(session, claims),
         holder_id=terms.holder_id,
     )
     # Canonicalizing a few hundred credentials takes a while: off the event loop.
@@ -232,7 +232,7 @@ def _by_issuer(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[ClaimView]]:
     return grouped
 
 
-async def _enterprise_numbers(
+async def enterprise_numbers(
     session: AsyncSession, claims: Sequence[ClaimView]
 ) -> dict[uuid.UUID, str]:
     ids = {c.issuer.id for c in claims if c.issuer is not None}
