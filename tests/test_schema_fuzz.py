@@ -506,8 +506,10 @@ def check_problem(
             tally.fail("other", "problem status differs from the response's: " + example)
     elif _oauth_route(label):
         # OAuth endpoints answer as RFC 6749 and OpenID4VCI say: {"error", "error_description"}
-        if response.status_code >= 400 and response.status_code != 429 and not (
-            isinstance(body, dict) and body.get("error") in OAUTH_ERRORS
+        if (
+            response.status_code >= 400
+            and response.status_code != 429
+            and not (isinstance(body, dict) and body.get("error") in OAUTH_ERRORS)
         ):
             tally.fail("other", "an OAuth error that is not an OAuth error response: " + example)
     elif response.status_code >= 400 and media_type != "text/html":
