@@ -161,6 +161,13 @@ async def _one_size(
                 phases[phase].append(value)
         else:
             clr = answer.json()["credentials"][0]["credential"]
+    downloads = []
+    for n in range(args.requests + 1):  # the same CLR, downloaded unbound: the reference
+        started = time.perf_counter()
+        response = await http.get("/passports/me/credential", headers=me)
+        assert response.status_code == 200, response.text
+        if n:
+            downloads.append(time.perf_counter() - started)
     europass = []
     for n in range(args.requests + 1):
         started = time.perf_counter()
@@ -175,6 +182,7 @@ async def _one_size(
         "europass_bytes": len(response.content),
         **{f"{phase}_p50_ms": round(pct(values, 50)) for phase, values in phases.items()},
         "europass_p50_ms": round(pct(europass, 50)),
+        "download_p50_ms": round(pct(downloads, 50)),
         "yardstick": yardstick(clr["credentialSubject"]["verifiableCredential"][0]),
     }
 
@@ -196,6 +204,7 @@ if __name__ == "__main__":
             ("token", "token_p50_ms"),
             ("nonce + SD-JWT VC", "sd_jwt_p50_ms"),
             ("nonce + CLR (ldp_vc)", "ldp_vc_p50_ms"),
+            ("CLR download, unbound", "download_p50_ms"),
             ("Europass export", "europass_p50_ms"),
         ):
             value = size[key]

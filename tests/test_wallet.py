@@ -17,9 +17,12 @@ import pytest
 from jwcrypto.jwk import JWK
 from sd_jwt.holder import SDJWTHolder
 from sd_jwt.verifier import SDJWTVerifier
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
 from tests import factories
+from tests.citizen_api import ERASE
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import REVOKE, issue
 from tests.test_credentials import bearer, passport_with
@@ -406,3 +409,41 @@ async def test_an_offer_needs_something_to_offer(api: Api, school: Partner) -> N
     assert unknown["data"]["createCredentialOffer"]["code"] == "VALIDATION_FAILED"
     partner = await api.gql(school.token, CREATE_OFFER)
     assert partner["data"]["createCredentialOffer"]["code"] == "NOT_AUTHORIZED"
+
+
+async def test_erasure_takes_the_offers_and_revokes_what_went_to_wallets(
+    api: Api, school: Partner, employer: Partner, engine: AsyncEngine
+) -> None:
+    _, token, _ = await passport_with(api, school, employer)
+    code, tx_code = await make_offer(api, token)
+    access = (await redeem(api, code, tx_code)).json()["access_token"]
+    proof = WalletKey().proof(audience=audience(api), nonce=await nonce(api))
+    answer = await ask(
+        api, access, {"credential_configuration_id": SD_JWT, "proofs": {"jwt": [proof]}}
+    )
+    sd_jwt = answer.json()["credentials"][0]["credential"]
+    payload = SDJWTVerifier(sd_jwt, lambda iss, header: issuer_key(api)).get_verified_payload()
+    data = await api.http.get("/me/export", headers=bearer(token))
+    [offer] = data.json()["credentialOffers"]
+    assert offer["redeemedAt"] is not None and "txCode" not in offer
+    assert (await api.gql(token, ERASE))["data"]["requestErasure"][
+        "__typename"
+    ] == "ErasureCompleted"
+    async with engine.connect() as conn:
+        for table in ("credential_offers", "credential_offer_codes", "wallet_access_tokens"):
+            left = await conn.scalar(
+                text(f"SELECT count(*) FROM {table} WHERE offer_id = :o"),
+                {"o": offer["id"]},
+            )
+            assert left == 0, table
+    # the wallet's credential and every competence in it now read as revoked
+    for reference in [payload["status"], *(c["status"] for c in payload["competences"])]:
+        response = await api.http.get(urlsplit(reference["status_list"]["uri"]).path)
+        lst = jwt.decode(response.text, options={"verify_signature": False})["status_list"]["lst"]
+        raw = zlib.decompress(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
+        index = reference["status_list"]["idx"]
+        assert (raw[index // 8] >> (index % 8)) & 1 == 1
+    refused = await ask(
+        api, access, {"credential_configuration_id": LDP, "proofs": {"jwt": [proof]}}
+    )
+    assert refused.status_code == 401
