@@ -26,8 +26,8 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
