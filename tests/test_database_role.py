@@ -84,6 +84,7 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
             *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),
+            ("wallet_nonces", "used_at"),  # a key proof's nonce, spent once
             *(
                 ("webhook_deliveries", column)
                 for column in (
@@ -96,7 +97,6 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
                     "status",
                 )
             ),  # the dispatcher's record of attempts; what was sent never changes
-            ("wallet_nonces", "used_at"),  # a key proof's nonce, spent once
             ("webhook_subscriptions", "disabled_at"),
         ]
         # Every table has been given some privilege on purpose, or deliberately none.
