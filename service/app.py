@@ -20,6 +20,7 @@ from service.api import (
     learning,
     metrics,
     problems,
+    wallet,
 )
 from service.api.state import AppState
 from service.auth.keys import load_or_create_dev_key
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(learning.router)
     app.include_router(claims.router)
     app.include_router(credentials.router)
+    app.include_router(wallet.router)
     app.include_router(metrics.router)
     app.add_middleware(RequestContext, engine=lambda: _engine(app))
     return app

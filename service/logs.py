@@ -14,7 +14,8 @@ from service.validation import INSZ_SHAPE as INSZ_PATTERN
 
 JWT_PATTERN = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
-SHARE_TOKEN_PATTERN = re.compile(r"psl_[\w-]{16,}")
+# Share links, and the wallet's pre-authorized codes, access tokens and nonces.
+SHARE_TOKEN_PATTERN = re.compile(r"(?:psl|pwc|pwt|pwn)_[\w-]{16,}")
 # PostgreSQL repeats the values of a failing row or key in its errors ("DETAIL: Failing row
 # contains (...)", "Key (insz_hash)=(...)"); the statement's parameters are hidden, these are not.
 ROW_DETAIL_PATTERN = re.compile(r"(Failing row contains |Key \([^)]*\)=)\(.*?\)(?=[ .\n]|$)", re.S)

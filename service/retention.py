@@ -7,7 +7,8 @@ purge-retained`, daily). Terms are settings:
   (see ``service.citizens.erasure`` for why they are kept at all);
 - bulk upload receipts, which replay a report to a retried upload: ``bulk_replay_days``;
 - finished webhook deliveries (delivered or given up), kept so a subscriber can see what it
-  was sent: ``webhook_history_days``. Pending deliveries are never purged.
+  was sent: ``webhook_history_days``. Pending deliveries are never purged;
+- a wallet's nonces and access tokens (OpenID4VCI), once expired.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.citizens.erasure import purge_retained, removed_rows
-from service.models import BulkUpload, WebhookDelivery
+from service.models import BulkUpload, WalletAccessToken, WalletNonce, WebhookDelivery
 from service.models.enums import DeliveryStatus
 from service.settings import Settings
 
@@ -38,8 +39,16 @@ async def purge_expired(session: AsyncSession, settings: Settings, now: datetime
             WebhookDelivery.created_at < now - timedelta(days=settings.webhook_history_days),
         )
     )
+    # A wallet's nonces and access tokens are worth nothing once expired (the offers they
+    # came from stay, with the citizen, as their record of what went to a wallet).
+    nonces = await session.execute(delete(WalletNonce).where(WalletNonce.expires_at < now))
+    tokens = await session.execute(
+        delete(WalletAccessToken).where(WalletAccessToken.expires_at < now)
+    )
     return {
         **removed,
         "bulkUploads": removed_rows(uploads),
         "webhookDeliveries": removed_rows(deliveries),
+        "walletNonces": removed_rows(nonces),
+        "walletAccessTokens": removed_rows(tokens),
     }

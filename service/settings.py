@@ -154,6 +154,18 @@ class Settings(BaseSettings):
     signing_keys_file: Path | None = None
     credential_issuer_name: str = Field(default="Competence Passport", min_length=1, max_length=200)
     export_valid_days: int = Field(default=365, ge=1, le=3650)
+    # The operator's legal identifier (e.g. its enterprise or VAT number), the issuer's eIDAS
+    # identifier in Europass exports; unset, they carry the service's did:web instead.
+    europass_issuer_id: str = Field(default="", max_length=100)
+
+    # OpenID4VCI (service/wallet/): how long a credential offer can be redeemed, how long the
+    # wallet's access token and a nonce live, how many copies one request may ask for, and how
+    # many wrong transaction codes spend an offer.
+    wallet_offer_minutes: int = Field(default=10, ge=1, le=60)
+    wallet_token_seconds: int = Field(default=300, ge=30, le=3600)
+    wallet_nonce_seconds: int = Field(default=300, ge=30, le=3600)
+    wallet_batch_size: int = Field(default=5, ge=1, le=20)
+    wallet_tx_code_attempts: int = Field(default=3, ge=1, le=10)
 
     # Webhooks (service/webhooks/). Every process runs a dispatcher unless told not to; several
     # share the queue safely. A failed delivery is retried after base * 2^(attempt-1) seconds

@@ -148,7 +148,7 @@ def settings(database_url: str, _embedded_dir: Path) -> Settings:
         # The suite's principals (one admin above all) make far more calls than any real
         # client; the limits themselves are tested with an app of their own.
         rate_limits=dict.fromkeys(
-            ("partner", "reader", "citizen", "link", "admin"), "1000000/minute"
+            ("partner", "reader", "citizen", "link", "admin", "verifier"), "1000000/minute"
         ),
         # Webhook tests run dispatchers of their own, against receivers of their own.
         webhook_dispatcher=False,

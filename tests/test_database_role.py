@@ -78,9 +78,13 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
             # the name the citizen chose for their exports: theirs to change
             ("citizen_settings", "export_name"),
             ("citizen_settings", "updated_at"),
+            # an offer to the citizen's wallet: wrong transaction codes counted, redeemed once
+            ("credential_offers", "redeemed_at"),
+            ("credential_offers", "tx_code_failures"),
             *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),
+            ("wallet_nonces", "used_at"),  # a key proof's nonce, spent once
             *(
                 ("webhook_deliveries", column)
                 for column in (

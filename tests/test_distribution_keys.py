@@ -11,6 +11,8 @@ LOOKUPS = {
     "citizen_identities": "insz_hash",  # national number hash -> citizen
     "share_links": "secret_hash",  # share-link secret hash -> grant
     "claim_refs": "organisation_id",  # an issuer's idempotency key -> claim
+    "credential_offer_codes": "code_hash",  # a wallet's pre-authorized code hash -> offer
+    "wallet_access_tokens": "token_hash",  # a wallet's access token hash -> offer
 }
 INDEXES = """
 SELECT c.relname AS table_name, i.relname AS index_name, ix.indisprimary AS is_primary,

@@ -384,4 +384,11 @@ def test_purge_command_runs_as_an_operator_runs_it(database_url: str, tmp_path: 
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     removed = json.loads(result.output)["removed"]
-    assert set(removed) == {"retainedAccessRecords", "erasures", "bulkUploads", "webhookDeliveries"}
+    assert set(removed) == {
+        "retainedAccessRecords",
+        "erasures",
+        "bulkUploads",
+        "webhookDeliveries",
+        "walletNonces",
+        "walletAccessTokens",
+    }

@@ -153,6 +153,9 @@ class Tally:
     unsendable: int = 0
     seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
+    # 401s of the wallet's credential endpoint, which wants the wallet's access token, not the
+    # principal's: refusing any other token is its contract, whoever is fuzzing.
+    wallet_token_refusals: int = 0
     # GraphQL: each error's code, or "data" for an answer without errors.
     codes: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -460,6 +463,28 @@ def check_graphql(
         tally.fail("other", "data neither null nor an object: " + example)
 
 
+# The wallet's OAuth endpoints (service/api/wallet.py) and the codes they may answer.
+OAUTH_ROUTES = ("/oid4vci/token", "/oid4vci/credential")
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_grant",
+        "invalid_token",
+        "invalid_credential_request",
+        "unknown_credential_configuration",
+        "unsupported_credential_format",
+        "invalid_proof",
+        "invalid_nonce",
+        "credential_request_denied",
+    }
+)
+
+
+def _oauth_route(label: str) -> bool:
+    return any(f" {route} " in label or label.endswith(route) for route in OAUTH_ROUTES)
+
+
 def check_problem(
     tally: Tally, response: httpx.Response, label: str, hidden: Sequence[str]
 ) -> None:
@@ -479,6 +504,14 @@ def check_problem(
             return
         if body.get("status") != response.status_code:
             tally.fail("other", "problem status differs from the response's: " + example)
+    elif _oauth_route(label):
+        # OAuth endpoints answer as RFC 6749 and OpenID4VCI say: {"error", "error_description"}
+        if (
+            response.status_code >= 400
+            and response.status_code != 429
+            and not (isinstance(body, dict) and body.get("error") in OAUTH_ERRORS)
+        ):
+            tally.fail("other", "an OAuth error that is not an OAuth error response: " + example)
     elif response.status_code >= 400 and media_type != "text/html":
         tally.fail("other", "an error that is not a problem document: " + example)
     if media_type != "application/pdf":
@@ -655,6 +688,8 @@ async def send_rest(world: Fuzzed, tally: Tally, case: Case, token: str | None) 
     if not count(tally, response):
         tally.fail("server_errors", f"{label}\n-> {response.status_code} {response.text[:800]}")
         return
+    if case.operation.path in OAUTH_ROUTES and response.status_code == 401:
+        tally.wallet_token_refusals += 1
     if case.operation.path == "/graphql":
         check_graphql(tally, response, None, label, world.national_numbers)
     else:
@@ -686,7 +721,7 @@ async def test_rest_fuzz(
     assert tally.operations > 0
     assert tally.failures == 0, json.dumps(tally.examples, indent=1)
     if principal != "anonymous":  # fuzzed as who it says, not as nobody
-        assert tally.statuses[401] == 0, tally.statuses
+        assert tally.statuses[401] == tally.wallet_token_refusals, tally.statuses
 
 
 # --- GraphQL -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class DataExport(BaseModel):
     accessLog: list[dict[str, Any]]
     exportName: str | None
     credentialExports: list[dict[str, Any]]
+    credentialOffers: list[dict[str, Any]]
 
 
 @router.get(

@@ -24,7 +24,7 @@ from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
 from service.auth.principal import Principal
-from service.credentials import status
+from service.credentials import europass, status
 from service.credentials.clr import status_list_credential
 from service.credentials.exports import (
     NO_SUCH_EXPORT,
@@ -166,6 +166,46 @@ async def download_cv(request: Request, lang: LanguageQuery = Language.NL) -> Re
     )
 
 
+EUROPASS_FILE = "competence-passport.europass.jsonld"
+EUROPASS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A European Learning Model (ELM v3) EuropeanDigitalCredential, generic "
+    "profile, unsealed; see README (Europass)",
+    "required": ["@context", "id", "type", "issuer", "credentialSubject", "credentialSchema"],
+}
+
+
+@router.get(
+    "/passports/me/europass",
+    summary="Your verified competences as a Europass credential (European Learning Model v3)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {europass.MEDIA_TYPE: {"schema": EUROPASS_SCHEMA}},
+            "description": "The ELM v3 credential (JSON-LD), to import into Europass",
+        },
+        **CITIZEN_ERRORS,
+    },
+)
+async def download_europass(request: Request, lang: LanguageQuery = Language.EN) -> Response:
+    """Also GraphQL me { europass }. A read of the passport, in the access log."""
+    state = app_state(request)
+    async with rest_transaction(request, WEIGHTS["Me.europass"]) as (session, principal):
+        document = await europass.export_europass(
+            session,
+            principal,
+            hmac_key=state.hmac_key,
+            issuer=state.issuer,
+            language=lang,
+            issuer_legal_id=state.settings.europass_issuer_id or None,
+        )
+    return Response(
+        orjson.dumps(document),
+        media_type=europass.MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{EUROPASS_FILE}"'},
+    )
+
+
 class ExportItem(BaseModel):
     """One export of the citizen's passport, as ``Me.exports`` lists it."""
 
@@ -178,6 +218,8 @@ class ExportItem(BaseModel):
     language: str
     credentials: int
     revokedAt: datetime | None
+    format: str = Field(description="ldp_vc (ClrCredential) or dc+sd-jwt (SD-JWT VC)")
+    sentToWallet: bool
 
 
 class ExportList(BaseModel):
@@ -196,6 +238,8 @@ def _item(view: ExportSummary, base_url: str) -> ExportItem:
         language=view.language.value,
         credentials=view.credentials,
         revokedAt=view.revoked_at,
+        format=view.format.value,
+        sentToWallet=view.offer_id is not None,
     )
 
 

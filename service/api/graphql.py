@@ -266,6 +266,7 @@ async def _execute(
             settings=state.settings,
             hmac_key=state.hmac_key,
             limiter=state.limiter,
+            issuer=state.issuer,
             operation_name=payload.get("operationName"),
             lookup=lookup,
         )

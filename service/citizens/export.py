@@ -16,11 +16,11 @@ from service.citizens.service import export_name, own_citizen_id, share_citizen_
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, citizen_grants
 from service.credentials.exports import ExportSummary, exports_of
-from service.models import CitizenEvent, Claim
+from service.models import CitizenEvent, Claim, CredentialOffer
 from service.models.enums import AccessBasis
 from service.passports.access_log import AccessLogEntry, load_access_log
 from service.passports.service import Passport, aggregate, record_access
-from service.taxonomy.search import CompetenceRef
+from service.taxonomy.search import CompetenceRef, competences_by_id
 
 EXPORT_FORMAT = "competence-passport-export/1"
 
@@ -120,6 +120,24 @@ def _export_document(export: ExportSummary) -> dict[str, Any]:
         "language": export.language.value,
         "credentials": export.credentials,
         "revokedAt": export.revoked_at.isoformat() if export.revoked_at else None,
+        "format": export.format.value,
+        "offerId": str(export.offer_id) if export.offer_id else None,
+    }
+
+
+def _offer_document(offer: CredentialOffer, refs: dict[int, CompetenceRef]) -> dict[str, Any]:
+    """An offer to the citizen's wallet: when, for what, and whether a wallet took it (its
+    secrets exist only as hashes, and are not part of it)."""
+    return {
+        "id": str(offer.offer_id),
+        "createdAt": offer.created_at.isoformat(),
+        "expiresAt": offer.expires_at.isoformat(),
+        "language": offer.language,
+        "competences": None
+        if offer.competence_ids is None
+        else [competence_document(refs[i]) for i in offer.competence_ids if i in refs],
+        "wrongTxCodes": offer.tx_code_failures,
+        "redeemedAt": offer.redeemed_at.isoformat() if offer.redeemed_at else None,
     }
 
 
@@ -138,6 +156,7 @@ async def export_data(
         "accessLog": [],
         "exportName": None,
         "credentialExports": [],
+        "credentialOffers": [],
     }
     if citizen_id is None:
         return document
@@ -167,6 +186,16 @@ async def export_data(
     document["credentialExports"] = [
         _export_document(summary) for summary in await exports_of(session, citizen_id)
     ]
+    offers = list(
+        await session.scalars(
+            select(CredentialOffer)
+            .where(CredentialOffer.citizen_id == citizen_id)
+            .order_by(CredentialOffer.created_at)
+        )
+    )
+    wanted = sorted({i for offer in offers for i in offer.competence_ids or ()})
+    refs = await competences_by_id(session, wanted) if wanted else {}
+    document["credentialOffers"] = [_offer_document(offer, refs) for offer in offers]
     log = await load_access_log(session, citizen_id, first=None, after=None)
     document["accessLog"] = [_access_document(entry) for entry in log.items]
     verified = [claim for claim in claims if not claim.self_declared]

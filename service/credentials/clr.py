@@ -56,6 +56,12 @@ class ExportRequest:
     positions: Mapping[uuid.UUID, Position]
     export_position: Position
     enterprise_numbers: Mapping[uuid.UUID, str]
+    holder_id: str | None = None  # the holder's DID, when a wallet proved it holds its key
+
+    @property
+    def subject(self) -> str:
+        """The holder's DID when a wallet is bound, else an id of this export only."""
+        return self.holder_id or subject_id(self.export_id)
 
 
 def credential_id(export_id: uuid.UUID, claim_id: uuid.UUID) -> str:
@@ -143,7 +149,7 @@ def achievement_credential(
         "inLanguage": lang.value,
     }
     subject: dict[str, Any] = {
-        "id": subject_id(request.export_id),
+        "id": request.subject,
         "type": ["AchievementSubject"],
         "achievement": achievement,
     }
@@ -212,7 +218,7 @@ def sign_export(issuer: Issuer, request: ExportRequest) -> dict[str, Any]:
         credentials.append(integrity.sign(unsigned, key.private_key, method, created))
     lang = request.language
     subject: dict[str, Any] = {
-        "id": subject_id(request.export_id),
+        "id": request.subject,
         "type": ["ClrSubject"],
         "verifiableCredential": credentials,
     }

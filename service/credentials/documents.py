@@ -26,18 +26,42 @@ FILES = {
     CLR_V2: "clr-v2p0-context-2.0.1.json",
 }
 
+# The Europass (ELM v3) export's contexts: VC 1.1 and ELM's application profile. Loaded only
+# by ``load_elm_document``, so nothing signed or verified can use them.
+VC_V1 = "https://www.w3.org/2018/credentials/v1"
+ELM_EDC_AP = "http://data.europa.eu/snb/model/context/edc-ap"
+ELM_FILES = {VC_V1: "credentials-v1.jsonld", ELM_EDC_AP: "edc-ap-context.jsonld"}
+
+
+def _read(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    folder = resources.files("service.credentials") / "contexts"
+    return {url: json.loads((folder / name).read_text("utf-8")) for url, name in files.items()}
+
 
 @cache
 def contexts() -> dict[str, dict[str, Any]]:
-    folder = resources.files("service.credentials") / "contexts"
-    return {url: json.loads((folder / name).read_text("utf-8")) for url, name in FILES.items()}
+    return _read(FILES)
+
+
+@cache
+def elm_contexts() -> dict[str, dict[str, Any]]:
+    return _read(ELM_FILES)
 
 
 def load_document(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """pyld's loader: an exact URL of a shipped context, else an error (never a fetch).
     The tag "static" lets pyld keep the processed context across calls (without it, pyld
     processes every context again in each operation, most of the time of a verification)."""
-    known = contexts().get(url)
+    return _load(contexts(), url)
+
+
+def load_elm_document(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``load_document`` for Europass documents: the ELM contexts, and nothing else."""
+    return _load(elm_contexts(), url)
+
+
+def _load(known_contexts: dict[str, dict[str, Any]], url: str) -> dict[str, Any]:
+    known = known_contexts.get(url)
     if known is None:
         raise JsonLdError(
             f"context {url!r} is not one this service knows",

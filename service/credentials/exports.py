@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -67,10 +68,30 @@ _ENTRIES = text(
 @dataclass(frozen=True)
 class SignedExport:
     export_id: uuid.UUID
-    document: dict[str, Any]
-    body: bytes  # the JSON exactly as served, whose SHA-256 the export record keeps
+    document: dict[str, Any] | str  # the ClrCredential, or an SD-JWT VC in compact form
+    body: bytes  # exactly as served, whose SHA-256 the export record keeps
     passport: Passport
     request: ExportRequest
+
+
+class Format(StrEnum):
+    """How an export is signed: a Data Integrity ClrCredential, or an SD-JWT VC."""
+
+    LDP_VC = "ldp_vc"
+    SD_JWT = "dc+sd-jwt"
+
+
+# An export's document from its request, run in a worker thread: the canonicalization and
+# signatures are CPU-bound. Returns the document and the bytes served.
+Signer = Callable[[ExportRequest], tuple[dict[str, Any] | str, bytes]]
+
+
+def clr_signer(issuer: Issuer) -> Signer:
+    def signed(request: ExportRequest) -> tuple[dict[str, Any] | str, bytes]:
+        document = sign_export(issuer, request)
+        return document, orjson.dumps(document)
+
+    return signed
 
 
 async def export_passport(
@@ -100,49 +121,94 @@ async def export_passport(
         passport = await read_own_passport(
             session, principal, hmac_key, ACTIVE_ONLY, operation=operation
         )
-    claims = [claim for pc in passport.competences for claim in pc.claims]
-    if passport.citizen_id is None or not claims:
-        raise InvalidState(NOTHING_TO_EXPORT)
     # The name the citizen chose for exports, else their sign-in's; a link's holder has none.
     holder_name = await export_name(session, citizen_id) or (
         None if principal.is_link else principal.display_name
     )
+    return await issue_export(
+        session,
+        citizen_id,
+        passport,
+        ExportTerms(
+            issuer=issuer,
+            valid_days=valid_days,
+            language=language,
+            holder_name=holder_name,
+            basis=AccessBasis.LINK if principal.is_link else AccessBasis.SELF,
+            grant_id=principal.grant_id if principal.is_link else None,
+        ),
+        clr_signer(issuer),
+    )
+
+
+@dataclass(frozen=True)
+class ExportTerms:
+    """What an export says beyond the passport's claims, and who asked for it."""
+
+    issuer: Issuer
+    valid_days: int
+    language: Language
+    holder_name: str | None
+    basis: AccessBasis = AccessBasis.SELF
+    grant_id: uuid.UUID | None = None
+    format: Format = Format.LDP_VC
+    offer_id: uuid.UUID | None = None  # the wallet offer it answers
+    holder_id: str | None = None  # the holder's DID, when a wallet proved its key
+
+
+async def issue_export(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    passport: Passport,
+    terms: ExportTerms,
+    signer: Signer,
+) -> SignedExport:
+    """Sign the passport's verified claims (already read, and recorded in the access log, under
+    the citizen's lock) and record the export with fresh status positions."""
+    claims = [claim for pc in passport.competences for claim in pc.claims]
+    if passport.citizen_id is None or not claims:
+        raise InvalidState(NOTHING_TO_EXPORT)
     export_id = uuid.uuid4()
     created = clock.now().replace(microsecond=0)
-    # Fresh positions for this export alone: no index is shared with any other copy. Each
-    # credential's in a list of its issuer's, the export's own in the service's.
+    # Fresh positions for this export alone: no index is shared with any other copy. A Data
+    # Integrity credential's in a list of its issuer's (verifiers bind a list to the
+    # credential's issuer), the export's own in the service's. An SD-JWT VC is signed by the
+    # service alone, so all its positions are in the service's lists.
     (export_position,) = await status.allocate(session, 1, None)
     positions: dict[uuid.UUID, status.Position] = {}
     for organisation_id, held in _by_issuer(claims).items():
-        drawn = await status.allocate(session, len(held), organisation_id)
+        owner = organisation_id if terms.format is Format.LDP_VC else None
+        drawn = await status.allocate(session, len(held), owner)
         positions.update(zip((claim.claim_id for claim in held), drawn, strict=True))
     request = ExportRequest(
         export_id=export_id,
         created=created,
-        valid_until=created + timedelta(days=valid_days),
-        language=language,
-        holder_name=holder_name,
+        valid_until=created + timedelta(days=terms.valid_days),
+        language=terms.language,
+        holder_name=terms.holder_name,
         claims=claims,
         positions=positions,
         export_position=export_position,
-        enterprise_numbers=await _enterprise_numbers(session, claims),
+        enterprise_numbers=await enterprise_numbers(session, claims),
+        holder_id=terms.holder_id,
     )
     # Canonicalizing a few hundred credentials takes a while: off the event loop.
-    document = await asyncio.to_thread(sign_export, issuer, request)
-    body = orjson.dumps(document)
+    document, body = await asyncio.to_thread(signer, request)
     await session.execute(
         insert(CredentialExport).values(
             id=export_id,
             citizen_id=citizen_id,
             created_at=created,
             valid_until=request.valid_until,
-            basis=AccessBasis.LINK.value if principal.is_link else AccessBasis.SELF.value,
-            grant_id=principal.grant_id if principal.is_link else None,
-            key_id=issuer.keys.active.kid,
-            language=language.value,
+            basis=terms.basis.value,
+            grant_id=terms.grant_id,
+            key_id=terms.issuer.keys.active.kid,
+            language=terms.language.value,
             status_list=export_position.status_list,
             status_idx=export_position.index,
             document_sha256=hashlib.sha256(body).digest(),
+            format=terms.format.value,
+            offer_id=terms.offer_id,
         )
     )
     await session.execute(
@@ -166,7 +232,7 @@ def _by_issuer(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[ClaimView]]:
     return grouped
 
 
-async def _enterprise_numbers(
+async def enterprise_numbers(
     session: AsyncSession, claims: Sequence[ClaimView]
 ) -> dict[uuid.UUID, str]:
     ids = {c.issuer.id for c in claims if c.issuer is not None}
@@ -224,6 +290,8 @@ class ExportSummary:
     language: Language
     credentials: int
     revoked_at: datetime | None
+    format: Format = Format.LDP_VC
+    offer_id: uuid.UUID | None = None  # the wallet offer it answered
 
     @property
     def cursor(self) -> str:
@@ -245,6 +313,8 @@ _SUMMARY = (
         .scalar_subquery()
         .label("credentials"),
         CredentialExportRevocation.revoked_at,
+        CredentialExport.format,
+        CredentialExport.offer_id,
     )
     .outerjoin(
         CredentialExportRevocation,
@@ -264,6 +334,8 @@ def _summary(row: Any) -> ExportSummary:
         language=Language(row.language),
         credentials=row.credentials,
         revoked_at=row.revoked_at,
+        format=Format(row.format),
+        offer_id=row.offer_id,
     )
 
 

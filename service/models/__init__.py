@@ -28,6 +28,12 @@ from service.models.taxonomy import (
     TaxonomyImport,
 )
 from service.models.upload import BulkUpload
+from service.models.wallet import (
+    CredentialOffer,
+    CredentialOfferCode,
+    WalletAccessToken,
+    WalletNonce,
+)
 from service.models.webhook import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -50,6 +56,8 @@ __all__ = [
     "CredentialExport",
     "CredentialExportEntry",
     "CredentialExportRevocation",
+    "CredentialOffer",
+    "CredentialOfferCode",
     "Erasure",
     "IscoGroup",
     "LearningOpportunity",
@@ -63,6 +71,8 @@ __all__ = [
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
+    "WalletAccessToken",
+    "WalletNonce",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

@@ -49,15 +49,22 @@ class StatusListEntry(Base):
 
 
 class CredentialExport(Base):
-    """One signed ClrCredential handed to the citizen (as JSON, or inside the PDF)."""
+    """One signed credential handed out: a ClrCredential (``ldp_vc``: as JSON, inside the PDF,
+    or to a wallet) or an SD-JWT VC (``dc+sd-jwt``, to a wallet, under ``offer_id``)."""
 
     __tablename__ = "credential_exports"
     __table_args__ = (
         CheckConstraint("basis IN ('self', 'link')", name="basis"),
         CheckConstraint("valid_until > created_at", name="valid_after_created"),
+        CheckConstraint("format IN ('ldp_vc', 'dc+sd-jwt')", name="format"),
         ForeignKeyConstraint(
             ["status_list", "status_idx"],
             ["status_list_entries.status_list", "status_list_entries.idx"],
+        ),
+        ForeignKeyConstraint(
+            ["citizen_id", "offer_id"],
+            ["credential_offers.citizen_id", "credential_offers.offer_id"],
+            name="fk_credential_exports_offer",
         ),
         # The verification page finds an export by its id alone.
         Index("ix_credential_exports_id", "id"),
@@ -78,6 +85,8 @@ class CredentialExport(Base):
     status_idx: Mapped[int] = mapped_column(Integer)
     # SHA-256 of the signed JSON as served: whoever holds a copy can show it is this export.
     document_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    format: Mapped[str] = mapped_column(Text, server_default="ldp_vc")
+    offer_id: Mapped[uuid.UUID | None] = mapped_column(UUID)  # the wallet offer it answered
 
 
 class CredentialExportEntry(Base):

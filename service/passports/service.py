@@ -85,6 +85,8 @@ class PassportFilter(BaseModel):
     issuer_kinds: frozenset[OrganisationKind] | None = None
     learning_contexts: frozenset[LearningContext] | None = None
     used_since: date | None = None
+    # Chosen competences (a wallet offer for some of them); None: every competence in scope.
+    competence_ids: frozenset[int] | None = None
 
 
 class CitizenSelector(BaseModel):
@@ -213,8 +215,9 @@ def aggregate(
 
 def _claims_filter(flt: PassportFilter, scope: frozenset[int] | None) -> PassportClaimsFilter:
     """A grant for chosen competences (``scope``): nothing else is even looked at."""
+    chosen = flt.competence_ids
     return PassportClaimsFilter(
-        competence_ids=scope,
+        competence_ids=scope if chosen is None else chosen if scope is None else scope & chosen,
         skill_types=flt.skill_types or None,
         issuer_kinds=frozenset(k.value for k in flt.issuer_kinds) if flt.issuer_kinds else None,
         learning_contexts=frozenset(c.value for c in flt.learning_contexts)
@@ -364,6 +367,22 @@ async def read_own_passport(
     passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
     if not await record_access(session, principal, passport, operation=operation):
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)  # erased meanwhile
+    return passport
+
+
+# Who reads when a wallet redeems the citizen's offer: the citizen, through their wallet.
+WALLET = Principal(kind=PrincipalKind.CITIZEN, subject="wallet")
+
+
+async def read_for_wallet(
+    session: AsyncSession, citizen_id: uuid.UUID, flt: PassportFilter, *, operation: str
+) -> Passport:
+    """The citizen's passport as their wallet receives it. The wallet holds the citizen's offer
+    (its pre-authorized code and the transaction code only the citizen saw), so this is the
+    citizen's own read, and in their access log as one; the caller holds the citizen's lock."""
+    passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
+    if not await record_access(session, WALLET, passport, operation=operation):
+        raise NotFound(NOT_FOUND)
     return passport
 
 

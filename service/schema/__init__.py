@@ -72,6 +72,7 @@ from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
 from service.schema.variables import variable_errors
+from service.schema.wallet.mutations import WalletMutations
 from service.schema.webhooks.mutations import WebhookMutations
 from service.schema.webhooks.queries import WebhookQueries
 from service.settings import Settings
@@ -97,6 +98,7 @@ Mutation = merge_types(
         ClaimMutations,
         CitizenMutations,
         ExportMutations,
+        WalletMutations,
         ConsentMutations,
         LearningMutations,
         WebhookMutations,

@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from service.auth.principal import Principal
 from service.auth.ratelimit import RateLimiter
+from service.credentials.issuer import Issuer
 from service.db.atomic import atomically
 from service.errors import DomainError
 from service.settings import Settings
@@ -25,6 +26,7 @@ class Context:
     settings: Settings
     hmac_key: bytes
     limiter: RateLimiter | None = None
+    issuer: Issuer | None = None  # who signs exports (the app's); None where nothing is exported
     operation_name: str | None = None  # as the client sent it
     cost: int = 0  # of the operation, once validated (service/schema/cost.py)
     retry_after: int | None = None  # set when the caller's rate limit refused the operation

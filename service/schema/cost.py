@@ -55,6 +55,7 @@ WEIGHTS: Mapping[str, int] = {
     "Me.exportData": 50,
     "Me.exports": 2,
     "Me.exportName": 2,  # claims, events, grants and the whole access log
+    "Me.europass": 15,  # a passport read, the ELM document built and checked
     "Query.verifyEventChains": 500,  # every event of every citizen
     "Query.competences": 3,  # trigram search
     "Query.competenceCheck": 15,  # a passport read, the hierarchy walk and the learning plan
@@ -76,6 +77,8 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.requestErasure": 50,
     "Mutation.revokeExport": 5,
     "Mutation.setExportName": 5,
+    # The passport's claims read to check there is something to offer, and the offer written.
+    "Mutation.createCredentialOffer": 10,
     "Mutation.publishLearningOpportunity": 5,
     "Mutation.publishLearningOpportunities": 100,
     "Mutation.withdrawLearningOpportunity": 5,

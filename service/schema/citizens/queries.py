@@ -10,12 +10,15 @@ from strawberry.scalars import JSON
 from service.citizens.export import export_data
 from service.citizens.service import export_name, own_citizen_id
 from service.consent import service as consent
+from service.credentials import europass
 from service.credentials.exports import citizen_exports
+from service.credentials.i18n import Language as CredentialLanguage
+from service.credentials.issuer import Issuer
 from service.errors import NotAuthorized
 from service.passports import access_log
 from service.passports import service as passports
 from service.schema.citizens.types import AccessLogConnection, AccessLogEdge, access_log_entry
-from service.schema.common import PageInfo, clamp_first
+from service.schema.common import Language, PageInfo, clamp_first
 from service.schema.consent.types import Grant, grant_type
 from service.schema.context import Info
 from service.schema.exports.types import ExportConnection, ExportEdge, export_type
@@ -96,12 +99,34 @@ class Me:
         return await export_name(ctx.session, citizen_id) if citizen_id else None
 
     @strawberry.field(
+        description="Your verified competences as a Europass credential (European Learning "
+        "Model v3, generic profile, unsealed; also GET /passports/me/europass)"
+    )
+    async def europass(self, info: Info, language: Language = Language.EN) -> JSON:
+        ctx = info.context
+        document = await europass.export_europass(
+            ctx.session,
+            ctx.principal,
+            hmac_key=ctx.hmac_key,
+            issuer=require_issuer(ctx.issuer),
+            language=CredentialLanguage(language.value),
+            issuer_legal_id=ctx.settings.europass_issuer_id or None,
+        )
+        return cast(JSON, document)
+
+    @strawberry.field(
         description="Everything held about you as one JSON document (also GET /me/export)"
     )
     async def export_data(self, info: Info) -> JSON:
         ctx = info.context
         document = await export_data(ctx.session, ctx.principal, ctx.hmac_key)
         return cast(JSON, document)
+
+
+def require_issuer(issuer: Issuer | None) -> Issuer:
+    if issuer is None:  # pragma: no cover - the app always sets it
+        raise RuntimeError("no credential issuer in this context")
+    return issuer
 
 
 @strawberry.type

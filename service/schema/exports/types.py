@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -12,6 +13,12 @@ from service.credentials.issuer import export_code, verification_url
 from service.schema.common import Language, PageInfo
 from service.schema.enums import AccessBasis
 from service.schema.errors import ErrorResult
+
+
+@strawberry.enum(description="How an export is signed")
+class ExportFormat(Enum):
+    LDP_VC = "ldp_vc"  # a CLR 2.0 ClrCredential with Data Integrity proofs (JSON, PDF, wallet)
+    DC_SD_JWT = "dc+sd-jwt"  # an SD-JWT VC with selective disclosure (wallet)
 
 
 @strawberry.type(description="A signed credential (or PDF) made of your passport")
@@ -31,6 +38,10 @@ class Export:
     revoked_at: dt.datetime | None = strawberry.field(
         description="When you took it back: from then on every credential in it verifies as revoked"
     )
+    format: ExportFormat
+    sent_to_wallet: bool = strawberry.field(
+        description="Issued to your wallet through a credential offer (OpenID4VCI)"
+    )
 
 
 def export_type(view: ExportSummary, base_url: str) -> Export:
@@ -44,6 +55,8 @@ def export_type(view: ExportSummary, base_url: str) -> Export:
         language=Language(view.language.value),
         credentials=view.credentials,
         revoked_at=view.revoked_at,
+        format=ExportFormat(view.format.value),
+        sent_to_wallet=view.offer_id is not None,
     )
 
 

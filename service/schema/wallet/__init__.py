@@ -1,0 +1,1 @@
+"""GraphQL of the wallet: the citizen's credential offers (OpenID4VCI)."""
