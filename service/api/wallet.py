@@ -20,7 +20,7 @@ from service.api.problems import PROBLEM_RESPONSES
 from service.api.responses import JsonResponse
 from service.api.state import app_state
 from service.credentials import status
-from service.errors import NotFound, ValidationFailed
+from service.errors import NotFound, Unauthenticated, ValidationFailed
 from service.schema.cost import WEIGHTS
 from service.wallet import metadata, offers, sdjwt, tokenstatus
 from service.wallet.errors import OAuthError
@@ -302,6 +302,14 @@ CREDENTIAL_BODY = {
 }
 
 
+def _access_token(request: Request) -> str | None:
+    """The wallet's access token; its absence is the credential endpoint's OAuth error."""
+    try:
+        return bearer(request)
+    except Unauthenticated:
+        return None
+
+
 @router.post(
     "/oid4vci/credential",
     summary="Credential endpoint: credentials bound to the wallet's proven keys",
@@ -327,7 +335,7 @@ async def credential(request: Request) -> Response:
             raise OAuthError("invalid_credential_request", "the body is not JSON") from None
         async with state.sessions() as session:
             issued = await offers.issue(
-                session, bearer(request), body, issuer=state.issuer, settings=state.settings
+                session, _access_token(request), body, issuer=state.issuer, settings=state.settings
             )
             await session.commit()
     except OAuthError as exc:
