@@ -229,6 +229,8 @@ async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uui
             organisation_id=grant.organisation_id,
             competence_ids=grant.competence_ids,
             expires_at=grant.expires_at,
+            include_wants=grant.include_wants,
+            include_work_history=grant.include_work_history,
         )
         if grant.revoked_at is not None:
             mine.revoked_grants.add(str(grant.grant_id))

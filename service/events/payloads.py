@@ -40,12 +40,20 @@ def grant_payload(
     organisation_id: uuid.UUID | None,
     competence_ids: Sequence[int] | None,
     expires_at: datetime,
+    include_wants: bool = False,
+    include_work_history: bool = False,
 ) -> dict[str, Any]:
-    """For grant.created; the instant in UTC, however the citizen's app wrote it."""
-    return {
+    """For grant.created; the instant in UTC, however the citizen's app wrote it. The two
+    options appear only when set, so the events of earlier grants still match their rows."""
+    payload: dict[str, Any] = {
         "grantId": str(grant_id),
         "granteeKind": grantee_kind,
         "organisationId": _id(organisation_id),
         "competenceIds": list(competence_ids) if competence_ids is not None else None,
         "expiresAt": expires_at.astimezone(UTC).isoformat(),
     }
+    if include_wants:
+        payload["includeWants"] = True
+    if include_work_history:
+        payload["includeWorkHistory"] = True
+    return payload

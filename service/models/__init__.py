@@ -2,6 +2,14 @@
 
 from service.models.access import AccessRecord
 from service.models.base import Base
+from service.models.career import (
+    CareerGoal,
+    CompetenceWant,
+    LabourMarketSignal,
+    SignalImport,
+    WorkExperience,
+    WorkExperienceRef,
+)
 from service.models.citizen import Citizen, CitizenIdentity, CitizenSettings
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
@@ -36,6 +44,7 @@ __all__ = [
     "ApiClient",
     "Base",
     "BulkUpload",
+    "CareerGoal",
     "Citizen",
     "CitizenEvent",
     "CitizenIdentity",
@@ -47,11 +56,13 @@ __all__ = [
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "CompetenceWant",
     "CredentialExport",
     "CredentialExportEntry",
     "CredentialExportRevocation",
     "Erasure",
     "IscoGroup",
+    "LabourMarketSignal",
     "LearningOpportunity",
     "LegalBasis",
     "Occupation",
@@ -60,9 +71,12 @@ __all__ = [
     "Organisation",
     "RetainedAccessRecord",
     "ShareLink",
+    "SignalImport",
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkExperience",
+    "WorkExperienceRef",
 ]
