@@ -19,7 +19,7 @@ from service.matching.service import competence_check as run_check
 from service.matching.service import occupation_matches as run_matches
 from service.models.enums import Want
 from service.passports.service import Passport
-from service.taxonomy.search import OccupationRef
+from service.taxonomy.search import CompetenceRef, OccupationRef, competences_by_id
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class CareerMatches:
     matches: list[CareerMatch]
     wants: WantsNote
     signals: SignalStatus
+    refs: Mapping[int, CompetenceRef]  # the wanted competences the reasons name
 
 
 async def career_matches(
@@ -132,7 +133,9 @@ async def career_matches(
         region=region,
         stale_before=clock.add_years(clock.today(), -stale_after_years),
     )
+    named = {c for m in found if m.standing for f in m.standing.factors for c in f.competence_ids}
     return CareerMatches(
+        refs=await competences_by_id(session, sorted(named)) if named else {},
         matches=[
             CareerMatch(
                 m,
