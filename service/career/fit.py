@@ -120,12 +120,14 @@ def standing(
 
 # Over a row with essential_held, essential_total, use_more, develop, rather_not and
 # occupation_id, and the parameters of ``score_parameters``.
+# Every number typed: left to infer, PostgreSQL would take 0.25 next to "ELSE 0" for an integer.
 SCORE_SQL = """
   h.essential_held::float8 / t.essential_total
-  + least(h.use_more * :use_more_each, :use_more_most)
-  + least(h.develop * :develop_each, :develop_most)
-  - least(h.rather_not * :rather_not_each, :rather_not_most)
-  + CASE WHEN h.occupation_id = ANY(:goals) THEN :goal_points ELSE 0 END
+  + least(h.use_more * CAST(:use_more_each AS float8), CAST(:use_more_most AS float8))
+  + least(h.develop * CAST(:develop_each AS float8), CAST(:develop_most AS float8))
+  - least(h.rather_not * CAST(:rather_not_each AS float8), CAST(:rather_not_most AS float8))
+  + CASE WHEN h.occupation_id = ANY(CAST(:goals AS int[]))
+         THEN CAST(:goal_points AS float8) ELSE 0 END
 """
 
 
