@@ -101,8 +101,10 @@ SHARED_PROFILE = f"""
 query {{ sharedCareerProfile {{
   __typename ... on CareerProfile {{ {PROFILE_BODY} }} {READ_ERRORS} }} }}"""
 PATHS = f"""
-query($citizen: CitizenRef!, $first: Int, $purpose: String, $region: String) {{
-  careerPaths(citizen: $citizen, first: $first, purpose: $purpose, region: $region) {{
+query($citizen: CitizenRef!, $first: Int, $purpose: String, $basis: String,
+      $region: String) {{
+  careerPaths(citizen: $citizen, first: $first, purpose: $purpose, legalBasis: $basis,
+              region: $region) {{
     __typename
     ... on CareerPaths {{
       workHistoryShown fromOccupations {{ uri }}
@@ -219,7 +221,11 @@ async def run(api: Api, token: str, query: str, field: str, **variables: Any) ->
 
 async def want(api: Api, token: str, competence: str, stance: str | None) -> dict[str, Any]:
     return await run(
-        api, token, SET_WANT, "setCompetenceWant", input={"competenceUri": competence, "want": stance}
+        api,
+        token,
+        SET_WANT,
+        "setCompetenceWant",
+        input={"competenceUri": competence, "want": stance},
     )
 
 

@@ -27,7 +27,6 @@ from tests.career_api import (
     CHECK,
     DECORATE_TEXTILE,
     DROP_GOAL,
-    F,
     HAND_PACKER,
     MANUFACTURE_APPAREL,
     MATCHES,
@@ -38,6 +37,7 @@ from tests.career_api import (
     SIZING,
     SUPPLY_CHAIN,
     WAREHOUSING,
+    F,
     W,
     by_uri,
     goal,
@@ -228,9 +228,7 @@ async def test_the_check_shows_each_want_and_never_a_reluctant_strength(
     citizen = await _citizen_of_w(api, school)
     me = api.citizen(citizen)
     await _wants_of_the_example(api, me)
-    result = await run(
-        api, me, CHECK, "competenceCheck", citizen={"insz": citizen}, occupation=W
-    )
+    result = await run(api, me, CHECK, "competenceCheck", citizen={"insz": citizen}, occupation=W)
     requirements = by_uri(result["requirements"])
     assert requirements[SUPPLY_CHAIN] | {"competence": None} == {
         "competence": None,
@@ -259,7 +257,11 @@ async def test_a_reader_sees_wants_only_under_a_grant_that_includes_them(
 
     async def as_employer(**options: Any) -> dict[str, Any]:
         return await grant(
-            api, me, granteeKind="ORGANISATION", organisationId=str(employer.organisation_id), **options
+            api,
+            me,
+            granteeKind="ORGANISATION",
+            organisationId=str(employer.organisation_id),
+            **options,
         )
 
     plain = await as_employer()
