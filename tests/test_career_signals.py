@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.career import signals
@@ -60,17 +59,6 @@ BAD = [  # (row, the field its problem names)
     (",,9999,shortage,BE,2030,S,,2025-01-01", "iscoCode"),
     (GOOD[0], ""),  # the same as line 2
 ]
-
-
-@pytest.fixture
-async def no_signals(engine: AsyncEngine) -> AsyncIterator[None]:
-    async def clear() -> None:
-        async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM signal_imports"))  # their signals cascade
-
-    await clear()
-    yield
-    await clear()
 
 
 def _csv(path: Path, rows: list[str]) -> Path:
