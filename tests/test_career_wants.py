@@ -146,13 +146,14 @@ async def test_bad_wants_and_goals_are_typed_errors_and_only_citizens_set_them(
         result = await run(api, me, SET_WANT, "setCompetenceWant", input=data)
         assert result["code"] == "VALIDATION_FAILED", data
         assert [p["field"] for p in result["problems"]] == [field]
-    for data, field in (
+    goals: tuple[tuple[dict[str, object], str], ...] = (
         ({"occupationUri": WAREHOUSING}, "input.occupationUri"),
         ({"occupationUri": W, "horizonYear": 2001}, "input"),
         ({"occupationUri": W, "horizonYear": 2999}, "input"),
-    ):
-        result = await run(api, me, SET_GOAL, "setCareerGoal", input=data)
-        assert result["code"] == "VALIDATION_FAILED", data
+    )
+    for goal_input, field in goals:
+        result = await run(api, me, SET_GOAL, "setCareerGoal", input=goal_input)
+        assert result["code"] == "VALIDATION_FAILED", goal_input
         assert [p["field"] for p in result["problems"]] == [field]
     for token in (school.token, api.admin()):
         denied = await run(
