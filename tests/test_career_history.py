@@ -163,6 +163,24 @@ async def test_the_citizen_records_work_and_sees_what_it_suggests(
         )
     assert sorted(types) == ["career.work_recorded"] * 2 + ["career.work_withdrawn"]
     assert await verify_chain(engine, citizen_id) == []
+    # An entry edited, or written, behind the service's back is reported.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE work_experiences SET started_on = '2014-01-01' WHERE id = :id"),
+            {"id": uuid.UUID(entry["id"])},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO work_experiences (citizen_id, id, occupation_id, started_on,"
+                " recorded_at, request_key, request_digest)"
+                " SELECT citizen_id, gen_random_uuid(), occupation_id, started_on, now(),"
+                " 'forged', '\\x00' FROM work_experiences WHERE id = :id"
+            ),
+            {"id": uuid.UUID(entry["id"])},
+        )
+    breaks = [b.reason for b in await verify_chain(engine, citizen_id)]
+    assert f"work experience {entry['id']} differs from its event" in breaks
+    assert any(r.startswith("work experience") and r.endswith("has no event") for r in breaks)
 
 
 async def test_suggestions_are_accepted_as_self_declared_never_verified(

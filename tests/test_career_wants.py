@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.events.chain import verify_chain
@@ -68,6 +68,20 @@ async def _wants_of_the_example(api: Api, me: str) -> None:
     await want(api, me, DECORATE_TEXTILE, "DEVELOP")
     await want(api, me, MANUFACTURE_APPAREL, "DEVELOP")
     await goal(api, me, HAND_PACKER, 2030)
+
+
+async def competence_ids(engine: AsyncEngine, uris: list[str]) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT uri, id FROM competences WHERE uri = ANY(:uris)"), {"uris": uris}
+        )
+        return {uri: id_ for uri, id_ in rows}
+
+
+async def occupation_id(engine: AsyncEngine, uri: str) -> int:
+    async with engine.connect() as conn:
+        found = await conn.scalar(text("SELECT id FROM occupations WHERE uri = :u"), {"u": uri})
+    return int(found)
 
 
 async def _citizen_id(engine: AsyncEngine, api: Api, citizen: str) -> uuid.UUID:
@@ -132,6 +146,26 @@ async def test_wants_and_goals_are_set_changed_cleared_and_chained(
         )
     assert types == ["career.want_set"] * 4 + ["career.goal_set"] * 4
     assert await verify_chain(engine, citizen_id) == []
+    # A stance or goal changed behind the service's back no longer matches its event.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE competence_wants SET stance = 'develop' WHERE citizen_id = :c"),
+            {"c": citizen_id},
+        )
+        await conn.execute(
+            text("UPDATE career_goals SET horizon_year = 2040 WHERE citizen_id = :c AND active"),
+            {"c": citizen_id},
+        )
+    reasons = sorted(b.reason for b in await verify_chain(engine, citizen_id))
+    ids = await competence_ids(engine, [WAREHOUSING, SUPPLY_CHAIN])
+    goal_id = await occupation_id(engine, W)
+    assert reasons == sorted(
+        [
+            f"want {ids[WAREHOUSING]} differs from its event",  # cleared, by its last event
+            f"want {ids[SUPPLY_CHAIN]} differs from its event",
+            f"career goal {goal_id} differs from its event",
+        ]
+    )
 
 
 async def test_bad_wants_and_goals_are_typed_errors_and_only_citizens_set_them(

@@ -41,6 +41,7 @@ from service.claims.rules import ConceptUri, PastDate
 from service.consent.service import GrantView, OrganisationRef
 from service.errors import Conflict, InvalidState, NotAuthorized, NotFound, ValidationFailed
 from service.events.chain import append_event
+from service.events.payloads import goal_payload, want_payload, work_payload
 from service.models import (
     CareerGoal,
     CompetenceWant,
@@ -295,7 +296,7 @@ async def set_want(
         session,
         citizen_id,
         EventType.WANT_SET,
-        {"competenceId": competence.id, "want": stance},
+        want_payload(competence.id, stance),
         now,
     )
     return WantOutcome(competence, spec.want, changed=True)
@@ -336,7 +337,7 @@ async def _write_goal(
         session,
         citizen_id,
         EventType.GOAL_SET,
-        {"occupationId": occupation.id, "active": active, "horizonYear": horizon_year},
+        goal_payload(occupation.id, active, horizon_year),
         now,
     )
     return GoalView(occupation, horizon_year, active, now)
@@ -389,17 +390,6 @@ def require_employer(principal: Principal) -> uuid.UUID:
             "only employers, volunteer organisations and public employers record work"
         )
     return organisation_id
-
-
-def work_payload(row: WorkExperience) -> dict[str, Any]:
-    """For career.work_recorded: references and facts, never the citizen's free text."""
-    return {
-        "experienceId": str(row.id),
-        "occupationId": row.occupation_id,
-        "organisationId": str(row.organisation_id) if row.organisation_id else None,
-        "startedOn": row.started_on.isoformat(),
-        "endedOn": row.ended_on.isoformat() if row.ended_on else None,
-    }
 
 
 async def _work_views(session: AsyncSession, rows: Sequence[WorkExperience]) -> list[WorkView]:
@@ -470,7 +460,8 @@ async def _insert_work(
     )
     session.add(row)
     await session.flush()
-    await append_event(session, citizen_id, EventType.WORK_RECORDED, work_payload(row), now)
+    payload = work_payload({c.key: getattr(row, c.key) for c in WorkExperience.__table__.c})
+    await append_event(session, citizen_id, EventType.WORK_RECORDED, payload, now)
     return (await _work_views(session, [row]))[0]
 
 

@@ -57,3 +57,24 @@ def grant_payload(
     if include_work_history:
         payload["includeWorkHistory"] = True
     return payload
+
+
+def want_payload(competence_id: int, stance: str | None) -> dict[str, Any]:
+    """For career.want_set: the stance now (None: cleared)."""
+    return {"competenceId": competence_id, "want": stance}
+
+
+def goal_payload(occupation_id: int, active: bool, horizon_year: int | None) -> dict[str, Any]:
+    """For career.goal_set: the goal now (active false: dropped)."""
+    return {"occupationId": occupation_id, "active": active, "horizonYear": horizon_year}
+
+
+def work_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """For career.work_recorded: never the citizen's own words (the employer's name)."""
+    return {
+        "experienceId": str(row["id"]),
+        "occupationId": row["occupation_id"],
+        "organisationId": _id(row["organisation_id"]),
+        "startedOn": row["started_on"].isoformat(),
+        "endedOn": row["ended_on"].isoformat() if row["ended_on"] else None,
+    }
