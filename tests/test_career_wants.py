@@ -44,7 +44,7 @@ from tests.career_api import (
     run,
     want,
 )
-from tests.citizen_api import REVOKE_GRANT, grant
+from tests.citizen_api import ERASE, REVOKE_GRANT, grant
 from tests.conftest import make_partner
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
@@ -166,6 +166,8 @@ async def test_wants_and_goals_are_set_changed_cleared_and_chained(
             f"career goal {goal_id} differs from its event",
         ]
     )
+    # Erased, the tampered rows go: other tests verify every chain in the database.
+    assert (await api.gql(me, ERASE))["data"]["requestErasure"]["erasureId"]
 
 
 async def test_bad_wants_and_goals_are_typed_errors_and_only_citizens_set_them(
