@@ -101,6 +101,8 @@ async def suggestions(
     return sorted(out, key=lambda s: (-len(s.occupations), s.competence.uri))
 
 
+# The winners are chosen before their occupations are joined: the join and the lists are
+# read for the page only, not for every occupation reached.
 _PATHS = text(
     """
     WITH mine AS (
@@ -117,22 +119,23 @@ _PATHS = text(
         AND oc.occupation_id <> ALL(:held_occupations)
       GROUP BY oc.occupation_id
       HAVING bool_or(m.transferable)  -- reachable: it shares one with an occupation held
+    ), top AS (
+      SELECT h.*, t.essential_total, h.weight / t.essential_total AS score
+      FROM hits h JOIN occupation_requirement_counts t USING (occupation_id)
+      WHERE t.essential_total > 0
+      ORDER BY score DESC, h.verified DESC, t.essential_total DESC, h.occupation_id
+      LIMIT :first
     )
     SELECT o.id, o.uri, o.code, o.isco_group, o.preferred_labels, o.descriptions,
-           h.verified, h.declared, h.suggested, t.essential_total,
-           h.weight / t.essential_total AS score,
+           top.verified, top.declared, top.suggested, top.essential_total, top.score,
            array(SELECT oc.competence_id FROM occupation_competences oc
                  WHERE oc.occupation_id = o.id AND oc.relation = 'essential'
                  ORDER BY oc.competence_id) AS essential,
            array(SELECT oc.competence_id FROM occupation_competences oc
                  WHERE oc.occupation_id = o.id AND oc.relation = 'optional'
                  ORDER BY oc.competence_id) AS optional
-    FROM hits h
-    JOIN occupation_requirement_counts t USING (occupation_id)
-    JOIN occupations o ON o.id = h.occupation_id
-    WHERE t.essential_total > 0
-    ORDER BY score DESC, h.verified DESC, t.essential_total DESC, o.id
-    LIMIT :first
+    FROM top JOIN occupations o ON o.id = top.occupation_id
+    ORDER BY top.score DESC, top.verified DESC, top.essential_total DESC, o.id
     """
 )
 

@@ -262,26 +262,39 @@ class OccupationMatch:
 # only the winners' lists are read.
 _RANKED = text(
     f"""
-    WITH mine AS (
-      SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:held AS bool[]), CAST(:stances AS text[]))
-        AS m(competence_id, held, stance)
-    ), hits AS (
+    WITH held AS (
       SELECT oc.occupation_id,
-             count(*) FILTER (WHERE m.held AND oc.relation = 'essential') AS essential_held,
-             count(*) FILTER (WHERE m.held AND oc.relation = 'optional') AS optional_held,
-             count(*) FILTER (WHERE m.stance = 'use_more') AS use_more,
-             count(*) FILTER (WHERE m.stance = 'develop') AS develop,
-             count(*) FILTER (WHERE m.stance = 'rather_not' AND oc.relation = 'essential')
-               AS rather_not
-      FROM occupation_competences oc JOIN mine m USING (competence_id)
-      WHERE oc.competence_id = ANY(:ids)
+             count(*) FILTER (WHERE oc.relation = 'essential') AS essential_held,
+             count(*) FILTER (WHERE oc.relation = 'optional') AS optional_held
+      FROM occupation_competences oc
+      WHERE oc.competence_id = ANY(CAST(:held AS int[]))
       GROUP BY oc.occupation_id
-      HAVING bool_or(m.held)
+    ), wanted AS (  -- a handful of competences: counted apart, so the estimates above hold
+      SELECT oc.occupation_id,
+             count(*) FILTER (WHERE w.stance = 'use_more') AS use_more,
+             count(*) FILTER (WHERE w.stance = 'develop') AS develop,
+             count(*) FILTER (WHERE w.stance = 'rather_not' AND oc.relation = 'essential')
+               AS rather_not
+      FROM occupation_competences oc
+      JOIN unnest(CAST(:wanted AS int[]), CAST(:stances AS text[])) AS w(competence_id, stance)
+        USING (competence_id)
+      GROUP BY oc.occupation_id
+    ), hits AS (
+      SELECT h.occupation_id, h.essential_held, h.optional_held,
+             coalesce(w.use_more, 0) AS use_more, coalesce(w.develop, 0) AS develop,
+             coalesce(w.rather_not, 0) AS rather_not
+      FROM held h LEFT JOIN wanted w USING (occupation_id)
     ), ranked AS (
       SELECT h.*, t.essential_total, t.optional_total,
-             h.essential_held::float8 / t.essential_total AS fit, {SCORE_SQL} AS score
+             h.essential_held::float8 / t.essential_total AS fit, {SCORE_SQL} AS score,
+             h.optional_held::float8 / nullif(t.optional_total, 0) AS optional_fit
       FROM hits h JOIN occupation_requirement_counts t USING (occupation_id)
       WHERE t.essential_total > 0  -- ranked by essential coverage: one that asks none has none
+    ), top AS (  -- the winners first: only they are joined and listed
+      SELECT * FROM ranked
+      ORDER BY score DESC, fit DESC, optional_fit DESC NULLS LAST, essential_held DESC,
+               occupation_id
+      LIMIT :first
     )
     SELECT o.id, o.uri, o.code, o.isco_group, o.preferred_labels, o.descriptions,
            r.essential_held, r.essential_total, r.optional_held, r.optional_total, r.score,
@@ -291,12 +304,10 @@ _RANKED = text(
            array(SELECT oc.competence_id FROM occupation_competences oc
                  WHERE oc.occupation_id = o.id AND oc.relation = 'optional'
                  ORDER BY oc.competence_id) AS optional
-    FROM ranked r
+    FROM top r
     JOIN occupations o ON o.id = r.occupation_id
-    ORDER BY r.score DESC, r.fit DESC,
-             r.optional_held::float8 / nullif(r.optional_total, 0) DESC NULLS LAST,
-             r.essential_held DESC, o.id
-    LIMIT :first
+    ORDER BY r.score DESC, r.fit DESC, r.optional_fit DESC NULLS LAST, r.essential_held DESC,
+             o.id
     """  # noqa: S608 - SCORE_SQL is a constant, the values are bound parameters
 )
 
@@ -313,23 +324,21 @@ async def occupation_matches(
     if not held or first <= 0:
         return []
     mine = set(held)
-    ids = sorted(mine | preferences.stances.keys())
+    wanted = sorted(preferences.stances)
     rows = list(
         await session.execute(
             _RANKED,
             {
-                "ids": ids,
-                "held": [c in mine for c in ids],
-                "stances": [
-                    preferences.stances[c].value if c in preferences.stances else None for c in ids
-                ],
+                "held": held,
+                "wanted": wanted,
+                "stances": [preferences.stances[c].value for c in wanted],
                 "first": first,
                 **score_parameters(preferences),
             },
         )
     )
-    wanted = sorted({cid for row in rows for cid in (*row.essential, *row.optional)})
-    refs = await competences_by_id(session, wanted)
+    listed_ids = sorted({cid for row in rows for cid in (*row.essential, *row.optional)})
+    refs = await competences_by_id(session, listed_ids)
 
     def listed(ids: Sequence[int], holding: bool) -> list[CompetenceRef]:
         return [refs[c] for c in ids if c in refs and (c in mine) is holding]
