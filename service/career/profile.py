@@ -306,16 +306,18 @@ async def set_want(
 
 
 async def _goal_row(
-    session: AsyncSession, citizen_id: uuid.UUID, occupation_id: int
-) -> tuple[int | None, bool] | None:
+    session: AsyncSession, citizen_id: uuid.UUID, occupation: OccupationRef
+) -> GoalView | None:
     row = (
         await session.execute(
-            select(CareerGoal.horizon_year, CareerGoal.active).where(
-                CareerGoal.citizen_id == citizen_id, CareerGoal.occupation_id == occupation_id
+            select(CareerGoal.horizon_year, CareerGoal.active, CareerGoal.updated_at).where(
+                CareerGoal.citizen_id == citizen_id, CareerGoal.occupation_id == occupation.id
             )
         )
     ).one_or_none()
-    return None if row is None else (row.horizon_year, row.active)
+    return (
+        None if row is None else GoalView(occupation, row.horizon_year, row.active, row.updated_at)
+    )
 
 
 async def _write_goal(
@@ -351,10 +353,10 @@ async def set_goal(
     citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
     assert citizen_id is not None
     await lock_citizen(session, citizen_id)
-    current = await _goal_row(session, citizen_id, occupation.id)
-    if current == (spec.horizon_year, True):
-        return GoalOutcome(GoalView(occupation, spec.horizon_year, True, clock.now()), False)
-    if current is None or not current[1]:
+    current = await _goal_row(session, citizen_id, occupation)
+    if current is not None and (current.horizon_year, current.active) == (spec.horizon_year, True):
+        return GoalOutcome(current, False)
+    if current is None or not current.active:
         active = await session.scalar(
             select(func.count()).where(CareerGoal.citizen_id == citizen_id, CareerGoal.active)
         )
@@ -370,13 +372,13 @@ async def drop_goal(
     """Idempotent: dropping a dropped goal changes nothing; one never set is not found."""
     occupation = await _occupation(session, occupation_uri, "occupationUri")
     citizen_id = await own_citizen_id(session, principal, hmac_key)
-    current = await _goal_row(session, citizen_id, occupation.id) if citizen_id else None
+    current = await _goal_row(session, citizen_id, occupation) if citizen_id else None
     if citizen_id is None or current is None:
         raise NotFound("no career goal for this occupation")
     await lock_citizen(session, citizen_id)
-    current = await _goal_row(session, citizen_id, occupation.id)
-    if current is None or not current[1]:
-        return GoalOutcome(GoalView(occupation, None, False, clock.now()), False)
+    current = await _goal_row(session, citizen_id, occupation)  # as it is, under the lock
+    if current is None or not current.active:
+        return GoalOutcome(current or GoalView(occupation, None, False, clock.now()), False)
     return GoalOutcome(await _write_goal(session, citizen_id, occupation, None, False), True)
 
 
