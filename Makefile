@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/passport_list.py
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/career.py
 	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/wallet.py
 

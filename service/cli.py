@@ -1,5 +1,5 @@
-"""The `passport` command: serve, migrate, import-esco, verify-chain, token, signing-key,
-openapi, schema."""
+"""The `passport` command: serve, migrate, import-esco, import-signals, verify-chain, token,
+signing-key, openapi, schema."""
 
 from __future__ import annotations
 
@@ -196,6 +196,41 @@ def import_esco_command(
         asyncio.run(run())
     except EscoImportError as exc:  # nothing was imported: the merge is one transaction
         raise typer.BadParameter(str(exc), param_hint="DIRECTORY") from None
+
+
+@app.command("import-signals")
+def import_signals_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check every row and report, import nothing")
+    ] = False,
+) -> None:
+    """Import labour-market signals (CSV or JSON; see service/career/signals.py): one report
+    line per row, then a summary. A file's rows replace its sources' earlier signals once all
+    are written; the same rows again change nothing. Exit code 1 if any row was rejected."""
+    configure_logging()
+    _, owner_url, _ = _database_urls()
+    from service.career.signals import SignalFileError, import_signals
+    from service.db.engine import create_engine
+    from service.db.migrate import upgrade_async
+
+    async def run() -> int:
+        await upgrade_async(owner_url, app_role=get_settings().database_role)
+        engine = create_engine(owner_url)
+        try:
+            report = await import_signals(engine, file, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+        for row in report.rows:
+            _echo(json.dumps(row.as_dict()))
+        _echo(json.dumps(report.summary()))
+        return 1 if report.rejected else 0
+
+    try:
+        code = asyncio.run(run())
+    except SignalFileError as exc:  # nothing was imported
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -22,6 +22,7 @@ READ_ERRORS = """
 """
 GRANT_FIELDS = """
   id citizenId granteeKind purpose createdAt expiresAt revokedAt status
+  includeWants includeWorkHistory
   organisation { id name kind enterpriseNumber }
   competences { uri }
 """

@@ -116,7 +116,7 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 # --- The application over ASGI, with real signed development tokens ---------------------------
 
 import httpx  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 
 from service.app import create_app  # noqa: E402
 from service.auth.keys import load_or_create_dev_key  # noqa: E402
@@ -261,3 +261,17 @@ def count_statements(app: object) -> Iterator[StatementCounter]:
     event.listen(engine.sync_engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+async def no_signals(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Labour-market signals are reference data of the whole database: a test that imports
+    some, or needs none, starts and ends with none."""
+
+    async def clear() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM signal_imports"))  # their signals cascade
+
+    await clear()
+    yield
+    await clear()

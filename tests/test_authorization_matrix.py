@@ -209,6 +209,77 @@ async def occupation_matches(world: World, who: str) -> bool:
     return await _logged_read(world, who, query, "occupationMatches", "OccupationMatches")
 
 
+async def career_profile(world: World, who: str) -> bool:
+    query = """query($c: CitizenRef!) {
+      careerProfile(citizen: $c) {
+        __typename ... on Error { code } ... on CareerProfile { wantsShown } } }"""
+    return await _logged_read(world, who, query, "careerProfile", "CareerProfile")
+
+
+async def career_paths(world: World, who: str) -> bool:
+    query = """query($c: CitizenRef!) {
+      careerPaths(citizen: $c, first: 3) {
+        __typename ... on Error { code } ... on CareerPaths { workHistoryShown } } }"""
+    return await _logged_read(world, who, query, "careerPaths", "CareerPaths")
+
+
+async def career_plan(world: World, who: str) -> bool:
+    query = """query($c: CitizenRef!, $o: String!) {
+      careerPlan(citizen: $c, goalUri: $o) {
+        __typename ... on Error { code } ... on CareerPlan { steps { kind } } } }"""
+    return await _logged_read(world, who, query, "careerPlan", "CareerPlan", o=OCCUPATION)
+
+
+async def shared_career_profile(world: World, who: str) -> bool:
+    before = await world.reads_of_x()
+    query = """{ sharedCareerProfile {
+      __typename ... on Error { code } ... on CareerProfile { wantsShown } } }"""
+    allowed = verdict(await world.gql(who, query), "sharedCareerProfile", "CareerProfile")
+    assert await world.reads_of_x() == before + allowed
+    return allowed
+
+
+async def set_want(world: World, who: str) -> bool:
+    body = await world.gql(
+        who,
+        """mutation($input: SetCompetenceWantInput!) {
+             setCompetenceWant(input: $input) { __typename ... on Error { code } } }""",
+        {"input": {"competenceUri": factories.SQL, "want": "USE_MORE"}},
+    )
+    return verdict(body, "setCompetenceWant", "CompetenceWantSet")
+
+
+async def record_work(world: World, who: str) -> bool:
+    data = {
+        "occupationUri": OCCUPATION,
+        "startedOn": "2019-01-01",
+        "idempotencyKey": secrets.token_hex(6),
+    }
+    body = await world.gql(
+        who,
+        """mutation($input: RecordWorkExperienceInput!) {
+             recordWorkExperience(input: $input) { __typename ... on Error { code } } }""",
+        {"input": data},
+    )
+    return verdict(body, "recordWorkExperience", "WorkExperienceRecorded")
+
+
+async def record_employment(world: World, who: str) -> bool:
+    data = {
+        "insz": world.x_insz,
+        "occupationUri": OCCUPATION,
+        "startedOn": "2019-01-01",
+        "externalRef": factories.ref(),
+    }
+    body = await world.gql(
+        who,
+        """mutation($input: RecordEmploymentInput!) {
+             recordEmployment(input: $input) { __typename ... on Error { code } } }""",
+        {"input": data},
+    )
+    return verdict(body, "recordEmployment", "WorkExperienceRecorded")
+
+
 async def publish_offer(world: World, who: str) -> bool:
     data = {
         "externalRef": factories.ref(),
@@ -390,6 +461,13 @@ OPERATIONS: dict[Callable[[World, str], Awaitable[bool]], set[str]] = {
     read_shared: {"link_holder"},
     competence_check: {"citizen_x", "reader_granted", "reader_legal_basis"},
     occupation_matches: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    career_profile: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    career_paths: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    career_plan: {"citizen_x", "reader_granted", "reader_legal_basis"},
+    shared_career_profile: {"link_holder"},
+    set_want: CITIZENS,
+    record_work: CITIZENS,
+    record_employment: {"partner_b"},  # an employer; partner_a is an education provider
     publish_offer: {"partner_a"},  # an education provider; partner_b is an employer
     own_passport: CITIZENS,
     me_query(MY_GRANTS, "my_grants"): CITIZENS,

@@ -75,9 +75,15 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
         assert [tuple(row) for row in updates] == [
             ("access_grants", "revoked_at"),
             ("api_clients", "status"),
+            # the citizen's goals and stances: theirs to change (each change is an event)
+            ("career_goals", "active"),
+            ("career_goals", "horizon_year"),
+            ("career_goals", "updated_at"),
             # the name the citizen chose for their exports: theirs to change
             ("citizen_settings", "export_name"),
             ("citizen_settings", "updated_at"),
+            ("competence_wants", "stance"),
+            ("competence_wants", "updated_at"),
             # an offer to the citizen's wallet: wrong transaction codes counted, redeemed once
             ("credential_offers", "redeemed_at"),
             ("credential_offers", "tx_code_failures"),
@@ -98,6 +104,7 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
                 )
             ),  # the dispatcher's record of attempts; what was sent never changes
             ("webhook_subscriptions", "disabled_at"),
+            ("work_experiences", "withdrawn_at"),  # by whoever recorded it; nothing else
         ]
         # Every table has been given some privilege on purpose, or deliberately none.
         ungranted = await conn.scalars(

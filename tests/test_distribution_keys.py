@@ -13,6 +13,7 @@ LOOKUPS = {
     "claim_refs": "organisation_id",  # an issuer's idempotency key -> claim
     "credential_offer_codes": "code_hash",  # a wallet's pre-authorized code hash -> offer
     "wallet_access_tokens": "token_hash",  # a wallet's access token hash -> offer
+    "work_experience_refs": "organisation_id",  # an employer's idempotency key -> record
 }
 INDEXES = """
 SELECT c.relname AS table_name, i.relname AS index_name, ix.indisprimary AS is_primary,

@@ -13,7 +13,7 @@ need the rows (the chain head, a retry under a taken key, a claim already supers
 Both run as the caller (SECURITY INVOKER): the application's role needs no new right.
 
 Revision ID: 0012_write_path
-Revises: 0008_wallet_offers
+Revises: 0009_career
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012_write_path"
-down_revision: str | None = "0008_wallet_offers"
+down_revision: str | None = "0009_career"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

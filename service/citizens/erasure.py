@@ -11,6 +11,9 @@ the only way the application can delete anything):
 - the event hash chain (it describes those claims and grants; other citizens' chains are
   separate and keep verifying);
 - grants and share links, the national number's keyed hash, and the citizen row itself;
+- what the citizen wants (stances, career goals) and their work history, the employers'
+  records of it and those employers' idempotency keys for it (an employer's record is a
+  statement about the citizen, kept in their portfolio like a claim);
 - the access log, except reads under a legal basis.
 
 Kept, without anything that leads back to the citizen:

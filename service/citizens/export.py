@@ -1,6 +1,7 @@
 """The right of access and to portability (GDPR art. 15 and 20): everything held about the
-citizen, as one JSON document: claims with their provenance, the event chain, grants and the
-whole access log. It is a read of the passport, so it is itself recorded in that log.
+citizen, as one JSON document: claims with their provenance, the event chain, grants, the
+whole access log, and their wants, career goals and work history. It is a read of the
+passport, so it is itself recorded in that log.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.auth.principal import Principal
+from service.career.profile import export_career
 from service.citizens.service import export_name, own_citizen_id, share_citizen_lock
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, citizen_grants
@@ -87,6 +89,8 @@ def _grant_document(grant: GrantView) -> dict[str, Any]:
         "expiresAt": grant.expires_at.isoformat(),
         "revokedAt": grant.revoked_at.isoformat() if grant.revoked_at else None,
         "status": grant.status.value,
+        "includeWants": grant.include_wants,
+        "includeWorkHistory": grant.include_work_history,
     }
 
 
@@ -157,6 +161,9 @@ async def export_data(
         "exportName": None,
         "credentialExports": [],
         "credentialOffers": [],
+        "wants": [],
+        "careerGoals": [],
+        "workHistory": [],
     }
     if citizen_id is None:
         return document
@@ -196,6 +203,7 @@ async def export_data(
     wanted = sorted({i for offer in offers for i in offer.competence_ids or ()})
     refs = await competences_by_id(session, wanted) if wanted else {}
     document["credentialOffers"] = [_offer_document(offer, refs) for offer in offers]
+    document.update(await export_career(session, citizen_id))
     log = await load_access_log(session, citizen_id, first=None, after=None)
     document["accessLog"] = [_access_document(entry) for entry in log.items]
     verified = [claim for claim in claims if not claim.self_declared]

@@ -65,6 +65,9 @@ class GrantInput(BaseModel):
     competence_uris: list[ConceptUri] | None = Field(
         default=None, min_length=1, max_length=MAX_GRANT_COMPETENCES
     )
+    # What the citizen wants and the work they did are private unless a grant includes them.
+    include_wants: bool = False
+    include_work_history: bool = False
     idempotency_key: IdempotencyKey
 
     @field_validator("enterprise_number")
@@ -106,7 +109,11 @@ class GrantInput(BaseModel):
         return self
 
     def digest(self) -> bytes:
+        """Left out when false, so grants asked for before they existed still retry as such."""
         body = self.model_dump(mode="json", exclude={"idempotency_key"})
+        for option in ("include_wants", "include_work_history"):
+            if not body[option]:
+                del body[option]
         return hashlib.sha256(canonical.dumps(body)).digest()
 
 
@@ -130,6 +137,8 @@ class GrantView:
     expires_at: datetime
     revoked_at: datetime | None
     status: GrantStatus
+    include_wants: bool = False
+    include_work_history: bool = False
 
     @property
     def competence_ids(self) -> frozenset[int] | None:
@@ -190,6 +199,8 @@ async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[Gra
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
             status=_status(row, at),
+            include_wants=row.include_wants,
+            include_work_history=row.include_work_history,
         )
         for row in rows
     ]
@@ -262,6 +273,8 @@ async def grant_access(
         organisation_id=organisation_id,
         purpose=spec.purpose,
         competence_ids=competence_ids,
+        include_wants=spec.include_wants,
+        include_work_history=spec.include_work_history,
         created_at=now,
         expires_at=spec.expires_at,
         revoked_at=None,
@@ -288,6 +301,8 @@ async def grant_access(
             organisation_id=organisation_id,
             competence_ids=competence_ids,
             expires_at=spec.expires_at,
+            include_wants=spec.include_wants,
+            include_work_history=spec.include_work_history,
         ),
         now,
         grant_notice(

@@ -19,8 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import canonical
 from service.events.outbox import PASSPORT_MARK, SUBSCRIBABLE, Notice, notice_body
-from service.events.payloads import claim_payload, grant_payload
-from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
+from service.events.payloads import (
+    claim_payload,
+    goal_payload,
+    grant_payload,
+    want_payload,
+    work_payload,
+)
+from service.models import (
+    AccessGrant,
+    CareerGoal,
+    Citizen,
+    CitizenEvent,
+    Claim,
+    ClaimRevocation,
+    CompetenceWant,
+    WorkExperience,
+)
 from service.models.enums import EventType
 
 GENESIS = bytes(32)
@@ -178,6 +193,10 @@ class _Rows:
     revocations: set[str] = field(default_factory=set)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> event payload
     revoked_grants: set[str] = field(default_factory=set)
+    work: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> event payload
+    withdrawn_work: set[str] = field(default_factory=set)
+    wants: dict[str, dict[str, Any]] = field(default_factory=dict)  # competence -> the latest
+    goals: dict[str, dict[str, Any]] = field(default_factory=dict)  # occupation -> the latest
 
 
 def _matches(
@@ -226,6 +245,23 @@ def _cross_check(
         rows.revoked_grants,
         ids(EventType.GRANT_REVOKED, "grantId"),
     )
+    problems += _matches(
+        "work experience",
+        rows.work,
+        payloads(frozenset({EventType.WORK_RECORDED.value}), "experienceId"),
+    )
+    problems += _both_ways(
+        "withdrawal of work experience",
+        rows.withdrawn_work,
+        ids(EventType.WORK_WITHDRAWN, "experienceId"),
+    )
+    # A stance or a goal changes in place: its row must say what its latest event says.
+    problems += _matches(
+        "want", rows.wants, payloads(frozenset({EventType.WANT_SET.value}), "competenceId")
+    )
+    problems += _matches(
+        "career goal", rows.goals, payloads(frozenset({EventType.GOAL_SET.value}), "occupationId")
+    )
     return [ChainBreak(citizen_id, None, problem) for problem in problems]
 
 
@@ -252,9 +288,34 @@ async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uui
             organisation_id=grant.organisation_id,
             competence_ids=grant.competence_ids,
             expires_at=grant.expires_at,
+            include_wants=grant.include_wants,
+            include_work_history=grant.include_work_history,
         )
         if grant.revoked_at is not None:
             mine.revoked_grants.add(str(grant.grant_id))
+    for work in await session.execute(
+        select(WorkExperience.__table__).where(WorkExperience.citizen_id.in_(citizen_ids))
+    ):
+        row = work._mapping
+        mine = found[row["citizen_id"]]
+        mine.work[str(row["id"])] = work_payload(dict(row))
+        if row["withdrawn_at"] is not None:
+            mine.withdrawn_work.add(str(row["id"]))
+    for owner, competence_id, stance in await session.execute(
+        select(
+            CompetenceWant.citizen_id, CompetenceWant.competence_id, CompetenceWant.stance
+        ).where(CompetenceWant.citizen_id.in_(citizen_ids))
+    ):
+        found[owner].wants[str(competence_id)] = want_payload(competence_id, stance)
+    for owner, occupation_id, active, horizon in await session.execute(
+        select(
+            CareerGoal.citizen_id,
+            CareerGoal.occupation_id,
+            CareerGoal.active,
+            CareerGoal.horizon_year,
+        ).where(CareerGoal.citizen_id.in_(citizen_ids))
+    ):
+        found[owner].goals[str(occupation_id)] = goal_payload(occupation_id, active, horizon)
     return found
 
 

@@ -40,12 +40,41 @@ def grant_payload(
     organisation_id: uuid.UUID | None,
     competence_ids: Sequence[int] | None,
     expires_at: datetime,
+    include_wants: bool = False,
+    include_work_history: bool = False,
 ) -> dict[str, Any]:
-    """For grant.created; the instant in UTC, however the citizen's app wrote it."""
-    return {
+    """For grant.created; the instant in UTC, however the citizen's app wrote it. The two
+    options appear only when set, so the events of earlier grants still match their rows."""
+    payload: dict[str, Any] = {
         "grantId": str(grant_id),
         "granteeKind": grantee_kind,
         "organisationId": _id(organisation_id),
         "competenceIds": list(competence_ids) if competence_ids is not None else None,
         "expiresAt": expires_at.astimezone(UTC).isoformat(),
+    }
+    if include_wants:
+        payload["includeWants"] = True
+    if include_work_history:
+        payload["includeWorkHistory"] = True
+    return payload
+
+
+def want_payload(competence_id: int, stance: str | None) -> dict[str, Any]:
+    """For career.want_set: the stance now (None: cleared)."""
+    return {"competenceId": competence_id, "want": stance}
+
+
+def goal_payload(occupation_id: int, active: bool, horizon_year: int | None) -> dict[str, Any]:
+    """For career.goal_set: the goal now (active false: dropped)."""
+    return {"occupationId": occupation_id, "active": active, "horizonYear": horizon_year}
+
+
+def work_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """For career.work_recorded: never the citizen's own words (the employer's name)."""
+    return {
+        "experienceId": str(row["id"]),
+        "occupationId": row["occupation_id"],
+        "organisationId": _id(row["organisation_id"]),
+        "startedOn": row["started_on"].isoformat(),
+        "endedOn": row["ended_on"].isoformat() if row["ended_on"] else None,
     }

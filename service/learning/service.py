@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import select, update
@@ -38,6 +38,7 @@ PUBLISHERS = frozenset(
 )
 MAX_BATCH = 500
 MAX_PLAN = 5
+K = TypeVar("K")
 
 
 class OpportunityInput(BaseModel):
@@ -233,24 +234,18 @@ async def learning_plan(
 ) -> list[Recommendation]:
     """Greedy set cover: pick the offer that closes most remaining gaps, then the next, until
     no offer closes anything more. Ties go to offers in the asked language, then shorter ones."""
+    return (await learning_plans(session, {0: gaps}, language=language, limit=limit))[0]
+
+
+def _greedy(
+    rows: Sequence[LearningOpportunity], gaps: Sequence[int], language: str, limit: int
+) -> list[tuple[LearningOpportunity, list[int]]]:
     remaining = set(gaps)
-    if not remaining:
-        return []
-    rows = list(
-        await session.scalars(
-            select(LearningOpportunity)
-            .join(Organisation, Organisation.id == LearningOpportunity.organisation_id)
-            .where(
-                LearningOpportunity.status == OpportunityStatus.ACTIVE.value,
-                Organisation.status == OrganisationStatus.ACTIVE.value,  # a suspended one can't
-                LearningOpportunity.competence_ids.overlap(sorted(remaining)),  # withdraw
-            )
-        )
-    )
+    candidates = [r for r in rows if remaining & set(r.competence_ids)]
     picked: list[tuple[LearningOpportunity, list[int]]] = []
-    while remaining and rows and len(picked) < limit:
+    while remaining and candidates and len(picked) < limit:
         best = max(
-            rows,
+            candidates,
             key=lambda r: (
                 len(remaining & set(r.competence_ids)),
                 r.language == language,
@@ -264,10 +259,45 @@ async def learning_plan(
             break
         picked.append((best, closes))
         remaining -= set(closes)
-        rows.remove(best)
-    views = await _views(session, [row for row, _ in picked])
-    refs = await competences_by_id(session, sorted({c for _, closes in picked for c in closes}))
-    return [
-        Recommendation(view, [refs[c] for c in closes if c in refs])
-        for view, (_, closes) in zip(views, picked, strict=True)
-    ]
+        candidates.remove(best)
+    return picked
+
+
+async def learning_plans(
+    session: AsyncSession,
+    gaps: Mapping[K, Sequence[int]],
+    *,
+    language: str,
+    limit: int = MAX_PLAN,
+) -> dict[K, list[Recommendation]]:
+    """``learning_plan`` for several sets of gaps (one per occupation of a list) in three
+    statements whatever their number: the offers for all gaps, then each cover in memory."""
+    every = sorted({c for ids in gaps.values() for c in ids})
+    rows = (
+        list(
+            await session.scalars(
+                select(LearningOpportunity)
+                .join(Organisation, Organisation.id == LearningOpportunity.organisation_id)
+                .where(
+                    LearningOpportunity.status == OpportunityStatus.ACTIVE.value,
+                    # a suspended provider cannot withdraw its offers: leave them out
+                    Organisation.status == OrganisationStatus.ACTIVE.value,
+                    LearningOpportunity.competence_ids.overlap(every),
+                )
+            )
+        )
+        if every
+        else []
+    )
+    covers = {key: _greedy(rows, ids, language, limit) for key, ids in gaps.items()}
+    chosen = list({row.id: row for picks in covers.values() for row, _ in picks}.values())
+    views = {view.id: view for view in await _views(session, chosen)} if chosen else {}
+    closed = sorted({c for picks in covers.values() for _, closes in picks for c in closes})
+    refs = await competences_by_id(session, closed) if closed else {}
+    return {
+        key: [
+            Recommendation(views[row.id], [refs[c] for c in closes if c in refs])
+            for row, closes in picks
+        ]
+        for key, picks in covers.items()
+    }

@@ -17,8 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
+from service.career.fit import (
+    NO_PREFERENCES,
+    SCORE_SQL,
+    Preferences,
+    Standing,
+    score_parameters,
+    standing,
+)
 from service.learning.service import Recommendation, learning_plan
-from service.models.enums import ClaimStatus, RequirementStatus
+from service.models.enums import ClaimStatus, RequirementStatus, Want
 from service.passports.service import Passport
 from service.taxonomy.search import (
     CompetenceRef,
@@ -231,9 +239,11 @@ class OccupationMatch:
     essential_total: int
     optional_held: int
     optional_total: int
-    matched: list[CompetenceRef]  # essential competences the passport holds, verified
+    matched: list[CompetenceRef]  # essential competences held, verified, that they don't mind
     missing: list[CompetenceRef]  # essential competences it does not
     matched_optional: list[CompetenceRef]
+    rather_not: list[CompetenceRef] = field(default_factory=list)  # held, would rather not use
+    standing: Standing | None = None  # the score it ranks by, and why
 
     @property
     def essential_ratio(self) -> float:
@@ -244,64 +254,113 @@ class OccupationMatch:
         return self.optional_held / self.optional_total if self.optional_total else 0.0
 
 
-# Every occupation sharing a competence with the passport, ranked by the share of its essential
-# competences held, then of its optional ones. The passport's relations are counted (an index
-# on competence_id), each occupation's totals are precomputed by the ESCO import
-# (occupation_requirement_counts), and only the ten winners' lists are read.
+# Every occupation sharing a verified competence with the passport, ranked by its score
+# (service.career.fit: the share of its essential competences held, verified, moved by what the
+# citizen wants; without wants, that share alone), then by that share, then by the share of
+# its optional ones. The passport's relations are counted (an index on competence_id), each
+# occupation's totals are precomputed by the ESCO import (occupation_requirement_counts), and
+# only the winners' lists are read.
 _RANKED = text(
-    """
-    WITH hits AS (
+    f"""
+    WITH held AS (
       SELECT oc.occupation_id,
              count(*) FILTER (WHERE oc.relation = 'essential') AS essential_held,
              count(*) FILTER (WHERE oc.relation = 'optional') AS optional_held
       FROM occupation_competences oc
-      WHERE oc.competence_id = ANY(:held)
+      WHERE oc.competence_id = ANY(CAST(:held AS int[]))
       GROUP BY oc.occupation_id
+    ), wanted AS (  -- a handful of competences: counted apart, so the estimates above hold
+      SELECT oc.occupation_id,
+             count(*) FILTER (WHERE w.stance = 'use_more') AS use_more,
+             count(*) FILTER (WHERE w.stance = 'develop') AS develop,
+             count(*) FILTER (WHERE w.stance = 'rather_not' AND oc.relation = 'essential')
+               AS rather_not
+      FROM occupation_competences oc
+      JOIN unnest(CAST(:wanted AS int[]), CAST(:stances AS text[])) AS w(competence_id, stance)
+        USING (competence_id)
+      GROUP BY oc.occupation_id
+    ), hits AS (
+      SELECT h.occupation_id, h.essential_held, h.optional_held,
+             coalesce(w.use_more, 0) AS use_more, coalesce(w.develop, 0) AS develop,
+             coalesce(w.rather_not, 0) AS rather_not
+      FROM held h LEFT JOIN wanted w USING (occupation_id)
+    ), ranked AS (
+      SELECT h.*, t.essential_total, t.optional_total,
+             h.essential_held::float8 / t.essential_total AS fit, {SCORE_SQL} AS score,
+             h.optional_held::float8 / nullif(t.optional_total, 0) AS optional_fit
+      FROM hits h JOIN occupation_requirement_counts t USING (occupation_id)
+      WHERE t.essential_total > 0  -- ranked by essential coverage: one that asks none has none
+    ), top AS (  -- the winners first: only they are joined and listed
+      SELECT * FROM ranked
+      ORDER BY score DESC, fit DESC, optional_fit DESC NULLS LAST, essential_held DESC,
+               occupation_id
+      LIMIT :first
     )
     SELECT o.id, o.uri, o.code, o.isco_group, o.preferred_labels, o.descriptions,
-           h.essential_held, t.essential_total, h.optional_held, t.optional_total,
+           r.essential_held, r.essential_total, r.optional_held, r.optional_total, r.score,
            array(SELECT oc.competence_id FROM occupation_competences oc
                  WHERE oc.occupation_id = o.id AND oc.relation = 'essential'
                  ORDER BY oc.competence_id) AS essential,
            array(SELECT oc.competence_id FROM occupation_competences oc
                  WHERE oc.occupation_id = o.id AND oc.relation = 'optional'
                  ORDER BY oc.competence_id) AS optional
-    FROM hits h
-    JOIN occupation_requirement_counts t USING (occupation_id)
-    JOIN occupations o ON o.id = h.occupation_id
-    WHERE t.essential_total > 0  -- ranked by essential coverage: one that asks none has none
-    ORDER BY h.essential_held::float8 / t.essential_total DESC,
-             h.optional_held::float8 / nullif(t.optional_total, 0) DESC NULLS LAST,
-             h.essential_held DESC, o.id
-    LIMIT :first
-    """
+    FROM top r
+    JOIN occupations o ON o.id = r.occupation_id
+    ORDER BY r.score DESC, r.fit DESC, r.optional_fit DESC NULLS LAST, r.essential_held DESC,
+             o.id
+    """  # noqa: S608 - SCORE_SQL is a constant, the values are bound parameters
 )
 
 
 async def occupation_matches(
-    session: AsyncSession, passport: Passport, *, first: int
+    session: AsyncSession,
+    passport: Passport,
+    *,
+    first: int,
+    preferences: Preferences = NO_PREFERENCES,
 ) -> list[OccupationMatch]:
+    """``preferences``: what the citizen wants, as far as the caller may see it."""
     held = sorted(Holdings.of(passport).verified)
     if not held or first <= 0:
         return []
-    rows = list(await session.execute(_RANKED, {"held": held, "first": first}))
-    wanted = sorted({cid for row in rows for cid in (*row.essential, *row.optional)})
-    refs = await competences_by_id(session, wanted)
     mine = set(held)
+    wanted = sorted(preferences.stances)
+    rows = list(
+        await session.execute(
+            _RANKED,
+            {
+                "held": held,
+                "wanted": wanted,
+                "stances": [preferences.stances[c].value for c in wanted],
+                "first": first,
+                **score_parameters(preferences),
+            },
+        )
+    )
+    listed_ids = sorted({cid for row in rows for cid in (*row.essential, *row.optional)})
+    refs = await competences_by_id(session, listed_ids)
 
     def listed(ids: Sequence[int], holding: bool) -> list[CompetenceRef]:
         return [refs[c] for c in ids if c in refs and (c in mine) is holding]
 
-    return [
-        OccupationMatch(
-            occupation=occupation_ref(row),
-            essential_held=row.essential_held,
-            essential_total=row.essential_total,
-            optional_held=row.optional_held,
-            optional_total=row.optional_total,
-            matched=listed(row.essential, True),
-            missing=listed(row.essential, False),
-            matched_optional=listed(row.optional, True),
+    matches = []
+    for row in rows:
+        # Held, but they would rather not use it: never shown as a strength.
+        reluctant = set(preferences.with_stance(Want.RATHER_NOT, (*row.essential, *row.optional)))
+        matches.append(
+            OccupationMatch(
+                occupation=occupation_ref(row),
+                essential_held=row.essential_held,
+                essential_total=row.essential_total,
+                optional_held=row.optional_held,
+                optional_total=row.optional_total,
+                matched=[r for r in listed(row.essential, True) if r.id not in reluctant],
+                missing=listed(row.essential, False),
+                matched_optional=[r for r in listed(row.optional, True) if r.id not in reluctant],
+                rather_not=[
+                    r for r in listed((*row.essential, *row.optional), True) if r.id in reluctant
+                ],
+                standing=standing(row.id, row.essential, row.optional, mine, preferences),
+            )
         )
-        for row in rows
-    ]
+    return matches

@@ -2,6 +2,14 @@
 
 from service.models.access import AccessRecord
 from service.models.base import Base
+from service.models.career import (
+    CareerGoal,
+    CompetenceWant,
+    LabourMarketSignal,
+    SignalImport,
+    WorkExperience,
+    WorkExperienceRef,
+)
 from service.models.citizen import Citizen, CitizenIdentity, CitizenSettings
 from service.models.claim import Claim, ClaimRef, ClaimRevocation
 from service.models.consent import AccessGrant, ShareLink
@@ -42,6 +50,7 @@ __all__ = [
     "ApiClient",
     "Base",
     "BulkUpload",
+    "CareerGoal",
     "Citizen",
     "CitizenEvent",
     "CitizenIdentity",
@@ -53,6 +62,7 @@ __all__ = [
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "CompetenceWant",
     "CredentialExport",
     "CredentialExportEntry",
     "CredentialExportRevocation",
@@ -60,6 +70,7 @@ __all__ = [
     "CredentialOfferCode",
     "Erasure",
     "IscoGroup",
+    "LabourMarketSignal",
     "LearningOpportunity",
     "LegalBasis",
     "Occupation",
@@ -68,6 +79,7 @@ __all__ = [
     "Organisation",
     "RetainedAccessRecord",
     "ShareLink",
+    "SignalImport",
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
@@ -75,4 +87,6 @@ __all__ = [
     "WalletNonce",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkExperience",
+    "WorkExperienceRef",
 ]

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -44,6 +45,10 @@ class AccessGrant(Base):
     purpose: Mapped[str] = mapped_column(Text)
     # Null: the whole passport; otherwise only claims about these competences are shown.
     competence_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    # What the citizen wants (stances, goals) and their work history are private unless the
+    # grant says otherwise; within ``competence_ids``, stances only on those competences.
+    include_wants: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    include_work_history: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

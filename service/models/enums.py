@@ -80,6 +80,10 @@ class EventType(StrEnum):
     CLAIM_WITHDRAWN = "claim.withdrawn"  # a self-declaration the citizen took back
     GRANT_CREATED = "grant.created"
     GRANT_REVOKED = "grant.revoked"
+    WANT_SET = "career.want_set"  # a stance on a competence set, changed or cleared
+    GOAL_SET = "career.goal_set"  # a career goal named, changed or dropped
+    WORK_RECORDED = "career.work_recorded"  # an occupation held, by the citizen or an employer
+    WORK_WITHDRAWN = "career.work_withdrawn"  # taken back by whoever recorded it
 
 
 class WebhookEventType(StrEnum):
@@ -156,6 +160,79 @@ class RequirementStatus(StrEnum):
     SELF_DECLARED = "self_declared"  # only the citizen says so
     NOT_SHARED = "not_shared"  # outside what the reader's grants show: unknown, not missing
     MISSING = "missing"
+
+
+class Want(StrEnum):
+    """What the citizen wants of a competence ("kunnen en willen")."""
+
+    USE_MORE = "use_more"
+    DEVELOP = "develop"
+    RATHER_NOT = "rather_not"  # would rather not use it any more
+
+
+class SignalKind(StrEnum):
+    """What a labour-market signal says of an occupation or a competence."""
+
+    SHORTAGE = "shortage"  # a shortage occupation (knelpuntberoep) or scarce competence
+    RISING_DEMAND = "rising_demand"
+    FALLING_DEMAND = "falling_demand"
+
+
+class SignalImportStatus(StrEnum):
+    COMPLETE = "complete"  # its signals are the current ones of its sources
+    REPLACED = "replaced"  # a later import of the same sources took its place
+
+
+class LightKind(StrEnum):
+    """A warning light (or a good sign) on an occupation or a held competence."""
+
+    OCCUPATION_SHORTAGE = "occupation_shortage"
+    OCCUPATION_RISING = "occupation_rising"
+    OCCUPATION_FALLING = "occupation_falling"
+    COMPETENCE_SHORTAGE = "competence_shortage"
+    COMPETENCE_RISING = "competence_rising"
+    COMPETENCE_FALLING = "competence_falling"
+    DIGITAL_GAP = "digital_gap"
+    GREEN_GAP = "green_gap"
+    STALE_FOR_GOAL = "stale_for_goal"
+
+
+class LightColor(StrEnum):
+    GREEN = "green"  # a good sign
+    AMBER = "amber"  # worth attention
+    RED = "red"  # a risk
+
+
+class LightSourceKind(StrEnum):
+    SIGNAL = "signal"  # an imported labour-market signal
+    ESCO = "esco"  # one of ESCO's skill collections (twin transition)
+    PASSPORT = "passport"  # the passport's own dates
+
+
+class RankFactorKind(StrEnum):
+    """Why an occupation stands where it does: its fit, and what the citizen wants."""
+
+    FIT = "fit"
+    USE_MORE = "use_more"
+    DEVELOP = "develop"
+    RATHER_NOT = "rather_not"
+    GOAL = "goal"
+
+
+class HolderKind(StrEnum):
+    """Who said the citizen held an occupation."""
+
+    CITIZEN = "citizen"
+    ORGANISATION = "organisation"
+
+
+class PlanStepKind(StrEnum):
+    RECONSIDER = "reconsider"  # the goal relies on a competence the citizen would rather not use
+    MARKET = "market"  # what the labour market says of the goal
+    REFRESH = "refresh"  # a required competence not used for long
+    VERIFY = "verify"  # held by the citizen's own word only: have it assessed
+    LEARN = "learn"  # a learning offer that closes gaps
+    FIND_LEARNING = "find_learning"  # gaps no published offer closes
 
 
 class GranteeKind(StrEnum):

@@ -51,6 +51,8 @@ from service.errors import DomainError, QueryTooCostly, RateLimited, Unauthentic
 from service.models.enums import PrincipalKind
 from service.observability import GRAPHQL_DURATION, operation_label
 from service.schema.admin.mutations import AdminMutations, AdminQueries
+from service.schema.career.mutations import CareerMutations
+from service.schema.career.queries import CareerQueries
 from service.schema.citizens.mutations import CitizenMutations
 from service.schema.citizens.queries import CitizenQueries
 from service.schema.claims.mutations import ClaimMutations
@@ -85,6 +87,7 @@ Query = merge_types(
         CitizenQueries,
         PassportQueries,
         MatchingQueries,
+        CareerQueries,
         ConsentQueries,
         ClaimQueries,
         TaxonomyQueries,
@@ -100,6 +103,7 @@ Mutation = merge_types(
         ExportMutations,
         WalletMutations,
         ConsentMutations,
+        CareerMutations,
         LearningMutations,
         WebhookMutations,
         AdminMutations,

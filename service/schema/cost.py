@@ -60,6 +60,10 @@ WEIGHTS: Mapping[str, int] = {
     "Query.competences": 3,  # trigram search
     "Query.competenceCheck": 15,  # a passport read, the hierarchy walk and the learning plan
     "Query.occupationMatches": 20,  # a passport read and a ranking over ESCO
+    "Query.careerProfile": 12,  # a passport read, wants, goals, history and suggestions
+    "Query.sharedCareerProfile": 12,
+    "Query.careerPaths": 25,  # a passport read, a ranking over ESCO, lights, learning plans
+    "Query.careerPlan": 20,  # a competence check, lights and the plan
     "Query.grantsReceived": 2,
     "Query.issuedClaims": 2,
     "Query.webhookSubscriptions": 2,
@@ -82,6 +86,14 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.publishLearningOpportunity": 5,
     "Mutation.publishLearningOpportunities": 100,
     "Mutation.withdrawLearningOpportunity": 5,
+    "Mutation.setCompetenceWant": 5,
+    "Mutation.setCareerGoal": 5,
+    "Mutation.dropCareerGoal": 5,
+    "Mutation.recordWorkExperience": 5,
+    "Mutation.withdrawWorkExperience": 5,
+    "Mutation.recordEmployment": 5,
+    "Mutation.withdrawEmployment": 5,
+    "Mutation.acceptSuggestedCompetences": 50,  # up to 200 declarations, an event each
 }
 PAGE_ARGUMENT = "first"
 # Fields reading one item per element of a list argument, batched: their weight, plus per

@@ -19,18 +19,24 @@ from service.models.enums import (
     EvidenceKind,
     GranteeKind,
     GrantStatus,
+    HolderKind,
     LearningContext,
     LearningMode,
+    LightKind,
+    LightSourceKind,
     OpportunityStatus,
     OrganisationKind,
     OrganisationStatus,
+    PlanStepKind,
     PrincipalKind,
     ProficiencyScale,
+    RankFactorKind,
     RequirementStatus,
     ReuseLevel,
     Scope,
     SkillCollection,
     SkillType,
+    Want,
     WebhookEventType,
 )
 
@@ -56,6 +62,12 @@ strawberry.enum(
     RequirementStatus, description="How the passport stands against a required competence."
 )
 strawberry.enum(Scope)
+strawberry.enum(Want, description="What the citizen wants of a competence.")
+strawberry.enum(HolderKind, description="Who recorded an occupation held.")
+strawberry.enum(LightKind, description="What a warning light (or good sign) is about.")
+strawberry.enum(LightSourceKind, description="What a warning light rests on.")
+strawberry.enum(RankFactorKind, description="A part of an occupation's score.")
+strawberry.enum(PlanStepKind, description="What a step of a career plan asks.")
 strawberry.enum(SkillCollection, description="ESCO thematic skill collection.")
 strawberry.enum(SkillType, description="ESCO skill type: knowledge or skill/competence.")
 
@@ -69,17 +81,23 @@ __all__ = [
     "EvidenceKind",
     "GrantStatus",
     "GranteeKind",
+    "HolderKind",
     "LearningContext",
     "LearningMode",
+    "LightKind",
+    "LightSourceKind",
     "OpportunityStatus",
     "OrganisationKind",
     "OrganisationStatus",
+    "PlanStepKind",
     "PrincipalKind",
     "ProficiencyScale",
+    "RankFactorKind",
     "RequirementStatus",
     "ReuseLevel",
     "Scope",
     "SkillCollection",
     "SkillType",
+    "Want",
     "WebhookEventType",
 ]

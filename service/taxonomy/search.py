@@ -331,6 +331,35 @@ async def occupation_by_uri(session: AsyncSession, uri: str) -> OccupationRef | 
     return None if row is None else occupation_ref(row)
 
 
+_OCCUPATIONS = """
+SELECT o.id, o.uri, o.code, o.isco_group, o.preferred_labels, o.descriptions,
+       array(SELECT oc.competence_id FROM occupation_competences oc
+             WHERE oc.occupation_id = o.id AND oc.relation = 'essential'
+             ORDER BY oc.competence_id) AS essential,
+       array(SELECT oc.competence_id FROM occupation_competences oc
+             WHERE oc.occupation_id = o.id AND oc.relation = 'optional'
+             ORDER BY oc.competence_id) AS optional
+FROM occupations o WHERE {where}
+"""
+
+
+async def occupations_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, OccupationRef]:
+    rows = await session.execute(
+        _sql(_OCCUPATIONS.format(where="o.id = ANY(:ids)")), {"ids": list(ids)}
+    )
+    return {row.id: occupation_ref(row) for row in rows}
+
+
+async def occupations_by_uri(
+    session: AsyncSession, uris: Sequence[str]
+) -> dict[str, OccupationRef]:
+    rows = await session.execute(
+        _sql(_OCCUPATIONS.format(where="o.uri = ANY(:uris)")),
+        {"uris": [uri for uri in uris if is_plain_text(uri)]},
+    )
+    return {row.uri: occupation_ref(row) for row in rows}
+
+
 def occupation_ref(row: Any) -> OccupationRef:
     """From a row with the occupation's columns and its ``essential``/``optional`` id arrays."""
     return OccupationRef(

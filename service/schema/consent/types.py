@@ -50,6 +50,10 @@ class Grant:
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
     status: GrantStatus
+    include_wants: bool = strawberry.field(
+        description="Shows what you want (stances on the competences it covers, and goals)"
+    )
+    include_work_history: bool = strawberry.field(description="Shows your work history")
 
 
 def grant_type(view: GrantView) -> Grant:
@@ -66,6 +70,8 @@ def grant_type(view: GrantView) -> Grant:
         expires_at=view.expires_at,
         revoked_at=view.revoked_at,
         status=GrantStatus(view.status.value),
+        include_wants=view.include_wants,
+        include_work_history=view.include_work_history,
     )
 
 
@@ -117,6 +123,14 @@ class GrantAccessInput:
     expires_at: dt.datetime = strawberry.field(description="At most one year from now")
     competence_uris: list[str] | None = strawberry.field(
         default=None, description="Share only these ESCO competences; omit for the whole passport"
+    )
+    include_wants: bool = strawberry.field(
+        default=False,
+        description="Also show what you want: your stances (on the competences shared) and "
+        "career goals; private unless you say so",
+    )
+    include_work_history: bool = strawberry.field(
+        default=False, description="Also show your work history; private unless you say so"
     )
     idempotency_key: str = strawberry.field(
         description="Your own unique key for this request; retrying with it never makes a second "
