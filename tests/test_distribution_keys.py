@@ -11,6 +11,7 @@ LOOKUPS = {
     "citizen_identities": "insz_hash",  # national number hash -> citizen
     "share_links": "secret_hash",  # share-link secret hash -> grant
     "claim_refs": "organisation_id",  # an issuer's idempotency key -> claim
+    "endorsement_refs": "organisation_id",  # an endorser's idempotency key -> endorsement
 }
 INDEXES = """
 SELECT c.relname AS table_name, i.relname AS index_name, ix.indisprimary AS is_primary,

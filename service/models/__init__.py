@@ -12,6 +12,11 @@ from service.models.credential import (
     StatusList,
     StatusListEntry,
 )
+from service.models.endorsement import (
+    ClaimEndorsement,
+    CredentialExportEndorsement,
+    EndorsementRef,
+)
 from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
 from service.models.learning import LearningOpportunity
@@ -27,6 +32,7 @@ from service.models.taxonomy import (
     OccupationLabel,
     TaxonomyImport,
 )
+from service.models.team import CompetenceProfile, TeamCheck
 from service.models.upload import BulkUpload
 from service.models.webhook import WebhookDelivery, WebhookSubscription
 
@@ -41,15 +47,19 @@ __all__ = [
     "CitizenIdentity",
     "CitizenSettings",
     "Claim",
+    "ClaimEndorsement",
     "ClaimRef",
     "ClaimRevocation",
     "Competence",
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "CompetenceProfile",
     "CredentialExport",
+    "CredentialExportEndorsement",
     "CredentialExportEntry",
     "CredentialExportRevocation",
+    "EndorsementRef",
     "Erasure",
     "IscoGroup",
     "LearningOpportunity",
@@ -63,6 +73,7 @@ __all__ = [
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
+    "TeamCheck",
     "WebhookDelivery",
     "WebhookSubscription",
 ]
