@@ -223,6 +223,9 @@ def upgrade() -> None:
         "ix_claim_endorsements_citizen_claim", "claim_endorsements", ["citizen_id", "claim_id"]
     )
     op.create_index(
+        "ix_claim_endorsements_endorsement_id", "claim_endorsements", ["endorsement_id"]
+    )
+    op.create_index(
         "ix_claim_endorsements_organisation_endorsed",
         "claim_endorsements",
         ["organisation_id", "endorsed_at"],

@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.clock import today
+from service.endorsements.views import EndorsementView, endorsements_column
+from service.endorsements.views import parse as parse_endorsements
 from service.models import ApiClient, Claim, ClaimRevocation, Competence, Organisation
 from service.models.enums import ClaimStatus
 from service.taxonomy.search import CompetenceRef
@@ -73,6 +75,8 @@ class ClaimView:
     revoked_at: datetime | None
     revocation_reason: str | None
     status: ClaimStatus
+    # Every endorsement of the claim; who may see which: ``service.endorsements.views.visible``.
+    endorsements: tuple[EndorsementView, ...] = ()
 
     @property
     def most_recent_use(self) -> date:
@@ -93,6 +97,7 @@ def _base_select(*, json_as_text: bool = False) -> Select[Any]:
         else_=literal(ClaimStatus.ACTIVE.value),
     )
     json: Any = (lambda column: cast(column, Text).label(column.key)) if json_as_text else _same
+    endorsements = endorsements_column(Claim.citizen_id, Claim.claim_id)
     return (
         select(
             *(json(c) if c.key == "evidence" else c for c in Claim.__table__.c),
@@ -109,6 +114,7 @@ def _base_select(*, json_as_text: bool = False) -> Select[Any]:
             ClaimRevocation.revoked_at,
             ClaimRevocation.reason.label("revocation_reason"),
             status.label("status"),
+            (cast(endorsements, Text) if json_as_text else endorsements).label("endorsements"),
         )
         .outerjoin(Organisation, Organisation.id == Claim.organisation_id)
         .join(Competence, Competence.id == Claim.competence_id)
@@ -176,6 +182,7 @@ def _view(m: Mapping[str, Any], parse: Callable[[Any], Any] = _same) -> ClaimVie
         revoked_at=m["revoked_at"],
         revocation_reason=m["revocation_reason"],
         status=_STATUSES[m["status"]],
+        endorsements=parse_endorsements(m["claim_id"], parse(m["endorsements"])),
     )
 
 

@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import canonical
 from service.events.outbox import Announced, Notice, enqueue
-from service.events.payloads import claim_payload, grant_payload
-from service.models import AccessGrant, Citizen, CitizenEvent, Claim, ClaimRevocation
+from service.events.payloads import claim_payload, endorsement_payload, grant_payload
+from service.models import (
+    AccessGrant,
+    Citizen,
+    CitizenEvent,
+    Claim,
+    ClaimEndorsement,
+    ClaimRevocation,
+)
 from service.models.enums import EventType
 
 GENESIS = bytes(32)
@@ -118,7 +125,8 @@ class ChainReport:
 
 # Which events a row must have: a claim its issuing (or declaring) event with the same facts,
 # a revocation its revoking (or withdrawing) event, a grant its creation (same facts) and,
-# exactly when revoked, its revocation.
+# exactly when revoked, its revocation; an endorsement likewise, and its last hiding or
+# showing must agree with whether it is hidden.
 _CLAIM_EVENTS = frozenset({EventType.CLAIM_ISSUED.value, EventType.CLAIM_SELF_DECLARED.value})
 _REVOCATION_EVENTS = frozenset({EventType.CLAIM_REVOKED.value, EventType.CLAIM_WITHDRAWN.value})
 BATCH = 500
@@ -155,6 +163,9 @@ class _Rows:
     revocations: set[str] = field(default_factory=set)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> event payload
     revoked_grants: set[str] = field(default_factory=set)
+    endorsements: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> payload
+    revoked_endorsements: set[str] = field(default_factory=set)
+    hidden_endorsements: set[str] = field(default_factory=set)
 
 
 def _matches(
@@ -203,7 +214,27 @@ def _cross_check(
         rows.revoked_grants,
         ids(EventType.GRANT_REVOKED, "grantId"),
     )
+    problems += _matches(
+        "endorsement",
+        rows.endorsements,
+        payloads(frozenset({EventType.ENDORSEMENT_CREATED.value}), "endorsementId"),
+    )
+    problems += _both_ways(
+        "revocation of endorsement",
+        rows.revoked_endorsements,
+        ids(EventType.ENDORSEMENT_REVOKED, "endorsementId"),
+    )
+    problems += _both_ways("hiding of endorsement", rows.hidden_endorsements, _hidden(events))
     return [ChainBreak(citizen_id, None, problem) for problem in problems]
+
+
+def _hidden(events: Sequence[CitizenEvent]) -> set[str]:
+    """The endorsements whose last hide-or-show event hid them."""
+    last: dict[str, str] = {}
+    for event in events:
+        if event.event_type in (EventType.ENDORSEMENT_HIDDEN, EventType.ENDORSEMENT_SHOWN):
+            last[str(event.payload.get("endorsementId"))] = event.event_type
+    return {key for key, kind in last.items() if kind == EventType.ENDORSEMENT_HIDDEN}
 
 
 async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Rows]:
@@ -229,9 +260,22 @@ async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uui
             organisation_id=grant.organisation_id,
             competence_ids=grant.competence_ids,
             expires_at=grant.expires_at,
+            team_check_id=grant.team_check_id,
+            disclosure=grant.disclosure,
         )
         if grant.revoked_at is not None:
             mine.revoked_grants.add(str(grant.grant_id))
+    for endorsement in await session.execute(
+        select(ClaimEndorsement.__table__).where(ClaimEndorsement.citizen_id.in_(citizen_ids))
+    ):
+        facts = dict(endorsement._mapping)
+        key = str(facts["endorsement_id"])
+        mine = found[facts["citizen_id"]]
+        mine.endorsements[key] = endorsement_payload(facts)
+        if facts["revoked_at"] is not None:
+            mine.revoked_endorsements.add(key)
+        if facts["hidden_at"] is not None:
+            mine.hidden_endorsements.add(key)
     return found
 
 

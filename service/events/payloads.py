@@ -40,12 +40,28 @@ def grant_payload(
     organisation_id: uuid.UUID | None,
     competence_ids: Sequence[int] | None,
     expires_at: datetime,
+    team_check_id: uuid.UUID | None = None,
+    disclosure: str | None = None,
 ) -> dict[str, Any]:
-    """For grant.created; the instant in UTC, however the citizen's app wrote it."""
-    return {
+    """For grant.created; the instant in UTC, however the citizen's app wrote it. A consent to
+    a team check also records the check and how the citizen chose to be shown in it."""
+    payload = {
         "grantId": str(grant_id),
         "granteeKind": grantee_kind,
         "organisationId": _id(organisation_id),
         "competenceIds": list(competence_ids) if competence_ids is not None else None,
         "expiresAt": expires_at.astimezone(UTC).isoformat(),
+    }
+    if team_check_id is not None:
+        payload.update(teamCheckId=str(team_check_id), disclosure=disclosure)
+    return payload
+
+
+def endorsement_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """For endorsement.created: who endorsed which claim, when; the statement is free text
+    and stays out of the chain, as claims' contexts do."""
+    return {
+        "endorsementId": str(row["endorsement_id"]),
+        "claimId": str(row["claim_id"]),
+        "organisationId": str(row["organisation_id"]),
     }

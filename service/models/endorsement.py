@@ -38,6 +38,7 @@ class ClaimEndorsement(Base):
         CheckConstraint("char_length(statement) BETWEEN 3 AND 1000", name="statement"),
         CheckConstraint("(revoked_at IS NULL) = (revocation_reason IS NULL)", name="revocation"),
         Index("ix_claim_endorsements_citizen_claim", "citizen_id", "claim_id"),
+        Index("ix_claim_endorsements_endorsement_id", "endorsement_id"),
         Index("ix_claim_endorsements_organisation_endorsed", "organisation_id", "endorsed_at"),
     )
 

@@ -49,6 +49,7 @@ from service.claims.views import (
     load_passports_claims,
 )
 from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
+from service.endorsements.views import for_readers
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.identity.numbers import insz_hash
 from service.models import AccessRecord, Citizen, CitizenIdentity
@@ -141,6 +142,10 @@ class PassportCompetence:
     distinct_organisations: int
     vouchers: list[VoucherCount]
     claims: list[ClaimView]
+    # Endorsements in force of the current claims, as this read shows them: apart from
+    # vouching, since an endorser only seconds what an issuer stated.
+    endorsements: int = 0
+    endorsing_organisations: int = 0
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,7 @@ def aggregate(
         ranked = [c for c in basis if c.proficiency_rank is not None]
         organisations = {(c.issuer.id, c.issuer.kind) for c in active if c.issuer}
         by_kind = Counter(kind for _, kind in organisations)
+        endorsements = [e for c in active for e in c.endorsements if e.revoked_at is None]
         most_recent_use = max(c.most_recent_use for c in basis)
         if used_since is not None and most_recent_use < used_since:
             continue
@@ -205,6 +211,8 @@ def aggregate(
                 distinct_organisations=len(organisations),
                 vouchers=[VoucherCount(kind, n) for kind, n in sorted(by_kind.items())],
                 claims=sorted(items, key=lambda c: c.recorded_at, reverse=True),
+                endorsements=len(endorsements),
+                endorsing_organisations=len({e.endorser.id for e in endorsements}),
             )
         )
     result.sort(key=lambda pc: (STATUS_ORDER.index(pc.status), -pc.most_recent_use.toordinal()))
@@ -257,7 +265,10 @@ def _assemble(
     basis: AccessBasis,
     grants: Sequence[GrantView] = (),
 ) -> Passport:
-    """The passport from its claims, loaded already narrowed to the read's scope."""
+    """The passport from its claims, loaded already narrowed to the read's scope; anyone but
+    the citizen sees only the endorsements in force that the citizen did not hide."""
+    if basis is not AccessBasis.SELF:
+        claims = [for_readers(c) for c in claims]
     verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
         verified = [c for c in verified if c.status in flt.statuses]

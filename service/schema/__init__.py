@@ -62,6 +62,8 @@ from service.schema.cost import (
     operation_cost,
     selection_depth,
 )
+from service.schema.endorsements.mutations import EndorsementMutations
+from service.schema.endorsements.queries import EndorsementQueries
 from service.schema.exports.mutations import ExportMutations
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
@@ -82,6 +84,7 @@ Query = merge_types(
         MatchingQueries,
         ConsentQueries,
         ClaimQueries,
+        EndorsementQueries,
         TaxonomyQueries,
         WebhookQueries,
         AdminQueries,
@@ -91,6 +94,7 @@ Mutation = merge_types(
     "Mutation",
     (
         ClaimMutations,
+        EndorsementMutations,
         CitizenMutations,
         ExportMutations,
         ConsentMutations,

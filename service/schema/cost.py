@@ -63,6 +63,7 @@ WEIGHTS: Mapping[str, int] = {
     "Query.issuedClaims": 2,
     "Query.webhookSubscriptions": 2,
     "Query.webhookDeliveries": 2,
+    "Query.endorsementsGiven": 2,
     # Writes: a transaction each, with the citizen lock and an event.
     "Mutation.issueClaim": 5,
     # Batches: a fixed number of statements and one COPY whatever their size.
@@ -79,6 +80,10 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.publishLearningOpportunity": 5,
     "Mutation.publishLearningOpportunities": 100,
     "Mutation.withdrawLearningOpportunity": 5,
+    "Mutation.endorseClaim": 5,
+    "Mutation.revokeEndorsement": 5,
+    "Mutation.hideEndorsement": 5,
+    "Mutation.showEndorsement": 5,
 }
 PAGE_ARGUMENT = "first"
 # Fields reading one item per element of a list argument, batched: their weight, plus per

@@ -16,6 +16,7 @@ from service.models.enums import (
     ClaimStatus,
     ClientStatus,
     DeliveryStatus,
+    EndorsementStatus,
     EvidenceKind,
     GranteeKind,
     GrantStatus,
@@ -31,6 +32,9 @@ from service.models.enums import (
     Scope,
     SkillCollection,
     SkillType,
+    TeamCheckStatus,
+    TeamDisclosure,
+    TeamRequirementStatus,
     WebhookEventType,
 )
 
@@ -39,6 +43,7 @@ strawberry.enum(AssessmentMethod, description="How the competence was assessed."
 strawberry.enum(ClaimStatus)
 strawberry.enum(ClientStatus)
 strawberry.enum(DeliveryStatus, description="Where a webhook delivery stands.")
+strawberry.enum(EndorsementStatus, description="In force, or revoked by its endorser.")
 strawberry.enum(WebhookEventType, description="What an organisation can hear of by webhook.")
 strawberry.enum(ErrorCode, description="Machine-readable code of an expected failure.")
 strawberry.enum(EvidenceKind)
@@ -58,6 +63,16 @@ strawberry.enum(
 strawberry.enum(Scope)
 strawberry.enum(SkillCollection, description="ESCO thematic skill collection.")
 strawberry.enum(SkillType, description="ESCO skill type: knowledge or skill/competence.")
+strawberry.enum(TeamCheckStatus, description="Open to new consents, or closed.")
+strawberry.enum(
+    TeamDisclosure,
+    description="What a person lets their employer see in a team check: their own result "
+    "(NAMED), or only their part in the team's numbers (COUNTED).",
+)
+strawberry.enum(
+    TeamRequirementStatus,
+    description="How one person stands against one competence of a team check.",
+)
 
 __all__ = [
     "AccessBasis",
@@ -65,6 +80,7 @@ __all__ = [
     "ClaimStatus",
     "ClientStatus",
     "DeliveryStatus",
+    "EndorsementStatus",
     "ErrorCode",
     "EvidenceKind",
     "GrantStatus",
@@ -81,5 +97,8 @@ __all__ = [
     "Scope",
     "SkillCollection",
     "SkillType",
+    "TeamCheckStatus",
+    "TeamDisclosure",
+    "TeamRequirementStatus",
     "WebhookEventType",
 ]
