@@ -55,6 +55,24 @@ def one_year_after(moment: datetime) -> datetime:
     return clock.add_years(moment, 1)
 
 
+def check_term(expires_at: datetime, now: datetime) -> None:
+    """Every grant runs at least five minutes and at most a year. Checked when the grant is
+    made, not when a retry of it arrives: a faithful retry after the expiry still returns the
+    grant it made."""
+    if not now + MIN_GRANT_TERM <= expires_at <= one_year_after(now):
+        raise ValidationFailed.one(
+            "input.expiresAt",
+            "must be at least five minutes and at most one year from now",
+            "invalid_term",
+        )
+
+
+def zoned(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone offset")
+    return value
+
+
 class GrantInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
@@ -81,19 +99,10 @@ class GrantInput(BaseModel):
     @field_validator("expires_at")
     @classmethod
     def _zoned(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone offset")
-        return value
+        return zoned(value)
 
     def check_term(self, now: datetime) -> None:
-        """Checked when the grant is made, not when a retry of it arrives: a faithful retry
-        after the expiry still returns the grant it made."""
-        if not now + MIN_GRANT_TERM <= self.expires_at <= one_year_after(now):
-            raise ValidationFailed.one(
-                "input.expiresAt",
-                "must be at least five minutes and at most one year from now",
-                "invalid_term",
-            )
+        check_term(self.expires_at, now)
 
     @model_validator(mode="after")
     def _grantee(self) -> Self:
@@ -183,7 +192,7 @@ _TEAM_CHECKS = select(TeamCheck.id, TeamCheck.name).where(
 )
 
 
-async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
+async def grant_views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
     """Grants with their organisations, competences and team checks, in at most three queries
     whatever their number."""
     team_ids = {row.team_check_id for row in rows if row.team_check_id is not None}
@@ -280,7 +289,7 @@ async def earlier_grant(
         raise Conflict(
             "idempotencyKey was already used for a different grant", str(earlier.grant_id)
         )
-    return GrantOutcome((await _views(session, [earlier]))[0], created=False, share_token=None)
+    return GrantOutcome((await grant_views(session, [earlier]))[0], created=False, share_token=None)
 
 
 def _notice(row: AccessGrant, **extra: Any) -> Notice | None:
@@ -389,7 +398,7 @@ async def grant_access(
             )
         )
         await session.flush()
-    return GrantOutcome((await _views(session, [row]))[0], created=True, share_token=token)
+    return GrantOutcome((await grant_views(session, [row]))[0], created=True, share_token=token)
 
 
 async def revoke_access(
@@ -415,7 +424,7 @@ async def revoke_access(
         existing = await session.get(AccessGrant, (citizen_id, grant_id))
         if existing is None:
             raise NotFound("no grant with this id")
-        return (await _views(session, [existing]))[0]
+        return (await grant_views(session, [existing]))[0]
     await append_event(
         session,
         citizen_id,
@@ -424,7 +433,7 @@ async def revoke_access(
         now,
         _notice(revoked),
     )
-    return (await _views(session, [revoked]))[0]
+    return (await grant_views(session, [revoked]))[0]
 
 
 async def citizen_grants(
@@ -439,7 +448,7 @@ async def citizen_grants(
         .where(AccessGrant.citizen_id == citizen_id)
         .order_by(AccessGrant.created_at.desc(), AccessGrant.grant_id.desc())
     )
-    return await _views(session, list(rows))
+    return await grant_views(session, list(rows))
 
 
 async def active_grants_of_many(
@@ -454,7 +463,7 @@ async def active_grants_of_many(
         )
     )
     by_citizen: dict[uuid.UUID, list[GrantView]] = {}
-    for grant in await _views(session, list(rows)):
+    for grant in await grant_views(session, list(rows)):
         by_citizen.setdefault(grant.citizen_id, []).append(grant)
     return by_citizen
 
@@ -500,6 +509,22 @@ async def team_consents(
     ]
 
 
+async def team_consent_counts(
+    session: AsyncSession, team_check_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[TeamDisclosure, int]]:
+    """Active consents per team check and disclosure: how many people, nobody named."""
+    rows = await session.execute(
+        select(AccessGrant.team_check_id, AccessGrant.disclosure, func.count())
+        .where(AccessGrant.team_check_id.in_(list(team_check_ids)), *_active(clock.now()))
+        .group_by(AccessGrant.team_check_id, AccessGrant.disclosure)
+    )
+    found: dict[uuid.UUID, dict[TeamDisclosure, int]] = {}
+    for team_check_id, disclosure, count in rows:
+        if team_check_id is not None and disclosure is not None:
+            found.setdefault(team_check_id, {})[TeamDisclosure(disclosure)] = count
+    return found
+
+
 # Built once: every read under consent runs it.
 _ACTIVE_FOR = select(AccessGrant).where(
     AccessGrant.citizen_id == bindparam("citizen_id"),
@@ -515,7 +540,7 @@ async def active_grants(
     rows = await session.scalars(
         _ACTIVE_FOR, {"citizen_id": citizen_id, "org": organisation_id, "at": clock.now()}
     )
-    return await _views(session, list(rows))
+    return await grant_views(session, list(rows))
 
 
 async def link_grant(session: AsyncSession, principal: Principal) -> GrantView | None:
@@ -523,7 +548,7 @@ async def link_grant(session: AsyncSession, principal: Principal) -> GrantView |
     if not principal.is_link or principal.citizen_id is None or principal.grant_id is None:
         return None
     row = await session.get(AccessGrant, (principal.citizen_id, principal.grant_id))
-    return None if row is None else (await _views(session, [row]))[0]
+    return None if row is None else (await grant_views(session, [row]))[0]
 
 
 async def share_link_principal(session: AsyncSession, token: str) -> Principal | None:
@@ -579,7 +604,7 @@ async def grants_received(
             .limit(first + 1)
         )
     )
-    page = await _views(session, rows[:first])
+    page = await grant_views(session, rows[:first])
     return GrantPage(
         items=page,
         has_next_page=len(rows) > first,

@@ -229,11 +229,23 @@ class Recommendation:
 
 
 async def learning_plan(
-    session: AsyncSession, gaps: Sequence[int], *, language: str, limit: int = MAX_PLAN
+    session: AsyncSession,
+    gaps: Sequence[int],
+    *,
+    language: str,
+    limit: int = MAX_PLAN,
+    weights: Mapping[int, int] | None = None,
 ) -> list[Recommendation]:
     """Greedy set cover: pick the offer that closes most remaining gaps, then the next, until
-    no offer closes anything more. Ties go to offers in the asked language, then shorter ones."""
+    no offer closes anything more. Ties go to offers in the asked language, then shorter ones.
+    With ``weights`` (a team's: how many people lack each competence) the cover is weighted:
+    an offer is worth the people-gaps it closes, not the competences."""
     remaining = set(gaps)
+
+    def worth(offer: LearningOpportunity) -> int:
+        closes = remaining.intersection(offer.competence_ids)
+        return sum(weights.get(c, 0) for c in closes) if weights is not None else len(closes)
+
     if not remaining:
         return []
     rows = list(
@@ -252,7 +264,7 @@ async def learning_plan(
         best = max(
             rows,
             key=lambda r: (
-                len(remaining & set(r.competence_ids)),
+                worth(r),
                 r.language == language,
                 r.duration_hours is not None,  # a known duration before an unknown one,
                 -(r.duration_hours or 0),  # then the shorter
@@ -260,7 +272,7 @@ async def learning_plan(
             ),
         )
         closes = sorted(remaining & set(best.competence_ids))
-        if not closes:
+        if not closes or not worth(best):
             break
         picked.append((best, closes))
         remaining -= set(closes)

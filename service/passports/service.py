@@ -321,28 +321,91 @@ def _access_record(
 ) -> dict[str, Any]:
     """The access log's record of one read, by column."""
     assert passport.citizen_id is not None
+    return _record_columns(
+        principal,
+        citizen_id=passport.citizen_id,
+        basis=passport.basis,
+        read_at=passport.read_at,
+        grant_ids=[grant.grant_id for grant in passport.grants],
+        competence_ids=passport.competence_ids,
+        operation=operation,
+        legal_basis_id=legal_basis_id,
+        purpose=purpose,
+    )
+
+
+def _record_columns(
+    principal: Principal,
+    *,
+    citizen_id: uuid.UUID,
+    basis: AccessBasis,
+    read_at: datetime,
+    grant_ids: Sequence[uuid.UUID],
+    competence_ids: Sequence[int],
+    operation: str,
+    legal_basis_id: uuid.UUID | None,
+    purpose: str | None,
+) -> dict[str, Any]:
     # The role this read used: a client holding both scopes reads as a reader.
     role = {
         AccessBasis.SELF: PrincipalKind.CITIZEN,
         AccessBasis.LINK: PrincipalKind.LINK,
         AccessBasis.EXPORT: PrincipalKind.VERIFIER,
-    }.get(passport.basis, PrincipalKind.READER)
+    }.get(basis, PrincipalKind.READER)
     reader = role is PrincipalKind.READER
-    record = {
-        "citizen_id": passport.citizen_id,
+    return {
+        "citizen_id": citizen_id,
         "id": uuid.uuid4(),
-        "accessed_at": passport.read_at,
+        "accessed_at": read_at,
         "principal_kind": role.value,
         "subject": principal.subject if reader else None,
         "organisation_id": principal.organisation_id if reader else None,
-        "basis": passport.basis.value,
+        "basis": basis.value,
         "legal_basis_id": legal_basis_id,
-        "grant_ids": [grant.grant_id for grant in passport.grants],
+        "grant_ids": list(grant_ids),
         "purpose": purpose,
         "operation": operation,
-        "competence_ids": passport.competence_ids,
+        "competence_ids": list(competence_ids),
     }
-    return record
+
+
+@dataclass(frozen=True)
+class ConsentRead:
+    """A read under a citizen's grants that is no passport: a part of it, looked at with
+    others' (a team check), recorded as any read is."""
+
+    citizen_id: uuid.UUID
+    grant_ids: Sequence[uuid.UUID]
+    competence_ids: Sequence[int]  # what was looked at
+
+
+async def record_consent_reads(
+    session: AsyncSession,
+    principal: Principal,
+    reads: Sequence[ConsentRead],
+    *,
+    read_at: datetime,
+    operation: str,
+    purpose: str | None,
+) -> set[uuid.UUID]:
+    """Each read in its citizen's access log, in one statement; the citizens recorded (one
+    erased meanwhile is not, and nothing of theirs may be shown). The caller holds their
+    shared locks, as ``read_passports`` does."""
+    records = [
+        _record_columns(
+            principal,
+            citizen_id=read.citizen_id,
+            basis=AccessBasis.CONSENT,
+            read_at=read_at,
+            grant_ids=read.grant_ids,
+            competence_ids=read.competence_ids,
+            operation=operation,
+            legal_basis_id=None,
+            purpose=purpose,
+        )
+        for read in reads
+    ]
+    return await _record_many(session, records)
 
 
 @cache
@@ -535,7 +598,7 @@ async def read_passports(
             return [s if isinstance(s, DomainError) else NotFound(NOT_FOUND) for s in selectors]
         legal_basis_id = held.id
     wanted = [s for s in selectors if isinstance(s, CitizenSelector)]
-    found = await _find_many(session, hmac_key, wanted)
+    found = await find_many(session, hmac_key, wanted)
     ids = set(found.values())
     grants: dict[uuid.UUID, list[GrantView]]
     if legal_basis_id is not None:
@@ -562,7 +625,7 @@ async def read_passports(
         if isinstance(selector, DomainError):
             outcomes.append(selector)
             continue
-        named = found.get(_key(selector))
+        named = found.get(selector_key(selector))
         passport = shown.get(named) if named is not None and named in recorded else None
         outcomes.append(passport or NotFound(NOT_FOUND))
     return outcomes
@@ -596,12 +659,12 @@ async def _read_own_many(
     ]
 
 
-def _key(selector: CitizenSelector) -> str:
-    """How a selector is looked up in ``_find_many``'s answer."""
+def selector_key(selector: CitizenSelector) -> str:
+    """How a selector is looked up in ``find_many``'s answer."""
     return f"insz:{selector.insz}" if selector.insz is not None else f"id:{selector.citizen_id}"
 
 
-async def _find_many(
+async def find_many(
     session: AsyncSession, hmac_key: bytes, selectors: Sequence[CitizenSelector]
 ) -> dict[str, uuid.UUID]:
     """``_find`` for many selectors in one statement, by ``_key``: the citizens known by

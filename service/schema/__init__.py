@@ -70,6 +70,8 @@ from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
+from service.schema.teams.mutations import TeamMutations
+from service.schema.teams.queries import TeamQueries
 from service.schema.webhooks.mutations import WebhookMutations
 from service.schema.webhooks.queries import WebhookQueries
 from service.settings import Settings
@@ -82,6 +84,7 @@ Query = merge_types(
         CitizenQueries,
         PassportQueries,
         MatchingQueries,
+        TeamQueries,
         ConsentQueries,
         ClaimQueries,
         EndorsementQueries,
@@ -98,6 +101,7 @@ Mutation = merge_types(
         CitizenMutations,
         ExportMutations,
         ConsentMutations,
+        TeamMutations,
         LearningMutations,
         WebhookMutations,
         AdminMutations,

@@ -59,6 +59,13 @@ WEIGHTS: Mapping[str, int] = {
     "Query.competences": 3,  # trigram search
     "Query.competenceCheck": 15,  # a passport read, the hierarchy walk and the learning plan
     "Query.occupationMatches": 20,  # a passport read and a ranking over ESCO
+    # Parts of up to 5,000 passports in a fixed number of statements (locks, one aggregate,
+    # access records), as a 100-citizen `passports` read costs 220; named people's own
+    # results are paginated (`people(first)`), each adding 1 and its selection.
+    "Query.teamCompetenceCheck": 200,
+    "Query.teamChecks": 2,
+    "Query.teamCheckInvitation": 1,
+    "Query.competenceProfiles": 2,
     "Query.grantsReceived": 2,
     "Query.issuedClaims": 2,
     "Query.webhookSubscriptions": 2,
@@ -84,6 +91,11 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.revokeEndorsement": 5,
     "Mutation.hideEndorsement": 5,
     "Mutation.showEndorsement": 5,
+    "Mutation.createTeamCheck": 2,
+    "Mutation.closeTeamCheck": 2,
+    "Mutation.joinTeamCheck": 5,
+    "Mutation.saveCompetenceProfile": 5,
+    "Mutation.archiveCompetenceProfile": 2,
 }
 PAGE_ARGUMENT = "first"
 # Fields reading one item per element of a list argument, batched: their weight, plus per

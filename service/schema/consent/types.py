@@ -10,7 +10,7 @@ import strawberry
 from service.consent import service as consent
 from service.consent.service import GrantOutcome, GrantView
 from service.schema.common import PageInfo
-from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind
+from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind, TeamDisclosure
 from service.schema.errors import (
     ErrorResult,
 )
@@ -34,6 +34,12 @@ class OrganisationRef:
         )
 
 
+@strawberry.type(description="The team check a consent answers")
+class TeamCheckRef:
+    id: strawberry.ID
+    name: str
+
+
 @strawberry.type(description="A citizen's consent to read their passport")
 class Grant:
     id: strawberry.ID
@@ -50,6 +56,12 @@ class Grant:
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
     status: GrantStatus
+    team_check: TeamCheckRef | None = strawberry.field(
+        description="Set on a consent to a team competence check: read by that check alone"
+    )
+    disclosure: TeamDisclosure | None = strawberry.field(
+        description="In a team check: shown by name, or only counted"
+    )
 
 
 def grant_type(view: GrantView) -> Grant:
@@ -66,6 +78,12 @@ def grant_type(view: GrantView) -> Grant:
         expires_at=view.expires_at,
         revoked_at=view.revoked_at,
         status=GrantStatus(view.status.value),
+        team_check=TeamCheckRef(
+            id=strawberry.ID(str(view.team_check.id)), name=view.team_check.name
+        )
+        if view.team_check
+        else None,
+        disclosure=TeamDisclosure(view.disclosure.value) if view.disclosure else None,
     )
 
 
