@@ -28,6 +28,7 @@ from service.credentials import status
 from service.credentials.clr import ExportRequest, sign_export
 from service.credentials.i18n import Language
 from service.credentials.issuer import Issuer
+from service.endorsements.views import for_readers
 from service.errors import CitizenGone, InvalidState, NotFound
 from service.models import (
     Claim,
@@ -60,6 +61,17 @@ _ENTRIES = text(
     SELECT :citizen, :export, claim_id, status_list, idx
     FROM unnest(CAST(:claims AS uuid[]), CAST(:lists AS integer[]), CAST(:idxs AS integer[]))
       AS e(claim_id, status_list, idx)
+    """
+)
+
+
+_ENDORSEMENT_ENTRIES = text(
+    """
+    INSERT INTO credential_export_endorsements
+      (citizen_id, export_id, endorsement_id, status_list, idx)
+    SELECT :citizen, :export, endorsement_id, status_list, idx
+    FROM unnest(CAST(:endorsements AS uuid[]), CAST(:lists AS integer[]),
+                CAST(:idxs AS integer[])) AS e(endorsement_id, status_list, idx)
     """
 )
 
@@ -100,7 +112,8 @@ async def export_passport(
         passport = await read_own_passport(
             session, principal, hmac_key, ACTIVE_ONLY, operation=operation
         )
-    claims = [claim for pc in passport.competences for claim in pc.claims]
+    # Handed to others: only the endorsements in force that the citizen did not hide.
+    claims = [for_readers(claim) for pc in passport.competences for claim in pc.claims]
     if passport.citizen_id is None or not claims:
         raise InvalidState(NOTHING_TO_EXPORT)
     # The name the citizen chose for exports, else their sign-in's; a link's holder has none.
@@ -116,6 +129,10 @@ async def export_passport(
     for organisation_id, held in _by_issuer(claims).items():
         drawn = await status.allocate(session, len(held), organisation_id)
         positions.update(zip((claim.claim_id for claim in held), drawn, strict=True))
+    endorsement_positions: dict[uuid.UUID, status.Position] = {}
+    for organisation_id, given in _by_endorser(claims).items():
+        drawn = await status.allocate(session, len(given), organisation_id)
+        endorsement_positions.update(zip(given, drawn, strict=True))
     request = ExportRequest(
         export_id=export_id,
         created=created,
@@ -126,6 +143,7 @@ async def export_passport(
         positions=positions,
         export_position=export_position,
         enterprise_numbers=await _enterprise_numbers(session, claims),
+        endorsement_positions=endorsement_positions,
     )
     # Canonicalizing a few hundred credentials takes a while: off the event loop.
     document = await asyncio.to_thread(sign_export, issuer, request)
@@ -155,7 +173,27 @@ async def export_passport(
             "idxs": [position.index for position in positions.values()],
         },
     )
+    if endorsement_positions:
+        await session.execute(
+            _ENDORSEMENT_ENTRIES,
+            {
+                "citizen": citizen_id,
+                "export": export_id,
+                "endorsements": list(endorsement_positions),
+                "lists": [position.status_list for position in endorsement_positions.values()],
+                "idxs": [position.index for position in endorsement_positions.values()],
+            },
+        )
     return SignedExport(export_id, document, body, passport, request)
+
+
+def _by_endorser(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The exported endorsements' ids, by endorsing organisation (whose list holds them)."""
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for claim in claims:
+        for endorsement in claim.endorsements:
+            grouped.setdefault(endorsement.endorser.id, []).append(endorsement.endorsement_id)
+    return grouped
 
 
 def _by_issuer(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[ClaimView]]:
@@ -170,6 +208,7 @@ async def _enterprise_numbers(
     session: AsyncSession, claims: Sequence[ClaimView]
 ) -> dict[uuid.UUID, str]:
     ids = {c.issuer.id for c in claims if c.issuer is not None}
+    ids.update(e.endorser.id for c in claims for e in c.endorsements)
     rows = await session.execute(
         select(Organisation.id, Organisation.enterprise_number).where(Organisation.id.in_(ids))
     )

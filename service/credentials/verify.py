@@ -30,12 +30,17 @@ from service.credentials.exports import ExportRecord
 from service.credentials.i18n import Language, competence_label
 from service.credentials.issuer import Issuer
 from service.credentials.keys import SigningKey
-from service.models import Claim, CredentialExport
+from service.models import Claim, ClaimEndorsement, CredentialExport
 from service.models.enums import ClaimStatus
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_TYPES = {"ClrCredential", "AchievementCredential", "OpenBadgeCredential"}
+ACCEPTED_TYPES = {
+    "ClrCredential",
+    "AchievementCredential",
+    "OpenBadgeCredential",
+    "EndorsementCredential",
+}
 MAX_NESTED = 2000
 MAX_INDEX = 2**31  # positions and list numbers are PostgreSQL integers
 MAX_DEPTH = 40  # a ClrCredential of this service nests about 10 levels
@@ -211,7 +216,7 @@ def check_credential(
         valid_until=_text(document.get("validUntil")),
     )
     if "VerifiableCredential" not in check.types or not ACCEPTED_TYPES & set(check.types):
-        check.errors.append("not a ClrCredential or AchievementCredential")
+        check.errors.append("not a ClrCredential, AchievementCredential or EndorsementCredential")
     proof = integrity.single_proof(document)
     method = _text(proof.get("verificationMethod")) if proof is not None else None
     key = keys(method, issuer_id) if method else None
@@ -285,8 +290,18 @@ def check(
         if len(items) > MAX_NESTED:
             outer.errors.append(f"more than {MAX_NESTED} nested credentials")
             items = []
-        nested = [check_credential(item, keys, now, statuses) for item in items]
+        for item in items:
+            nested.append(check_credential(item, keys, now, statuses))
+            nested += [check_credential(e, keys, now, statuses) for e in _endorsements(item)]
     return Verification(outer, nested)
+
+
+def _endorsements(credential: Any) -> list[Any]:
+    """The EndorsementCredentials a credential carries (OB 3.0 ``endorsement``), each
+    verified on its own like every credential in the export."""
+    found = credential.get("endorsement") if isinstance(credential, dict) else None
+    items = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
+    return items[:MAX_NESTED]
 
 
 def issuer_keys(issuer: Issuer) -> KeyLookup:
@@ -318,6 +333,23 @@ async def verify_online(
     verification = await asyncio.to_thread(check, document, issuer_keys(issuer), now, collect)
     found = await status.holders(session, wanted)
     pairs = [(h.citizen_id, h.claim_id) for h in found.values() if h.claim_id is not None]
+    endorsed = [
+        (h.citizen_id, h.endorsement_id) for h in found.values() if h.endorsement_id is not None
+    ]
+    revoked_endorsements = (
+        {
+            endorsement_id: revoked_at
+            for endorsement_id, revoked_at in await session.execute(
+                select(ClaimEndorsement.endorsement_id, ClaimEndorsement.revoked_at).where(
+                    tuple_(ClaimEndorsement.citizen_id, ClaimEndorsement.endorsement_id).in_(
+                        endorsed
+                    )
+                )
+            )
+        }
+        if endorsed
+        else {}
+    )
     claims = (
         {
             c.claim_id: c
@@ -327,7 +359,7 @@ async def verify_online(
         else {}
     )
     for item in [verification.credential, *verification.claims]:
-        _settle(item, found, claims, prefix)
+        _settle(item, found, claims, prefix, revoked_endorsements)
     export_id = _export_id(verification.credential.credential_id)
     if export_id is not None:
         exists = await session.scalar(
@@ -342,6 +374,7 @@ def _settle(
     found: Mapping[tuple[int, int], status.Holder],
     claims: Mapping[uuid.UUID, ClaimView],
     prefix: str,
+    endorsements: Mapping[uuid.UUID, datetime | None],
 ) -> None:
     if item.status_list is None or item.status_index is None:
         return
@@ -359,6 +392,15 @@ def _settle(
     if holder.export_revoked:
         item.revoked, item.status = True, Status.WITHDRAWN
         item.errors.append("the holder withdrew this export")
+        return
+    if holder.endorsement_id is not None:
+        if holder.endorsement_id not in endorsements:
+            item.revoked, item.status = True, Status.ERASED
+        elif endorsements[holder.endorsement_id] is not None:
+            item.revoked, item.status = True, Status.REVOKED
+            item.errors.append("revoked by its endorser")
+        else:
+            item.revoked, item.status = False, Status.ACTIVE
         return
     if holder.claim_id is None:  # an export's own position
         item.revoked, item.status = False, Status.ACTIVE
