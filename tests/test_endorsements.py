@@ -340,3 +340,47 @@ async def test_a_tampered_endorsement_breaks_the_chain_check(
     assert [b.reason for b in breaks] == [
         f"hiding of endorsement of {endorsement['id']} has no event"
     ]
+
+
+async def test_an_export_carries_the_endorsements_readers_may_see(
+    api: Api, school: Partner
+) -> None:
+    """In force and not hidden: in the credential, on the verification page and in the check
+    by export id, where a later revocation by the endorser shows."""
+    citizen, claim_id, partner = await _setup(api, school)
+    kept = (await endorse(api, partner, claim_id, statement="Runs our data platform"))[
+        "endorsement"
+    ]
+    other = await coach(api)
+    await grant(
+        api,
+        api.citizen(citizen),
+        granteeKind="ORGANISATION",
+        organisationId=str(other.organisation_id),
+    )
+    hidden = (await endorse(api, other, claim_id, statement="Not for everyone"))["endorsement"]
+    await api.gql(api.citizen(citizen), HIDE, {"id": hidden["id"]})
+    response = await api.http.get(
+        "/passports/me/credential?lang=en",
+        headers={"Authorization": f"Bearer {api.citizen(citizen)}"},
+    )
+    assert response.status_code == 200, response.text
+    inner = response.json()["credentialSubject"]["verifiableCredential"]
+    comments = [
+        c["credentialSubject"]["endorsementComment"]
+        for c in inner
+        if "EndorsementCredential" in c["type"]
+    ]
+    assert comments == ["Runs our data platform"]
+    code = response.headers["location"].rsplit("/", 1)[1]
+    await api.gql(
+        partner.token,
+        REVOKE_ENDORSEMENT,
+        {"input": {"endorsementId": kept["id"], "reason": "changed jobs"}},
+    )
+    report = (await api.http.post("/verify", json={"exportId": code})).json()
+    [endorsement] = [c for c in report["claims"] if c["type"][-1] == "EndorsementCredential"]
+    assert endorsement["status"] == "revoked" and endorsement["issuerName"] == partner.name
+    assert report["verified"] is False
+    page = await api.http.get(f"/v/{code}?lang=en")
+    assert page.status_code == 200 and "Endorsement of" in page.text

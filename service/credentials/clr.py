@@ -12,11 +12,13 @@ The shape, field by field:
   was last used;
 - every credential has a ``BitstringStatusListEntry`` and the published JSON schema;
 - another organisation's endorsement of a claim is an Open Badges 3.0
-  ``EndorsementCredential`` in its AchievementCredential's ``endorsement`` (OB 3.0's place for
-  endorsements of a credential): its subject is that credential, its issuer the endorsing
-  organisation under its DID, its ``endorsementComment`` the statement, ``awardedDate`` when
-  it was given; signed, with a status entry in the endorser's own list, so revoking it revokes
-  it in every export.
+  ``EndorsementCredential`` right after the claim's credential in the ClrSubject's
+  ``verifiableCredential`` (the CLR schema takes any verifiable credential there): its subject
+  is that AchievementCredential, its issuer the endorsing organisation under its DID, its
+  ``endorsementComment`` the statement, ``awardedDate`` when it was given; signed, with a status
+  entry in the endorser's own list, so revoking it revokes it in every export. Not inside the
+  AchievementCredential's own ``endorsement``: there it would describe the credential inside
+  itself, which strict verifiers (openbadgeslib) refuse as a re-description of the credential.
 
 Self-declared competences are not in it: nobody but the citizen vouches for them, and a
 signed credential would make them look verified. The PDF lists them apart.
@@ -257,7 +259,9 @@ def sign_export(issuer: Issuer, request: ExportRequest) -> dict[str, Any]:
     for claim in request.claims:
         assert claim.issuer is not None
         unsigned = achievement_credential(issuer, request, claim)
-        endorsements = [
+        method = issuer.method(issuer.organisation_did(claim.issuer.id))
+        credentials.append(integrity.sign(unsigned, key.private_key, method, created))
+        credentials += [
             integrity.sign(
                 endorsement_credential(issuer, request, claim, endorsement),
                 key.private_key,
@@ -266,10 +270,6 @@ def sign_export(issuer: Issuer, request: ExportRequest) -> dict[str, Any]:
             )
             for endorsement in claim.endorsements
         ]
-        if endorsements:
-            unsigned["endorsement"] = endorsements
-        method = issuer.method(issuer.organisation_did(claim.issuer.id))
-        credentials.append(integrity.sign(unsigned, key.private_key, method, created))
     lang = request.language
     subject: dict[str, Any] = {
         "id": subject_id(request.export_id),

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from service.errors import CitizenGone, InvalidState, NotFound
 from service.models import (
     Claim,
     CredentialExport,
+    CredentialExportEndorsement,
     CredentialExportEntry,
     CredentialExportRevocation,
     Organisation,
@@ -221,6 +222,7 @@ class ExportRecord:
     claim_ids: list[uuid.UUID]  # what it holds, as signed
     claims: list[ClaimView]  # those still held; an erased citizen's export is gone entirely
     revoked_at: datetime | None  # the citizen took the whole export back
+    endorsement_ids: list[uuid.UUID] = field(default_factory=list)  # as signed
 
 
 async def find_export(
@@ -239,6 +241,9 @@ async def find_export(
     claims = await load_claims(
         session, Claim.citizen_id == export.citizen_id, Claim.claim_id.in_(claim_ids)
     )
+    endorsement_ids = list(
+        await session.scalars(select(CredentialExportEndorsement.endorsement_id).filter_by(**key))
+    )
     if record_as is not None:
         seen = Passport(
             citizen_id=export.citizen_id,
@@ -249,7 +254,7 @@ async def find_export(
         )
         if not await record_access(session, record_as, seen, operation="verifyExport"):
             raise NotFound(NOT_FOUND)
-    return ExportRecord(export, claim_ids, claims, revoked_at)
+    return ExportRecord(export, claim_ids, claims, revoked_at, endorsement_ids)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.claims.views import ClaimView, load_claims
 from service.credentials import integrity, status
-from service.credentials.clr import credential_id
+from service.credentials.clr import credential_id, endorsement_credential_id
 from service.credentials.exports import ExportRecord
-from service.credentials.i18n import Language, competence_label
+from service.credentials.i18n import Language, competence_label, text
 from service.credentials.issuer import Issuer
 from service.credentials.keys import SigningKey
 from service.models import Claim, ClaimEndorsement, CredentialExport
@@ -290,18 +290,8 @@ def check(
         if len(items) > MAX_NESTED:
             outer.errors.append(f"more than {MAX_NESTED} nested credentials")
             items = []
-        for item in items:
-            nested.append(check_credential(item, keys, now, statuses))
-            nested += [check_credential(e, keys, now, statuses) for e in _endorsements(item)]
+        nested = [check_credential(item, keys, now, statuses) for item in items]
     return Verification(outer, nested)
-
-
-def _endorsements(credential: Any) -> list[Any]:
-    """The EndorsementCredentials a credential carries (OB 3.0 ``endorsement``), each
-    verified on its own like every credential in the export."""
-    found = credential.get("endorsement") if isinstance(credential, dict) else None
-    items = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
-    return items[:MAX_NESTED]
 
 
 def issuer_keys(issuer: Issuer) -> KeyLookup:
@@ -488,4 +478,54 @@ def export_verification(
         if item.status is Status.EXPIRED:
             item.expired = True
         claims.append(item)
+    claims += _endorsement_checks(record, issuer, outer, language)
     return Verification(outer, claims, export_id=export.id, matches_export=None)
+
+
+def _endorsement_checks(
+    record: ExportRecord, issuer: Issuer, outer: CredentialCheck, language: Language
+) -> list[CredentialCheck]:
+    """The export's EndorsementCredentials as the service recorded them, and their fate:
+    revoked by the endorser, or gone with an erased citizen."""
+    given = {e.endorsement_id: (claim, e) for claim in record.claims for e in claim.endorsements}
+    checks = []
+    for endorsement_id in record.endorsement_ids:
+        found = given.get(endorsement_id)
+        if found is None:
+            checks.append(
+                CredentialCheck(
+                    None,
+                    ["VerifiableCredential", "EndorsementCredential"],
+                    None,
+                    None,
+                    None,
+                    signature_valid=None,
+                    issuer_key_known=True,
+                    revoked=True,
+                    status=Status.ERASED,
+                )
+            )
+            continue
+        claim, endorsement = found
+        revoked = endorsement.revoked_at is not None
+        label = competence_label(claim.competence.preferred_labels, language)
+        checks.append(
+            CredentialCheck(
+                credential_id=endorsement_credential_id(record.export.id, endorsement_id),
+                types=["VerifiableCredential", "EndorsementCredential"],
+                name=text(language, "credential.endorsement", competence=label),
+                issuer_id=issuer.organisation_did(endorsement.endorser.id),
+                issuer_name=endorsement.endorser.name,
+                competence_uri=claim.competence.uri,
+                valid_from=outer.valid_from,
+                signature_valid=None,
+                issuer_key_known=outer.issuer_key_known,
+                revoked=outer.revoked or revoked,
+                status=Status.WITHDRAWN
+                if outer.revoked
+                else Status.REVOKED
+                if revoked
+                else Status.ACTIVE,
+            )
+        )
+    return checks
