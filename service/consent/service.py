@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select, tuple_, update
@@ -468,9 +468,9 @@ async def active_grants_of_many(
     return by_citizen
 
 
-@dataclass(frozen=True)
-class TeamConsent:
-    """One active consent to a team check, as the check reads it."""
+class TeamConsent(NamedTuple):
+    """One active consent to a team check, as the check reads it (a tuple: a check reads
+    thousands)."""
 
     citizen_id: uuid.UUID
     grant_id: uuid.UUID

@@ -27,12 +27,29 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, func, or_, select, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,12 +57,12 @@ from service import clock
 from service.auth.policy import require_reader
 from service.auth.principal import Principal
 from service.citizens.service import share_citizen_locks
-from service.claims.views import claims_select
+from service.claims.views import current
 from service.consent.service import TeamConsent, team_consents
 from service.errors import ValidationFailed
 from service.learning.service import Recommendation, learning_plan
 from service.models import Claim
-from service.models.enums import ClaimStatus, TeamDisclosure
+from service.models.enums import TeamDisclosure
 from service.models.enums import TeamRequirementStatus as Status
 from service.passports.service import (
     CitizenSelector,
@@ -147,30 +164,7 @@ class Member:
 class PlanStep:
     recommendation: Recommendation
     people_gaps: int  # the gaps it closes across the team, as far as the answer may show
-    helps: list[MemberRef]  # the named people with a gap it closes
-
-
-@dataclass(frozen=True)
-class TeamCheckResult:
-    team_checks: list[TeamCheckView]
-    consented: int
-    named: int
-    counted: int
-    occupations: list[OccupationRef]
-    profile: ProfileView | None
-    stale_before: date
-    competences: list[TeamCompetence]
-    largest_gaps: list[TeamCompetence]
-    plan: list[PlanStep]
-    identified: list[Member]  # the named among ``identify``, in its order
-    named_ids: list[uuid.UUID]  # every named person, by passport id
-    member: Callable[[uuid.UUID], Member]  # one named person's own result
-
-    def people(self, first: int, after: str | None) -> tuple[list[Member], bool]:
-        """A page of the named people's own results, by passport id, after ``after``."""
-        start = bisect.bisect_right([str(c) for c in self.named_ids], after) if after else 0
-        page = self.named_ids[start : start + first]
-        return [self.member(c) for c in page], start + first < len(self.named_ids)
+    helps: list[MemberRef]  # the named people with a gap it closes, by passport id
 
 
 @dataclass
@@ -196,30 +190,29 @@ class _Person:
         return self.whole or competence_id in self.scope
 
 
-@dataclass(frozen=True)
-class _Fact:
-    """What a person's current claims say of one competence."""
-
-    used: date | None  # most recent use among the verified claims; None: none verified
-    rank: int | None  # highest level among the verified claims
-    declared: bool  # a current self-declaration
-
-
-def status_of(fact: _Fact | None, target: Target, stale_before: date) -> Status:
-    """One person against one competence that they share with the check."""
-    if fact is not None and fact.used is not None:
-        minimum = target.minimum_rank
-        if minimum is not None and (fact.rank is None or fact.rank < minimum):
-            return Status.BELOW_LEVEL
-        return Status.HELD if fact.used >= stale_before else Status.STALE
-    if fact is not None and fact.declared:
-        return Status.SELF_DECLARED
-    return Status.MISSING
-
-
-# The current claims of many people about the targets, each person's narrowed to what they
-# share: whole passports in ``whole``, chosen competences as (person, competence) pairs.
-# Which claim is current is the claims' own rule (``claims_select``'s status).
+# --- The check in SQL ----------------------------------------------------------------------
+#
+# ``staff`` (with each person's index: results name people by it, not by UUID) and the
+# targets with their minimum ranks go in as arrays; each person's current claims about the
+# targets they share (a whole passport, or chosen competences given as (person, competence)
+# pairs) are folded per person and competence, and classified by ``_status``, the one rule of
+# how a person stands. Which claim is current is the claims' own rule (``views.current``).
+_STAFF = (
+    func.unnest(
+        bindparam("staff", type_=ARRAY(UUID(as_uuid=True))),
+        bindparam("whole", type_=ARRAY(Boolean)),
+        bindparam("named", type_=ARRAY(Boolean)),
+    )
+    .table_valued("citizen_id", "whole", "named", with_ordinality="idx")
+    .render_derived(name="staff")
+)
+_WANTED = (
+    func.unnest(
+        bindparam("targets", type_=ARRAY(Integer)), bindparam("minimums", type_=ARRAY(Integer))
+    )
+    .table_valued("competence_id", "minimum")
+    .render_derived(name="wanted")
+)
 _PAIRS = (
     func.unnest(
         bindparam("scoped_citizens", type_=ARRAY(UUID(as_uuid=True))),
@@ -228,56 +221,251 @@ _PAIRS = (
     .table_valued("citizen_id", "competence_id")
     .render_derived(name="scoped")
 )
-_CLAIMS = claims_select(
-    Claim.competence_id == any_(bindparam("targets", type_=ARRAY(Integer))),
-    or_(
-        Claim.citizen_id == any_(bindparam("whole", type_=ARRAY(UUID(as_uuid=True)))),
-        tuple_(Claim.citizen_id, Claim.competence_id).in_(
-            select(_PAIRS.c.citizen_id, _PAIRS.c.competence_id)
-        ),
-    ),
-).subquery()
-_CURRENT = _CLAIMS.c.status == ClaimStatus.ACTIVE.value
-_VERIFIED = and_(_CURRENT, _CLAIMS.c.organisation_id.is_not(None))
+_VERIFIED = Claim.organisation_id.is_not(None)
 _FACTS = (
     select(
-        _CLAIMS.c.citizen_id,
-        _CLAIMS.c.competence_id,
-        func.max(func.coalesce(_CLAIMS.c.last_used_on, _CLAIMS.c.acquired_on))
+        _STAFF.c.idx,
+        _STAFF.c.named,
+        Claim.competence_id,
+        func.max(func.coalesce(Claim.last_used_on, Claim.acquired_on))
         .filter(_VERIFIED)
         .label("used"),
-        func.max(_CLAIMS.c.proficiency_rank).filter(_VERIFIED).label("rank"),
-        func.bool_or(_CLAIMS.c.organisation_id.is_(None)).label("declared"),
+        func.max(Claim.proficiency_rank).filter(_VERIFIED).label("rank"),
+        func.bool_or(Claim.organisation_id.is_(None)).label("declared"),
     )
-    .where(_CURRENT)
-    .group_by(_CLAIMS.c.citizen_id, _CLAIMS.c.competence_id)
+    .select_from(_STAFF.join(Claim, Claim.citizen_id == _STAFF.c.citizen_id))
+    .where(
+        Claim.competence_id == any_(bindparam("targets", type_=ARRAY(Integer))),
+        or_(
+            _STAFF.c.whole,
+            tuple_(Claim.citizen_id, Claim.competence_id).in_(
+                select(_PAIRS.c.citizen_id, _PAIRS.c.competence_id)
+            ),
+        ),
+        current(),
+    )
+    .group_by(_STAFF.c.idx, _STAFF.c.named, Claim.competence_id)
+    .cte("facts")
 )
 
 
-async def _facts(
-    session: AsyncSession, people: Mapping[uuid.UUID, _Person], targets: Sequence[int]
-) -> dict[tuple[uuid.UUID, int], _Fact]:
-    wanted = set(targets)
+def _status(
+    used: ColumnElement[Any],
+    rank: ColumnElement[Any],
+    declared: ColumnElement[Any],
+    minimum: ColumnElement[Any],
+    stale_before: ColumnElement[Any],
+) -> ColumnElement[str]:
+    """How a person stands against a competence they share and hold a current claim about:
+    verified (at the minimum level, if one is asked: else BELOW_LEVEL) and used since
+    ``stale_before`` is HELD, used before STALE; only declared is SELF_DECLARED. Sharing it
+    without any current claim is MISSING, not sharing it NOT_SHARED (no row here)."""
+    return case(
+        (
+            used.is_not(None),
+            case(
+                (
+                    and_(minimum.is_not(None), or_(rank.is_(None), rank < minimum)),
+                    literal(Status.BELOW_LEVEL.value),
+                ),
+                (used >= stale_before, literal(Status.HELD.value)),
+                else_=literal(Status.STALE.value),
+            ),
+        ),
+        (declared, literal(Status.SELF_DECLARED.value)),
+        else_=literal(Status.MISSING.value),
+    )
+
+
+_CLASSIFIED = (
+    select(
+        _FACTS.c.idx,
+        _FACTS.c.named,
+        _FACTS.c.competence_id,
+        _status(
+            _FACTS.c.used,
+            _FACTS.c.rank,
+            _FACTS.c.declared,
+            _WANTED.c.minimum,
+            bindparam("stale_before", type_=Date),
+        ).label("status"),
+    )
+    .select_from(_FACTS.join(_WANTED, _WANTED.c.competence_id == _FACTS.c.competence_id))
+    .cte("classified")
+)
+_COVERS = (Status.HELD.value, Status.STALE.value)
+# The team: per competence, status and named-or-not, how many, and (held or stale) which
+# named people, by index.
+_COUNTS = select(
+    _CLASSIFIED.c.competence_id,
+    _CLASSIFIED.c.status,
+    _CLASSIFIED.c.named,
+    func.count(),
+    func.array_agg(_CLASSIFIED.c.idx).filter(
+        and_(_CLASSIFIED.c.named, or_(*(_CLASSIFIED.c.status == s for s in _COVERS)))
+    ),
+).group_by(_CLASSIFIED.c.competence_id, _CLASSIFIED.c.status, _CLASSIFIED.c.named)
+# Named people's own results (the staff arrays then hold just them).
+_STATUSES = select(_CLASSIFIED.c.idx, _CLASSIFIED.c.competence_id, _CLASSIFIED.c.status)
+
+
+@cache
+def _compiled(statement: Select[Any]) -> tuple[str, tuple[str, ...], Mapping[str, Any]]:
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+
+
+async def _run(
+    session: AsyncSession,
+    statement: Select[Any],
+    staff: Sequence[_Person],
+    targets: Sequence[Target],
+    stale_before: date,
+) -> list[tuple[Any, ...]]:
+    """Run one of the check's statements for these people (their index: their position here)."""
+    sql, names, defaults = _compiled(statement)
+    wanted = {t.competence.id for t in targets}
     pairs = sorted(
-        (person.citizen_id, c)
-        for person in people.values()
-        if not person.whole
-        for c in person.scope & wanted
+        (p.citizen_id, c) for p in staff if not p.whole for c in p.scope.intersection(wanted)
     )
-    rows = await session.execute(
-        _FACTS,
-        {
-            "today": clock.today(),
-            "targets": sorted(wanted),
-            "whole": sorted(p.citizen_id for p in people.values() if p.whole),
-            "scoped_citizens": [citizen for citizen, _ in pairs],
-            "scoped_competences": [competence for _, competence in pairs],
-        },
-    )
-    return {
-        (citizen, competence): _Fact(used, rank, bool(declared))
-        for citizen, competence, used, rank, declared in rows
+    values = {
+        "today": clock.today(),
+        "stale_before": stale_before,
+        "staff": [p.citizen_id for p in staff],
+        "whole": [p.whole for p in staff],
+        "named": [p.named for p in staff],
+        "targets": [t.competence.id for t in targets],
+        "minimums": [t.minimum_rank for t in targets],
+        "scoped_citizens": [citizen for citizen, _ in pairs],
+        "scoped_competences": [competence for _, competence in pairs],
     }
+    connection = await session.connection()
+    rows = await connection.exec_driver_sql(
+        sql, tuple(values[n] if n in values else defaults[n] for n in names)
+    )
+    return [tuple(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class _Tally:
+    counts: dict[tuple[int, Status, bool], int]  # (competence, status, named?) -> people
+    covered: dict[int, set[int]]  # competence -> named people (by index) holding it
+
+
+async def _tally(
+    session: AsyncSession, staff: Sequence[_Person], targets: Sequence[Target], stale_before: date
+) -> _Tally:
+    counts: dict[tuple[int, Status, bool], int] = {}
+    covered: dict[int, set[int]] = {}
+    for competence, status, named, count, held in await _run(
+        session, _COUNTS, staff, targets, stale_before
+    ):
+        counts[competence, Status(status), named] = count
+        if held:
+            covered.setdefault(competence, set()).update(i - 1 for i in held)  # from 1
+    return _Tally(counts, covered)
+
+
+def _team(
+    staff: Sequence[_Person], targets: Sequence[Target], tally: _Tally
+) -> tuple[list[TeamCompetence], dict[int, set[int]]]:
+    """Per target the counts by status, named and counted-only apart, through ``team_count``;
+    and per essential target the named people (by index) with a gap. Whoever shares a target
+    without a current claim about it misses it."""
+    ids = {t.competence.id for t in targets}
+    headcount = Counter(p.named for p in staff)  # named? -> people
+    group = headcount[False]
+    whole = Counter(p.named for p in staff if p.whole)
+    sharing: Counter[tuple[int, bool]] = Counter()  # (target, named?) -> scoped people
+    whole_named = {i for i, p in enumerate(staff) if p.named and p.whole}
+    named_sharing: dict[int, set[int]] = {}
+    for i, person in enumerate(staff):
+        if not person.whole:
+            for cid in person.scope.intersection(ids):
+                sharing[cid, person.named] += 1
+                if person.named:
+                    named_sharing.setdefault(cid, set()).add(i)
+    result: list[TeamCompetence] = []
+    gap_sets: dict[int, set[int]] = {}
+    for target in targets:
+        cid = target.competence.id
+        raw: dict[Status, dict[bool, int]] = {status: {} for status in SHOWN_STATUSES}
+        for named in (True, False):
+            shared = whole[named] + sharing[cid, named]
+            held = 0
+            for status in (Status.HELD, Status.STALE, Status.BELOW_LEVEL, Status.SELF_DECLARED):
+                raw[status][named] = tally.counts.get((cid, status, named), 0)
+                held += raw[status][named]
+            raw[Status.MISSING][named] = shared - held
+            raw[Status.NOT_SHARED][named] = headcount[named] - shared
+        counts = {s: team_count(raw[s][True], raw[s][False], group) for s in SHOWN_STATUSES}
+        gap = team_count(sum(raw[s][True] for s in GAPS), sum(raw[s][False] for s in GAPS), group)
+        result.append(TeamCompetence(target, counts, gap))
+        if target.essential:
+            sharing_named = whole_named | named_sharing.get(cid, set())
+            gap_sets[cid] = sharing_named - tally.covered.get(cid, set())
+    return result, gap_sets
+
+
+@dataclass(frozen=True)
+class TeamCheckResult:
+    team_checks: list[TeamCheckView]
+    consented: int
+    named: int
+    counted: int
+    occupations: list[OccupationRef]
+    profile: ProfileView | None
+    stale_before: date
+    competences: list[TeamCompetence]
+    largest_gaps: list[TeamCompetence]
+    plan: list[PlanStep]
+    identified: list[Member]  # the named among ``identify``, in its order
+    targets: list[Target]
+    named_people: list[_Person]  # by passport id
+    positions: Mapping[uuid.UUID, int]
+
+    async def people(
+        self, session: AsyncSession, first: int, after: str | None
+    ) -> tuple[list[Member], bool]:
+        """A page of the named people's own results, by passport id, after ``after``: read
+        with the check (in its access records), in one more statement."""
+        ids = [str(p.citizen_id) for p in self.named_people]
+        start = bisect.bisect_right(ids, after) if after else 0
+        page = self.named_people[start : start + first]
+        members = await _members(session, page, self.targets, self.stale_before, self.positions)
+        return members, start + first < len(ids)
+
+
+async def _members(
+    session: AsyncSession,
+    people: Sequence[_Person],
+    targets: Sequence[Target],
+    stale_before: date,
+    positions: Mapping[uuid.UUID, int],
+) -> list[Member]:
+    """Named people's own results: every target's status, in the check's order."""
+    if not people:
+        return []
+    found: dict[tuple[int, int], Status] = {
+        (idx - 1, competence): Status(status)
+        for idx, competence, status in await _run(session, _STATUSES, people, targets, stale_before)
+    }
+    return [
+        Member(
+            MemberRef(person.citizen_id, positions.get(person.citizen_id)),
+            tuple(sorted(person.team_check_ids)),
+            tuple(
+                (
+                    target,
+                    found.get((i, target.competence.id), Status.MISSING)
+                    if person.shares(target.competence.id)
+                    else Status.NOT_SHARED,
+                )
+                for target in targets
+            ),
+        )
+        for i, person in enumerate(people)
+    ]
 
 
 async def _targets(
@@ -370,59 +558,42 @@ async def team_competence_check(
             "teamChecks", "name only open team checks of your organisation", "unknown_team_check"
         )
     positions = await _identified(session, hmac_key, identify)
-    people: dict[uuid.UUID, _Person] = {}
+    by_citizen: dict[uuid.UUID, _Person] = {}
     for consent in await team_consents(session, organisation_id, [t.id for t in teams]):
-        people.setdefault(consent.citizen_id, _Person(consent.citizen_id)).add(consent)
-    if len(people) > MAX_STAFF:
+        by_citizen.setdefault(consent.citizen_id, _Person(consent.citizen_id)).add(consent)
+    if len(by_citizen) > MAX_STAFF:
         raise ValidationFailed.one(
             "teamChecks", f"more than {MAX_STAFF} people: check fewer at once", "too_many"
         )
+    staff = list(by_citizen.values())
     target_ids = [t.competence.id for t in targets]
-    facts: dict[tuple[uuid.UUID, int], _Fact] = {}
-    if people:
-        # As ``read_passports``: an erasure waits for this read, or this read for it.
-        await share_citizen_locks(session, set(people))
-        facts = await _facts(session, people, target_ids)
-        reads = [
-            ConsentRead(
-                person.citizen_id,
-                person.grant_ids,
-                target_ids if person.whole else sorted(person.scope.intersection(target_ids)),
-            )
-            for person in people.values()
-        ]
+    stale_before = clock.add_years(clock.today(), -stale_after_years)
+    if staff:
+        # As ``read_passports``: an erasure waits for this read, or this read for it; and
+        # whoever was erased while this read waited is not read at all.
+        await share_citizen_locks(session, set(by_citizen))
         recorded = await record_consent_reads(
             session,
             principal,
-            reads,
+            [
+                ConsentRead(
+                    p.citizen_id,
+                    p.grant_ids,
+                    None if p.whole else sorted(p.scope.intersection(target_ids)),
+                )
+                for p in staff
+            ],
             read_at=clock.now(),
             operation=OPERATION,
             purpose=TEAM_PURPOSE,
+            looked_at=sorted(target_ids),
         )
-        people = {c: p for c, p in people.items() if c in recorded}  # erased meanwhile: gone
-    stale_before = clock.add_years(clock.today(), -stale_after_years)
-    competences, gap_sets = _tally(people, targets, facts, stale_before)
-
-    def ref(citizen_id: uuid.UUID) -> MemberRef:
-        return MemberRef(citizen_id, positions.get(citizen_id))
-
-    def member(citizen_id: uuid.UUID) -> Member:
-        person = people[citizen_id]
-        return Member(
-            ref(citizen_id),
-            tuple(sorted(person.team_check_ids)),
-            tuple(
-                (
-                    target,
-                    status_of(facts.get((citizen_id, target.competence.id)), target, stale_before)
-                    if person.shares(target.competence.id)
-                    else Status.NOT_SHARED,
-                )
-                for target in targets
-            ),
-        )
-
-    named = sorted((c for c, p in people.items() if p.named), key=str)
+        staff = [p for p in staff if p.citizen_id in recorded]
+    tally = await _tally(session, staff, targets, stale_before) if staff else _Tally({}, {})
+    competences, gap_sets = _team(staff, targets, tally)
+    named = sorted(
+        (i for i, p in enumerate(staff) if p.named), key=lambda i: str(staff[i].citizen_id)
+    )
     weights = {
         c.target.competence.id: c.gap.at_least
         for c in competences
@@ -431,86 +602,36 @@ async def team_competence_check(
     recommendations = await learning_plan(
         session, sorted(weights), language=language, limit=plan_size, weights=weights
     )
-    plan = [
-        PlanStep(
-            step,
-            sum(weights.get(c.id, 0) for c in step.closes),
-            [ref(c) for c in sorted(set().union(*(gap_sets[c.id] for c in step.closes)), key=str)],
-        )
-        for step in recommendations
+    named_refs = [
+        (i, MemberRef(staff[i].citizen_id, positions.get(staff[i].citizen_id))) for i in named
     ]
+    plan = []
+    for step in recommendations:
+        helped = set().union(*(gap_sets[c.id] for c in step.closes))
+        refs = [ref for i, ref in named_refs if i in helped]
+        plan.append(PlanStep(step, sum(weights.get(c.id, 0) for c in step.closes), refs))
     largest = sorted(
         (c for c in competences if c.gap.at_least > 0),
         key=lambda c: (-c.gap.at_least, not c.target.essential, c.target.competence.uri),
     )
-    identified = sorted((c for c in named if c in positions), key=positions.__getitem__)
+    named_people = [staff[i] for i in named]
+    identified = sorted(
+        (p for p in named_people if p.citizen_id in positions),
+        key=lambda p: positions[p.citizen_id],
+    )
     return TeamCheckResult(
         team_checks=teams,
-        consented=len(people),
+        consented=len(staff),
         named=len(named),
-        counted=len(people) - len(named),
+        counted=len(staff) - len(named),
         occupations=occupations,
         profile=profile,
         stale_before=stale_before,
         competences=competences,
         largest_gaps=largest[:LARGEST_GAPS],
         plan=plan,
-        identified=[member(c) for c in identified],
-        named_ids=named,
-        member=member,
+        identified=await _members(session, identified, targets, stale_before, positions),
+        targets=targets,
+        named_people=named_people,
+        positions=positions,
     )
-
-
-def _tally(
-    people: Mapping[uuid.UUID, _Person],
-    targets: Sequence[Target],
-    facts: Mapping[tuple[uuid.UUID, int], _Fact],
-    stale_before: date,
-) -> tuple[list[TeamCompetence], dict[int, set[uuid.UUID]]]:
-    """Per target the counts by status (named and counted-only apart, then through
-    ``team_count``), and per essential target the named people with a gap. Linear in people
-    and facts, not in people x targets: whoever shares a target and has no fact of it misses
-    it."""
-    by_id = {t.competence.id: t for t in targets}
-    headcount = Counter(p.named for p in people.values())  # named? -> people
-    group = headcount[False]
-    whole = Counter(p.named for p in people.values() if p.whole)
-    sharing: Counter[tuple[int, bool]] = Counter()  # (target, named?) -> scoped people
-    whole_named = {c for c, p in people.items() if p.named and p.whole}
-    named_sharing: dict[int, set[uuid.UUID]] = {}
-    for person in people.values():
-        if person.whole:
-            continue
-        for cid in person.scope.intersection(by_id):
-            sharing[cid, person.named] += 1
-            if person.named:
-                named_sharing.setdefault(cid, set()).add(person.citizen_id)
-    found: Counter[tuple[int, Status, bool]] = Counter()
-    covered: dict[int, set[uuid.UUID]] = {}  # named people holding it, current or stale
-    for (citizen, cid), fact in facts.items():
-        whose, target = people.get(citizen), by_id.get(cid)
-        if whose is None or target is None:
-            continue
-        status = status_of(fact, target, stale_before)
-        found[cid, status, whose.named] += 1
-        if whose.named and status not in GAPS:
-            covered.setdefault(cid, set()).add(citizen)
-    result: list[TeamCompetence] = []
-    gap_sets: dict[int, set[uuid.UUID]] = {}
-    for target in targets:
-        cid = target.competence.id
-        raw: dict[Status, dict[bool, int]] = {status: {} for status in SHOWN_STATUSES}
-        for named in (True, False):
-            shared = whole[named] + sharing[cid, named]
-            facts_here = 0
-            for status in (Status.HELD, Status.STALE, Status.BELOW_LEVEL, Status.SELF_DECLARED):
-                raw[status][named] = found[cid, status, named]
-                facts_here += raw[status][named]
-            raw[Status.MISSING][named] = shared - facts_here
-            raw[Status.NOT_SHARED][named] = headcount[named] - shared
-        counts = {s: team_count(raw[s][True], raw[s][False], group) for s in SHOWN_STATUSES}
-        gap = team_count(sum(raw[s][True] for s in GAPS), sum(raw[s][False] for s in GAPS), group)
-        result.append(TeamCompetence(target, counts, gap))
-        if target.essential:
-            gap_sets[cid] = (whole_named | named_sharing.get(cid, set())) - covered.get(cid, set())
-    return result, gap_sets

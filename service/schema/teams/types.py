@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import Annotated
 
 import strawberry
 
-from service.errors import ValidationFailed
 from service.models.enums import TeamRequirementStatus as DomainStatus
 from service.schema.claims.inputs import ProficiencyInput
 from service.schema.claims.types import Proficiency
-from service.schema.common import PageInfo, by_value
+from service.schema.common import PageInfo, by_value, clamp_first
 from service.schema.consent.types import AccessGranted, OrganisationRef
 from service.schema.context import Info
 from service.schema.enums import (
@@ -295,9 +295,17 @@ class TeamLearningStep:
     people_gaps: int = strawberry.field(
         description="The gaps it closes across the team, counted as far as the answer shows them"
     )
-    helps: list[TeamMemberRef] = strawberry.field(
-        description="The named people with a gap it closes (counted-only people are never listed)"
+    named_helped: int = strawberry.field(description="How many named people have a gap it closes")
+    helped: strawberry.Private[list[checks.MemberRef]]
+
+    @strawberry.field(
+        description="The named people with a gap it closes, by passport id (counted-only people "
+        "are never listed)"
     )
+    def helps(self, info: Info, first: int = 20, after: str | None = None) -> list[TeamMemberRef]:
+        size = _page_size(info, first)
+        start = bisect.bisect_right([str(r.citizen_id) for r in self.helped], after) if after else 0
+        return [member_ref_type(ref) for ref in self.helped[start : start + size]]
 
 
 @strawberry.type(
@@ -325,17 +333,20 @@ class TeamCompetenceCheck:
     result: strawberry.Private[checks.TeamCheckResult]
 
     @strawberry.field(description="The named people's own results, by passport id")
-    def people(self, info: Info, first: int = 20, after: str | None = None) -> TeamMemberConnection:
-        size = first
-        if size < 0:
-            raise ValidationFailed.one("first", "must not be negative")
-        size = min(size, info.context.settings.max_page_size)
-        page, more = self.result.people(size, after)
+    async def people(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> TeamMemberConnection:
+        page, more = await self.result.people(info.context.session, _page_size(info, first), after)
         edges = [TeamMemberEdge(cursor=str(m.ref.citizen_id), node=member_type(m)) for m in page]
         return TeamMemberConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
         )
+
+
+def _page_size(info: Info, first: int) -> int:
+    """Relay's rule (``clamp_first``) with the service's page size."""
+    return clamp_first(first, info.context.settings.max_page_size)
 
 
 def check_type(view: checks.TeamCheckResult) -> TeamCompetenceCheck:
@@ -354,7 +365,8 @@ def check_type(view: checks.TeamCheckResult) -> TeamCompetenceCheck:
                 opportunity=opportunity_type(step.recommendation.opportunity),
                 closes=[competence_type(ref) for ref in step.recommendation.closes],
                 people_gaps=step.people_gaps,
-                helps=[member_ref_type(ref) for ref in step.helps],
+                named_helped=len(step.helps),
+                helped=step.helps,
             )
             for step in view.plan
         ],
