@@ -61,7 +61,8 @@ DASHBOARD = f"""query($o: [String!]) {{
                     held {{ {COUNT} }} stale {{ {COUNT} }} belowLevel {{ {COUNT} }}
                     selfDeclared {{ {COUNT} }} notShared {{ {COUNT} }} missing {{ {COUNT} }} }}
       largestGaps {{ competence {{ uri label {{ text }} }} gap {{ {COUNT} }} }}
-      plan {{ opportunity {{ title }} closes {{ uri }} peopleGaps helps {{ passportId }} }}
+      plan {{ opportunity {{ title }} closes {{ uri }} peopleGaps namedHelped
+              helps(first: 20) {{ passportId }} }}
       people(first: 20) {{ edges {{ node {{ passportId gaps {{ uri }} }} }} }}
     }}
   }}
@@ -207,6 +208,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
             await _declare_some(http, settings, staff, skills, essential, rng)
             await _publish(http, settings, url, skills, essential, rng)
             results["seed_seconds"] = round(time.perf_counter() - started, 1)
+            await _analyze(url)  # as autovacuum would have, on a database in use
             variables = {"o": occupations}
             answer = await _gql(http, hr, DASHBOARD, variables)
             check = answer["data"]["teamCompetenceCheck"]
@@ -252,6 +254,14 @@ async def _gql(
     answer: dict[str, Any] = response.json()
     assert response.status_code == 200 and "errors" not in answer, response.text[:500]
     return answer
+
+
+async def _analyze(url: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
 
 
 async def _essential_count(url: str, occupations: list[str]) -> int:

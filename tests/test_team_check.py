@@ -626,3 +626,80 @@ async def test_profiles_belong_to_their_organisation(api: Api) -> None:
     assert both["data"]["teamCompetenceCheck"]["__typename"] == "ValidationFailed"
     many = await api.gql(employer.token, CHECK, {"occupations": [OCCUPATION] * 6})
     assert many["data"]["teamCompetenceCheck"]["__typename"] == "ValidationFailed"
+
+
+async def test_a_team_check_counts_the_claims_a_passport_calls_active(
+    api: Api, school: Partner, engine: AsyncEngine
+) -> None:
+    """The check's aggregate reads current claims by ``views.current``, the passport's by its
+    status: the two rules must agree on every kind of claim."""
+    from service import clock
+    from service.claims.views import claims_select, current
+    from service.models import Claim
+    from tests.test_claims_api import REVOKE, SUPERSEDE
+
+    insz = factories.insz()
+    await issue(api, school, factories.claim_input(insz))  # active
+    revoked = (await issue(api, school, factories.claim_input(insz, SQL)))["claim"]
+    await api.gql(school.token, REVOKE, {"input": {"claimId": revoked["id"], "reason": "wrong"}})
+    await issue(api, school, factories.claim_input(insz, EN, validUntil="2021-01-01"))  # expired
+    old = (await issue(api, school, factories.claim_input(insz, TEAM)))["claim"]
+    newer = {
+        k: v for k, v in factories.claim_input(insz).items() if k not in ("insz", "competenceUri")
+    }
+    await api.gql(school.token, SUPERSEDE, {"input": {**newer, "claimId": old["id"]}})
+    async with engine.connect() as conn:
+        citizen = await conn.scalar(
+            select(Claim.citizen_id).where(Claim.claim_id == uuid.UUID(old["id"]))
+        )
+        statuses = {
+            row.claim_id: row.status
+            for row in await conn.execute(
+                claims_select(Claim.citizen_id == citizen), {"today": clock.today()}
+            )
+        }
+        found = set(
+            await conn.scalars(
+                select(Claim.claim_id).where(Claim.citizen_id == citizen, current()),
+                {"today": clock.today()},
+            )
+        )
+    assert sorted(statuses.values()) == ["active", "active", "expired", "revoked", "superseded"]
+    assert found == {claim for claim, status in statuses.items() if status == "active"}
+
+
+async def test_a_planned_team_check_is_what_graphql_core_completes(
+    api: Api, school: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Competences and named people are completed by compiled plans (``PLANNED_TYPES``): the
+    answer is the one graphql-core gives field by field."""
+    import service.schema
+    from service.schema.passports import execution
+
+    employer = await hr(api)
+    team = await team_check(api, employer)
+    for i in range(6):
+        await member(
+            api, school, team, "NAMED" if i % 2 else "COUNTED", {PY: {}, SQL: OLD} if i else {}
+        )
+    target = await profile(
+        api,
+        employer,
+        [
+            {"competenceUri": PY, "minimumLevel": {"scale": "EQF", "level": "6"}},
+            {"competenceUri": SQL},
+            {"competenceUri": EN, "essential": False},
+        ],
+    )
+    plans: list[Any] = []
+
+    def recording(*args: Any) -> Any:
+        plans.append(execution.plan_for(*args))
+        return plans[-1]
+
+    monkeypatch.setattr(service.schema, "plan_for", recording)
+    planned = await check(api, employer, profile=target)
+    monkeypatch.setattr(service.schema, "PLANNED_TYPES", frozenset())
+    general = await check(api, employer, profile=target)
+    assert planned == general and planned["__typename"] == "TeamCompetenceCheck"
+    assert plans and all(plan is not None for plan in plans)

@@ -109,8 +109,9 @@ Mutation = merge_types(
 )
 
 
-# The roots of the subtrees completed by compiled plans: a passport, from any of its reads.
-PLANNED_TYPES = frozenset({"Passport"})
+# The roots of the subtrees completed by compiled plans: a passport, from any of its reads;
+# a team check's competences and named people (thousands of plain fields each answer).
+PLANNED_TYPES = frozenset({"Passport", "TeamCompetence", "TeamMember"})
 
 
 def expected_error(error: GraphQLError) -> bool:
