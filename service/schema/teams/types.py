@@ -251,10 +251,25 @@ class TeamMember:
         description="Where you named them in `identify`, if you did"
     )
     team_checks: list[strawberry.ID]
-    requirements: list[TeamMemberRequirement]
-    gaps: list[Competence] = strawberry.field(
+    member: strawberry.Private[checks.Member]
+
+    @strawberry.field
+    def requirements(self) -> list[TeamMemberRequirement]:
+        """Built when asked for only: a page of people has thousands."""
+        return [
+            TeamMemberRequirement(
+                competence=competence_type(target.competence),
+                essential=target.essential,
+                status=_status(status.value),
+            )
+            for target, status in self.member.statuses
+        ]
+
+    @strawberry.field(
         description="Essential competences below the level, only self-declared or missing"
     )
+    def gaps(self) -> list[Competence]:
+        return [competence_type(target.competence) for target in self.member.gaps]
 
 
 def member_type(view: checks.Member) -> TeamMember:
@@ -262,15 +277,7 @@ def member_type(view: checks.Member) -> TeamMember:
         passport_id=strawberry.ID(str(view.ref.citizen_id)),
         position=view.ref.position,
         team_checks=[strawberry.ID(str(t)) for t in view.team_check_ids],
-        requirements=[
-            TeamMemberRequirement(
-                competence=competence_type(target.competence),
-                essential=target.essential,
-                status=_status(status.value),
-            )
-            for target, status in view.statuses
-        ],
-        gaps=[competence_type(target.competence) for target in view.gaps],
+        member=view,
     )
 
 
