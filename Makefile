@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/passport_list.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/exports.py
+	$(BIN)/python bench/team_check.py
 
 contracts: $(STAMP)
 	$(BIN)/passport openapi

@@ -180,7 +180,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     occupations, skills = await _occupations(url)
     essential = await _essential_count(url, occupations)
     rng = random.Random(20)
-    staff = [factories.insz() for _ in range(args.staff)]
+    staff = sorted({factories.insz() for _ in range(args.staff * 2)})[: args.staff]  # distinct
     app = create_app(settings)
     results: dict[str, Any] = {**run_facts(1), "staff": args.staff, "occupations": occupations}
     async with app.router.lifespan_context(app):
