@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -236,6 +238,34 @@ def test_the_fewer_than_five_rule(named: int, counted: int, group: int, shown: i
     assert MIN_GROUP == 5
 
 
+def test_no_withheld_number_can_be_worked_out_from_the_rest() -> None:
+    """Secondary suppression: the six statuses add up to everyone, held + stale + not shared +
+    gap too, and the gap is its three statuses; in each, the withheld cells' counted-only
+    people are none or five or more together."""
+    from service.models.enums import TeamRequirementStatus as S
+    from service.teams.check import GAP, team_row
+
+    # nine counted-only people hold it, one lacks it: "missing" (1) is withheld, and so must
+    # "held" be, or 10 - 9 would give it away; the gap (the one missing) goes with it
+    people: dict[Any, tuple[int, int]] = {
+        S.HELD: (0, 9),
+        S.STALE: (0, 0),
+        S.BELOW_LEVEL: (0, 0),
+        S.SELF_DECLARED: (0, 0),
+        S.NOT_SHARED: (0, 0),
+        S.MISSING: (0, 1),
+        GAP: (0, 1),
+    }
+    row = team_row(people, 10)
+    assert {cell for cell, n in row.items() if n.count is None} == {S.HELD, S.MISSING, GAP}
+    # nobody withheld: nothing more to do
+    people = {**people, S.HELD: (0, 5), S.MISSING: (0, 5), GAP: (0, 5)}
+    assert all(n.count is not None for n in team_row(people, 10).values())
+    # only named people (no counted-only ones): a small number is withheld, nothing else
+    named = {cell: (0, 0) for cell in people} | {S.HELD: (3, 0), S.MISSING: (7, 0), GAP: (7, 0)}
+    assert {cell for cell, n in team_row(named, 0).items() if n.count is None} == {S.HELD}
+
+
 async def test_named_and_counted_staff_against_a_profile(api: Api, school: Partner) -> None:
     employer = await hr(api)
     team = await team_check(api, employer)
@@ -270,22 +300,29 @@ async def test_named_and_counted_staff_against_a_profile(api: Api, school: Partn
     assert list(found) == [PY, SQL, EN]  # essential first
     python = found[PY]
     assert python["minimumLevel"]["level"] == "5"
-    assert python["held"] == {"count": 9, "fewerThanFive": False, "named": 4, "atLeast": 9}
     assert python["missing"] == {"count": 0, "fewerThanFive": False, "named": 0, "atLeast": 0}
-    # the one counted-only person who shares no Python: it rests on one person
-    assert python["notShared"] == {"count": None, "fewerThanFive": True, "named": 0, "atLeast": 0}
+    # one named below the level, one stale: fewer than five each
     assert python["belowLevel"] == {"count": None, "fewerThanFive": True, "named": 1, "atLeast": 1}
     assert python["stale"]["count"] is None and python["stale"]["atLeast"] == 1
+    # the one counted-only person who shares no Python: it rests on one person
+    assert python["notShared"] == {"count": None, "fewerThanFive": True, "named": 0, "atLeast": 0}
+    # and since the six numbers add up to everyone, 9 holding it would tell that one
+    # counted-only person is among the three withheld: held is withheld too
+    assert python["held"] == {"count": None, "fewerThanFive": True, "named": 4, "atLeast": 4}
     sql = found[SQL]
-    assert sql["missing"] == {"count": 9, "fewerThanFive": False, "named": 4, "atLeast": 9}
     assert sql["held"] == {"count": None, "fewerThanFive": True, "named": 2, "atLeast": 2}
+    # 9 miss it (4 named, 5 counted only), but shown with everything else it would give away
+    # the one counted-only person who did not share it: withheld, with the gap
+    assert sql["missing"] == {"count": None, "fewerThanFive": True, "named": 4, "atLeast": 4}
+    assert sql["gap"]["count"] is None and sql["notShared"]["count"] is None
+    assert sql["stale"]["count"] == 0 and sql["belowLevel"]["count"] == 0
     english = found[EN]
     assert not english["essential"]
     assert english["held"] == {"count": 6, "fewerThanFive": False, "named": 0, "atLeast": 6}
-    assert english["missing"]["count"] == 6
+    assert english["missing"]["count"] == 6 and english["gap"]["count"] == 6
     # the largest gaps first, by what may be shown of them
-    assert [g["competence"]["uri"] for g in result["largestGaps"]] == [SQL, EN, PY]
-    assert [g["gap"]["atLeast"] for g in result["largestGaps"]] == [9, 6, 1]
+    assert [g["competence"]["uri"] for g in result["largestGaps"]] == [EN, SQL, PY]
+    assert [g["gap"]["atLeast"] for g in result["largestGaps"]] == [6, 4, 1]
     # named people: each their own result, nobody counted-only
     listed = people(result)
     assert len(listed) == 6 and not result["people"]["pageInfo"]["hasNextPage"]
@@ -703,3 +740,47 @@ async def test_a_planned_team_check_is_what_graphql_core_completes(
     general = await check(api, employer, profile=target)
     assert planned == general and planned["__typename"] == "TeamCompetenceCheck"
     assert plans and all(plan is not None for plan in plans)
+
+
+def _compositions(total: int, parts: int) -> Any:
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total + 1):
+        for rest in _compositions(total - first, parts - 1):
+            yield (first, *rest)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    counted=st.lists(st.integers(0, 3), min_size=6, max_size=6).filter(
+        lambda c: MIN_GROUP <= sum(c) <= 10
+    ),
+    named=st.lists(st.integers(0, 6), min_size=6, max_size=6),
+)
+def test_what_is_shown_never_pins_down_a_few_counted_only_people(
+    counted: list[int], named: list[int]
+) -> None:
+    """Brute force over every way the counted-only people could be spread over the six
+    statuses: whatever the answer shows, no withheld number's counted-only part is pinned to
+    1 to 4 people."""
+    from service.models.enums import TeamRequirementStatus as S
+    from service.teams.check import GAP, SHOWN_STATUSES, team_row
+
+    cells = list(SHOWN_STATUSES)
+    gap_of = (S.BELOW_LEVEL, S.SELF_DECLARED, S.MISSING)
+    people: dict[Any, tuple[int, int]] = {
+        cell: (n, c) for cell, n, c in zip(cells, named, counted, strict=True)
+    }
+    people[GAP] = (sum(people[c][0] for c in gap_of), sum(people[c][1] for c in gap_of))
+    row = team_row(people, sum(counted))
+    shown = {cell: n.count for cell, n in row.items() if n.count is not None}
+    possible: dict[Any, set[int]] = {cell: set() for cell in row if cell not in shown}
+    for spread in _compositions(sum(counted), 6):
+        candidate = dict(zip(cells, spread, strict=True))
+        candidate[GAP] = sum(candidate[c] for c in gap_of)
+        if all(people[cell][0] + candidate[cell] == value for cell, value in shown.items()):
+            for cell in possible:
+                possible[cell].add(candidate[cell])
+    for cell, values in possible.items():
+        assert not (len(values) == 1 and 0 < min(values) < MIN_GROUP), (cell, values, row)

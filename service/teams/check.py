@@ -14,8 +14,9 @@ shows as "fewer than 5". Named people's own results are visible, so subtracting 
 team number would leave the counted-only people's part: that part must itself rest on five or
 more of them, or none. So whenever the counted-only people in a number, or in the whole check,
 are between one and four, the number is withheld (and only the named people in it, whom the
-organisation sees anyway, are given as a lower bound). The plan is weighed with what the
-answer may show, never with a withheld number.
+organisation sees anyway, are given as a lower bound). A competence's numbers add up to known
+totals, so ``team_row`` withholds more of them until no withheld one can be worked out from
+the rest. The plan is weighed with what the answer may show, never with a withheld number.
 
 Every person's part is a read of their passport under their own grant: each is in their access
 log (one statement for all), under their shared lock (one statement), and the claims of all
@@ -27,7 +28,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -121,6 +122,60 @@ def team_count(named: int, counted: int, counted_group: int) -> TeamCount:
         counted_group > 0 and (counted_group < MIN_GROUP or 0 < counted < MIN_GROUP)
     )
     return TeamCount(None if withheld else total, named, withheld)
+
+
+GAP = "gap"  # a competence's row: its six statuses and the gap (below level + declared + missing)
+Cell = Status | str
+# What the answer also tells of a row, so what a withheld number could be worked out from:
+# (a total, its parts). The six statuses add up to everyone in the check, and so do held,
+# stale, not shared and the gap (None: a total the answer states); the gap is its three
+# statuses.
+_SUMS: tuple[tuple[Cell | None, frozenset[Cell]], ...] = (
+    (None, frozenset(SHOWN_STATUSES)),
+    (None, frozenset({Status.HELD, Status.STALE, Status.NOT_SHARED, GAP})),
+    (GAP, frozenset({Status.BELOW_LEVEL, Status.SELF_DECLARED, Status.MISSING})),
+)
+
+
+def team_row(people: Mapping[Cell, tuple[int, int]], counted_group: int) -> dict[Cell, TeamCount]:
+    """A competence's numbers (each cell: named and counted-only people) through
+    ``team_count``, then withheld further until none can be worked out from the rest: in each
+    of ``_SUMS``, what the shown cells give away about the withheld ones (their sum, or a
+    withheld total whose parts are all shown) must rest on no counted-only people or on five or
+    more; else the smallest shown cell with counted-only people is withheld too. So nobody
+    counted only is singled out by subtracting either."""
+    row = {
+        cell: team_count(named, counted, counted_group) for cell, (named, counted) in people.items()
+    }
+    if counted_group < MIN_GROUP:  # nobody counted only: nothing to protect; fewer: all withheld
+        return row
+    hidden = {cell for cell, number in row.items() if number.count is None}
+
+    def counted(cells: Iterable[Cell]) -> int:
+        return sum(people[cell][1] for cell in cells)
+
+    changed = bool(hidden)
+    while changed:
+        changed = False
+        for total, parts in _SUMS:
+            hidden_parts = parts & hidden
+            if total is not None and total in hidden:
+                exposed = counted([total]) if not hidden_parts else 0  # else: no new sum
+            else:
+                exposed = counted(hidden_parts)
+            if 0 < exposed < MIN_GROUP:
+                cells = parts | ({total} if total is not None else set())
+                shown = sorted(
+                    cells - hidden,
+                    key=lambda cell: (people[cell][1] == 0, people[cell][1], str(cell)),
+                )
+                if shown:
+                    hidden.add(shown[0])
+                    changed = True
+    return {
+        cell: TeamCount(None, number.named, True) if cell in hidden else number
+        for cell, number in row.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -404,9 +459,13 @@ def _team(
                 held += raw[status][named]
             raw[Status.MISSING][named] = shared - held
             raw[Status.NOT_SHARED][named] = headcount[named] - shared
-        counts = {s: team_count(raw[s][True], raw[s][False], group) for s in SHOWN_STATUSES}
-        gap = team_count(sum(raw[s][True] for s in GAPS), sum(raw[s][False] for s in GAPS), group)
-        result.append(TeamCompetence(target, counts, gap))
+        people: dict[Cell, tuple[int, int]] = {
+            s: (raw[s][True], raw[s][False]) for s in SHOWN_STATUSES
+        }
+        people[GAP] = (sum(raw[s][True] for s in GAPS), sum(raw[s][False] for s in GAPS))
+        numbers = team_row(people, group)
+        gap = numbers.pop(GAP)
+        result.append(TeamCompetence(target, {Status(s): n for s, n in numbers.items()}, gap))
         if target.essential:
             sharing_named = whole_named | named_sharing.get(cid, set())
             gap_sets[cid] = sharing_named - tally.covered.get(cid, set())
