@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 
@@ -39,16 +39,36 @@ class TeamQueries:
     async def team_competence_check(
         self,
         info: Info,
-        occupation_uris: list[str] | None = None,
-        profile_id: strawberry.ID | None = None,
-        team_checks: list[strawberry.ID] | None = None,
-        identify: list[CitizenRef] | None = None,
-        stale_after_years: int | None = None,
+        occupation_uris: Annotated[
+            list[str] | None,
+            strawberry.argument(description="1 to 5 ESCO occupations; or give profileId"),
+        ] = None,
+        profile_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="One of your organisation's competence profiles"),
+        ] = None,
+        team_checks: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(
+                description="The staff filter: which of your open team checks (all if omitted)"
+            ),
+        ] = None,
+        identify: Annotated[
+            list[CitizenRef] | None,
+            strawberry.argument(
+                description="Up to 1,000 people (national number or passport id) to find "
+                "among the named ones: listed in `identified` with their position here"
+            ),
+        ] = None,
+        stale_after_years: Annotated[
+            int | None,
+            strawberry.argument(description="Verified but not used for longer: STALE"),
+        ] = None,
         lang: Language = Language.NL,
-        plan_size: int = 5,
+        plan_size: Annotated[
+            int, strawberry.argument(description="Steps in the deployability plan, 1 to 10")
+        ] = 5,
     ) -> TeamCompetenceCheckResult:
-        """``teamChecks`` is the staff filter: which of your open team checks (all if omitted).
-        ``identify`` names people (by INSZ or passport id) to find among the named ones."""
         ctx = info.context
         years = ctx.settings.stale_after_years if stale_after_years is None else stale_after_years
         try:
