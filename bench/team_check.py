@@ -381,6 +381,9 @@ async def _plain(
             r["id"]
             for r in await conn.fetch("SELECT id FROM competences WHERE uri = ANY($1)", skills)
         ]
+        # Planned for its arrays each run, as the check's own statement is (a generic plan,
+        # PostgreSQL's choice after five runs, is several times slower for both).
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
         statement = await conn.prepare(PLAIN)
         for _ in range(3):
             await statement.fetch(citizens, ids)

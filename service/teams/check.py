@@ -29,10 +29,10 @@ import bisect
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -194,10 +194,9 @@ class TeamCompetence:
     gap: TeamCount  # below the level, only self-declared, or missing
 
 
-@dataclass(frozen=True)
-class MemberRef:
+class MemberRef(NamedTuple):
     """A named person: by passport id, and by their position in the ``identify`` list when
-    the organisation named them there."""
+    the organisation named them there. (A tuple: a plan lists thousands.)"""
 
     citizen_id: uuid.UUID
     position: int | None
@@ -222,24 +221,38 @@ class PlanStep:
     helps: list[MemberRef]  # the named people with a gap it closes, by passport id
 
 
-@dataclass
+@dataclass(slots=True)
 class _Person:
+    """One person in the check, with all their consents to it (several add up, like grants).
+    Lean: a check holds thousands, and what it allocates sets the garbage collector going."""
+
     citizen_id: uuid.UUID
-    named: bool = False
-    whole: bool = False
-    scope: set[int] = field(default_factory=set)
-    grant_ids: list[uuid.UUID] = field(default_factory=list)
-    team_check_ids: set[uuid.UUID] = field(default_factory=set)
+    named: bool
+    whole: bool
+    scope: frozenset[int]  # the chosen competences, when not the whole passport
+    grant_ids: tuple[uuid.UUID, ...]
+    team_check_ids: tuple[uuid.UUID, ...]
+
+    @classmethod
+    def of(cls, consent: TeamConsent) -> _Person:
+        return cls(
+            consent.citizen_id,
+            consent.disclosure is TeamDisclosure.NAMED,
+            consent.competence_ids is None,
+            consent.competence_ids or frozenset(),
+            (consent.grant_id,),
+            (consent.team_check_id,),
+        )
 
     def add(self, consent: TeamConsent) -> None:
-        """Several consents of one person (to several team checks) add up, like grants."""
         self.named |= consent.disclosure is TeamDisclosure.NAMED
         if consent.competence_ids is None:
             self.whole = True
         else:
             self.scope |= consent.competence_ids
-        self.grant_ids.append(consent.grant_id)
-        self.team_check_ids.add(consent.team_check_id)
+        self.grant_ids += (consent.grant_id,)
+        if consent.team_check_id not in self.team_check_ids:
+            self.team_check_ids += (consent.team_check_id,)
 
     def shares(self, competence_id: int) -> bool:
         return self.whole or competence_id in self.scope
@@ -395,16 +408,20 @@ async def _run(
         "scoped_competences": [competence for _, competence in pairs],
     }
     connection = await session.connection()
-    # Planned for these arrays each time: PostgreSQL's generic plan for a prepared statement
-    # (its choice after five runs) guesses their sizes and runs this two to three times slower.
-    await connection.exec_driver_sql(_CUSTOM_PLANS)
+    await connection.exec_driver_sql(_SETTINGS)
     rows = await connection.exec_driver_sql(
         sql, tuple(values[n] if n in values else defaults[n] for n in names)
     )
     return [tuple(row) for row in rows]
 
 
-_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+# For this transaction only: planned for these arrays each time (PostgreSQL's generic plan for
+# a prepared statement, its choice after five runs, guesses their sizes and runs this two to
+# three times slower), and memory enough for its two aggregates over every claim not to spill.
+_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('work_mem', '16MB', true)"
+)
 
 
 @dataclass(frozen=True)
@@ -625,7 +642,11 @@ async def team_competence_check(
     positions = await _identified(session, hmac_key, identify)
     by_citizen: dict[uuid.UUID, _Person] = {}
     for consent in await team_consents(session, organisation_id, [t.id for t in teams]):
-        by_citizen.setdefault(consent.citizen_id, _Person(consent.citizen_id)).add(consent)
+        known = by_citizen.get(consent.citizen_id)
+        if known is None:
+            by_citizen[consent.citizen_id] = _Person.of(consent)
+        else:
+            known.add(consent)
     if len(by_citizen) > MAX_STAFF:
         raise ValidationFailed.one(
             "teamChecks", f"more than {MAX_STAFF} people: check fewer at once", "too_many"
