@@ -183,12 +183,22 @@ def import_esco_command(
         raise typer.BadParameter(str(exc), param_hint="DIRECTORY") from None
 
 
+# A registered client's development token: the one scope its kind uses.
+CLIENT_TOKEN_SCOPES = {
+    "partner": "claims:write",
+    "reader": "passports:read",
+    "endorser": "claims:endorse",
+}
+
+
 @app.command()
 def token(
-    kind: Annotated[str, typer.Argument(help="citizen | partner | reader | admin | demo")],
+    kind: Annotated[
+        str, typer.Argument(help="citizen | partner | reader | endorser | admin | demo")
+    ],
     insz: Annotated[str | None, typer.Option(help="citizen: the national number")] = None,
     client_id: Annotated[
-        str | None, typer.Option(help="partner/reader: registered client_id")
+        str | None, typer.Option(help="partner/reader/endorser: registered client_id")
     ] = None,
     minutes: Annotated[
         int | None,
@@ -222,10 +232,10 @@ def token(
         if not insz:
             raise typer.BadParameter("--insz is required for a citizen token")
         minted = mint_dev_token(key, settings, subject=insz, lifetime=lifetime)
-    elif kind in ("partner", "reader"):
+    elif kind in CLIENT_TOKEN_SCOPES:
         if not client_id:
             raise typer.BadParameter("--client-id is required (register it first as admin)")
-        scope = "claims:write" if kind == "partner" else "passports:read"
+        scope = CLIENT_TOKEN_SCOPES[kind]
         minted = mint_dev_token(
             key, settings, subject=client_id, client_id=client_id, scopes=[scope], lifetime=lifetime
         )
@@ -234,7 +244,7 @@ def token(
             key, settings, subject="dev-admin", scopes=["admin"], lifetime=lifetime
         )
     else:
-        raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
+        raise typer.BadParameter("kind must be citizen, partner, reader, endorser, admin or demo")
     _echo(minted)
 
 

@@ -392,3 +392,21 @@ async def test_an_export_carries_the_endorsements_readers_may_see(
     assert report["verified"] is False
     page = await api.http.get(f"/v/{code}?lang=en")
     assert page.status_code == 200 and "Endorsement of" in page.text
+
+
+def test_a_development_token_for_an_endorsing_client(tmp_path: Any, monkeypatch: Any) -> None:
+    import jwt
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+    from service.settings import get_settings
+
+    monkeypatch.setenv("PASSPORT_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        minted = CliRunner().invoke(cli, ["token", "endorser", "--client-id", "coach-1"])
+    finally:
+        get_settings.cache_clear()
+    assert minted.exit_code == 0, minted.output
+    claims = jwt.decode(minted.output.strip(), options={"verify_signature": False})
+    assert claims["scope"] == "claims:endorse" and claims["client_id"] == "coach-1"
