@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/career.py
 	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/wallet.py
+	$(BIN)/python bench/team_check.py
 
 contracts: $(STAMP)
 	$(BIN)/passport openapi

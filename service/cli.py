@@ -233,12 +233,22 @@ def import_signals_command(
     raise typer.Exit(code)
 
 
+# A registered client's development token: the one scope its kind uses.
+CLIENT_TOKEN_SCOPES = {
+    "partner": "claims:write",
+    "reader": "passports:read",
+    "endorser": "claims:endorse",
+}
+
+
 @app.command()
 def token(
-    kind: Annotated[str, typer.Argument(help="citizen | partner | reader | admin | demo")],
+    kind: Annotated[
+        str, typer.Argument(help="citizen | partner | reader | endorser | admin | demo")
+    ],
     insz: Annotated[str | None, typer.Option(help="citizen: the national number")] = None,
     client_id: Annotated[
-        str | None, typer.Option(help="partner/reader: registered client_id")
+        str | None, typer.Option(help="partner/reader/endorser: registered client_id")
     ] = None,
     minutes: Annotated[
         int | None,
@@ -265,11 +275,11 @@ def token(
                 "longer than PASSPORT_OIDC_MAX_TOKEN_LIFETIME_SECONDS", param_hint="--minutes"
             )
         lifetime = timedelta(minutes=minutes)
-    if kind not in ("citizen", "partner", "reader", "admin", "demo"):
-        raise typer.BadParameter("kind must be citizen, partner, reader, admin or demo")
+    if kind not in ("citizen", "admin", "demo", *CLIENT_TOKEN_SCOPES):
+        raise typer.BadParameter("kind must be citizen, partner, reader, endorser, admin or demo")
     if kind == "citizen":
         insz = _valid_insz(insz)
-    if kind in ("partner", "reader") and not client_id:
+    if kind in CLIENT_TOKEN_SCOPES and not client_id:
         raise typer.BadParameter("--client-id is required (register it first as admin)")
     data_dir, key = _dev_key(settings)
     if kind == "demo":
@@ -283,8 +293,8 @@ def token(
         return
     if kind == "citizen":
         minted = mint_dev_token(key, settings, subject=str(insz), lifetime=lifetime)
-    elif kind in ("partner", "reader"):
-        scope = Scope.CLAIMS_WRITE if kind == "partner" else Scope.PASSPORTS_READ
+    elif kind in CLIENT_TOKEN_SCOPES:
+        scope = Scope(CLIENT_TOKEN_SCOPES[kind])
         _check_clients(settings, data_dir, {str(client_id): [scope]})
         minted = mint_dev_token(
             key,

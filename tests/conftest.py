@@ -205,7 +205,12 @@ async def make_partner(
     )
     assert "id" in body["data"]["registerClient"], body
     token_scopes = [
-        {"CLAIMS_WRITE": "claims:write", "PASSPORTS_READ": "passports:read"}[s] for s in scopes
+        {
+            "CLAIMS_WRITE": "claims:write",
+            "PASSPORTS_READ": "passports:read",
+            "CLAIMS_ENDORSE": "claims:endorse",
+        }[s]
+        for s in scopes
     ]
     return Partner(uuid.UUID(org_id), client_id, api.client(client_id, *token_scopes), name)
 

@@ -82,6 +82,14 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
             # the name the citizen chose for their exports: theirs to change
             ("citizen_settings", "export_name"),
             ("citizen_settings", "updated_at"),
+            # the citizen hides an endorsement, its endorser revokes it
+            ("claim_endorsements", "hidden_at"),
+            ("claim_endorsements", "revocation_reason"),
+            ("claim_endorsements", "revoked_at"),
+            *(
+                ("competence_profiles", column)
+                for column in ("archived_at", "name", "requirements", "updated_at")
+            ),  # an organisation's profiles, not personal
             ("competence_wants", "stance"),
             ("competence_wants", "updated_at"),
             # an offer to the citizen's wallet: wrong transaction codes counted, redeemed once
@@ -90,6 +98,7 @@ async def test_no_table_lets_the_application_delete(engine: AsyncEngine) -> None
             *(("learning_opportunities", column) for column in catalogue),
             ("legal_bases", "revoked_at"),
             ("organisations", "status"),
+            ("team_checks", "closed_at"),
             ("wallet_nonces", "used_at"),  # a key proof's nonce, spent once
             *(
                 ("webhook_deliveries", column)

@@ -14,6 +14,7 @@ LOOKUPS = {
     "credential_offer_codes": "code_hash",  # a wallet's pre-authorized code hash -> offer
     "wallet_access_tokens": "token_hash",  # a wallet's access token hash -> offer
     "work_experience_refs": "organisation_id",  # an employer's idempotency key -> record
+    "endorsement_refs": "organisation_id",  # an endorser's idempotency key -> endorsement
 }
 INDEXES = """
 SELECT c.relname AS table_name, i.relname AS index_name, ix.indisprimary AS is_primary,

@@ -13,7 +13,7 @@ need the rows (the chain head, a retry under a taken key, a claim already supers
 Both run as the caller (SECURITY INVOKER): the application's role needs no new right.
 
 Revision ID: 0012_write_path
-Revises: 0009_career
+Revises: 0010_team_endorsements
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012_write_path"
-down_revision: str | None = "0009_career"
+down_revision: str | None = "0010_team_endorsements"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -33,7 +33,8 @@ RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp
 AS $$
--- p_event: {id, type, at, payload, middle, tail, audience, body_head, body_tail}. The hash is
+-- p_event: {id, type, at, payload, middle, tail, audience, body_head, body_tail}; a body
+-- without a tail names no passport (the citizen's id goes between head and tail). The hash is
 -- SHA-256 over the previous hash and '{"citizenId":"' || citizen || middle || seq || tail,
 -- which is the event's RFC 8785 form (service/events/chain.py makes middle and tail). The
 -- caller holds the citizen lock, so seq has no gap or fork.
@@ -58,7 +59,9 @@ BEGIN
       (subscription_id, citizen_id, seq, event_id, event_type, body, created_at,
        next_attempt_at)
     SELECT s.id, p_citizen, v_seq, (p_event->>'id')::uuid, p_event->>'type',
-           (p_event->>'body_head') || p_citizen::text || (p_event->>'body_tail'),
+           CASE WHEN p_event ? 'body_tail'
+                THEN (p_event->>'body_head') || p_citizen::text || (p_event->>'body_tail')
+                ELSE p_event->>'body_head' END,
            (p_event->>'at')::timestamptz, (p_event->>'at')::timestamptz
       FROM webhook_subscriptions s
      WHERE s.organisation_id = (p_event->>'audience')::uuid AND s.disabled_at IS NULL

@@ -28,11 +28,20 @@ def require_reader(principal: Principal) -> uuid.UUID:
     return principal.organisation_id
 
 
+def require_endorser(principal: Principal) -> uuid.UUID:
+    """A client endorsing other organisations' claims, as its own organisation only."""
+    if not principal.has(Scope.CLAIMS_ENDORSE) or principal.organisation_id is None:
+        raise NotAuthorized("this operation needs the claims:endorse scope")
+    return principal.organisation_id
+
+
+ORGANISATION_SCOPES = (Scope.CLAIMS_WRITE, Scope.PASSPORTS_READ, Scope.CLAIMS_ENDORSE)
+
+
 def require_organisation(principal: Principal) -> uuid.UUID:
-    """Any organisation's client, writer or reader: e.g. to hear of its claims or grants."""
-    if principal.organisation_id is None or not (
-        principal.has(Scope.CLAIMS_WRITE) or principal.has(Scope.PASSPORTS_READ)
-    ):
+    """Any organisation's client, writer, reader or endorser: e.g. to hear of its claims,
+    endorsements or grants, or to manage its team checks and profiles."""
+    if principal.organisation_id is None or not any(map(principal.has, ORGANISATION_SCOPES)):
         raise NotAuthorized("this operation needs an organisation's client")
     return principal.organisation_id
 

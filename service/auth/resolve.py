@@ -34,7 +34,7 @@ from service.models.enums import ClientStatus, OrganisationStatus, PrincipalKind
 from service.organisations.service import CLIENT_ID
 from service.settings import Settings
 
-CLIENT_SCOPES = frozenset({Scope.CLAIMS_WRITE.value, Scope.PASSPORTS_READ.value, Scope.ADMIN.value})
+CLIENT_SCOPES = frozenset(scope.value for scope in Scope)
 # Built once: every request runs it, and building a statement costs more than running it.
 _ACTIVE_CLIENT = (
     select(ApiClient.id, ApiClient.scopes, Organisation.id, Organisation.kind)
@@ -135,7 +135,7 @@ async def _registered_client(
         PrincipalKind.ADMIN
         if Scope.ADMIN.value in scopes
         else PrincipalKind.PARTNER
-        if Scope.CLAIMS_WRITE.value in scopes
+        if Scope.CLAIMS_WRITE.value in scopes or Scope.CLAIMS_ENDORSE.value in scopes
         else PrincipalKind.READER
     )
     return Principal(

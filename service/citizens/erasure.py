@@ -1,16 +1,19 @@
 """The right to erasure (GDPR art. 17): what is removed, what stays, and why.
 
-Erased, all of it, at once, in one transaction (``passport_erase_citizen`` in migration 0003,
-the only way the application can delete anything):
+Erased, all of it, at once, in one transaction (``passport_erase_citizen``, newest in migration
+0010, the only way the application can delete anything):
 
-- every claim about the citizen, organisations' and self-declared, with its revocations and
-  idempotency keys. No claim is kept "because the law requires it": this service is a
-  portfolio the citizen controls, not the register of record of any competence. Whoever must
-  keep a record by law keeps it in its own register (a school's diplomas in the LED database,
-  VDAB its guidance files, an EVC centre its certificates) and can issue the claim again;
+- every claim about the citizen, organisations' and self-declared, with its revocations, its
+  endorsements (with the endorsers' idempotency keys) and its idempotency keys. No claim is
+  kept "because the law requires it": this service is a portfolio the citizen controls, not
+  the register of record of any competence. Whoever must keep a record by law keeps it in its
+  own register (a school's diplomas in the LED database, VDAB its guidance files, an EVC centre
+  its certificates) and can issue the claim again;
 - the event hash chain (it describes those claims and grants; other citizens' chains are
   separate and keep verifying);
-- grants and share links, the national number's keyed hash, and the citizen row itself;
+- grants (team-check consents among them) and share links, the national number's keyed hash,
+  and the citizen row itself; every status position of their exports, endorsements' included,
+  reads as revoked;
 - what the citizen wants (stances, career goals) and their work history, the employers'
   records of it and those employers' idempotency keys for it (an employer's record is a
   statement about the citizen, kept in their portfolio like a claim);

@@ -18,6 +18,7 @@ from service.citizens.service import export_name, own_citizen_id, share_citizen_
 from service.claims.views import ClaimView, load_claims
 from service.consent.service import GrantView, citizen_grants
 from service.credentials.exports import ExportSummary, exports_of
+from service.endorsements.views import EndorsementView
 from service.models import CitizenEvent, Claim, CredentialOffer
 from service.models.enums import AccessBasis
 from service.passports.access_log import AccessLogEntry, load_access_log
@@ -65,6 +66,32 @@ def claim_document(claim: ClaimView) -> dict[str, Any]:
         "revocation": None
         if claim.revoked_at is None
         else {"reason": claim.revocation_reason, "revokedAt": claim.revoked_at.isoformat()},
+        "endorsements": [_endorsement_document(e) for e in claim.endorsements],
+    }
+
+
+def _endorsement_document(endorsement: EndorsementView) -> dict[str, Any]:
+    """Every endorsement of the citizen's claims, hidden and revoked ones too."""
+    endorser = endorsement.endorser
+    return {
+        "id": str(endorsement.endorsement_id),
+        "endorser": {
+            "organisationId": str(endorser.id),
+            "name": endorser.name,
+            "kind": endorser.kind,
+            "clientId": endorser.client_id,
+            "role": endorsement.endorser_role,
+        },
+        "statement": endorsement.statement,
+        "endorsedAt": endorsement.endorsed_at.isoformat(),
+        "status": endorsement.status.value,
+        "revocation": None
+        if endorsement.revoked_at is None
+        else {
+            "reason": endorsement.revocation_reason,
+            "revokedAt": endorsement.revoked_at.isoformat(),
+        },
+        "hiddenAt": endorsement.hidden_at.isoformat() if endorsement.hidden_at else None,
     }
 
 
@@ -91,6 +118,10 @@ def _grant_document(grant: GrantView) -> dict[str, Any]:
         "status": grant.status.value,
         "includeWants": grant.include_wants,
         "includeWorkHistory": grant.include_work_history,
+        "teamCheck": None
+        if grant.team_check is None
+        else {"id": str(grant.team_check.id), "name": grant.team_check.name},
+        "disclosure": grant.disclosure.value if grant.disclosure else None,
     }
 
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select, tuple_, update
@@ -27,16 +27,17 @@ from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import ConceptUri
 from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event
-from service.events.outbox import grant_notice
+from service.events.outbox import Notice, grant_notice
 from service.events.payloads import grant_payload
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
-from service.models import AccessGrant, Organisation, ShareLink
+from service.models import AccessGrant, Organisation, ShareLink, TeamCheck
 from service.models.enums import (
     EventType,
     GranteeKind,
     GrantStatus,
     OrganisationStatus,
     PrincipalKind,
+    TeamDisclosure,
 )
 from service.pagination import decode_cursor, encode_cursor
 from service.taxonomy.search import CompetenceRef, competences_by_id, competences_by_uri
@@ -52,6 +53,24 @@ MAX_GRANT_COMPETENCES = 500
 def one_year_after(moment: datetime) -> datetime:
     """The longest a grant may run."""
     return clock.add_years(moment, 1)
+
+
+def check_term(expires_at: datetime, now: datetime) -> None:
+    """Every grant runs at least five minutes and at most a year. Checked when the grant is
+    made, not when a retry of it arrives: a faithful retry after the expiry still returns the
+    grant it made."""
+    if not now + MIN_GRANT_TERM <= expires_at <= one_year_after(now):
+        raise ValidationFailed.one(
+            "input.expiresAt",
+            "must be at least five minutes and at most one year from now",
+            "invalid_term",
+        )
+
+
+def zoned(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone offset")
+    return value
 
 
 class GrantInput(BaseModel):
@@ -83,19 +102,10 @@ class GrantInput(BaseModel):
     @field_validator("expires_at")
     @classmethod
     def _zoned(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone offset")
-        return value
+        return zoned(value)
 
     def check_term(self, now: datetime) -> None:
-        """Checked when the grant is made, not when a retry of it arrives: a faithful retry
-        after the expiry still returns the grant it made."""
-        if not now + MIN_GRANT_TERM <= self.expires_at <= one_year_after(now):
-            raise ValidationFailed.one(
-                "input.expiresAt",
-                "must be at least five minutes and at most one year from now",
-                "invalid_term",
-            )
+        check_term(self.expires_at, now)
 
     @model_validator(mode="after")
     def _grantee(self) -> Self:
@@ -126,6 +136,12 @@ class OrganisationRef:
 
 
 @dataclass(frozen=True)
+class TeamCheckRef:
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True)
 class GrantView:
     grant_id: uuid.UUID
     citizen_id: uuid.UUID
@@ -139,6 +155,9 @@ class GrantView:
     status: GrantStatus
     include_wants: bool = False
     include_work_history: bool = False
+    # A consent to a team competence check: read by that check alone, never by a passport read.
+    team_check: TeamCheckRef | None = None
+    disclosure: TeamDisclosure | None = None
 
     @property
     def competence_ids(self) -> frozenset[int] | None:
@@ -162,6 +181,12 @@ def _active(at: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool]
     return (AccessGrant.revoked_at.is_(None), AccessGrant.expires_at > at)
 
 
+def _readable(at: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
+    """An active grant that a passport read may rely on: a consent to a team check is read by
+    that check alone (``team_consents``), so a counted-only person's passport stays unseen."""
+    return (*_active(at), AccessGrant.team_check_id.is_(None))
+
+
 def _status(row: AccessGrant, at: datetime) -> GrantStatus:
     if row.revoked_at is not None:
         return GrantStatus.REVOKED
@@ -171,8 +196,23 @@ def _status(row: AccessGrant, at: datetime) -> GrantStatus:
 _ORGANISATIONS = select(Organisation).where(Organisation.id.in_(bindparam("ids", expanding=True)))
 
 
-async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
-    """Grants with their organisations and competences, in two queries whatever their number."""
+_TEAM_CHECKS = select(TeamCheck.id, TeamCheck.name).where(
+    TeamCheck.id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def grant_views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[GrantView]:
+    """Grants with their organisations, competences and team checks, in at most three queries
+    whatever their number."""
+    team_ids = {row.team_check_id for row in rows if row.team_check_id is not None}
+    teams = (
+        {
+            team_id: TeamCheckRef(team_id, name)
+            for team_id, name in await session.execute(_TEAM_CHECKS, {"ids": list(team_ids)})
+        }
+        if team_ids
+        else {}
+    )
     org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
     orgs = (
         {
@@ -201,6 +241,8 @@ async def _views(session: AsyncSession, rows: Sequence[AccessGrant]) -> list[Gra
             status=_status(row, at),
             include_wants=row.include_wants,
             include_work_history=row.include_work_history,
+            team_check=teams.get(row.team_check_id) if row.team_check_id else None,
+            disclosure=TeamDisclosure(row.disclosure) if row.disclosure else None,
         )
         for row in rows
     ]
@@ -223,7 +265,10 @@ async def _grantee(session: AsyncSession, spec: GrantInput) -> uuid.UUID | None:
     return found
 
 
-async def _competence_ids(session: AsyncSession, uris: list[str] | None) -> list[int] | None:
+async def grant_competence_ids(
+    session: AsyncSession, uris: list[str] | None, field: str = "input.competenceUris"
+) -> list[int] | None:
+    """The ESCO skills a grant names, by id; None (the whole passport) for None."""
     if uris is None:
         return None
     found = await competences_by_uri(session, uris)
@@ -232,35 +277,64 @@ async def _competence_ids(session: AsyncSession, uris: list[str] | None) -> list
     ]
     if problems:
         raise ValidationFailed.one(
-            f"input.competenceUris.{problems[0]}",
+            f"{field}.{problems[0]}",
             "not an ESCO skill or knowledge concept",
             "unknown_competence",
         )
     return sorted({found[uri].id for uri in uris})
 
 
-async def grant_access(
-    session: AsyncSession, principal: Principal, hmac_key: bytes, data: Mapping[str, Any]
-) -> GrantOutcome:
-    spec = validate(GrantInput, data)
-    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
-    assert citizen_id is not None
-    await lock_citizen(session, citizen_id)
+async def earlier_grant(
+    session: AsyncSession, citizen_id: uuid.UUID, key: str, digest: bytes
+) -> GrantOutcome | None:
+    """What a request under an idempotency key already made: a faithful retry gets it back
+    (without a share link's secret), another request under the key is a conflict."""
     earlier = await session.scalar(
         select(AccessGrant).where(
-            AccessGrant.citizen_id == citizen_id, AccessGrant.request_key == spec.idempotency_key
+            AccessGrant.citizen_id == citizen_id, AccessGrant.request_key == key
         )
     )
-    if earlier is not None:
-        if earlier.request_digest != spec.digest():
-            raise Conflict(
-                "idempotencyKey was already used for a different grant", str(earlier.grant_id)
-            )
-        return GrantOutcome((await _views(session, [earlier]))[0], created=False, share_token=None)
-    now = clock.now()  # after the lock: created_at is never later than this check
-    spec.check_term(now)
-    organisation_id = await _grantee(session, spec)
-    competence_ids = await _competence_ids(session, spec.competence_uris)
+    if earlier is None:
+        return None
+    if earlier.request_digest != digest:
+        raise Conflict(
+            "idempotencyKey was already used for a different grant", str(earlier.grant_id)
+        )
+    return GrantOutcome((await grant_views(session, [earlier]))[0], created=False, share_token=None)
+
+
+def _notice(row: AccessGrant, **extra: Any) -> Notice | None:
+    """What the grantee organisation hears of a grant. A counted-only team consent names no
+    passport: the organisation must not learn who is among the counted."""
+    if row.organisation_id is None:
+        return None
+    notice = grant_notice(row.organisation_id, row.citizen_id, row.grant_id, **extra)
+    if row.team_check_id is None:
+        return notice
+    data = {**notice.data, "teamCheckId": str(row.team_check_id), "disclosure": row.disclosure}
+    if row.disclosure == TeamDisclosure.COUNTED.value:
+        data.pop("passportId")
+    return Notice(notice.audience, data)
+
+
+async def record_grant(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    *,
+    grantee_kind: GranteeKind,
+    organisation_id: uuid.UUID | None,
+    purpose: str,
+    competence_ids: list[int] | None,
+    expires_at: datetime,
+    request_key: str,
+    request_digest: bytes,
+    now: datetime,
+    team_check_id: uuid.UUID | None = None,
+    disclosure: TeamDisclosure | None = None,
+    include_wants: bool = False,
+    include_work_history: bool = False,
+) -> AccessGrant:
+    """A new grant and its event, under the citizen's lock (the caller holds it)."""
     active = await session.scalar(
         select(func.count()).where(AccessGrant.citizen_id == citizen_id, *_active(now))
     )
@@ -269,27 +343,21 @@ async def grant_access(
     row = AccessGrant(
         citizen_id=citizen_id,
         grant_id=uuid.uuid4(),
-        grantee_kind=spec.grantee_kind.value,
+        grantee_kind=grantee_kind.value,
         organisation_id=organisation_id,
-        purpose=spec.purpose,
+        purpose=purpose,
         competence_ids=competence_ids,
-        include_wants=spec.include_wants,
-        include_work_history=spec.include_work_history,
+        include_wants=include_wants,
+        include_work_history=include_work_history,
         created_at=now,
-        expires_at=spec.expires_at,
+        expires_at=expires_at,
         revoked_at=None,
-        request_key=spec.idempotency_key,
-        request_digest=spec.digest(),
+        request_key=request_key,
+        request_digest=request_digest,
+        team_check_id=team_check_id,
+        disclosure=disclosure.value if disclosure else None,
     )
     session.add(row)
-    token = None
-    if spec.grantee_kind is GranteeKind.LINK:
-        token = SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        session.add(
-            ShareLink(
-                secret_hash=share_token_hash(token), citizen_id=citizen_id, grant_id=row.grant_id
-            )
-        )
     await session.flush()
     await append_event(
         session,
@@ -300,21 +368,56 @@ async def grant_access(
             grantee_kind=row.grantee_kind,
             organisation_id=organisation_id,
             competence_ids=competence_ids,
-            expires_at=spec.expires_at,
-            include_wants=spec.include_wants,
-            include_work_history=spec.include_work_history,
+            expires_at=expires_at,
+            include_wants=include_wants,
+            include_work_history=include_work_history,
+            team_check_id=team_check_id,
+            disclosure=row.disclosure,
         ),
         now,
-        grant_notice(
-            organisation_id,
-            citizen_id,
-            row.grant_id,
-            expiresAt=spec.expires_at.astimezone(UTC).isoformat(),
-        )
-        if organisation_id is not None
-        else None,
+        _notice(row, expiresAt=expires_at.astimezone(UTC).isoformat()),
     )
-    return GrantOutcome((await _views(session, [row]))[0], created=True, share_token=token)
+    return row
+
+
+async def grant_access(
+    session: AsyncSession, principal: Principal, hmac_key: bytes, data: Mapping[str, Any]
+) -> GrantOutcome:
+    spec = validate(GrantInput, data)
+    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
+    assert citizen_id is not None
+    await lock_citizen(session, citizen_id)
+    earlier = await earlier_grant(session, citizen_id, spec.idempotency_key, spec.digest())
+    if earlier is not None:
+        return earlier
+    now = clock.now()  # after the lock: created_at is never later than this check
+    spec.check_term(now)
+    organisation_id = await _grantee(session, spec)
+    competence_ids = await grant_competence_ids(session, spec.competence_uris)
+    row = await record_grant(
+        session,
+        citizen_id,
+        grantee_kind=spec.grantee_kind,
+        organisation_id=organisation_id,
+        purpose=spec.purpose,
+        competence_ids=competence_ids,
+        expires_at=spec.expires_at,
+        request_key=spec.idempotency_key,
+        request_digest=spec.digest(),
+        now=now,
+        include_wants=spec.include_wants,
+        include_work_history=spec.include_work_history,
+    )
+    token = None
+    if spec.grantee_kind is GranteeKind.LINK:
+        token = SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session.add(
+            ShareLink(
+                secret_hash=share_token_hash(token), citizen_id=citizen_id, grant_id=row.grant_id
+            )
+        )
+        await session.flush()
+    return GrantOutcome((await grant_views(session, [row]))[0], created=True, share_token=token)
 
 
 async def revoke_access(
@@ -340,18 +443,16 @@ async def revoke_access(
         existing = await session.get(AccessGrant, (citizen_id, grant_id))
         if existing is None:
             raise NotFound("no grant with this id")
-        return (await _views(session, [existing]))[0]
+        return (await grant_views(session, [existing]))[0]
     await append_event(
         session,
         citizen_id,
         EventType.GRANT_REVOKED,
         {"grantId": str(grant_id)},
         now,
-        grant_notice(revoked.organisation_id, citizen_id, grant_id)
-        if revoked.organisation_id is not None
-        else None,
+        _notice(revoked),
     )
-    return (await _views(session, [revoked]))[0]
+    return (await grant_views(session, [revoked]))[0]
 
 
 async def citizen_grants(
@@ -366,7 +467,7 @@ async def citizen_grants(
         .where(AccessGrant.citizen_id == citizen_id)
         .order_by(AccessGrant.created_at.desc(), AccessGrant.grant_id.desc())
     )
-    return await _views(session, list(rows))
+    return await grant_views(session, list(rows))
 
 
 async def active_grants_of_many(
@@ -377,20 +478,77 @@ async def active_grants_of_many(
         select(AccessGrant).where(
             AccessGrant.citizen_id.in_(sorted(citizen_ids)),
             AccessGrant.organisation_id == organisation_id,
-            *_active(clock.now()),
+            *_readable(clock.now()),
         )
     )
     by_citizen: dict[uuid.UUID, list[GrantView]] = {}
-    for grant in await _views(session, list(rows)):
+    for grant in await grant_views(session, list(rows)):
         by_citizen.setdefault(grant.citizen_id, []).append(grant)
     return by_citizen
+
+
+class TeamConsent(NamedTuple):
+    """One active consent to a team check, as the check reads it (a tuple: a check reads
+    thousands)."""
+
+    citizen_id: uuid.UUID
+    grant_id: uuid.UUID
+    team_check_id: uuid.UUID
+    disclosure: TeamDisclosure
+    competence_ids: frozenset[int] | None  # None: the whole passport
+
+
+async def team_consents(
+    session: AsyncSession, organisation_id: uuid.UUID, team_check_ids: Sequence[uuid.UUID]
+) -> list[TeamConsent]:
+    """The active consents to these team checks of the organisation, right now (never
+    cached: a withdrawal counts from the next request on)."""
+    rows = await session.execute(
+        select(
+            AccessGrant.citizen_id,
+            AccessGrant.grant_id,
+            AccessGrant.team_check_id,
+            AccessGrant.disclosure,
+            AccessGrant.competence_ids,
+        ).where(
+            AccessGrant.team_check_id.in_(list(team_check_ids)),
+            AccessGrant.organisation_id == organisation_id,
+            *_active(clock.now()),
+        )
+    )
+    return [
+        TeamConsent(
+            citizen_id=row.citizen_id,
+            grant_id=row.grant_id,
+            team_check_id=row.team_check_id,
+            disclosure=TeamDisclosure(row.disclosure),
+            competence_ids=None if row.competence_ids is None else frozenset(row.competence_ids),
+        )
+        for row in rows
+    ]
+
+
+async def team_consent_counts(
+    session: AsyncSession, team_check_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[TeamDisclosure, int]]:
+    """Active consents per team check and disclosure: how many people, nobody named."""
+    rows = await session.execute(
+        select(AccessGrant.team_check_id, AccessGrant.disclosure, func.count())
+        .where(AccessGrant.team_check_id.in_(list(team_check_ids)), *_active(clock.now()))
+        .group_by(AccessGrant.team_check_id, AccessGrant.disclosure)
+    )
+    found: dict[uuid.UUID, dict[TeamDisclosure, int]] = {}
+    for team_check_id, disclosure, count in rows:
+        if team_check_id is not None and disclosure is not None:
+            found.setdefault(team_check_id, {})[TeamDisclosure(disclosure)] = count
+    return found
 
 
 # Built once: every read under consent runs it.
 _ACTIVE_FOR = select(AccessGrant).where(
     AccessGrant.citizen_id == bindparam("citizen_id"),
     AccessGrant.organisation_id == bindparam("org"),
-    *_active(bindparam("at", type_=AccessGrant.__table__.c.expires_at.type)),
+    *_readable(bindparam("at", type_=AccessGrant.__table__.c.expires_at.type)),
 )
 
 
@@ -401,7 +559,7 @@ async def active_grants(
     rows = await session.scalars(
         _ACTIVE_FOR, {"citizen_id": citizen_id, "org": organisation_id, "at": clock.now()}
     )
-    return await _views(session, list(rows))
+    return await grant_views(session, list(rows))
 
 
 async def link_grant(session: AsyncSession, principal: Principal) -> GrantView | None:
@@ -409,7 +567,7 @@ async def link_grant(session: AsyncSession, principal: Principal) -> GrantView |
     if not principal.is_link or principal.citizen_id is None or principal.grant_id is None:
         return None
     row = await session.get(AccessGrant, (principal.citizen_id, principal.grant_id))
-    return None if row is None else (await _views(session, [row]))[0]
+    return None if row is None else (await grant_views(session, [row]))[0]
 
 
 async def share_link_principal(session: AsyncSession, token: str) -> Principal | None:
@@ -448,9 +606,10 @@ async def grants_received(
     session: AsyncSession, principal: Principal, *, first: int, after: str | None
 ) -> GrantPage:
     """The active grants to the reader's organisation, newest first: which passports it may
-    read, for what, until when. Listing them reads no passport."""
+    read, for what, until when. Listing them reads no passport. Team-check consents are not
+    among them: they let no passport be read, and list the counted-only by no one's name."""
     organisation_id = require_reader(principal)
-    conditions = [AccessGrant.organisation_id == organisation_id, *_active(clock.now())]
+    conditions = [AccessGrant.organisation_id == organisation_id, *_readable(clock.now())]
     if after:
         stamp, last_id = decode_cursor(after)
         conditions.append(
@@ -464,7 +623,7 @@ async def grants_received(
             .limit(first + 1)
         )
     )
-    page = await _views(session, rows[:first])
+    page = await grant_views(session, rows[:first])
     return GrantPage(
         items=page,
         has_next_page=len(rows) > first,

@@ -10,7 +10,15 @@ The shape, field by field:
 - how it was assessed is the first ``Evidence`` (genre ``assessment``), followed by the
   claim's own evidence; ``awardedDate`` is when it was acquired, ``activityEndDate`` when it
   was last used;
-- every credential has a ``BitstringStatusListEntry`` and the published JSON schema.
+- every credential has a ``BitstringStatusListEntry`` and the published JSON schema;
+- another organisation's endorsement of a claim is an Open Badges 3.0
+  ``EndorsementCredential`` right after the claim's credential in the ClrSubject's
+  ``verifiableCredential`` (the CLR schema takes any verifiable credential there): its subject
+  is that AchievementCredential, its issuer the endorsing organisation under its DID, its
+  ``endorsementComment`` the statement, ``awardedDate`` when it was given; signed, with a status
+  entry in the endorser's own list, so revoking it revokes it in every export. Not inside the
+  AchievementCredential's own ``endorsement``: there it would describe the credential inside
+  itself, which strict verifiers (openbadgeslib) refuse as a re-description of the credential.
 
 Self-declared competences are not in it: nobody but the citizen vouches for them, and a
 signed credential would make them look verified. The PDF lists them apart.
@@ -20,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -30,9 +38,13 @@ from service.credentials.documents import CLR_V2, OB_EXTENSIONS, OB_V3, VC_V2
 from service.credentials.i18n import Language, competence_label, text
 from service.credentials.issuer import Issuer
 from service.credentials.status import Position
+from service.endorsements.views import EndorsementView
 
 OB_SCHEMA = (
     "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json"
+)
+ENDORSEMENT_SCHEMA = (
+    "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_endorsementcredential_schema.json"
 )
 CLR_SCHEMA = (
     "https://purl.imsglobal.org/spec/clr/v2p0/schema/json/clr_v2p0_clrcredential_schema.json"
@@ -52,11 +64,12 @@ class ExportRequest:
     valid_until: datetime
     language: Language
     holder_name: str | None
-    claims: Sequence[ClaimView]  # verified and active
+    claims: Sequence[ClaimView]  # verified and active, with the endorsements to export
     positions: Mapping[uuid.UUID, Position]
     export_position: Position
-    enterprise_numbers: Mapping[uuid.UUID, str]
+    enterprise_numbers: Mapping[uuid.UUID, str]  # of the issuers and the endorsers
     holder_id: str | None = None  # the holder's DID, when a wallet proved it holds its key
+    endorsement_positions: Mapping[uuid.UUID, Position] = field(default_factory=dict)
 
     @property
     def subject(self) -> str:
@@ -67,6 +80,10 @@ class ExportRequest:
 def credential_id(export_id: uuid.UUID, claim_id: uuid.UUID) -> str:
     """Stable within an export, distinct across exports (each export re-issues its claims)."""
     return f"urn:uuid:{uuid.uuid5(export_id, str(claim_id))}"
+
+
+def endorsement_credential_id(export_id: uuid.UUID, endorsement_id: uuid.UUID) -> str:
+    return f"urn:uuid:{uuid.uuid5(export_id, f'endorsement:{endorsement_id}')}"
 
 
 def subject_id(export_id: uuid.UUID) -> str:
@@ -106,6 +123,50 @@ def _identifiers(request: ExportRequest) -> list[dict[str, Any]]:
     ]
 
 
+def _profile(
+    issuer: Issuer, request: ExportRequest, organisation_id: uuid.UUID, name: str, kind: str
+) -> dict[str, Any]:
+    """An organisation as a credential's issuer: under the DID the service controls for it."""
+    profile: dict[str, Any] = {
+        "id": issuer.organisation_did(organisation_id),
+        "type": ["Profile"],
+        "name": name,
+        "description": text(request.language, f"organisation.{kind}"),
+    }
+    number = request.enterprise_numbers.get(organisation_id)
+    if number:
+        profile["otherIdentifier"] = [
+            {"type": "IdentifierEntry", "identifier": number, "identifierType": "identifier"}
+        ]
+    return profile
+
+
+def endorsement_credential(
+    issuer: Issuer, request: ExportRequest, claim: ClaimView, endorsement: EndorsementView
+) -> dict[str, Any]:
+    """Unsigned; ``sign_export`` signs it with the endorser's DID."""
+    endorser = endorsement.endorser
+    label = competence_label(claim.competence.preferred_labels, request.language)
+    return {
+        "@context": ACHIEVEMENT_CONTEXT,
+        "id": endorsement_credential_id(request.export_id, endorsement.endorsement_id),
+        "type": ["VerifiableCredential", "EndorsementCredential"],
+        "name": text(request.language, "credential.endorsement", competence=label),
+        "issuer": _profile(issuer, request, endorser.id, endorser.name, endorser.kind),
+        "validFrom": _instant(request.created),
+        "awardedDate": _instant(endorsement.endorsed_at),
+        "credentialSubject": {
+            "id": credential_id(request.export_id, claim.claim_id),
+            "type": ["EndorsementSubject"],
+            "endorsementComment": endorsement.statement,
+        },
+        "credentialStatus": _status(
+            issuer, request.endorsement_positions[endorsement.endorsement_id]
+        ),
+        "credentialSchema": [{"id": ENDORSEMENT_SCHEMA, "type": SCHEMA_TYPE}],
+    }
+
+
 def achievement_credential(
     issuer: Issuer, request: ExportRequest, claim: ClaimView
 ) -> dict[str, Any]:
@@ -115,17 +176,7 @@ def achievement_credential(
     label = competence_label(claim.competence.preferred_labels, lang)
     description = competence_label(claim.competence.descriptions, lang) or label
     org = claim.issuer
-    profile: dict[str, Any] = {
-        "id": issuer.organisation_did(org.id),
-        "type": ["Profile"],
-        "name": org.name,
-        "description": text(lang, f"organisation.{org.kind}"),
-    }
-    number = request.enterprise_numbers.get(org.id)
-    if number:
-        profile["otherIdentifier"] = [
-            {"type": "IdentifierEntry", "identifier": number, "identifierType": "identifier"}
-        ]
+    profile = _profile(issuer, request, org.id, org.name, org.kind)
     method = text(lang, f"assessment.{claim.assessment_method}")
     setting = text(lang, f"learning.{claim.learning_context}")
     narrative = text(lang, "credential.criteria", method=method, setting=setting)
@@ -216,6 +267,15 @@ def sign_export(issuer: Issuer, request: ExportRequest) -> dict[str, Any]:
         unsigned = achievement_credential(issuer, request, claim)
         method = issuer.method(issuer.organisation_did(claim.issuer.id))
         credentials.append(integrity.sign(unsigned, key.private_key, method, created))
+        credentials += [
+            integrity.sign(
+                endorsement_credential(issuer, request, claim, endorsement),
+                key.private_key,
+                issuer.method(issuer.organisation_did(endorsement.endorser.id)),
+                created,
+            )
+            for endorsement in claim.endorsements
+        ]
     lang = request.language
     subject: dict[str, Any] = {
         "id": request.subject,

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -29,10 +29,12 @@ from service.credentials import status
 from service.credentials.clr import ExportRequest, sign_export
 from service.credentials.i18n import Language
 from service.credentials.issuer import Issuer
+from service.endorsements.views import for_readers
 from service.errors import CitizenGone, InvalidState, NotFound
 from service.models import (
     Claim,
     CredentialExport,
+    CredentialExportEndorsement,
     CredentialExportEntry,
     CredentialExportRevocation,
     Organisation,
@@ -61,6 +63,17 @@ _ENTRIES = text(
     SELECT :citizen, :export, claim_id, status_list, idx
     FROM unnest(CAST(:claims AS uuid[]), CAST(:lists AS integer[]), CAST(:idxs AS integer[]))
       AS e(claim_id, status_list, idx)
+    """
+)
+
+
+_ENDORSEMENT_ENTRIES = text(
+    """
+    INSERT INTO credential_export_endorsements
+      (citizen_id, export_id, endorsement_id, status_list, idx)
+    SELECT :citizen, :export, endorsement_id, status_list, idx
+    FROM unnest(CAST(:endorsements AS uuid[]), CAST(:lists AS integer[]),
+                CAST(:idxs AS integer[])) AS e(endorsement_id, status_list, idx)
     """
 )
 
@@ -165,7 +178,8 @@ async def issue_export(
 ) -> SignedExport:
     """Sign the passport's verified claims (already read, and recorded in the access log, under
     the citizen's lock) and record the export with fresh status positions."""
-    claims = [claim for pc in passport.competences for claim in pc.claims]
+    # Handed to others: only the endorsements in force that the citizen did not hide.
+    claims = [for_readers(claim) for pc in passport.competences for claim in pc.claims]
     if passport.citizen_id is None or not claims:
         raise InvalidState(NOTHING_TO_EXPORT)
     export_id = uuid.uuid4()
@@ -180,6 +194,10 @@ async def issue_export(
         owner = organisation_id if terms.format is Format.LDP_VC else None
         drawn = await status.allocate(session, len(held), owner)
         positions.update(zip((claim.claim_id for claim in held), drawn, strict=True))
+    endorsement_positions: dict[uuid.UUID, status.Position] = {}
+    for organisation_id, given in _by_endorser(claims).items():
+        drawn = await status.allocate(session, len(given), organisation_id)
+        endorsement_positions.update(zip(given, drawn, strict=True))
     request = ExportRequest(
         export_id=export_id,
         created=created,
@@ -191,6 +209,7 @@ async def issue_export(
         export_position=export_position,
         enterprise_numbers=await enterprise_numbers(session, claims),
         holder_id=terms.holder_id,
+        endorsement_positions=endorsement_positions,
     )
     # Canonicalizing a few hundred credentials takes a while: off the event loop.
     document, body = await asyncio.to_thread(signer, request)
@@ -221,7 +240,27 @@ async def issue_export(
             "idxs": [position.index for position in positions.values()],
         },
     )
+    if endorsement_positions:
+        await session.execute(
+            _ENDORSEMENT_ENTRIES,
+            {
+                "citizen": citizen_id,
+                "export": export_id,
+                "endorsements": list(endorsement_positions),
+                "lists": [position.status_list for position in endorsement_positions.values()],
+                "idxs": [position.index for position in endorsement_positions.values()],
+            },
+        )
     return SignedExport(export_id, document, body, passport, request)
+
+
+def _by_endorser(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The exported endorsements' ids, by endorsing organisation (whose list holds them)."""
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for claim in claims:
+        for endorsement in claim.endorsements:
+            grouped.setdefault(endorsement.endorser.id, []).append(endorsement.endorsement_id)
+    return grouped
 
 
 def _by_issuer(claims: Sequence[ClaimView]) -> dict[uuid.UUID, list[ClaimView]]:
@@ -236,6 +275,7 @@ async def enterprise_numbers(
     session: AsyncSession, claims: Sequence[ClaimView]
 ) -> dict[uuid.UUID, str]:
     ids = {c.issuer.id for c in claims if c.issuer is not None}
+    ids.update(e.endorser.id for c in claims for e in c.endorsements)
     rows = await session.execute(
         select(Organisation.id, Organisation.enterprise_number).where(Organisation.id.in_(ids))
     )
@@ -248,6 +288,7 @@ class ExportRecord:
     claim_ids: list[uuid.UUID]  # what it holds, as signed
     claims: list[ClaimView]  # those still held; an erased citizen's export is gone entirely
     revoked_at: datetime | None  # the citizen took the whole export back
+    endorsement_ids: list[uuid.UUID] = field(default_factory=list)  # as signed
 
 
 async def find_export(
@@ -266,6 +307,9 @@ async def find_export(
     claims = await load_claims(
         session, Claim.citizen_id == export.citizen_id, Claim.claim_id.in_(claim_ids)
     )
+    endorsement_ids = list(
+        await session.scalars(select(CredentialExportEndorsement.endorsement_id).filter_by(**key))
+    )
     if record_as is not None:
         seen = Passport(
             citizen_id=export.citizen_id,
@@ -276,7 +320,7 @@ async def find_export(
         )
         if not await record_access(session, record_as, seen, operation="verifyExport"):
             raise NotFound(NOT_FOUND)
-    return ExportRecord(export, claim_ids, claims, revoked_at)
+    return ExportRecord(export, claim_ids, claims, revoked_at, endorsement_ids)
 
 
 @dataclass(frozen=True)

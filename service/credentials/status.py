@@ -6,9 +6,10 @@ was issued, and a position shared across exports would let their holders be link
 newest list while it is less than half full; then a new list starts. Lists have the spec's
 minimum of 131,072 entries, so a credential hides among many.
 
-A bit is set when its claim is revoked, its export is revoked by the citizen, or its citizen
-was erased (``withdrawn_at``). The bits are computed from those facts on each read, so there
-is no second copy of a revocation that could disagree with the first.
+A bit is set when its claim is revoked (an endorsement: revoked by its endorser), its export
+is revoked by the citizen, or its citizen was erased (``withdrawn_at``). The bits are computed
+from those facts on each read, so there is no second copy of a revocation that could disagree
+with the first.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, null, select, text, tuple_, union, union_all
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, func, null, select, text, tuple_, union, union_all
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.models import (
+    ClaimEndorsement,
     ClaimRevocation,
     CredentialExport,
+    CredentialExportEndorsement,
     CredentialExportEntry,
     CredentialExportRevocation,
     StatusList,
@@ -180,11 +183,39 @@ async def set_bits(session: AsyncSession, list_id: int) -> list[int]:
         )
         .where(CredentialExport.status_list == list_id)
     )
+    endorsed = CredentialExportEndorsement
+    endorsement_revoked = (
+        select(endorsed.idx)
+        .join(
+            ClaimEndorsement,
+            (ClaimEndorsement.citizen_id == endorsed.citizen_id)
+            & (ClaimEndorsement.endorsement_id == endorsed.endorsement_id),
+        )
+        .where(endorsed.status_list == list_id, ClaimEndorsement.revoked_at.is_not(None))
+    )
+    export_revoked_endorsements = (
+        select(endorsed.idx)
+        .join(
+            revoked,
+            (revoked.citizen_id == endorsed.citizen_id) & (revoked.export_id == endorsed.export_id),
+        )
+        .where(endorsed.status_list == list_id)
+    )
     return list(
         await session.scalars(
-            union(withdrawn, claim_revoked, export_revoked_entries, export_revoked)
+            union(
+                withdrawn,
+                claim_revoked,
+                export_revoked_entries,
+                export_revoked,
+                endorsement_revoked,
+                export_revoked_endorsements,
+            )
         )
     )
+
+
+_NO_ID = cast(null(), UUID(as_uuid=True))  # a typed NULL: UNION branches must agree
 
 
 @dataclass(frozen=True)
@@ -194,8 +225,9 @@ class Holder:
     withdrawn: bool  # its citizen was erased
     citizen_id: uuid.UUID | None = None
     export_id: uuid.UUID | None = None
-    claim_id: uuid.UUID | None = None  # None: the export's own position
+    claim_id: uuid.UUID | None = None  # None: the export's own position, or an endorsement's
     export_revoked: bool = False
+    endorsement_id: uuid.UUID | None = None
 
 
 async def holders(
@@ -210,15 +242,25 @@ async def holders(
             CredentialExportEntry.citizen_id,
             CredentialExportEntry.export_id,
             CredentialExportEntry.claim_id,
+            _NO_ID.label("endorsement_id"),
             CredentialExportEntry.status_list,
             CredentialExportEntry.idx,
         ),
         select(
             CredentialExport.citizen_id,
             CredentialExport.id,
-            null().label("claim_id"),
+            _NO_ID.label("claim_id"),
+            _NO_ID.label("endorsement_id"),
             CredentialExport.status_list,
             CredentialExport.status_idx,
+        ),
+        select(
+            CredentialExportEndorsement.citizen_id,
+            CredentialExportEndorsement.export_id,
+            _NO_ID.label("claim_id"),
+            CredentialExportEndorsement.endorsement_id,
+            CredentialExportEndorsement.status_list,
+            CredentialExportEndorsement.idx,
         ),
     ).subquery()
     revoked = CredentialExportRevocation
@@ -230,6 +272,7 @@ async def holders(
             taken.c.citizen_id,
             taken.c.export_id,
             taken.c.claim_id,
+            taken.c.endorsement_id,
             revoked.revoked_at,
         )
         .outerjoin(
@@ -250,6 +293,7 @@ async def holders(
             export_id=row.export_id,
             claim_id=row.claim_id,
             export_revoked=row.revoked_at is not None,
+            endorsement_id=row.endorsement_id,
         )
         for row in rows
     }

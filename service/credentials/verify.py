@@ -25,17 +25,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.claims.views import ClaimView, load_claims
 from service.credentials import integrity, status
-from service.credentials.clr import credential_id
+from service.credentials.clr import credential_id, endorsement_credential_id
 from service.credentials.exports import ExportRecord
-from service.credentials.i18n import Language, competence_label
+from service.credentials.i18n import Language, competence_label, text
 from service.credentials.issuer import Issuer
 from service.credentials.keys import SigningKey
-from service.models import Claim, CredentialExport
+from service.models import Claim, ClaimEndorsement, CredentialExport
 from service.models.enums import ClaimStatus
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_TYPES = {"ClrCredential", "AchievementCredential", "OpenBadgeCredential"}
+ACCEPTED_TYPES = {
+    "ClrCredential",
+    "AchievementCredential",
+    "OpenBadgeCredential",
+    "EndorsementCredential",
+}
 MAX_NESTED = 2000
 MAX_INDEX = 2**31  # positions and list numbers are PostgreSQL integers
 MAX_DEPTH = 40  # a ClrCredential of this service nests about 10 levels
@@ -211,7 +216,7 @@ def check_credential(
         valid_until=_text(document.get("validUntil")),
     )
     if "VerifiableCredential" not in check.types or not ACCEPTED_TYPES & set(check.types):
-        check.errors.append("not a ClrCredential or AchievementCredential")
+        check.errors.append("not a ClrCredential, AchievementCredential or EndorsementCredential")
     proof = integrity.single_proof(document)
     method = _text(proof.get("verificationMethod")) if proof is not None else None
     key = keys(method, issuer_id) if method else None
@@ -318,6 +323,23 @@ async def verify_online(
     verification = await asyncio.to_thread(check, document, issuer_keys(issuer), now, collect)
     found = await status.holders(session, wanted)
     pairs = [(h.citizen_id, h.claim_id) for h in found.values() if h.claim_id is not None]
+    endorsed = [
+        (h.citizen_id, h.endorsement_id) for h in found.values() if h.endorsement_id is not None
+    ]
+    revoked_endorsements = (
+        {
+            endorsement_id: revoked_at
+            for endorsement_id, revoked_at in await session.execute(
+                select(ClaimEndorsement.endorsement_id, ClaimEndorsement.revoked_at).where(
+                    tuple_(ClaimEndorsement.citizen_id, ClaimEndorsement.endorsement_id).in_(
+                        endorsed
+                    )
+                )
+            )
+        }
+        if endorsed
+        else {}
+    )
     claims = (
         {
             c.claim_id: c
@@ -327,7 +349,7 @@ async def verify_online(
         else {}
     )
     for item in [verification.credential, *verification.claims]:
-        _settle(item, found, claims, prefix)
+        _settle(item, found, claims, prefix, revoked_endorsements)
     export_id = _export_id(verification.credential.credential_id)
     if export_id is not None:
         exists = await session.scalar(
@@ -342,6 +364,7 @@ def _settle(
     found: Mapping[tuple[int, int], status.Holder],
     claims: Mapping[uuid.UUID, ClaimView],
     prefix: str,
+    endorsements: Mapping[uuid.UUID, datetime | None],
 ) -> None:
     if item.status_list is None or item.status_index is None:
         return
@@ -359,6 +382,15 @@ def _settle(
     if holder.export_revoked:
         item.revoked, item.status = True, Status.WITHDRAWN
         item.errors.append("the holder withdrew this export")
+        return
+    if holder.endorsement_id is not None:
+        if holder.endorsement_id not in endorsements:
+            item.revoked, item.status = True, Status.ERASED
+        elif endorsements[holder.endorsement_id] is not None:
+            item.revoked, item.status = True, Status.REVOKED
+            item.errors.append("revoked by its endorser")
+        else:
+            item.revoked, item.status = False, Status.ACTIVE
         return
     if holder.claim_id is None:  # an export's own position
         item.revoked, item.status = False, Status.ACTIVE
@@ -446,4 +478,54 @@ def export_verification(
         if item.status is Status.EXPIRED:
             item.expired = True
         claims.append(item)
+    claims += _endorsement_checks(record, issuer, outer, language)
     return Verification(outer, claims, export_id=export.id, matches_export=None)
+
+
+def _endorsement_checks(
+    record: ExportRecord, issuer: Issuer, outer: CredentialCheck, language: Language
+) -> list[CredentialCheck]:
+    """The export's EndorsementCredentials as the service recorded them, and their fate:
+    revoked by the endorser, or gone with an erased citizen."""
+    given = {e.endorsement_id: (claim, e) for claim in record.claims for e in claim.endorsements}
+    checks = []
+    for endorsement_id in record.endorsement_ids:
+        found = given.get(endorsement_id)
+        if found is None:
+            checks.append(
+                CredentialCheck(
+                    None,
+                    ["VerifiableCredential", "EndorsementCredential"],
+                    None,
+                    None,
+                    None,
+                    signature_valid=None,
+                    issuer_key_known=True,
+                    revoked=True,
+                    status=Status.ERASED,
+                )
+            )
+            continue
+        claim, endorsement = found
+        revoked = endorsement.revoked_at is not None
+        label = competence_label(claim.competence.preferred_labels, language)
+        checks.append(
+            CredentialCheck(
+                credential_id=endorsement_credential_id(record.export.id, endorsement_id),
+                types=["VerifiableCredential", "EndorsementCredential"],
+                name=text(language, "credential.endorsement", competence=label),
+                issuer_id=issuer.organisation_did(endorsement.endorser.id),
+                issuer_name=endorsement.endorser.name,
+                competence_uri=claim.competence.uri,
+                valid_from=outer.valid_from,
+                signature_valid=None,
+                issuer_key_known=outer.issuer_key_known,
+                revoked=outer.revoked or revoked,
+                status=Status.WITHDRAWN
+                if outer.revoked
+                else Status.REVOKED
+                if revoked
+                else Status.ACTIVE,
+            )
+        )
+    return checks

@@ -21,6 +21,7 @@ from service import canonical
 from service.events.outbox import PASSPORT_MARK, SUBSCRIBABLE, Notice, notice_body
 from service.events.payloads import (
     claim_payload,
+    endorsement_payload,
     goal_payload,
     grant_payload,
     want_payload,
@@ -32,6 +33,7 @@ from service.models import (
     Citizen,
     CitizenEvent,
     Claim,
+    ClaimEndorsement,
     ClaimRevocation,
     CompetenceWant,
     WorkExperience,
@@ -111,8 +113,10 @@ def new_event(
         "tail": tail,
     }
     if notice is not None and event_type.value in SUBSCRIBABLE:
-        head, tail = notice_body(event_type.value, occurred_at, notice)
-        event.update(audience=str(notice.audience), body_head=head, body_tail=tail)
+        head, body_tail = notice_body(event_type.value, occurred_at, notice)
+        event.update(audience=str(notice.audience), body_head=head)
+        if body_tail is not None:
+            event["body_tail"] = body_tail
     return event
 
 
@@ -156,7 +160,8 @@ class ChainReport:
 
 # Which events a row must have: a claim its issuing (or declaring) event with the same facts,
 # a revocation its revoking (or withdrawing) event, a grant its creation (same facts) and,
-# exactly when revoked, its revocation.
+# exactly when revoked, its revocation; an endorsement likewise, and its last hiding or
+# showing must agree with whether it is hidden.
 _CLAIM_EVENTS = frozenset({EventType.CLAIM_ISSUED.value, EventType.CLAIM_SELF_DECLARED.value})
 _REVOCATION_EVENTS = frozenset({EventType.CLAIM_REVOKED.value, EventType.CLAIM_WITHDRAWN.value})
 BATCH = 500
@@ -197,6 +202,9 @@ class _Rows:
     withdrawn_work: set[str] = field(default_factory=set)
     wants: dict[str, dict[str, Any]] = field(default_factory=dict)  # competence -> the latest
     goals: dict[str, dict[str, Any]] = field(default_factory=dict)  # occupation -> the latest
+    endorsements: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> payload
+    revoked_endorsements: set[str] = field(default_factory=set)
+    hidden_endorsements: set[str] = field(default_factory=set)
 
 
 def _matches(
@@ -262,7 +270,27 @@ def _cross_check(
     problems += _matches(
         "career goal", rows.goals, payloads(frozenset({EventType.GOAL_SET.value}), "occupationId")
     )
+    problems += _matches(
+        "endorsement",
+        rows.endorsements,
+        payloads(frozenset({EventType.ENDORSEMENT_CREATED.value}), "endorsementId"),
+    )
+    problems += _both_ways(
+        "revocation of endorsement",
+        rows.revoked_endorsements,
+        ids(EventType.ENDORSEMENT_REVOKED, "endorsementId"),
+    )
+    problems += _both_ways("hiding of endorsement", rows.hidden_endorsements, _hidden(events))
     return [ChainBreak(citizen_id, None, problem) for problem in problems]
+
+
+def _hidden(events: Sequence[CitizenEvent]) -> set[str]:
+    """The endorsements whose last hide-or-show event hid them."""
+    last: dict[str, str] = {}
+    for event in events:
+        if event.event_type in (EventType.ENDORSEMENT_HIDDEN, EventType.ENDORSEMENT_SHOWN):
+            last[str(event.payload.get("endorsementId"))] = event.event_type
+    return {key for key, kind in last.items() if kind == EventType.ENDORSEMENT_HIDDEN}
 
 
 async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Rows]:
@@ -290,6 +318,8 @@ async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uui
             expires_at=grant.expires_at,
             include_wants=grant.include_wants,
             include_work_history=grant.include_work_history,
+            team_check_id=grant.team_check_id,
+            disclosure=grant.disclosure,
         )
         if grant.revoked_at is not None:
             mine.revoked_grants.add(str(grant.grant_id))
@@ -316,6 +346,17 @@ async def _rows(session: AsyncSession, citizen_ids: list[uuid.UUID]) -> dict[uui
         ).where(CareerGoal.citizen_id.in_(citizen_ids))
     ):
         found[owner].goals[str(occupation_id)] = goal_payload(occupation_id, active, horizon)
+    for endorsement in await session.execute(
+        select(ClaimEndorsement.__table__).where(ClaimEndorsement.citizen_id.in_(citizen_ids))
+    ):
+        facts = dict(endorsement._mapping)
+        key = str(facts["endorsement_id"])
+        mine = found[facts["citizen_id"]]
+        mine.endorsements[key] = endorsement_payload(facts)
+        if facts["revoked_at"] is not None:
+            mine.revoked_endorsements.add(key)
+        if facts["hidden_at"] is not None:
+            mine.hidden_endorsements.add(key)
     return found
 
 

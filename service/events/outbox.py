@@ -53,9 +53,12 @@ def body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str
     ).decode()
 
 
-def notice_body(event_type: str, occurred_at: datetime, notice: Notice) -> tuple[str, str]:
+def notice_body(event_type: str, occurred_at: datetime, notice: Notice) -> tuple[str, str | None]:
     """The body of an event's deliveries around the passport's id, which the database puts
-    in between when it appends the event (it may be creating the citizen right then)."""
+    in between when it appends the event (it may be creating the citizen right then). A
+    notice that names no passport (a counted-only consent) is the whole body, tail None."""
+    if "passportId" not in notice.data:
+        return body(event_type, occurred_at, notice.data), None
     key = '"passportId":"'
     text = body(event_type, occurred_at, {**notice.data, "passportId": PASSPORT_MARK})
     head, _, tail = text.partition(key + PASSPORT_MARK)  # keys are unique, values escaped

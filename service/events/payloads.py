@@ -42,9 +42,12 @@ def grant_payload(
     expires_at: datetime,
     include_wants: bool = False,
     include_work_history: bool = False,
+    team_check_id: uuid.UUID | None = None,
+    disclosure: str | None = None,
 ) -> dict[str, Any]:
-    """For grant.created; the instant in UTC, however the citizen's app wrote it. The two
-    options appear only when set, so the events of earlier grants still match their rows."""
+    """For grant.created; the instant in UTC, however the citizen's app wrote it. The options
+    appear only when set, so the events of earlier grants still match their rows; a consent to
+    a team check also records the check and how the citizen chose to be shown in it."""
     payload: dict[str, Any] = {
         "grantId": str(grant_id),
         "granteeKind": grantee_kind,
@@ -56,6 +59,8 @@ def grant_payload(
         payload["includeWants"] = True
     if include_work_history:
         payload["includeWorkHistory"] = True
+    if team_check_id is not None:
+        payload.update(teamCheckId=str(team_check_id), disclosure=disclosure)
     return payload
 
 
@@ -77,4 +82,14 @@ def work_payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "organisationId": _id(row["organisation_id"]),
         "startedOn": row["started_on"].isoformat(),
         "endedOn": row["ended_on"].isoformat() if row["ended_on"] else None,
+    }
+
+
+def endorsement_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """For endorsement.created: who endorsed which claim, when; the statement is free text
+    and stays out of the chain, as claims' contexts do."""
+    return {
+        "endorsementId": str(row["endorsement_id"]),
+        "claimId": str(row["claim_id"]),
+        "organisationId": str(row["organisation_id"]),
     }

@@ -230,24 +230,43 @@ class Recommendation:
 
 
 async def learning_plan(
-    session: AsyncSession, gaps: Sequence[int], *, language: str, limit: int = MAX_PLAN
+    session: AsyncSession,
+    gaps: Sequence[int],
+    *,
+    language: str,
+    limit: int = MAX_PLAN,
+    weights: Mapping[int, int] | None = None,
 ) -> list[Recommendation]:
     """Greedy set cover: pick the offer that closes most remaining gaps, then the next, until
-    no offer closes anything more. Ties go to offers in the asked language, then shorter ones."""
-    return (await learning_plans(session, {0: gaps}, language=language, limit=limit))[0]
+    no offer closes anything more. Ties go to offers in the asked language, then shorter ones.
+    With ``weights`` (a team's: how many people lack each competence) the cover is weighted:
+    an offer is worth the people-gaps it closes, not the competences."""
+    plans = await learning_plans(
+        session, {0: gaps}, language=language, limit=limit, weights=weights
+    )
+    return plans[0]
 
 
 def _greedy(
-    rows: Sequence[LearningOpportunity], gaps: Sequence[int], language: str, limit: int
+    rows: Sequence[LearningOpportunity],
+    gaps: Sequence[int],
+    language: str,
+    limit: int,
+    weights: Mapping[int, int] | None = None,
 ) -> list[tuple[LearningOpportunity, list[int]]]:
     remaining = set(gaps)
     candidates = [r for r in rows if remaining & set(r.competence_ids)]
+
+    def worth(offer: LearningOpportunity) -> int:
+        closes = remaining.intersection(offer.competence_ids)
+        return sum(weights.get(c, 0) for c in closes) if weights is not None else len(closes)
+
     picked: list[tuple[LearningOpportunity, list[int]]] = []
     while remaining and candidates and len(picked) < limit:
         best = max(
             candidates,
             key=lambda r: (
-                len(remaining & set(r.competence_ids)),
+                worth(r),
                 r.language == language,
                 r.duration_hours is not None,  # a known duration before an unknown one,
                 -(r.duration_hours or 0),  # then the shorter
@@ -255,7 +274,7 @@ def _greedy(
             ),
         )
         closes = sorted(remaining & set(best.competence_ids))
-        if not closes:
+        if not closes or not worth(best):
             break
         picked.append((best, closes))
         remaining -= set(closes)
@@ -269,6 +288,7 @@ async def learning_plans(
     *,
     language: str,
     limit: int = MAX_PLAN,
+    weights: Mapping[int, int] | None = None,
 ) -> dict[K, list[Recommendation]]:
     """``learning_plan`` for several sets of gaps (one per occupation of a list) in three
     statements whatever their number: the offers for all gaps, then each cover in memory."""
@@ -289,7 +309,7 @@ async def learning_plans(
         if every
         else []
     )
-    covers = {key: _greedy(rows, ids, language, limit) for key, ids in gaps.items()}
+    covers = {key: _greedy(rows, ids, language, limit, weights) for key, ids in gaps.items()}
     chosen = list({row.id: row for picks in covers.values() for row, _ in picks}.values())
     views = {view.id: view for view in await _views(session, chosen)} if chosen else {}
     closed = sorted({c for picks in covers.values() for _, closes in picks for c in closes})

@@ -20,6 +20,11 @@ from service.models.credential import (
     StatusList,
     StatusListEntry,
 )
+from service.models.endorsement import (
+    ClaimEndorsement,
+    CredentialExportEndorsement,
+    EndorsementRef,
+)
 from service.models.erasure import Erasure, RetainedAccessRecord
 from service.models.event import CitizenEvent
 from service.models.learning import LearningOpportunity
@@ -35,6 +40,7 @@ from service.models.taxonomy import (
     OccupationLabel,
     TaxonomyImport,
 )
+from service.models.team import CompetenceProfile, TeamCheck
 from service.models.upload import BulkUpload
 from service.models.wallet import (
     CredentialOffer,
@@ -56,18 +62,22 @@ __all__ = [
     "CitizenIdentity",
     "CitizenSettings",
     "Claim",
+    "ClaimEndorsement",
     "ClaimRef",
     "ClaimRevocation",
     "Competence",
     "CompetenceBroader",
     "CompetenceCollection",
     "CompetenceLabel",
+    "CompetenceProfile",
     "CompetenceWant",
     "CredentialExport",
+    "CredentialExportEndorsement",
     "CredentialExportEntry",
     "CredentialExportRevocation",
     "CredentialOffer",
     "CredentialOfferCode",
+    "EndorsementRef",
     "Erasure",
     "IscoGroup",
     "LabourMarketSignal",
@@ -83,6 +93,7 @@ __all__ = [
     "StatusList",
     "StatusListEntry",
     "TaxonomyImport",
+    "TeamCheck",
     "WalletAccessToken",
     "WalletNonce",
     "WebhookDelivery",

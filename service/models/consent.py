@@ -16,12 +16,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base
-from service.models.enums import GranteeKind, check_in
+from service.models.enums import GranteeKind, TeamDisclosure, check_in
 
 
 class AccessGrant(Base):
@@ -34,6 +35,22 @@ class AccessGrant(Base):
         CheckConstraint("expires_at > created_at", name="expires_after_created"),
         Index("uq_access_grants_citizen_request", "citizen_id", "request_key", unique=True),
         Index("ix_access_grants_organisation_expiry", "organisation_id", "expires_at"),
+        # A team-check consent names its team check and how the citizen is shown in it; it is
+        # always to the organisation that runs the check.
+        CheckConstraint(
+            f"disclosure IS NULL OR {check_in('disclosure', TeamDisclosure)}", name="disclosure"
+        ),
+        CheckConstraint(
+            "(team_check_id IS NULL) = (disclosure IS NULL) "
+            "AND (team_check_id IS NULL OR grantee_kind = 'organisation')",
+            name="team_check",
+        ),
+        Index(
+            "ix_access_grants_team_check_expiry",
+            "team_check_id",
+            "expires_at",
+            postgresql_where=text("team_check_id IS NOT NULL"),
+        ),
     )
 
     citizen_id: Mapped[uuid.UUID] = mapped_column(
@@ -55,6 +72,9 @@ class AccessGrant(Base):
     # The citizen app's idempotency key and a digest of the request, to tell a retry from misuse.
     request_key: Mapped[str] = mapped_column(Text)
     request_digest: Mapped[bytes] = mapped_column(LargeBinary)
+    # Set on a consent to a team competence check: only that check reads under it.
+    team_check_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("team_checks.id"))
+    disclosure: Mapped[str | None] = mapped_column(Text)
 
 
 class ShareLink(Base):

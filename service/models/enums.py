@@ -30,6 +30,7 @@ class ClientStatus(StrEnum):
 class Scope(StrEnum):
     CLAIMS_WRITE = "claims:write"
     PASSPORTS_READ = "passports:read"
+    CLAIMS_ENDORSE = "claims:endorse"  # endorse other organisations' claims
     ADMIN = "admin"
 
 
@@ -84,16 +85,23 @@ class EventType(StrEnum):
     GOAL_SET = "career.goal_set"  # a career goal named, changed or dropped
     WORK_RECORDED = "career.work_recorded"  # an occupation held, by the citizen or an employer
     WORK_WITHDRAWN = "career.work_withdrawn"  # taken back by whoever recorded it
+    ENDORSEMENT_CREATED = "endorsement.created"
+    ENDORSEMENT_REVOKED = "endorsement.revoked"
+    ENDORSEMENT_HIDDEN = "endorsement.hidden"  # the citizen hid it from readers
+    ENDORSEMENT_SHOWN = "endorsement.shown"  # ... and showed it again
 
 
 class WebhookEventType(StrEnum):
-    """What an organisation can hear of: its own claims, and grants made to it."""
+    """What an organisation can hear of: its own claims and endorsements, and grants made to
+    it (team-check consents among them)."""
 
     CLAIM_ISSUED = EventType.CLAIM_ISSUED.value
     CLAIM_REVOKED = EventType.CLAIM_REVOKED.value
     CLAIM_SUPERSEDED = EventType.CLAIM_SUPERSEDED.value
     GRANT_CREATED = EventType.GRANT_CREATED.value
     GRANT_REVOKED = EventType.GRANT_REVOKED.value
+    ENDORSEMENT_CREATED = EventType.ENDORSEMENT_CREATED.value
+    ENDORSEMENT_REVOKED = EventType.ENDORSEMENT_REVOKED.value
 
 
 class DeliveryStatus(StrEnum):
@@ -244,6 +252,34 @@ class GrantStatus(StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+class TeamDisclosure(StrEnum):
+    """What a citizen lets their employer see in a team competence check."""
+
+    NAMED = "named"  # their own result, under their passport id
+    COUNTED = "counted"  # only their part in the team's numbers
+
+
+class TeamCheckStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # takes no new consents and is left out of checks
+
+
+class TeamRequirementStatus(StrEnum):
+    """How one person stands against one competence of a team check."""
+
+    HELD = "held"  # verified, used recently, at the minimum level if one is asked
+    STALE = "stale"  # verified at the level, but not used for longer than the threshold
+    BELOW_LEVEL = "below_level"  # verified, below the profile's minimum (or no level stated)
+    SELF_DECLARED = "self_declared"  # only the person says so
+    NOT_SHARED = "not_shared"  # outside the competences they chose to share
+    MISSING = "missing"
+
+
+class EndorsementStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"  # by the endorser
 
 
 def check_in(column: str, enum: type[StrEnum]) -> str:

@@ -81,7 +81,7 @@ class ClientInput(BaseModel):
     organisation_id: uuid.UUID
     client_id: ClientId
     name: Name
-    scopes: list[Scope] = Field(min_length=1, max_length=3)
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
 
 
 class LegalBasisInput(BaseModel):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects import postgresql
@@ -49,6 +50,7 @@ from service.claims.views import (
     load_passports_claims,
 )
 from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
+from service.endorsements.views import for_readers
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.identity.numbers import insz_hash
 from service.models import AccessRecord, Citizen, CitizenIdentity
@@ -143,6 +145,10 @@ class PassportCompetence:
     distinct_organisations: int
     vouchers: list[VoucherCount]
     claims: list[ClaimView]
+    # Endorsements in force of the current claims, as this read shows them: apart from
+    # vouching, since an endorser only seconds what an issuer stated.
+    endorsements: int = 0
+    endorsing_organisations: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,7 @@ def aggregate(
         ranked = [c for c in basis if c.proficiency_rank is not None]
         organisations = {(c.issuer.id, c.issuer.kind) for c in active if c.issuer}
         by_kind = Counter(kind for _, kind in organisations)
+        endorsements = [e for c in active for e in c.endorsements if e.revoked_at is None]
         most_recent_use = max(c.most_recent_use for c in basis)
         if used_since is not None and most_recent_use < used_since:
             continue
@@ -207,6 +214,8 @@ def aggregate(
                 distinct_organisations=len(organisations),
                 vouchers=[VoucherCount(kind, n) for kind, n in sorted(by_kind.items())],
                 claims=sorted(items, key=lambda c: c.recorded_at, reverse=True),
+                endorsements=len(endorsements),
+                endorsing_organisations=len({e.endorser.id for e in endorsements}),
             )
         )
     result.sort(key=lambda pc: (STATUS_ORDER.index(pc.status), -pc.most_recent_use.toordinal()))
@@ -260,7 +269,10 @@ def _assemble(
     basis: AccessBasis,
     grants: Sequence[GrantView] = (),
 ) -> Passport:
-    """The passport from its claims, loaded already narrowed to the read's scope."""
+    """The passport from its claims, loaded already narrowed to the read's scope; anyone but
+    the citizen sees only the endorsements in force that the citizen did not hide."""
+    if basis is not AccessBasis.SELF:
+        claims = [for_readers(c) for c in claims]
     verified = [c for c in claims if not c.self_declared]
     if flt.statuses:
         verified = [c for c in verified if c.status in flt.statuses]
@@ -313,28 +325,131 @@ def _access_record(
 ) -> dict[str, Any]:
     """The access log's record of one read, by column."""
     assert passport.citizen_id is not None
+    return _record_columns(
+        principal,
+        citizen_id=passport.citizen_id,
+        basis=passport.basis,
+        read_at=passport.read_at,
+        grant_ids=[grant.grant_id for grant in passport.grants],
+        competence_ids=passport.competence_ids,
+        operation=operation,
+        legal_basis_id=legal_basis_id,
+        purpose=purpose,
+    )
+
+
+def _record_columns(
+    principal: Principal,
+    *,
+    citizen_id: uuid.UUID,
+    basis: AccessBasis,
+    read_at: datetime,
+    grant_ids: Sequence[uuid.UUID],
+    competence_ids: Sequence[int],
+    operation: str,
+    legal_basis_id: uuid.UUID | None,
+    purpose: str | None,
+) -> dict[str, Any]:
     # The role this read used: a client holding both scopes reads as a reader.
     role = {
         AccessBasis.SELF: PrincipalKind.CITIZEN,
         AccessBasis.LINK: PrincipalKind.LINK,
         AccessBasis.EXPORT: PrincipalKind.VERIFIER,
-    }.get(passport.basis, PrincipalKind.READER)
+    }.get(basis, PrincipalKind.READER)
     reader = role is PrincipalKind.READER
-    record = {
-        "citizen_id": passport.citizen_id,
+    return {
+        "citizen_id": citizen_id,
         "id": uuid.uuid4(),
-        "accessed_at": passport.read_at,
+        "accessed_at": read_at,
         "principal_kind": role.value,
         "subject": principal.subject if reader else None,
         "organisation_id": principal.organisation_id if reader else None,
-        "basis": passport.basis.value,
+        "basis": basis.value,
         "legal_basis_id": legal_basis_id,
-        "grant_ids": [grant.grant_id for grant in passport.grants],
+        "grant_ids": list(grant_ids),
         "purpose": purpose,
         "operation": operation,
-        "competence_ids": passport.competence_ids,
+        "competence_ids": list(competence_ids),
     }
-    return record
+
+
+class ConsentRead(NamedTuple):
+    """A read under a citizen's grants that is no passport: a part of it, looked at with
+    others' (a team check), recorded as any read is. (A tuple: a check makes thousands.)"""
+
+    citizen_id: uuid.UUID
+    grant_ids: Sequence[uuid.UUID]
+    competence_ids: Sequence[int] | None  # what was looked at; None: all the read looked at
+
+
+# Many consent reads in one statement: the columns all share given once, the rest as arrays
+# (a text array for the per-read lists, which need not be of one length).
+_CONSENT_READS = text(
+    """
+    INSERT INTO access_records
+      (citizen_id, id, accessed_at, principal_kind, subject, organisation_id, basis,
+       legal_basis_id, grant_ids, purpose, operation, competence_ids)
+    SELECT r.citizen_id, gen_random_uuid(), :at, :kind, :subject, :organisation, :basis, NULL,
+           CAST(r.grant_ids AS uuid[]), :purpose, :operation,
+           coalesce(CAST(r.competence_ids AS integer[]), CAST(:looked_at AS integer[]))
+    FROM unnest(CAST(:citizens AS uuid[]), CAST(:grants AS text[]), CAST(:competences AS text[]))
+      AS r(citizen_id, grant_ids, competence_ids)
+    WHERE EXISTS (SELECT 1 FROM citizens c WHERE c.citizen_id = r.citizen_id)
+    RETURNING citizen_id
+    """
+)
+
+
+def _array(values: Iterable[object]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+async def record_consent_reads(
+    session: AsyncSession,
+    principal: Principal,
+    reads: Sequence[ConsentRead],
+    *,
+    read_at: datetime,
+    operation: str,
+    purpose: str | None,
+    looked_at: Sequence[int],
+) -> set[uuid.UUID]:
+    """Each read in its citizen's access log, in one statement; the citizens recorded (one
+    erased meanwhile is not, and nothing of theirs may be shown). The caller holds their
+    shared locks, as ``read_passports`` does."""
+    if not reads:
+        return set()
+    shared = _record_columns(
+        principal,
+        citizen_id=reads[0].citizen_id,
+        basis=AccessBasis.CONSENT,
+        read_at=read_at,
+        grant_ids=(),
+        competence_ids=(),
+        operation=operation,
+        legal_basis_id=None,
+        purpose=purpose,
+    )
+    written = await session.execute(
+        _CONSENT_READS,
+        {
+            "at": read_at,
+            "kind": shared["principal_kind"],
+            "subject": shared["subject"],
+            "organisation": shared["organisation_id"],
+            "basis": shared["basis"],
+            "purpose": purpose,
+            "operation": operation,
+            "looked_at": list(looked_at),
+            "citizens": [read.citizen_id for read in reads],
+            "grants": [_array(read.grant_ids) for read in reads],
+            "competences": [
+                None if read.competence_ids is None else _array(read.competence_ids)
+                for read in reads
+            ],
+        },
+    )
+    return set(written.scalars())
 
 
 @cache
@@ -543,7 +658,7 @@ async def read_passports(
             return [s if isinstance(s, DomainError) else NotFound(NOT_FOUND) for s in selectors]
         legal_basis_id = held.id
     wanted = [s for s in selectors if isinstance(s, CitizenSelector)]
-    found = await _find_many(session, hmac_key, wanted)
+    found = await find_many(session, hmac_key, wanted)
     ids = set(found.values())
     grants: dict[uuid.UUID, list[GrantView]]
     if legal_basis_id is not None:
@@ -570,7 +685,7 @@ async def read_passports(
         if isinstance(selector, DomainError):
             outcomes.append(selector)
             continue
-        named = found.get(_key(selector))
+        named = found.get(selector_key(selector))
         passport = shown.get(named) if named is not None and named in recorded else None
         outcomes.append(passport or NotFound(NOT_FOUND))
     return outcomes
@@ -604,12 +719,12 @@ async def _read_own_many(
     ]
 
 
-def _key(selector: CitizenSelector) -> str:
-    """How a selector is looked up in ``_find_many``'s answer."""
+def selector_key(selector: CitizenSelector) -> str:
+    """How a selector is looked up in ``find_many``'s answer."""
     return f"insz:{selector.insz}" if selector.insz is not None else f"id:{selector.citizen_id}"
 
 
-async def _find_many(
+async def find_many(
     session: AsyncSession, hmac_key: bytes, selectors: Sequence[CitizenSelector]
 ) -> dict[str, uuid.UUID]:
     """``_find`` for many selectors in one statement, by ``_key``: the citizens known by

@@ -67,12 +67,16 @@ from service.schema.cost import (
     operation_cost,
     selection_depth,
 )
+from service.schema.endorsements.mutations import EndorsementMutations
+from service.schema.endorsements.queries import EndorsementQueries
 from service.schema.exports.mutations import ExportMutations
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
+from service.schema.teams.mutations import TeamMutations
+from service.schema.teams.queries import TeamQueries
 from service.schema.variables import variable_errors
 from service.schema.wallet.mutations import WalletMutations
 from service.schema.webhooks.mutations import WebhookMutations
@@ -88,8 +92,10 @@ Query = merge_types(
         PassportQueries,
         MatchingQueries,
         CareerQueries,
+        TeamQueries,
         ConsentQueries,
         ClaimQueries,
+        EndorsementQueries,
         TaxonomyQueries,
         WebhookQueries,
         AdminQueries,
@@ -99,11 +105,13 @@ Mutation = merge_types(
     "Mutation",
     (
         ClaimMutations,
+        EndorsementMutations,
         CitizenMutations,
         ExportMutations,
         WalletMutations,
         ConsentMutations,
         CareerMutations,
+        TeamMutations,
         LearningMutations,
         WebhookMutations,
         AdminMutations,
@@ -111,8 +119,9 @@ Mutation = merge_types(
 )
 
 
-# The roots of the subtrees completed by compiled plans: a passport, from any of its reads.
-PLANNED_TYPES = frozenset({"Passport"})
+# The roots of the subtrees completed by compiled plans: a passport, from any of its reads;
+# a team check's competences and named people (thousands of plain fields each answer).
+PLANNED_TYPES = frozenset({"Passport", "TeamCompetence", "TeamMember"})
 
 
 def expected_error(error: GraphQLError) -> bool:

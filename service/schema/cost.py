@@ -64,10 +64,18 @@ WEIGHTS: Mapping[str, int] = {
     "Query.sharedCareerProfile": 12,
     "Query.careerPaths": 25,  # a passport read, a ranking over ESCO, lights, learning plans
     "Query.careerPlan": 20,  # a competence check, lights and the plan
+    # Parts of up to 5,000 passports in a fixed number of statements (locks, one aggregate,
+    # access records), as a 100-citizen `passports` read costs 220; named people's own
+    # results are paginated (`people(first)`), each adding 1 and its selection.
+    "Query.teamCompetenceCheck": 200,
+    "Query.teamChecks": 2,
+    "Query.teamCheckInvitation": 1,
+    "Query.competenceProfiles": 2,
     "Query.grantsReceived": 2,
     "Query.issuedClaims": 2,
     "Query.webhookSubscriptions": 2,
     "Query.webhookDeliveries": 2,
+    "Query.endorsementsGiven": 2,
     # Writes: a transaction each, with the citizen lock and an event.
     "Mutation.issueClaim": 5,
     # Batches: a fixed number of statements and one COPY whatever their size.
@@ -94,6 +102,15 @@ WEIGHTS: Mapping[str, int] = {
     "Mutation.recordEmployment": 5,
     "Mutation.withdrawEmployment": 5,
     "Mutation.acceptSuggestedCompetences": 50,  # up to 200 declarations, an event each
+    "Mutation.endorseClaim": 5,
+    "Mutation.revokeEndorsement": 5,
+    "Mutation.hideEndorsement": 5,
+    "Mutation.showEndorsement": 5,
+    "Mutation.createTeamCheck": 2,
+    "Mutation.closeTeamCheck": 2,
+    "Mutation.joinTeamCheck": 5,
+    "Mutation.saveCompetenceProfile": 5,
+    "Mutation.archiveCompetenceProfile": 2,
 }
 PAGE_ARGUMENT = "first"
 # Fields reading one item per element of a list argument, batched: their weight, plus per

@@ -16,6 +16,7 @@ from service.models.enums import (
     ClaimStatus,
     ClientStatus,
     DeliveryStatus,
+    EndorsementStatus,
     EvidenceKind,
     GranteeKind,
     GrantStatus,
@@ -36,6 +37,9 @@ from service.models.enums import (
     Scope,
     SkillCollection,
     SkillType,
+    TeamCheckStatus,
+    TeamDisclosure,
+    TeamRequirementStatus,
     Want,
     WebhookEventType,
 )
@@ -45,6 +49,7 @@ strawberry.enum(AssessmentMethod, description="How the competence was assessed."
 strawberry.enum(ClaimStatus)
 strawberry.enum(ClientStatus)
 strawberry.enum(DeliveryStatus, description="Where a webhook delivery stands.")
+strawberry.enum(EndorsementStatus, description="In force, or revoked by its endorser.")
 strawberry.enum(WebhookEventType, description="What an organisation can hear of by webhook.")
 strawberry.enum(ErrorCode, description="Machine-readable code of an expected failure.")
 strawberry.enum(EvidenceKind)
@@ -70,6 +75,16 @@ strawberry.enum(RankFactorKind, description="A part of an occupation's score.")
 strawberry.enum(PlanStepKind, description="What a step of a career plan asks.")
 strawberry.enum(SkillCollection, description="ESCO thematic skill collection.")
 strawberry.enum(SkillType, description="ESCO skill type: knowledge or skill/competence.")
+strawberry.enum(TeamCheckStatus, description="Open to new consents, or closed.")
+strawberry.enum(
+    TeamDisclosure,
+    description="What a person lets their employer see in a team check: their own result "
+    "(NAMED), or only their part in the team's numbers (COUNTED).",
+)
+strawberry.enum(
+    TeamRequirementStatus,
+    description="How one person stands against one competence of a team check.",
+)
 
 __all__ = [
     "AccessBasis",
@@ -77,6 +92,7 @@ __all__ = [
     "ClaimStatus",
     "ClientStatus",
     "DeliveryStatus",
+    "EndorsementStatus",
     "ErrorCode",
     "EvidenceKind",
     "GrantStatus",
@@ -98,6 +114,9 @@ __all__ = [
     "Scope",
     "SkillCollection",
     "SkillType",
+    "TeamCheckStatus",
+    "TeamDisclosure",
+    "TeamRequirementStatus",
     "Want",
     "WebhookEventType",
 ]

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import strawberry
 
 from service.claims.views import ClaimView
+from service.endorsements.views import visible
 from service.schema.common import PageInfo, by_value
+from service.schema.endorsements.types import Endorsement, endorsement_type
 from service.schema.enums import (
     AssessmentMethod,
     ClaimStatus,
@@ -78,6 +80,10 @@ class Claim:
     external_ref: str | None = strawberry.field(
         description="The issuer's own reference; shown to the issuing organisation only"
     )
+    endorsements: list[Endorsement] = strawberry.field(
+        description="Other organisations' endorsements of this claim: to the citizen all of "
+        "them, to anyone else those in force that the citizen did not hide"
+    )
 
 
 _evidence_kind = by_value(EvidenceKind)
@@ -109,7 +115,7 @@ def proficiency_type(view: ClaimView) -> Proficiency | None:
     )
 
 
-def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
+def claim_type(view: ClaimView, *, show_external_ref: bool, to_citizen: bool = False) -> Claim:
     issuer = view.issuer
     if issuer is None:  # self-declared competences have a type of their own
         raise ValueError("a self-declared competence is not an organisation's claim")
@@ -147,6 +153,9 @@ def claim_type(view: ClaimView, *, show_external_ref: bool) -> Claim:
             strawberry.ID(str(view.superseded_by_claim_id)) if view.superseded_by_claim_id else None
         ),
         external_ref=view.external_ref if show_external_ref else None,
+        endorsements=[
+            endorsement_type(e) for e in visible(view.endorsements, to_citizen=to_citizen)
+        ],
     )
 
 

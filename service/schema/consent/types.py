@@ -10,7 +10,7 @@ import strawberry
 from service.consent import service as consent
 from service.consent.service import GrantOutcome, GrantView
 from service.schema.common import PageInfo
-from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind
+from service.schema.enums import GranteeKind, GrantStatus, OrganisationKind, TeamDisclosure
 from service.schema.errors import (
     ErrorResult,
 )
@@ -34,6 +34,12 @@ class OrganisationRef:
         )
 
 
+@strawberry.type(description="The team check a consent answers")
+class TeamCheckRef:
+    id: strawberry.ID
+    name: str
+
+
 @strawberry.type(description="A citizen's consent to read their passport")
 class Grant:
     id: strawberry.ID
@@ -54,6 +60,12 @@ class Grant:
         description="Shows what you want (stances on the competences it covers, and goals)"
     )
     include_work_history: bool = strawberry.field(description="Shows your work history")
+    team_check: TeamCheckRef | None = strawberry.field(
+        description="Set on a consent to a team competence check: read by that check alone"
+    )
+    disclosure: TeamDisclosure | None = strawberry.field(
+        description="In a team check: shown by name, or only counted"
+    )
 
 
 def grant_type(view: GrantView) -> Grant:
@@ -72,6 +84,12 @@ def grant_type(view: GrantView) -> Grant:
         status=GrantStatus(view.status.value),
         include_wants=view.include_wants,
         include_work_history=view.include_work_history,
+        team_check=TeamCheckRef(
+            id=strawberry.ID(str(view.team_check.id)), name=view.team_check.name
+        )
+        if view.team_check
+        else None,
+        disclosure=TeamDisclosure(view.disclosure.value) if view.disclosure else None,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from service.claims.views import ClaimView
+from service.models.enums import AccessBasis as DomainAccessBasis
 from service.passports.service import Passport as PassportView
 from service.passports.service import PassportCompetence as PassportCompetenceView
 from service.schema.claims.types import (
@@ -65,6 +66,12 @@ class PassportCompetence:
     distinct_organisations: int = strawberry.field(description="Organisations vouching now")
     vouchers: list[VoucherCount]
     claims: list[Claim]
+    endorsements: int = strawberry.field(
+        description="Endorsements in force of its current claims, counted apart from vouching"
+    )
+    endorsing_organisations: int = strawberry.field(
+        description="Distinct organisations among those endorsements"
+    )
 
 
 @strawberry.type(
@@ -121,12 +128,15 @@ def passport_type(view: PassportView) -> Passport:
         citizen_id=strawberry.ID(str(view.citizen_id)) if view.citizen_id else None,
         read_at=view.read_at,
         basis=AccessBasis(view.basis.value),
-        competences=[_competence(pc) for pc in view.competences],
+        competences=[
+            _competence(pc, to_citizen=view.basis is DomainAccessBasis.SELF)
+            for pc in view.competences
+        ],
         self_declared=[self_declared_type(claim) for claim in view.self_declared],
     )
 
 
-def _competence(pc: PassportCompetenceView) -> PassportCompetence:
+def _competence(pc: PassportCompetenceView, *, to_citizen: bool) -> PassportCompetence:
     return PassportCompetence(
         competence=competence_type(pc.competence),
         status=_status(pc.status.value),
@@ -141,7 +151,11 @@ def _competence(pc: PassportCompetenceView) -> PassportCompetence:
             )
             for v in pc.vouchers
         ],
-        claims=[claim_type(view, show_external_ref=False) for view in pc.claims],
+        claims=[
+            claim_type(view, show_external_ref=False, to_citizen=to_citizen) for view in pc.claims
+        ],
+        endorsements=pc.endorsements,
+        endorsing_organisations=pc.endorsing_organisations,
     )
 
 

@@ -1,0 +1,1 @@
+"""Endorsements of claims by organisations other than the issuer."""

@@ -1,0 +1,1 @@
+"""Endorsements in GraphQL."""

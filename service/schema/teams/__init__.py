@@ -1,0 +1,1 @@
+"""Team competence checks, their consents and competence profiles in GraphQL."""
