@@ -8,6 +8,8 @@ test database really is laid out so, with nothing lost on the way.
 
 from __future__ import annotations
 
+import secrets
+
 import asyncpg
 import pytest
 from sqlalchemy import text
@@ -18,14 +20,17 @@ from service.db.citus import (
     CITIZENS,
     CROSSING_FOREIGN_KEYS,
     LAYOUT,
+    REFERENCE,
     ForeignKey,
     Kind,
     LayoutError,
     Placement,
+    by_citizen,
     check_layout,
     citus_keeps,
     distribute,
     foreign_keys,
+    place_in_migration,
 )
 from service.db.embedded import asyncpg_dsn
 from service.db.migrate import DEFAULT_APP_ROLE
@@ -213,3 +218,68 @@ async def test_the_application_role_reads_and_writes_through_citus(
         assert await conn.scalar(text("SELECT current_user")) == DEFAULT_APP_ROLE
         assert await conn.scalar(text("SELECT count(*) FROM competences")) > 13_000
         assert await conn.scalar(text("SELECT count(*) >= 0 FROM claims"))
+
+
+async def test_a_table_a_later_migration_adds_is_placed_before_its_keys(
+    engine: AsyncEngine,
+) -> None:
+    """After `passport distribute`, a migration that adds a per-citizen table places it
+    (``place_in_migration``) before its foreign key to ``citizens``, which Citus refuses on a
+    local table; on plain PostgreSQL the same migration runs unchanged."""
+    table = f"probe_{secrets.token_hex(3)}"
+    layout = {**LAYOUT, table: by_citizen()}
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE TABLE {table} (citizen_id uuid NOT NULL, n int NOT NULL, "
+                "PRIMARY KEY (citizen_id, n))"
+            )
+        )
+        placed = await conn.run_sync(lambda sync: place_in_migration(sync, table, layout))
+        assert placed is on_citus(engine.url)
+        await conn.execute(
+            text(
+                f"ALTER TABLE {table} ADD FOREIGN KEY (citizen_id) "
+                "REFERENCES citizens (citizen_id) ON DELETE CASCADE"
+            )
+        )
+        if placed:
+            colocated = await conn.scalar(
+                text(
+                    "SELECT p.colocationid = c.colocationid FROM pg_dist_partition p, "
+                    "pg_dist_partition c WHERE p.logicalrelid = CAST(:t AS regclass) "
+                    "AND c.logicalrelid = 'citizens'::regclass"
+                ),
+                {"t": table},
+            )
+            assert colocated
+        await conn.execute(text(f"DROP TABLE {table}"))
+
+
+async def test_distribute_places_a_table_citus_kept_local(citus: AsyncEngine) -> None:
+    """A new table with a foreign key to a reference table is made a "Citus local" table by
+    Citus itself (on the coordinator alone); `passport distribute` still places it."""
+    table = f"probe_{secrets.token_hex(3)}"
+    async with citus.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE TABLE {table} (id uuid PRIMARY KEY, "
+                "organisation_id uuid REFERENCES organisations (id))"
+            )
+        )
+    try:
+        report = await distribute(citus, DEFAULT_APP_ROLE, {**LAYOUT, table: REFERENCE})
+        assert report.placed == {table: "reference"}
+        assert report.foreign_keys_kept == [
+            f"{table}.{table}_organisation_id_fkey -> organisations"
+        ]
+        with pytest.raises(
+            LayoutError,
+            match=r"placed otherwise than LAYOUT says .*: citizens \(distributed citizen_id\)$",
+        ):
+            await distribute(
+                citus, DEFAULT_APP_ROLE, {**LAYOUT, table: REFERENCE, CITIZENS: REFERENCE}
+            )
+    finally:
+        async with citus.begin() as conn:
+            await conn.execute(text(f"DROP TABLE {table}"))

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 CITIZENS = "citizens"
@@ -225,9 +227,17 @@ _MATERIALIZED_VIEWS = """
 SELECT c.relname FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'm' ORDER BY 1
 """
+# Tables already placed, and how. A "Citus local" table (repmodel 's' without a hash key),
+# which Citus makes of a local table when it gets a foreign key to a reference table, is not
+# placed: it is still on the coordinator alone.
 _PLACED = """
-SELECT logicalrelid::regclass::text FROM pg_dist_partition
-WHERE logicalrelid::regclass::text = ANY($1::text[])
+SELECT p.logicalrelid::regclass::text AS table_name,
+       CASE WHEN p.partmethod = 'h' THEN 'distributed' ELSE 'reference' END AS kind,
+       CASE WHEN p.partmethod = 'h' THEN column_to_column_name(p.logicalrelid, p.partkey) END
+         AS column_name,
+       p.colocationid
+FROM pg_dist_partition p
+WHERE (p.partmethod = 'h' OR p.repmodel = 't') AND p.logicalrelid::regclass::text = ANY($1::text[])
 """
 _WORKERS = "SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY 1"
 
@@ -273,12 +283,18 @@ async def foreign_keys(conn: asyncpg.Connection) -> list[ForeignKey]:
     ]
 
 
-def _creation(table: str, placement: Placement) -> tuple[str, tuple[str, ...]]:
+_CREATE_REFERENCE = "SELECT create_reference_table({0})"
+_CREATE_DISTRIBUTED = "SELECT create_distributed_table({0}, {1}, colocate_with => {2})"
+
+
+def _creation(table: str, placement: Placement, *marks: str) -> tuple[str, tuple[str, ...]]:
+    """The statement that places ``table``, with ``marks`` for its parameters (asyncpg's
+    ``$1`` or SQLAlchemy's ``:name``), and their values."""
     if placement.kind is Kind.REFERENCE:
-        return "SELECT create_reference_table($1)", (table,)
+        return _CREATE_REFERENCE.format(*marks), (table,)
     assert placement.column is not None
     return (
-        "SELECT create_distributed_table($1, $2, colocate_with => $3)",
+        _CREATE_DISTRIBUTED.format(*marks),
         (table, placement.column, placement.colocate_with or "none"),
     )
 
@@ -316,7 +332,8 @@ async def _distribute(
     # Only one placement at a time; concurrent migrations wait too.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('passport:distribute'))")
     placeable = [t for t in _order(layout) if layout[t].kind is not Kind.LOCAL]
-    placed = {row[0] for row in await conn.fetch(_PLACED, placeable)}
+    placed = {row["table_name"]: row for row in await conn.fetch(_PLACED, placeable)}
+    _check_placed(placed, layout)
     report.already = [t for t in placeable if t in placed]
     todo = [t for t in placeable if t not in placed]
     grants = {row[0] for row in await conn.fetch(_GRANTS)}
@@ -332,7 +349,7 @@ async def _distribute(
                 f"ALTER TABLE {_quoted(fk.table)} DROP CONSTRAINT {_quoted(fk.name)}"
             )
         for table in todo:
-            sql, args = _creation(table, layout[table])
+            sql, args = _creation(table, layout[table], "$1", "$2", "$3")
             await conn.execute(sql, *args)
             placement = layout[table]
             report.placed[table] = (
@@ -369,6 +386,26 @@ async def _distribute(
     return report
 
 
+def _check_placed(placed: Mapping[str, asyncpg.Record], layout: Mapping[str, Placement]) -> None:
+    """A table placed otherwise than ``layout`` says is not moved behind the operator's back
+    (that is a rewrite of the table: ``alter_distributed_table``, planned apart)."""
+    wrong = []
+    for table, row in placed.items():
+        placement = layout[table]
+        anchor = _anchor(table, layout)
+        if (
+            row["kind"] != placement.kind.value
+            or row["column_name"] != placement.column
+            or (anchor in placed and placed[anchor]["colocationid"] != row["colocationid"])
+        ):
+            wrong.append(f"{table} ({row['kind']} {row['column_name'] or ''})".replace(" )", ")"))
+    if wrong:
+        raise LayoutError(
+            "placed otherwise than LAYOUT says (move them with alter_distributed_table, or "
+            f"change LAYOUT): {', '.join(sorted(wrong))}"
+        )
+
+
 async def _let_role_log_in(conn: asyncpg.Connection, role: str) -> None:
     """Citus connects to the workers as the role a query runs as: the application's role must
     be allowed to log in there. It gets no password here; how the workers authenticate the
@@ -383,3 +420,30 @@ async def _let_role_log_in(conn: asyncpg.Connection, role: str) -> None:
             f"the role {role} must be allowed to log in on every node: as a superuser, "
             f"ALTER ROLE {role} LOGIN on the coordinator (see docs/scaling.md)"
         ) from exc
+
+
+def place_in_migration(
+    bind: Connection, table: str, layout: Mapping[str, Placement] = LAYOUT
+) -> bool:
+    """For a migration that creates ``table`` once the database is distributed: place it now,
+    as ``layout`` says, before it gets foreign keys to distributed tables (Citus refuses them
+    on a local table). Call it right after CREATE TABLE (``op.get_bind()``). Does nothing on
+    plain PostgreSQL, or before the first ``passport distribute`` (which places it then);
+    returns whether it placed the table."""
+    placement = layout[table]
+    if placement.kind is Kind.LOCAL or not bind.scalar(
+        text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+    ):
+        return False
+    anchor = _anchor(table, layout) if placement.kind is Kind.DISTRIBUTED else CITIZENS
+    if anchor == table:
+        anchor = CITIZENS  # a group of its own: placed once the schema's tables are
+    if not bind.scalar(
+        text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass(:anchor)"),
+        {"anchor": anchor},
+    ):
+        return False
+    bind.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
+    sql, args = _creation(table, placement, ":a", ":b", ":c")
+    bind.execute(text(sql), dict(zip("abc", args, strict=False)))
+    return True
