@@ -340,8 +340,8 @@ async def _distribute(
     view_indexes = {row[0] for row in await conn.fetch(_VIEW_INDEXES)}
     if todo:
         await conn.execute("SET LOCAL citus.enable_unsafe_triggers = on")
-        # One connection per node for the whole transaction: distributing many tables with
-        # foreign keys between them in one transaction needs it.
+        # One connection per node for the whole transaction: Citus needs it once a table
+        # with a foreign key to a reference table is written after a parallel operation.
         await conn.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
         touched = [fk for fk in await foreign_keys(conn) if fk.table in todo or fk.referred in todo]
         for fk in touched:
