@@ -1,5 +1,5 @@
-"""The `passport` command: serve, migrate, import-esco, import-signals, verify-chain, token,
-signing-key, openapi, schema."""
+"""The `passport` command: serve, migrate, distribute, import-esco, import-signals,
+verify-chain, token, signing-key, openapi, schema."""
 
 from __future__ import annotations
 
@@ -169,6 +169,35 @@ def migrate() -> None:
     _, owner_url, _ = _database_urls()
     asyncio.run(_migrate(owner_url))
     _echo("Database is at the latest migration.")
+
+
+@app.command()
+def distribute() -> None:
+    """On a Citus cluster, place every table (sharded by citizen, by lookup key, or replicated
+    to every node) as the schema owner, after `passport migrate`; run it again after every
+    migration (new tables get placed). On plain PostgreSQL it does nothing."""
+    from service.db.citus import LayoutError
+    from service.db.citus import distribute as place
+    from service.db.engine import create_engine
+
+    configure_logging()
+    _, owner_url, _ = _database_urls()
+
+    async def run() -> dict[str, object]:
+        engine = create_engine(owner_url)
+        try:
+            return (await place(engine, get_settings().database_role)).as_dict()
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except LayoutError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not report["citus"]:
+        _echo("Not a Citus database (no citus extension): nothing to distribute.")
+        return
+    _echo(json.dumps(report, indent=2))
 
 
 @app.command("import-esco")

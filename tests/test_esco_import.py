@@ -9,15 +9,14 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import ColumnElement, func, select, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db.embedded import asyncpg_dsn
+from service.db.citus import distribute
 from service.db.engine import create_engine
-from service.db.migrate import upgrade_async
+from service.db.migrate import DEFAULT_APP_ROLE, upgrade_async
 from service.models import (
     Competence,
     CompetenceBroader,
@@ -27,6 +26,7 @@ from service.models import (
 )
 from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, EscoImportError, import_esco
 from tests import factories
+from tests.databases import create_database, drop_database, rendered, server_of
 
 SKILLS_HEADER = (
     "conceptType,conceptUri,skillType,reuseLevel,preferredLabel,altLabels,hiddenLabels,status,"
@@ -116,26 +116,22 @@ async def test_reimport_keeps_ids_and_counts(engine: AsyncEngine) -> None:
 
 
 async def _scratch_database(database_url: str, drop: str | None = None) -> str:
-    """Create a database of its own on the test server (its URL), or drop one by name."""
-    server: URL = make_url(database_url)
-    admin = await asyncpg.connect(asyncpg_dsn(server))
-    try:
-        if drop:
-            await admin.execute(f'DROP DATABASE "{drop}" WITH (FORCE)')
-            return drop
-        name = f"passport_scratch_{secrets.token_hex(4)}"
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return server.set(database=name).render_as_string(hide_password=False)
+    """Create a database of its own on the test server or cluster (its URL), or drop one."""
+    server = server_of(database_url)
+    if drop:
+        await drop_database(server, drop)
+        return drop
+    return rendered(await create_database(server, f"passport_scratch_{secrets.token_hex(4)}"))
 
 
 @pytest.fixture
 async def scratch_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A database of its own, so tiny test exports do not touch the shared taxonomy."""
+    """A database of its own, so tiny test exports do not touch the shared taxonomy; on Citus
+    distributed, so the import writes reference tables."""
     url = await _scratch_database(database_url)
     await upgrade_async(url)
     engine = create_engine(url)
+    await distribute(engine, DEFAULT_APP_ROLE)
     yield engine
     await engine.dispose()
     await _scratch_database(database_url, drop=make_url(url).database)
@@ -210,6 +206,8 @@ def test_cli_migrates_and_imports(database_url: str, tmp_path: Path) -> None:
     try:
         migrated = runner.invoke(app, ["migrate"], env=env)
         assert migrated.exit_code == 0, migrated.output
+        placed = runner.invoke(app, ["distribute"], env=env)  # on plain PostgreSQL: nothing
+        assert placed.exit_code == 0, placed.output
         export = tmp_path / "export"
         write_skills(
             export,

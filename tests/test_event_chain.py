@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from typer.testing import CliRunner
 
 from service import clock
@@ -249,6 +249,13 @@ async def _restore_with_engine(url: str, citizen_id: uuid.UUID) -> None:
         await own.dispose()
 
 
+async def _triggers_off(conn: AsyncConnection) -> None:
+    """For the rest of the transaction, on every node: Citus passes SET LOCAL on to the
+    workers only when told to (on plain PostgreSQL the first setting is inert)."""
+    await conn.execute(text("SET LOCAL citus.propagate_set_commands = 'local'"))
+    await conn.execute(text("SET LOCAL session_replication_role = replica"))
+
+
 async def test_rows_edited_behind_the_back_no_longer_match_their_events(
     api: Api, school: Partner, engine: AsyncEngine
 ) -> None:
@@ -265,7 +272,7 @@ async def test_rows_edited_behind_the_back_no_longer_match_their_events(
         ("UPDATE access_grants SET revoked_at = NULL WHERE grant_id = :x", made["grant"]["id"]),
     )
     async with engine.begin() as conn:
-        await conn.execute(text("SET LOCAL session_replication_role = replica"))  # triggers off
+        await _triggers_off(conn)
         for statement, target in edits:
             await conn.execute(text(statement), {"x": target})
     try:
@@ -276,7 +283,7 @@ async def test_rows_edited_behind_the_back_no_longer_match_their_events(
         }
     finally:
         async with engine.begin() as conn:
-            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await _triggers_off(conn)
             await conn.execute(
                 text("UPDATE claims SET acquired_on = '2020-06-30' WHERE claim_id = :x"),
                 {"x": claim["id"]},

@@ -6,17 +6,15 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
-from service.db.embedded import asyncpg_dsn
 from service.settings import Settings
+from tests.databases import create_database, drop_database, rendered, server_of
 
 
 async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
@@ -55,14 +53,12 @@ async def test_database_down_is_a_typed_503(tmp_path: Path) -> None:
 
 
 async def test_not_ready_while_migrations_are_behind(database_url: str, tmp_path: Path) -> None:
-    server = make_url(database_url)
+    server = server_of(database_url)
     name = f"passport_unmigrated_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(asyncpg_dsn(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+    url = await create_database(server, name)
     try:
         settings = Settings(
-            database_url=server.set(database=name).render_as_string(hide_password=False),
+            database_url=rendered(url),
             data_dir=tmp_path,
             insz_hmac_key=SecretStr("k" * 40),
         )
@@ -71,6 +67,4 @@ async def test_not_ready_while_migrations_are_behind(database_url: str, tmp_path
             assert ready.status_code == 503
             assert ready.json()["migration"].startswith("None != ")
     finally:
-        admin = await asyncpg.connect(asyncpg_dsn(server))
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(server, name)

@@ -82,11 +82,15 @@ _EARLIER = text(
     "SELECT external_ref, claim_id, payload_digest FROM claim_refs"
     " WHERE organisation_id = :org AND external_ref = ANY(CAST(:refs AS text[]))"
 )
+# Each citizen's newest event, found from the citizens row (not from the array of ids): Citus
+# runs a lateral join correlated on the distribution column on each citizen's own shard, but
+# not one over a set-returning function. The citizens exist: the caller holds their locks.
 _HEADS = text(
     """
-    SELECT c.id, e.seq, e.hash FROM unnest(CAST(:ids AS uuid[])) AS c(id)
+    SELECT c.citizen_id, e.seq, e.hash FROM citizens c
     LEFT JOIN LATERAL (SELECT seq, hash FROM citizen_events
-                       WHERE citizen_id = c.id ORDER BY seq DESC LIMIT 1) AS e ON true
+                       WHERE citizen_id = c.citizen_id ORDER BY seq DESC LIMIT 1) AS e ON true
+    WHERE c.citizen_id = ANY(CAST(:ids AS uuid[]))
     """
 )
 _CLAIM_COLUMNS = [c.name for c in Claim.__table__.columns]

@@ -574,15 +574,24 @@ async def share_link_principal(session: AsyncSession, token: str) -> Principal |
     """Who a share-link token speaks for: only its grant, while it is active."""
     if not token.startswith(SHARE_TOKEN_PREFIX) or len(token) > 200:
         return None
+    # Two lookups, each by its own key: the link by its secret's hash, then its grant with
+    # the citizen's rows (on Citus they are sharded apart, and each lookup is one shard's).
+    link = (
+        await session.execute(
+            select(ShareLink.citizen_id, ShareLink.grant_id).where(
+                ShareLink.secret_hash == share_token_hash(token)
+            )
+        )
+    ).one_or_none()
+    if link is None:
+        return None
     found = (
         await session.execute(
-            select(ShareLink.citizen_id, ShareLink.grant_id)
-            .join(
-                AccessGrant,
-                (AccessGrant.citizen_id == ShareLink.citizen_id)
-                & (AccessGrant.grant_id == ShareLink.grant_id),
+            select(AccessGrant.citizen_id, AccessGrant.grant_id).where(
+                AccessGrant.citizen_id == link.citizen_id,
+                AccessGrant.grant_id == link.grant_id,
+                *_active(clock.now()),
             )
-            .where(ShareLink.secret_hash == share_token_hash(token), *_active(clock.now()))
         )
     ).one_or_none()
     if found is None:

@@ -233,62 +233,57 @@ class Holder:
 async def holders(
     session: AsyncSession, wanted: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], Holder]:
-    """Positions that exist among ``wanted`` (list, index) pairs, in one statement."""
+    """Positions that exist among ``wanted`` (list, index) pairs, in two statements: the
+    positions (kept with their lists), then who holds them (kept with the citizens; on
+    Citus every shard looks in its own index of positions)."""
     pairs = sorted(set(wanted))
     if not pairs:
         return {}
+    taken_at = await session.execute(
+        select(
+            StatusListEntry.status_list, StatusListEntry.idx, StatusListEntry.withdrawn_at
+        ).where(tuple_(StatusListEntry.status_list, StatusListEntry.idx).in_(pairs))
+    )
+    withdrawn = {(row.status_list, row.idx): row.withdrawn_at is not None for row in taken_at}
+    if not withdrawn:
+        return {}
+    entry, export, revoked = CredentialExportEntry, CredentialExport, CredentialExportRevocation
+    endorsed = CredentialExportEndorsement
     taken = union_all(
         select(
-            CredentialExportEntry.citizen_id,
-            CredentialExportEntry.export_id,
-            CredentialExportEntry.claim_id,
+            entry.citizen_id,
+            entry.export_id,
+            entry.claim_id,
             _NO_ID.label("endorsement_id"),
-            CredentialExportEntry.status_list,
-            CredentialExportEntry.idx,
-        ),
+            entry.status_list,
+            entry.idx,
+        ).where(tuple_(entry.status_list, entry.idx).in_(pairs)),
         select(
-            CredentialExport.citizen_id,
-            CredentialExport.id,
+            export.citizen_id,
+            export.id,
             _NO_ID.label("claim_id"),
             _NO_ID.label("endorsement_id"),
-            CredentialExport.status_list,
-            CredentialExport.status_idx,
-        ),
+            export.status_list,
+            export.status_idx,
+        ).where(tuple_(export.status_list, export.status_idx).in_(pairs)),
         select(
-            CredentialExportEndorsement.citizen_id,
-            CredentialExportEndorsement.export_id,
+            endorsed.citizen_id,
+            endorsed.export_id,
             _NO_ID.label("claim_id"),
-            CredentialExportEndorsement.endorsement_id,
-            CredentialExportEndorsement.status_list,
-            CredentialExportEndorsement.idx,
-        ),
+            endorsed.endorsement_id,
+            endorsed.status_list,
+            endorsed.idx,
+        ).where(tuple_(endorsed.status_list, endorsed.idx).in_(pairs)),
     ).subquery()
-    revoked = CredentialExportRevocation
     rows = await session.execute(
-        select(
-            StatusListEntry.status_list,
-            StatusListEntry.idx,
-            StatusListEntry.withdrawn_at,
-            taken.c.citizen_id,
-            taken.c.export_id,
-            taken.c.claim_id,
-            taken.c.endorsement_id,
-            revoked.revoked_at,
-        )
-        .outerjoin(
-            taken,
-            (taken.c.status_list == StatusListEntry.status_list)
-            & (taken.c.idx == StatusListEntry.idx),
-        )
-        .outerjoin(
+        select(taken, revoked.revoked_at).outerjoin(
             revoked,
             (revoked.citizen_id == taken.c.citizen_id) & (revoked.export_id == taken.c.export_id),
         )
-        .where(tuple_(StatusListEntry.status_list, StatusListEntry.idx).in_(pairs))
     )
-    return {
+    held = {
         (row.status_list, row.idx): Holder(
-            withdrawn=row.withdrawn_at is not None,
+            withdrawn=withdrawn[row.status_list, row.idx],
             citizen_id=row.citizen_id,
             export_id=row.export_id,
             claim_id=row.claim_id,
@@ -296,4 +291,8 @@ async def holders(
             endorsement_id=row.endorsement_id,
         )
         for row in rows
+        if (row.status_list, row.idx) in withdrawn
+    }
+    return {
+        position: held.get(position, Holder(withdrawn=gone)) for position, gone in withdrawn.items()
     }

@@ -30,9 +30,18 @@ def create_engine(
 
     The role is set in the connection's startup packet, so even ``RESET ROLE`` returns to it;
     a login role that is itself only a member of it (production) cannot leave it at all."""
-    server_settings = {"application_name": "competence-passport"}
+    server_settings = {
+        "application_name": "competence-passport",
+        # asyncpg asks the catalogue about every type it has not seen on a connection; that
+        # query is cheap unless JIT compiles it (about 2 s). JIT helps no query of ours.
+        "jit": "off",
+    }
     if role:
         server_settings["role"] = role
+        # On a Citus coordinator the same query takes another 2 s while Citus hides its
+        # shards from pg_class row by row; the application never reads the catalogue itself,
+        # so it needs no hiding. On plain PostgreSQL this is an inert placeholder.
+        server_settings["citus.override_table_visibility"] = "off"
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,

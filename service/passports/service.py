@@ -780,16 +780,19 @@ async def _record_many(session: AsyncSession, records: Sequence[dict[str, Any]])
 @cache
 def _record_many_sql(columns: tuple[str, ...]) -> str:
     """INSERT .. SELECT of many access records from one JSON array, each only while its
-    citizen exists, RETURNING their citizens; compiled once to PostgreSQL's SQL."""
+    citizen exists, RETURNING their citizens; compiled once to PostgreSQL's SQL. A join with
+    ``citizens``, not a correlated EXISTS: Citus runs no correlated subquery over a
+    set-returning function (and the citizen's key then comes from its own row)."""
     table = AccessRecord.__table__
     rows = (
         func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
         .table_valued(*(column(k, table.c[k].type) for k in columns))
         .render_derived(name="r", with_types=True)
     )
-    values = select(*(rows.c[k] for k in columns)).where(
-        exists().where(Citizen.citizen_id == rows.c.citizen_id)
-    )
+    citizen = Citizen.__table__
+    values = select(
+        *(citizen.c.citizen_id if k == "citizen_id" else rows.c[k] for k in columns)
+    ).join_from(rows, citizen, citizen.c.citizen_id == rows.c.citizen_id)
     statement = (
         insert(AccessRecord).from_select(list(columns), values).returning(AccessRecord.citizen_id)
     )

@@ -1,7 +1,9 @@
 """Delivering the outbox: signed POSTs, retried with backoff, in order per citizen.
 
-Each round locks a batch of due deliveries (``FOR UPDATE SKIP LOCKED``, so any number of
-dispatchers share the queue), sends them, and records every outcome in the same transaction.
+Each round claims a batch of due deliveries (a transaction-level advisory lock per subscriber
+and citizen, skipping those another dispatcher holds, so any number of dispatchers share the
+queue, on one PostgreSQL or through a Citus coordinator), sends them, and records every outcome
+in the same transaction.
 A delivery is due when its time has come and no earlier event of the same citizen is still
 pending for the same subscriber: one citizen's events arrive in the order they happened.
 
@@ -34,6 +36,37 @@ from service.webhooks.secrets import SecretBox, SecretUnreadable
 
 logger = logging.getLogger(__name__)
 
+# The head of each queue (one subscriber, one citizen) whose time has come. Read without row
+# locks (Citus locks rows only in a query on one shard, and the queue spans them all), then
+# claimed with a transaction-level advisory lock per queue, skipping queues another dispatcher
+# holds. Every dispatcher takes these locks on the node it talks to, the coordinator on Citus,
+# and keeps them until its round is recorded and committed.
+_CLAIM = text(
+    """
+    WITH due AS MATERIALIZED (
+      SELECT d.subscription_id, d.citizen_id
+      FROM webhook_deliveries d
+      JOIN webhook_subscriptions s ON s.id = d.subscription_id
+      WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND s.disabled_at IS NULL
+        AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries e
+          WHERE e.subscription_id = d.subscription_id AND e.citizen_id = d.citizen_id
+            AND e.seq < d.seq AND e.status = 'pending')
+      ORDER BY d.next_attempt_at
+      LIMIT :window)
+    SELECT subscription_id, citizen_id FROM due
+    WHERE pg_try_advisory_xact_lock(hashtextextended(
+      'webhook:' || subscription_id::text || ':' || citizen_id::text, 0))
+    LIMIT :limit
+    """
+)
+# How many heads a round looks at, per delivery it may send: dispatchers running side by side
+# all see the same earliest heads, and each skips those the others hold (the scan of ``due``
+# stops, and takes no more locks, once a round has its batch).
+WINDOW = 4
+# The claimed queues' heads, read again (the same conditions) now that they are ours: a
+# delivery another dispatcher recorded before this one took the lock is seen as it is now,
+# and not sent again.
 _DUE = text(
     """
     SELECT d.subscription_id, d.citizen_id, d.seq, d.event_id, d.body, d.attempts,
@@ -45,9 +78,9 @@ _DUE = text(
         SELECT 1 FROM webhook_deliveries e
         WHERE e.subscription_id = d.subscription_id AND e.citizen_id = d.citizen_id
           AND e.seq < d.seq AND e.status = 'pending')
+      AND d.citizen_id = ANY(CAST(:citizens AS uuid[]))
+      AND d.subscription_id = ANY(CAST(:subs AS uuid[]))
     ORDER BY d.next_attempt_at
-    LIMIT :limit
-    FOR UPDATE OF d SKIP LOCKED
     """
 )
 
@@ -132,7 +165,24 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         async with self._sessions() as session, session.begin():
-            due = (await session.execute(_DUE, {"now": clock.now(), "limit": self._batch})).all()
+            now = clock.now()
+            claimed = {
+                (row.subscription_id, row.citizen_id)
+                for row in await session.execute(
+                    _CLAIM, {"now": now, "limit": self._batch, "window": self._batch * WINDOW}
+                )
+            }
+            if not claimed:
+                return 0
+            heads = await session.execute(
+                _DUE,
+                {
+                    "now": now,
+                    "citizens": list({citizen for _, citizen in claimed}),
+                    "subs": list({sub for sub, _ in claimed}),
+                },
+            )
+            due = [row for row in heads if (row.subscription_id, row.citizen_id) in claimed]
             if not due:
                 return 0
             outcomes = await asyncio.gather(*(self._send(row) for row in due))
