@@ -394,19 +394,32 @@ async def test_an_export_carries_the_endorsements_readers_may_see(
     assert page.status_code == 200 and "Endorsement of" in page.text
 
 
-def test_a_development_token_for_an_endorsing_client(tmp_path: Any, monkeypatch: Any) -> None:
+async def test_a_development_token_for_an_endorsing_client(
+    api: Api, tmp_path: Any, monkeypatch: Any, database_url: str
+) -> None:
+    """`passport token endorser` signs for a registered endorsing client, as the server
+    would accept it (the command refuses a client the server would refuse)."""
+    import asyncio
+
     import jwt
     from typer.testing import CliRunner
 
+    from service.auth.keys import load_or_create_dev_key
     from service.cli import app as cli
     from service.settings import get_settings
+    from tests.conftest import make_partner
 
+    coach = await make_partner(api, kind="CAREER_GUIDANCE", scopes=("CLAIMS_ENDORSE",))
     monkeypatch.setenv("PASSPORT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
+    load_or_create_dev_key(tmp_path)
     get_settings.cache_clear()
     try:
-        minted = CliRunner().invoke(cli, ["token", "endorser", "--client-id", "coach-1"])
+        args = ["token", "endorser", "--client-id", coach.client_id]
+        # In a thread: the command runs its own event loop for the client look-up.
+        minted = await asyncio.to_thread(lambda: CliRunner().invoke(cli, args))
     finally:
         get_settings.cache_clear()
     assert minted.exit_code == 0, minted.output
     claims = jwt.decode(minted.output.strip(), options={"verify_signature": False})
-    assert claims["scope"] == "claims:endorse" and claims["client_id"] == "coach-1"
+    assert claims["scope"] == "claims:endorse" and claims["client_id"] == coach.client_id

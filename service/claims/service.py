@@ -191,7 +191,11 @@ async def _record_claim(
                     recorded_at,
                     Notice(
                         organisation_id,
-                        {"claimId": str(supersedes), "supersededBy": str(claim_id)},
+                        {
+                            "claimId": str(supersedes),
+                            "supersededBy": str(claim_id),
+                            "passportId": str(citizen.citizen_id),
+                        },
                     ),
                 )
             )
