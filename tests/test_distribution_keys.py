@@ -78,7 +78,15 @@ async def test_per_citizen_tables_are_sharded_with_the_citizen(engine: AsyncEngi
     async with engine.connect() as conn:
         tables = set(await conn.scalars(text(CITIZEN_TABLES)))
     assert {"claims", "citizen_events", "access_records", "access_grants"} <= tables
-    lookups = {"citizen_identities", "share_links", "claim_refs"}
+    lookups = {
+        "citizen_identities",  # national number hash -> citizen
+        "share_links",  # share-link secret hash -> grant
+        "claim_refs",  # an issuer's idempotency key -> claim
+        "endorsement_refs",  # an endorser's idempotency key -> endorsement
+        "work_experience_refs",  # an employer's idempotency key -> record
+        "credential_offer_codes",  # a wallet's pre-authorized code hash -> offer
+        "wallet_access_tokens",  # a wallet's access token hash -> offer
+    }
     for table in sorted(tables - lookups - {CITIZENS}):
         assert LAYOUT[table] == Placement(Kind.DISTRIBUTED, CITIZEN_KEY, CITIZENS), table
     for table in sorted(lookups):
