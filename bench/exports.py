@@ -21,6 +21,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +88,25 @@ def yardstick(document: dict[str, Any], rounds: int = 50) -> dict[str, float]:
     return figures
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="passport-bench-exports-"))
+Measure = Callable[
+    [httpx.AsyncClient, dict[str, str], Settings, argparse.Namespace], Awaitable[dict[str, Any]]
+]
+
+
+async def run_sizes(
+    args: argparse.Namespace, name: str, measure: Measure, **extra: Any
+) -> dict[str, Any]:
+    """A fresh database with ESCO and the demo partner, the app in-process, and for each size a
+    new citizen given that many verified claims before ``measure`` runs as them: what the
+    export and wallet benches share."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"passport-bench-{name}-"))
     sizes = sorted(set(args.claims), reverse=True)
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "requests": args.requests,
         "sizes": {},
+        **extra,
     }
     async with bench_database(workdir) as url:
         await upgrade_async(url)
@@ -123,31 +135,30 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 transport=transport, base_url="http://bench", timeout=120
             ) as http:
                 for n in sizes:
-                    figures["sizes"][n] = await _one_size(
-                        http, key, settings, partner, skills[:n], args
-                    )
-                    figures.setdefault("yardstick_ms", figures["sizes"][n].pop("yardstick"))
+                    citizen = factories.insz()
+                    for uri in skills[:n]:
+                        response = await http.post(
+                            "/graphql",
+                            json={
+                                "query": ISSUE,
+                                "variables": {"input": factories.claim_input(citizen, uri)},
+                            },
+                            headers={"Authorization": f"Bearer {partner}"},
+                        )
+                        issued = response.json()["data"]["issueClaim"]["__typename"]
+                        assert issued == "ClaimIssued"
+                    me = {
+                        "Authorization": f"Bearer {mint_dev_token(key, settings, subject=citizen)}"
+                    }
+                    size = {"claims": n, **await measure(http, me, settings, args)}
+                    figures["sizes"][n] = size
+                    figures.setdefault("yardstick_ms", size.pop("yardstick"))
     return figures
 
 
-async def _one_size(
-    http: httpx.AsyncClient,
-    key: Any,
-    settings: Settings,
-    partner: str,
-    skills: list[str],
-    args: argparse.Namespace,
+async def measure_exports(
+    http: httpx.AsyncClient, me: dict[str, str], settings: Settings, args: argparse.Namespace
 ) -> dict[str, Any]:
-    citizen = factories.insz()
-    me = {"Authorization": f"Bearer {mint_dev_token(key, settings, subject=citizen)}"}
-    for uri in skills:
-        response = await http.post(
-            "/graphql",
-            json={"query": ISSUE, "variables": {"input": factories.claim_input(citizen, uri)}},
-            headers={"Authorization": f"Bearer {partner}"},
-        )
-        assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued"
-
     async def credential() -> httpx.Response:
         response = await http.get("/passports/me/credential", headers=me)
         assert response.status_code == 200, response.text
@@ -179,7 +190,6 @@ async def _one_size(
     lists, _ = await _timed(args.requests * 4, status_list)
     nested = document["credentialSubject"]["verifiableCredential"][0]
     return {
-        "claims": len(skills),
         "credential_bytes": len(signed.content),
         "pdf_bytes": len(typeset.content),
         "pdf_pages": len(pypdf.PdfReader(io.BytesIO(typeset.content)).pages),
@@ -197,7 +207,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--claims", type=int, nargs="+", default=[200, 50])
     parser.add_argument("--requests", type=int, default=5)
-    figures = asyncio.run(main(parser.parse_args()))
+    figures = asyncio.run(run_sizes(parser.parse_args(), "exports", measure_exports))
     print(json.dumps(figures, indent=2))
     unit = figures["yardstick_ms"]
     print(

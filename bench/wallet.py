@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,17 +25,9 @@ import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.core import bench_database, pct, seed
-from bench.exports import yardstick
-from bench.matching import ISSUE, _skills_of_popular_occupations
-from service.app import create_app
-from service.auth.keys import load_or_create_dev_key
-from service.auth.tokens import mint_dev_token
-from service.db.engine import create_engine
-from service.db.migrate import upgrade_async
+from bench.core import pct
+from bench.exports import run_sizes, yardstick
 from service.settings import Settings
-from service.taxonomy.esco_import import SHIPPED_ESCO_DIR, import_esco
-from tests import factories
 from tests.wallet_keys import WalletKey
 
 PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -57,67 +46,9 @@ def jwt_yardstick(rounds: int = 200) -> float:
     return round(pct(latencies, 50), 3)
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="passport-bench-wallet-"))
-    sizes = sorted(set(args.claims), reverse=True)
-    figures: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "requests": args.requests,
-        "sizes": {},
-        "jwt_yardstick_ms": jwt_yardstick(),
-    }
-    async with bench_database(workdir) as url:
-        await upgrade_async(url)
-        engine = create_engine(url)
-        await import_esco(engine, SHIPPED_ESCO_DIR)
-        await engine.dispose()
-        settings = Settings(
-            database_url=url,
-            data_dir=workdir / "app",
-            insz_hmac_key="b" * 48,
-            rate_limits=dict.fromkeys(
-                ("partner", "reader", "citizen", "verifier"), "100000000/minute"
-            ),
-            log_level="WARNING",
-        )
-        await seed(url, settings)
-        key = load_or_create_dev_key(settings.data_dir)
-        partner = mint_dev_token(
-            key, settings, subject="bench-client", client_id="bench-client", scopes=["claims:write"]
-        )
-        skills, _ = await _skills_of_popular_occupations(url, sizes[0])
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://bench", timeout=120
-            ) as http:
-                for n in sizes:
-                    figures["sizes"][n] = await _one_size(
-                        http, key, settings, partner, skills[:n], args
-                    )
-                    figures.setdefault("yardstick_ms", figures["sizes"][n].pop("yardstick"))
-    return figures
-
-
-async def _one_size(
-    http: httpx.AsyncClient,
-    key: Any,
-    settings: Settings,
-    partner: str,
-    skills: list[str],
-    args: argparse.Namespace,
+async def measure_wallet(
+    http: httpx.AsyncClient, me: dict[str, str], settings: Settings, args: argparse.Namespace
 ) -> dict[str, Any]:
-    citizen = factories.insz()
-    me = {"Authorization": f"Bearer {mint_dev_token(key, settings, subject=citizen)}"}
-    for uri in skills:
-        response = await http.post(
-            "/graphql",
-            json={"query": ISSUE, "variables": {"input": factories.claim_input(citizen, uri)}},
-            headers={"Authorization": f"Bearer {partner}"},
-        )
-        assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued"
     audience = settings.base_url
     phases: dict[str, list[float]] = {"offer": [], "token": [], "sd_jwt": [], "ldp_vc": []}
     sizes: dict[str, int] = {}
@@ -176,7 +107,6 @@ async def _one_size(
         if n:
             europass.append(time.perf_counter() - started)
     return {
-        "claims": len(skills),
         "sd_jwt_bytes": sizes["sd_jwt"],
         "ldp_vc_bytes": sizes["ldp_vc"],
         "europass_bytes": len(response.content),
@@ -191,7 +121,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--claims", type=int, nargs="+", default=[200, 50])
     parser.add_argument("--requests", type=int, default=5)
-    figures = asyncio.run(main(parser.parse_args()))
+    figures = asyncio.run(
+        run_sizes(parser.parse_args(), "wallet", measure_wallet, jwt_yardstick_ms=jwt_yardstick())
+    )
     print(json.dumps(figures, indent=2))
     unit = figures["yardstick_ms"]["pyld"]
     print(
