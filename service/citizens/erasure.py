@@ -1,7 +1,7 @@
 """The right to erasure (GDPR art. 17): what is removed, what stays, and why.
 
 Erased, all of it, at once, in one transaction (``passport_erase_citizen``, newest in migration
-0010, the only way the application can delete anything):
+0013, the only way the application can delete anything):
 
 - every claim about the citizen, organisations' and self-declared, with its revocations, its
   endorsements (with the endorsers' idempotency keys) and its idempotency keys. No claim is

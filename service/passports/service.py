@@ -383,18 +383,20 @@ class ConsentRead(NamedTuple):
 
 
 # Many consent reads in one statement: the columns all share given once, the rest as arrays
-# (a text array for the per-read lists, which need not be of one length).
+# (a text array for the per-read lists, which need not be of one length). Joined with
+# ``citizens``, not a correlated EXISTS, as ``_record_many_sql``: Citus runs no correlated
+# subquery over a set-returning function.
 _CONSENT_READS = text(
     """
     INSERT INTO access_records
       (citizen_id, id, accessed_at, principal_kind, subject, organisation_id, basis,
        legal_basis_id, grant_ids, purpose, operation, competence_ids)
-    SELECT r.citizen_id, gen_random_uuid(), :at, :kind, :subject, :organisation, :basis, NULL,
+    SELECT c.citizen_id, gen_random_uuid(), :at, :kind, :subject, :organisation, :basis, NULL,
            CAST(r.grant_ids AS uuid[]), :purpose, :operation,
            coalesce(CAST(r.competence_ids AS integer[]), CAST(:looked_at AS integer[]))
     FROM unnest(CAST(:citizens AS uuid[]), CAST(:grants AS text[]), CAST(:competences AS text[]))
       AS r(citizen_id, grant_ids, competence_ids)
-    WHERE EXISTS (SELECT 1 FROM citizens c WHERE c.citizen_id = r.citizen_id)
+    JOIN citizens c ON c.citizen_id = r.citizen_id
     RETURNING citizen_id
     """
 )
