@@ -47,6 +47,8 @@ from tests import factories
 
 ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) {
   __typename ... on ClaimIssued { claim { id } } } }"""
+REVOKE = """mutation($input: RevokeClaimInput!) { revokeClaim(input: $input) {
+  __typename ... on ClaimRevoked { claim { id status } } } }"""
 READ = """query($c: CitizenRef!) {
   passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
   __typename ... on Passport { competences { competence { uri label { text } } status lastUsedOn
@@ -325,6 +327,8 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         uris = await competence_uris(url, 200)
         acquired = (date.today() - timedelta(days=400)).isoformat()
 
+        issued: list[str] = []
+
         async def issue(i: int) -> None:
             data = factories.claim_input(
                 factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
@@ -332,14 +336,30 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
             response = await http.post(
                 "/graphql", json={"query": ISSUE, "variables": {"input": data}}
             )
-            assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
-                response.text
-            )
+            answer = response.json()["data"]["issueClaim"]
+            assert answer["__typename"] == "ClaimIssued", response.text
+            issued.append(answer["claim"]["id"])
 
         await run_load(200, 16, issue)  # warm-up
         rate, lat = await run_load(args.claims, 16, issue)
         results["issue_claims_per_s"] = round(rate)
         results["issue_p50_ms"], results["issue_p99_ms"] = (
+            round(pct(lat, 50), 1),
+            round(pct(lat, 99), 1),
+        )
+
+        async def revoke(i: int) -> None:
+            data = {"claimId": issued[i], "reason": "benchmark"}
+            response = await http.post(
+                "/graphql", json={"query": REVOKE, "variables": {"input": data}}
+            )
+            answer = response.json()["data"]["revokeClaim"]
+            assert answer["claim"]["status"] == "REVOKED", response.text
+
+        await run_load(200, 16, lambda i: revoke(args.claims + i))  # warm-up
+        rate, lat = await run_load(args.claims, 16, revoke)
+        results["revoke_claims_per_s"] = round(rate)
+        results["revoke_p50_ms"], results["revoke_p99_ms"] = (
             round(pct(lat, 50), 1),
             round(pct(lat, 99), 1),
         )
@@ -424,12 +444,15 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int) -> dict[str, Any]:
-    """The raw limit of a write: the same one statement issueClaim sends
-    (``passport_issue_claim``, a new citizen each time), straight on asyncpg, 16 connections,
-    its arguments made by the service's own functions; no HTTP, GraphQL or session."""
+    """The raw limit of the writes: the same one statement issueClaim sends
+    (``passport_issue_claim_for``, a new citizen each time), then the one revokeClaim sends
+    (``passport_revoke_claim``) for each of those claims, straight on asyncpg in a
+    transaction each, 16 connections, their arguments made by the service's own functions;
+    no HTTP, GraphQL or session, and not the reads around them (the claim the service answers
+    with, the caller's lookup)."""
 
     from service.claims.rules import IssueClaimInput
-    from service.claims.service import claim_digest, claim_row
+    from service.claims.service import claim_row, digest_parts
     from service.events.chain import new_event
     from service.events.outbox import claim_notice
     from service.events.payloads import claim_payload
@@ -440,7 +463,9 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
     async with pool.acquire() as conn:
         organisation_id, client_pk, competence_ids = await _write_facts(conn, uris)
     key = settings.insz_hmac_key.get_secret_value().encode() if settings.insz_hmac_key else b""
-    sql = "SELECT outcome FROM passport_issue_claim($1, $2, $3, $4::jsonb, $5, $6::jsonb)"
+    sql = "SELECT outcome FROM passport_issue_claim_for($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)"
+    revoke_sql = "SELECT passport_revoke_claim($1, $2, $3, $4, $5, $6::jsonb)"
+    made: list[tuple[Any, ...]] = []  # (citizen, claim, external ref, competence uri)
 
     def arguments(i: int) -> tuple[Any, ...]:
         spec = validate(IssueClaimInput, _plain(factories.claim_input(factories.insz(), uris[i])))
@@ -459,12 +484,13 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
             organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
         )
         event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
+        made.append((citizen_id, claim_id, spec.external_ref, spec.competence_uri))
         return (
             insz_hash(spec.insz, key),
             INSZ_KEY_VERSION,
             citizen_id,
             orjson.dumps(row, default=str).decode(),
-            claim_digest(spec, citizen_id, None),
+            *digest_parts(spec, None),
             orjson.dumps([event]).decode(),
         )
 
@@ -476,11 +502,34 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
 
     await run_load(200, 16, lambda i: write(count + i))  # warm-up
     rate, lat = await run_load(count, 16, write)
-    return {
+    figures = {
         "raw_issue_per_s": round(rate),
         "raw_issue_p50_ms": round(pct(lat, 50), 1),
         "raw_issue_p99_ms": round(pct(lat, 99), 1),
     }
+
+    def revocation(i: int) -> tuple[Any, ...]:
+        citizen_id, claim_id, ref, uri = made[i]
+        at = datetime.now(UTC)
+        notice = claim_notice(organisation_id, citizen_id, claim_id, ref, uri)
+        payload = {"claimId": str(claim_id), "organisationId": str(organisation_id)}
+        event = new_event(EventType.CLAIM_REVOKED, payload, at, notice)
+        return (citizen_id, claim_id, "benchmark", at, client_pk, orjson.dumps(event).decode())
+
+    revocations = [revocation(i) for i in range(count + 200)]
+
+    async def revoke(i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            assert await conn.fetchval(revoke_sql, *revocations[i]) == "revoked"
+
+    await run_load(200, 16, lambda i: revoke(count + i))  # warm-up
+    rate, lat = await run_load(count, 16, revoke)
+    figures.update(
+        raw_revoke_per_s=round(rate),
+        raw_revoke_p50_ms=round(pct(lat, 50), 1),
+        raw_revoke_p99_ms=round(pct(lat, 99), 1),
+    )
+    return figures
 
 
 async def peer_writes(url: str, uris: list[str], count: int) -> dict[str, Any]:
@@ -547,6 +596,15 @@ if __name__ == "__main__":
     print(
         f"  raw: its one statement on asyncpg : {figures['raw_issue_per_s']} claims/s "
         f"(p50 {figures['raw_issue_p50_ms']} ms, p99 {figures['raw_issue_p99_ms']} ms)"
+    )
+    print(
+        f"revokeClaim over GraphQL, 16 clients: {figures['revoke_claims_per_s']} claims/s "
+        f"(p50 {figures['revoke_p50_ms']} ms, p99 {figures['revoke_p99_ms']} ms) "
+        f"= {figures['revoke_claims_per_s'] / figures['raw_revoke_per_s']:.2f} of raw"
+    )
+    print(
+        f"  raw: its one statement on asyncpg : {figures['raw_revoke_per_s']} claims/s "
+        f"(p50 {figures['raw_revoke_p50_ms']} ms, p99 {figures['raw_revoke_p99_ms']} ms)"
     )
     if "peer_create_per_s" in figures:
         print(
