@@ -85,7 +85,7 @@ async def variant_server(
         "PASSPORT_DATABASE_URL": url,
         "PASSPORT_DATA_DIR": str(settings.data_dir),
         "PASSPORT_INSZ_HMAC_KEY": "b" * 48,
-        "PASSPORT_DB_POOL_SIZE": "20",
+        "PASSPORT_DB_POOL_SIZE": "8",  # several servers share the database
         "PASSPORT_RATE_LIMITS": json.dumps(
             dict.fromkeys(("partner", "reader"), "100000000/minute")
         ),

@@ -40,8 +40,7 @@ from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Claim, ClaimRevocation
 from service.models.enums import AssessmentMethod, ClaimStatus, EventType
 from service.pagination import decode_cursor, encode_cursor
-from service.taxonomy.search import competences_by_uri
-from service.validation import validate
+from service.validation import is_plain_text, validate
 
 
 @dataclass(frozen=True)
@@ -70,13 +69,17 @@ def claim_digest(
     return hashlib.sha256(f"{head}{citizen_id}{tail}".encode()).digest()
 
 
+# Sent to asyncpg as it is, prepared once per connection (service/db/raw.py).
+_COMPETENCE = "SELECT id, concept_type FROM competences WHERE uri = $1"
+
+
 async def _competence_id(session: AsyncSession, uri: str) -> int:
-    found = (await competences_by_uri(session, [uri])).get(uri)
-    if found is None or found.concept_type != "skill":
+    found = await (await driver(session)).fetchrow(_COMPETENCE, uri) if is_plain_text(uri) else None
+    if found is None or found["concept_type"] != "skill":
         raise ValidationFailed.one(
             "input.competenceUri", "not an ESCO skill or knowledge concept", "unknown_competence"
         )
-    return found.id
+    return int(found["id"])
 
 
 _INSERT_CLAIM = insert(Claim.metadata.tables[Claim.__tablename__])  # Core: no ORM bookkeeping
