@@ -11,7 +11,8 @@ and their ratios to the first variant's.
 Variants: ``uvicorn`` (as `passport serve` runs it), ``granian`` (Granian's ASGI server,
 if installed), ``uvicorn-info`` (logging at INFO rather than WARNING),
 ``uvicorn-nocache`` (verified tokens not kept: every request verifies its signature),
-``uvicorn-ping`` (pooled connections tested before each request: db_pool_pre_ping).
+``uvicorn-noping`` (pooled connections not tested before each request: db_pool_pre_ping
+off).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from bench.core import (
 from service.settings import Settings
 from tests import factories
 
-VARIANTS = ("uvicorn", "granian", "uvicorn-info", "uvicorn-nocache", "uvicorn-ping")
+VARIANTS = ("uvicorn", "granian", "uvicorn-info", "uvicorn-nocache", "uvicorn-noping")
 
 
 def _command(variant: str, port: int, workers: int) -> list[str]:
@@ -93,7 +94,8 @@ async def variant_server(
     }
     if variant == "uvicorn-nocache":
         env["PASSPORT_VERIFIED_TOKEN_CACHE"] = "0"
-    env["PASSPORT_DB_POOL_PRE_PING"] = "true" if variant == "uvicorn-ping" else "false"
+    if variant == "uvicorn-noping":
+        env["PASSPORT_DB_POOL_PRE_PING"] = "false"
     server = await asyncio.create_subprocess_exec(
         sys.executable, *_command(variant, port, workers), env=env
     )
