@@ -23,24 +23,28 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
-from service.db.raw import driver
 from service.errors import AuthFailure, Unauthenticated
 from service.identity.numbers import InvalidNumber, normalize_insz
+from service.models import ApiClient, Organisation
 from service.models.enums import ClientStatus, OrganisationStatus, PrincipalKind, Scope
 from service.organisations.service import CLIENT_ID
 from service.settings import Settings
 
 CLIENT_SCOPES = frozenset(scope.value for scope in Scope)
-# Every request runs it: sent to asyncpg as it is, prepared once per connection
-# (service/db/raw.py). An active client of an active organisation.
-_ACTIVE_CLIENT = """
-    SELECT a.id, a.scopes, o.id, o.kind
-      FROM api_clients a JOIN organisations o ON o.id = a.organisation_id
-     WHERE a.client_id = $1 AND a.status = $2 AND o.status = $3
-"""
+# Built once: every request runs it, and building a statement costs more than running it.
+_ACTIVE_CLIENT = (
+    select(ApiClient.id, ApiClient.scopes, Organisation.id, Organisation.kind)
+    .join(Organisation, Organisation.id == ApiClient.organisation_id)
+    .where(
+        ApiClient.client_id == bindparam("client_id"),
+        ApiClient.status == ClientStatus.ACTIVE.value,
+        Organisation.status == OrganisationStatus.ACTIVE.value,
+    )
+)
 
 
 async def resolve_principal(
@@ -111,15 +115,12 @@ def _display_name(name: object) -> str | None:
 
 async def active_client(
     session: AsyncSession, client_id: str
-) -> tuple[uuid.UUID, list[str], uuid.UUID, str] | None:
+) -> Row[uuid.UUID, list[str], uuid.UUID, str] | None:
     """(client pk, registered scopes, organisation id, organisation kind) of an active client
     of an active organisation, or None; also what `passport token` checks before minting."""
     if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
         return None
-    row = await (await driver(session)).fetchrow(
-        _ACTIVE_CLIENT, client_id, ClientStatus.ACTIVE.value, OrganisationStatus.ACTIVE.value
-    )
-    return (row[0], list(row[1]), row[2], row[3]) if row is not None else None
+    return (await session.execute(_ACTIVE_CLIENT, {"client_id": client_id})).one_or_none()
 
 
 async def _registered_client(
