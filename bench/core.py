@@ -137,19 +137,12 @@ async def service_server(
         ),
         "PASSPORT_LOG_LEVEL": "WARNING",
     }
-    # PASSPORT_BENCH_SERVER=granian measures the same app under Granian (Rust HTTP).
-    if os.environ.get("PASSPORT_BENCH_SERVER") == "granian":
-        command = [
-            *("-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1"),
-            *("--port", str(port), "--workers", str(workers), "--loop", "uvloop"),
-            *("--no-ws", "--log-level", "warning", "service.app:create_app"),
-        ]
-    else:
-        command = [
-            *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
-            *("--port", str(port), "--workers", str(workers), "--no-access-log"),
-            *("--log-level", "warning"),
-        ]
+    # Granian was measured against uvicorn with bench/request_path.py: see the README.
+    command = [
+        *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
+        *("--port", str(port), "--workers", str(workers), "--no-access-log"),
+        *("--log-level", "warning"),
+    ]
     server = await asyncio.create_subprocess_exec(sys.executable, *command, env=env)
     try:
         yield port, server

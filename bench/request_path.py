@@ -8,8 +8,8 @@ server's processes spent per request (user + system, all workers): on a shared m
 second moves far less with the neighbours' load than the first. Then each variant's medians
 and their ratios to the first variant's.
 
-Variants: ``uvicorn`` (as `passport serve` runs it), ``granian`` (Granian's ASGI server,
-if installed), ``uvicorn-info`` (logging at INFO rather than WARNING),
+Variants: ``uvicorn`` (as `passport serve` runs it), ``granian`` (Granian's ASGI server; not a
+dependency of the project: `pip install granian` first), ``uvicorn-info`` (logging at INFO rather than WARNING),
 ``uvicorn-nocache`` (verified tokens not kept: every request verifies its signature),
 ``uvicorn-noping`` (pooled connections not tested before each request: db_pool_pre_ping
 off).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import statistics
@@ -187,4 +188,6 @@ if __name__ == "__main__":
     unknown = set(options.variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    if "granian" in options.variants and importlib.util.find_spec("granian") is None:
+        parser.error("the granian variant needs Granian: .venv/bin/pip install granian")
     print(json.dumps(asyncio.run(main(options)), indent=2))
