@@ -9,7 +9,8 @@ second moves far less with the neighbours' load than the first. Then each varian
 and their ratios to the first variant's.
 
 Variants: ``uvicorn`` (as `passport serve` runs it), ``granian`` (Granian's ASGI server; not a
-dependency of the project: `pip install granian` first), ``uvicorn-info`` (logging at INFO rather than WARNING),
+dependency of the project: `pip install granian` first), ``uvicorn-info`` (logging at INFO
+rather than WARNING),
 ``uvicorn-nocache`` (verified tokens not kept: every request verifies its signature),
 ``uvicorn-noping`` (pooled connections not tested before each request: db_pool_pre_ping
 off).
