@@ -14,12 +14,13 @@ import os
 import platform
 import secrets
 import socket
+import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,8 @@ from tests import factories
 
 ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) {
   __typename ... on ClaimIssued { claim { id } } } }"""
+REVOKE = """mutation($input: RevokeClaimInput!) { revokeClaim(input: $input) {
+  __typename ... on ClaimRevoked { claim { id status } } } }"""
 READ = """query($c: CitizenRef!) {
   passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
   __typename ... on Passport { competences { competence { uri label { text } } status lastUsedOn
@@ -134,19 +137,12 @@ async def service_server(
         ),
         "PASSPORT_LOG_LEVEL": "WARNING",
     }
-    # PASSPORT_BENCH_SERVER=granian measures the same app under Granian (Rust HTTP).
-    if os.environ.get("PASSPORT_BENCH_SERVER") == "granian":
-        command = [
-            *("-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1"),
-            *("--port", str(port), "--workers", str(workers), "--loop", "uvloop"),
-            *("--no-ws", "--log-level", "warning", "service.app:create_app"),
-        ]
-    else:
-        command = [
-            *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
-            *("--port", str(port), "--workers", str(workers), "--no-access-log"),
-            *("--log-level", "warning"),
-        ]
+    # Granian was measured against uvicorn with bench/request_path.py: see the README.
+    command = [
+        *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
+        *("--port", str(port), "--workers", str(workers), "--no-access-log"),
+        *("--log-level", "warning"),
+    ]
     server = await asyncio.create_subprocess_exec(sys.executable, *command, env=env)
     try:
         yield port, server
@@ -325,24 +321,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         uris = await competence_uris(url, 200)
         acquired = (date.today() - timedelta(days=400)).isoformat()
 
-        async def issue(i: int) -> None:
-            data = factories.claim_input(
-                factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
-            )
-            response = await http.post(
-                "/graphql", json={"query": ISSUE, "variables": {"input": data}}
-            )
-            assert response.json()["data"]["issueClaim"]["__typename"] == "ClaimIssued", (
-                response.text
-            )
-
-        await run_load(200, 16, issue)  # warm-up
-        rate, lat = await run_load(args.claims, 16, issue)
-        results["issue_claims_per_s"] = round(rate)
-        results["issue_p50_ms"], results["issue_p99_ms"] = (
-            round(pct(lat, 50), 1),
-            round(pct(lat, 99), 1),
-        )
+        results.update(await write_rounds(args, url, settings, http, uris))
 
         citizen = factories.insz()
         for i in range(200):
@@ -394,10 +373,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     results["raw_read_200_per_s"] = round(rate)
     results["raw_read_p50_ms"] = round(pct(lat, 50), 1)
     results["raw_read_p99_ms"] = round(pct(lat, 99), 1)
-    results.update(await raw_writes(pool, settings, uris, args.claims))
     await pool.close()
-    if args.peer:
-        results.update(await peer_writes(url, uris, args.claims))
     return results
 
 
@@ -423,13 +399,18 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     return {to_snake(k): v for k, v in plain.items()}
 
 
-async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int) -> dict[str, Any]:
-    """The raw limit of a write: the same one statement issueClaim sends
-    (``passport_issue_claim``, a new citizen each time), straight on asyncpg, 16 connections,
-    its arguments made by the service's own functions; no HTTP, GraphQL or session."""
+async def raw_ops(
+    pool: Any, settings: Settings, uris: list[str], count: int
+) -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
+    """The raw limit of the writes: the same one statement issueClaim sends
+    (``passport_issue_claim_for``, a new citizen each time), then the one revokeClaim sends
+    (``passport_revoke_claim``) for each of those claims, straight on asyncpg in a
+    transaction each, 16 connections, their arguments made by the service's own functions;
+    no HTTP, GraphQL or session, and not the reads around them (the claim the service answers
+    with, the caller's lookup)."""
 
     from service.claims.rules import IssueClaimInput
-    from service.claims.service import claim_digest, claim_row
+    from service.claims.service import claim_row, digest_parts
     from service.events.chain import new_event
     from service.events.outbox import claim_notice
     from service.events.payloads import claim_payload
@@ -440,7 +421,9 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
     async with pool.acquire() as conn:
         organisation_id, client_pk, competence_ids = await _write_facts(conn, uris)
     key = settings.insz_hmac_key.get_secret_value().encode() if settings.insz_hmac_key else b""
-    sql = "SELECT outcome FROM passport_issue_claim($1, $2, $3, $4::jsonb, $5, $6::jsonb)"
+    sql = "SELECT outcome FROM passport_issue_claim_for($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)"
+    revoke_sql = "SELECT passport_revoke_claim($1, $2, $3, $4, $5, $6::jsonb)"
+    made: list[tuple[Any, ...]] = []  # (citizen, claim, external ref, competence uri)
 
     def arguments(i: int) -> tuple[Any, ...]:
         spec = validate(IssueClaimInput, _plain(factories.claim_input(factories.insz(), uris[i])))
@@ -459,33 +442,43 @@ async def raw_writes(pool: Any, settings: Settings, uris: list[str], count: int)
             organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
         )
         event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
+        made.append((citizen_id, claim_id, spec.external_ref, spec.competence_uri))
         return (
             insz_hash(spec.insz, key),
             INSZ_KEY_VERSION,
             citizen_id,
             orjson.dumps(row, default=str).decode(),
-            claim_digest(spec, citizen_id, None),
+            *digest_parts(spec, None),
             orjson.dumps([event]).decode(),
         )
 
-    prepared = [arguments(i % len(uris)) for i in range(count + 200)]  # made before the clock runs
+    prepared = [arguments(i % len(uris)) for i in range(count)]  # made before the clock runs
 
     async def write(i: int) -> None:
         async with pool.acquire() as conn, conn.transaction():
             assert await conn.fetchval(sql, *prepared[i]) == "created"
 
-    await run_load(200, 16, lambda i: write(count + i))  # warm-up
-    rate, lat = await run_load(count, 16, write)
-    return {
-        "raw_issue_per_s": round(rate),
-        "raw_issue_p50_ms": round(pct(lat, 50), 1),
-        "raw_issue_p99_ms": round(pct(lat, 99), 1),
-    }
+    def revocation(i: int) -> tuple[Any, ...]:
+        citizen_id, claim_id, ref, uri = made[i]
+        at = datetime.now(UTC)
+        notice = claim_notice(organisation_id, citizen_id, claim_id, ref, uri)
+        payload = {"claimId": str(claim_id), "organisationId": str(organisation_id)}
+        event = new_event(EventType.CLAIM_REVOKED, payload, at, notice)
+        return (citizen_id, claim_id, "benchmark", at, client_pk, orjson.dumps(event).decode())
+
+    revocations = [revocation(i) for i in range(count)]
+
+    async def revoke(i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            assert await conn.fetchval(revoke_sql, *revocations[i]) == "revoked"
+
+    return write, revoke
 
 
-async def peer_writes(url: str, uris: list[str], count: int) -> dict[str, Any]:
+@asynccontextmanager
+async def peer_op(url: str, uris: list[str]) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
     """PostGraphile 5's generated create mutation writing one claim row (no citizen lookup,
-    key, event or chain: one INSERT), with the same load."""
+    key, event or chain: one INSERT), over the same database."""
     from bench.peer import CREATE, postgraphile
 
     conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
@@ -519,13 +512,74 @@ async def peer_writes(url: str, uris: list[str], count: int) -> dict[str, Any]:
             )
             assert "errors" not in response.json(), response.text[:300]
 
-        await run_load(200, 16, create)  # warm-up
-        rate, lat = await run_load(count, 16, create)
-    return {
-        "peer_create_per_s": round(rate),
-        "peer_create_p50_ms": round(pct(lat, 50), 1),
-        "peer_create_p99_ms": round(pct(lat, 99), 1),
-    }
+        yield create
+
+
+def shifted(op: Callable[[int], Awaitable[None]], by: int) -> Callable[[int], Awaitable[None]]:
+    """``op`` on the indexes from ``by`` on: every write of a run gets its own arguments."""
+    return lambda i: op(by + i)
+
+
+async def write_rounds(
+    args: argparse.Namespace,
+    url: str,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    uris: list[str],
+) -> dict[str, Any]:
+    """issueClaim, its raw statement and PostGraphile's createClaim, then revokeClaim and its
+    raw statement, in interleaved rounds (A B C A B C ...) of the same size, 16 clients each:
+    a machine that gets busier or quieter during the run moves them alike. Each figure is the
+    median of its rounds; p50 and p99 are over all its requests."""
+    acquired = (date.today() - timedelta(days=400)).isoformat()
+    per_round = max(1, args.claims // args.rounds)
+    total = per_round * args.rounds + 200  # and a warm-up of 200 each
+    issued: list[str] = []
+
+    async def issue(i: int) -> None:
+        data = factories.claim_input(
+            factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
+        )
+        response = await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
+        answer = response.json()["data"]["issueClaim"]
+        assert answer["__typename"] == "ClaimIssued", response.text
+        issued.append(answer["claim"]["id"])
+
+    async def revoke(i: int) -> None:
+        data = {"claimId": issued[i], "reason": "benchmark"}
+        response = await http.post("/graphql", json={"query": REVOKE, "variables": {"input": data}})
+        answer = response.json()["data"]["revokeClaim"]
+        assert answer["claim"]["status"] == "REVOKED", response.text
+
+    pool = await asyncpg.create_pool(asyncpg_dsn(make_url(url)), min_size=16, max_size=16)
+    raw_issue, raw_revoke = await raw_ops(pool, settings, uris, total)
+    async with AsyncExitStack() as stack:
+        workloads: dict[str, Callable[[int], Awaitable[None]]] = {
+            "issue": issue,
+            "raw_issue": raw_issue,
+        }
+        if args.peer:
+            workloads["peer_create"] = await stack.enter_async_context(peer_op(url, uris))
+        revokes = {"revoke": revoke, "raw_revoke": raw_revoke}
+        rates: dict[str, list[float]] = {}
+        latencies: dict[str, list[float]] = {}
+        for group in (workloads, revokes):
+            for op in group.values():  # warm-up: the last 200 of each
+                await run_load(200, 16, shifted(op, total - 200))
+            for r in range(args.rounds):
+                for name, op in group.items():
+                    rate, lat = await run_load(per_round, 16, shifted(op, r * per_round))
+                    rates.setdefault(name, []).append(round(rate))
+                    latencies.setdefault(name, []).extend(lat)
+    await pool.close()
+    figures: dict[str, Any] = {"write_rounds": args.rounds, "writes_per_round": per_round}
+    for name, values in rates.items():
+        key = "issue_claims" if name == "issue" else "revoke_claims" if name == "revoke" else name
+        figures[f"{key}_per_s"] = round(statistics.median(values))
+        figures[f"{key}_rounds"] = values
+        figures[f"{name}_p50_ms"] = round(pct(latencies[name], 50), 1)
+        figures[f"{name}_p99_ms"] = round(pct(latencies[name], 99), 1)
+    return figures
 
 
 if __name__ == "__main__":
@@ -533,12 +587,17 @@ if __name__ == "__main__":
     parser.add_argument("--claims", type=int, default=3000)
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the writes")
     parser.add_argument(
         "--no-peer", dest="peer", action="store_false", help="leave PostGraphile out"
     )
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print()
+    print(
+        f"writes: median of {figures['write_rounds']} interleaved rounds of "
+        f"{figures['writes_per_round']} each"
+    )
     print(
         f"issueClaim over GraphQL, 16 clients : {figures['issue_claims_per_s']} claims/s "
         f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms) "
@@ -555,6 +614,15 @@ if __name__ == "__main__":
             f"issueClaim does {figures['issue_claims_per_s'] / figures['peer_create_per_s']:.2f}"
             " of it"
         )
+    print(
+        f"revokeClaim over GraphQL, 16 clients: {figures['revoke_claims_per_s']} claims/s "
+        f"(p50 {figures['revoke_p50_ms']} ms, p99 {figures['revoke_p99_ms']} ms) "
+        f"= {figures['revoke_claims_per_s'] / figures['raw_revoke_per_s']:.2f} of raw"
+    )
+    print(
+        f"  raw: its one statement on asyncpg : {figures['raw_revoke_per_s']} claims/s "
+        f"(p50 {figures['raw_revoke_p50_ms']} ms, p99 {figures['raw_revoke_p99_ms']} ms)"
+    )
     print(
         f"200-claim passport read, 16 clients : {figures['read_200_per_s']} reads/s "
         f"(p50 {figures['read_p50_ms']} ms, p99 {figures['read_p99_ms']} ms; "

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             role=settings.database_role or None,
+            pre_ping=settings.db_pool_pre_ping,
         )
         if tracer is not None:
             trace_engine(engine, tracer)

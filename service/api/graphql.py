@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from graphql import GraphQLError, parse
+from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.exceptions import MissingQueryError
@@ -45,7 +45,7 @@ from service.errors import (
     ValidationFailed,
 )
 from service.observability import GRAPHQL_ERRORS
-from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext, schema_only
+from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext, parsed, schema_only
 from service.schema.context import Context
 
 logger = structlog.get_logger(__name__)
@@ -228,7 +228,7 @@ async def _nobody(session: AsyncSession) -> Principal:
 
 def introspection_only(query: str, operation_name: str | None, max_tokens: int) -> bool:
     try:
-        document = parse(query, max_tokens=max_tokens)
+        document = parsed(query, max_tokens)
     except GraphQLError:
         return False
     return schema_only(document, operation_name)

@@ -29,7 +29,6 @@ logger = structlog.get_logger(__name__)
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY_SECONDS = 30
-VERIFIED_TOKENS = 10_000
 MAX_TOKEN_BYTES = 8192
 
 
@@ -116,7 +115,10 @@ class TokenVerifier:
         self._dev_key = dev_key if settings.dev_tokens_allowed else None
         # SHA-256 of a token -> its claims and key id; bounded, so a stream of valid tokens
         # cannot grow it without end (an invalid one is never kept).
-        self._verified: LRUCache[bytes, tuple[dict[str, Any], str]] = LRUCache(VERIFIED_TOKENS)
+        self._verified: LRUCache[bytes, tuple[dict[str, Any], str]] = LRUCache(
+            settings.verified_token_cache or 1
+        )
+        self._keep = settings.verified_token_cache > 0
         self._jwks = (
             JwksCache(
                 settings.oidc_jwks_url,
@@ -148,7 +150,8 @@ class TokenVerifier:
                 return dict(claims)
             del self._verified[digest]
         claims, kid = await self._verify(token)
-        self._verified[digest] = (claims, kid)
+        if self._keep:
+            self._verified[digest] = (claims, kid)
         return dict(claims)
 
     async def _key_still_published(self, kid: str) -> bool:

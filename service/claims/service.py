@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, text, tuple_
+from sqlalchemy import insert, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import canonical, clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
-from service.citizens.service import find_citizen_by_hash, lock_citizen, own_citizen_id
+from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import (
     ClaimContent,
     CompetenceFacts,
@@ -30,17 +30,17 @@ from service.claims.rules import (
     RevokeClaimInput,
     SelfDeclarationInput,
 )
-from service.claims.views import ClaimView, load_claim, load_claims
+from service.claims.views import ClaimView, fetch_claim, load_claim, load_claims
+from service.db.raw import driver
 from service.errors import CitizenGone, Conflict, InvalidState, NotFound, ValidationFailed
 from service.events.chain import append_event, new_event
-from service.events.outbox import Notice, claim_notice
+from service.events.outbox import PASSPORT_MARK, Notice, claim_notice
 from service.events.payloads import claim_payload
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Claim, ClaimRevocation
 from service.models.enums import AssessmentMethod, ClaimStatus, EventType
 from service.pagination import decode_cursor, encode_cursor
-from service.taxonomy.search import competences_by_uri
-from service.validation import validate
+from service.validation import is_plain_text, validate
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,37 @@ class IssueOutcome:
     created: bool  # False when an idempotent retry returned the claim recorded earlier
 
 
+def digest_parts(content: ClaimContent, supersedes: uuid.UUID | None) -> tuple[str, str]:
+    """The canonical JSON a request's digest is taken of, around its citizen's id: the
+    database puts the id in between when it has found or made the citizen
+    (``passport_issue_claim_for``, migration 0013_write_functions)."""
+    body = content.model_dump(mode="json", exclude={"insz"})
+    body["citizen"] = PASSPORT_MARK
+    body["supersedes"] = str(supersedes) if supersedes else None
+    key = '"citizen":"'
+    head, _, tail = canonical.dumps(body).decode().partition(key + PASSPORT_MARK)
+    return head + key, tail  # keys are unique and sorted, string values escaped
+
+
 def claim_digest(
     content: ClaimContent, citizen_id: uuid.UUID, supersedes: uuid.UUID | None
 ) -> bytes:
     """Fingerprint of a request: tells a faithful retry from another claim under the same ref."""
-    body = content.model_dump(mode="json", exclude={"insz"})
-    body["citizen"] = str(citizen_id)
-    body["supersedes"] = str(supersedes) if supersedes else None
-    return hashlib.sha256(canonical.dumps(body)).digest()
+    head, tail = digest_parts(content, supersedes)
+    return hashlib.sha256(f"{head}{citizen_id}{tail}".encode()).digest()
+
+
+# Sent to asyncpg as it is, prepared once per connection (service/db/raw.py).
+_COMPETENCE = "SELECT id, concept_type FROM competences WHERE uri = $1"
 
 
 async def _competence_id(session: AsyncSession, uri: str) -> int:
-    found = (await competences_by_uri(session, [uri])).get(uri)
-    if found is None or found.concept_type != "skill":
+    found = await (await driver(session)).fetchrow(_COMPETENCE, uri) if is_plain_text(uri) else None
+    if found is None or found["concept_type"] != "skill":
         raise ValidationFailed.one(
             "input.competenceUri", "not an ESCO skill or knowledge concept", "unknown_competence"
         )
-    return found.id
+    return int(found["id"])
 
 
 _INSERT_CLAIM = insert(Claim.metadata.tables[Claim.__tablename__])  # Core: no ORM bookkeeping
@@ -128,21 +142,21 @@ def self_declaration_ref(content: CompetenceFacts) -> str:
     return f"self:{key}:{digest}" if key else f"self:{digest}"
 
 
-# Built once. The write in one statement: see migration 0012_write_path for what it does and
-# why those rules live in the database (they need the rows: the chain head, a taken key).
-_ISSUE = text(
-    """
-    SELECT outcome, claim_id, citizen_id FROM passport_issue_claim(
-      :insz_hash, :key_version, :citizen_id, CAST(:claim AS jsonb), :digest,
-      CAST(:events AS jsonb))
-    """
-)
+# The write in one statement, sent to asyncpg as it is (prepared once per connection). What
+# lives in the database, and why, is said in migrations 0012_write_path and
+# 0013_write_functions: the rules that need the rows (the citizen found or made, the chain
+# head, a taken key, a claim already superseded). The rules that need no rows stay here and
+# arrive as arguments: validation, the row, the digest's JSON, the events and their notices.
+_ISSUE = """
+    SELECT outcome, claim_id, citizen_id
+      FROM passport_issue_claim_for($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)
+"""
 
 
 @dataclass(frozen=True)
 class _Citizen:
-    citizen_id: uuid.UUID
-    insz_hash: bytes | None = None  # set for a citizen with no record yet: created with the claim
+    citizen_id: uuid.UUID  # with insz_hash: the id for a citizen the database has no record of
+    insz_hash: bytes | None = None  # the citizen by identity, found or made by the database
 
 
 async def _record_claim(
@@ -154,79 +168,76 @@ async def _record_claim(
     competence_id: int,
     supersedes: uuid.UUID | None,
 ) -> IssueOutcome:
-    """The claim, its idempotency key and its events, written by one database call."""
-    while True:
-        claim_id = uuid.uuid4()
-        recorded_at = clock.now()
-        row = claim_row(
-            content,
-            client_pk=principal.client_pk,
-            organisation_id=organisation_id,
-            citizen_id=citizen.citizen_id,
-            claim_id=claim_id,
-            competence_id=competence_id,
-            recorded_at=recorded_at,
-            supersedes=supersedes,
+    """The claim, its idempotency key and its events, written by one database call; the
+    claim it answers with read by a second."""
+    claim_id = uuid.uuid4()
+    recorded_at = clock.now()
+    row = claim_row(
+        content,
+        client_pk=principal.client_pk,
+        organisation_id=organisation_id,
+        citizen_id=citizen.citizen_id,
+        claim_id=claim_id,
+        competence_id=competence_id,
+        recorded_at=recorded_at,
+        supersedes=supersedes,
+    )
+    # The events name the citizen by PASSPORT_MARK; the database puts the real id in.
+    events = [
+        new_event(
+            EventType.CLAIM_ISSUED,
+            claim_payload(row),
+            recorded_at,
+            claim_notice(
+                organisation_id,
+                citizen.citizen_id,
+                claim_id,
+                content.external_ref,
+                content.competence_uri,
+                supersedes=str(supersedes) if supersedes else None,
+            ),
         )
-        events = [
+    ]
+    if supersedes is not None:
+        events.append(
             new_event(
-                EventType.CLAIM_ISSUED,
-                claim_payload(row),
+                EventType.CLAIM_SUPERSEDED,
+                {"claimId": str(supersedes), "supersededBy": str(claim_id)},
                 recorded_at,
-                claim_notice(
+                Notice(
                     organisation_id,
-                    citizen.citizen_id,
-                    claim_id,
-                    content.external_ref,
-                    content.competence_uri,
-                    supersedes=str(supersedes) if supersedes else None,
+                    {
+                        "claimId": str(supersedes),
+                        "supersededBy": str(claim_id),
+                        "passportId": str(citizen.citizen_id),
+                    },
                 ),
             )
-        ]
-        if supersedes is not None:
-            events.append(
-                new_event(
-                    EventType.CLAIM_SUPERSEDED,
-                    {"claimId": str(supersedes), "supersededBy": str(claim_id)},
-                    recorded_at,
-                    Notice(
-                        organisation_id,
-                        {
-                            "claimId": str(supersedes),
-                            "supersededBy": str(claim_id),
-                            "passportId": str(citizen.citizen_id),
-                        },
-                    ),
-                )
-            )
-        outcome, found, citizen_id = (
-            await session.execute(
-                _ISSUE,
-                {
-                    "insz_hash": citizen.insz_hash,
-                    "key_version": INSZ_KEY_VERSION,
-                    "citizen_id": citizen.citizen_id,
-                    # str: the client's id comes from asyncpg as its own UUID type
-                    "claim": orjson.dumps(row, default=str).decode(),
-                    "digest": claim_digest(content, citizen.citizen_id, supersedes),
-                    "events": orjson.dumps(events).decode(),
-                },
-            )
-        ).one()
-        if outcome == "raced":  # another request made this citizen's record first
-            citizen = _Citizen(citizen_id)
-            continue
-        if outcome == "gone":
-            raise CitizenGone
-        if outcome == "conflict":
-            raise Conflict("externalRef was already used for a different claim", str(found))
-        if outcome == "superseded":
-            raise InvalidState("this claim was already superseded")
-        if outcome == "revoked":
-            raise InvalidState("a revoked claim cannot be superseded")
-        claim = await load_claim(session, found, citizen_id)
-        assert claim is not None
-        return IssueOutcome(claim, created=outcome == "created")
+        )
+    head, tail = digest_parts(content, supersedes)
+    conn = await driver(session)
+    outcome, found, citizen_id = await conn.fetchrow(
+        _ISSUE,
+        citizen.insz_hash,
+        INSZ_KEY_VERSION,
+        citizen.citizen_id,
+        # str: the client's id comes from asyncpg as its own UUID type
+        orjson.dumps(row, default=str).decode(),
+        head,
+        tail,
+        orjson.dumps(events).decode(),
+    )
+    if outcome == "gone":
+        raise CitizenGone
+    if outcome == "conflict":
+        raise Conflict("externalRef was already used for a different claim", str(found))
+    if outcome == "superseded":
+        raise InvalidState("this claim was already superseded")
+    if outcome == "revoked":
+        raise InvalidState("a revoked claim cannot be superseded")
+    claim = await fetch_claim(conn, found, citizen_id)
+    assert claim is not None
+    return IssueOutcome(claim, created=outcome == "created")
 
 
 async def issue_claim(
@@ -235,9 +246,7 @@ async def issue_claim(
     organisation_id = require_issuer(principal)
     spec = validate(IssueClaimInput, data)
     competence_id = await _competence_id(session, spec.competence_uri)
-    digest = insz_hash(spec.insz, hmac_key)
-    known = await find_citizen_by_hash(session, digest)
-    citizen = _Citizen(known) if known else _Citizen(uuid.uuid4(), digest)
+    citizen = _Citizen(uuid.uuid4(), insz_hash(spec.insz, hmac_key))
     return await _record_claim(
         session, principal, organisation_id, spec, citizen, competence_id, None
     )
@@ -248,7 +257,7 @@ async def issued_claim(
 ) -> ClaimView:
     """A claim of the caller's organisation; anyone else's is reported as not found."""
     organisation_id = require_issuer(principal)
-    claim = await load_claim(session, claim_id)
+    claim = await fetch_claim(await driver(session), claim_id)
     if claim is None or claim.issuer is None or claim.issuer.id != organisation_id:
         raise NotFound("no claim with this id was issued by your organisation")
     return claim
@@ -280,46 +289,47 @@ async def supersede_claim(
     )
 
 
+_REVOKE = "SELECT passport_revoke_claim($1, $2, $3, $4, $5, $6::jsonb)"
+
+
 async def revoke_claim(
     session: AsyncSession, principal: Principal, claim_id: uuid.UUID, data: Mapping[str, Any]
 ) -> ClaimView:
-    """Idempotent: revoking an already revoked claim returns it unchanged."""
+    """Idempotent: revoking an already revoked claim returns it unchanged. The revocation and
+    its event are one database call (``passport_revoke_claim``, migration 0013), which holds
+    the citizen lock for the checks that need the rows: revoked before, superseded."""
     claim = await issued_claim(session, principal, claim_id)
     spec = validate(RevokeClaimInput, data)
-    await lock_citizen(session, claim.citizen_id)
+    organisation_id = require_issuer(principal)
     revoked_at = clock.now()
-    inserted = await session.scalar(
-        pg_insert(ClaimRevocation)
-        .values(
-            citizen_id=claim.citizen_id,
-            claim_id=claim.claim_id,
-            reason=spec.reason,
-            revoked_at=revoked_at,
-            client_id=principal.client_pk,
-        )
-        .on_conflict_do_nothing(index_elements=["citizen_id", "claim_id"])
-        .returning(ClaimRevocation.claim_id)
-    )
-    current = await load_claim(session, claim_id)
-    assert current is not None
-    if inserted is None:
-        return current
-    if current.superseded_by_claim_id is not None:
-        raise InvalidState("a superseded claim cannot be revoked; revoke the newer claim")
-    await append_event(
-        session,
-        claim.citizen_id,
+    event = new_event(
         EventType.CLAIM_REVOKED,
-        {"claimId": str(claim.claim_id), "organisationId": str(require_issuer(principal))},
+        {"claimId": str(claim.claim_id), "organisationId": str(organisation_id)},
         revoked_at,
         claim_notice(
-            require_issuer(principal),
+            organisation_id,
             claim.citizen_id,
             claim.claim_id,
             claim.external_ref,
             claim.competence.uri,
         ),
     )
+    conn = await driver(session)
+    outcome = await conn.fetchval(
+        _REVOKE,
+        claim.citizen_id,
+        claim.claim_id,
+        spec.reason,
+        revoked_at,
+        principal.client_pk,
+        orjson.dumps(event).decode(),
+    )
+    if outcome == "gone":
+        raise CitizenGone
+    if outcome == "superseded":
+        raise InvalidState("a superseded claim cannot be revoked; revoke the newer claim")
+    current = await fetch_claim(conn, claim_id, claim.citizen_id)
+    assert current is not None
     return current
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import (
     ColumnElement,
@@ -384,3 +385,31 @@ _KEYS = tuple(str(c.key) for c in _base_select(json_as_text=True).selected_colum
 
 def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
+
+
+def _driver_sql(*where: ColumnElement[bool]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """``claims_select(*where)`` as PostgreSQL's own SQL for asyncpg, with the name and
+    default of each positional parameter (as ``passport_claims_sql`` makes it)."""
+    compiled = (
+        _base_select(json_as_text=True).where(*where).compile(dialect=postgresql.asyncpg.dialect())
+    )
+    defaults = compiled.params
+    return str(compiled), tuple((n, defaults[n]) for n in compiled.positiontup or [])
+
+
+# Built once: the claim a hot write answers with (service/claims/service.py), by id alone
+# or by primary key, read on the request's asyncpg connection (service/db/raw.py).
+_DRIVER_BY_ID = _driver_sql(Claim.claim_id == bindparam("claim_id"))
+_DRIVER_BY_KEY = _driver_sql(
+    Claim.citizen_id == bindparam("citizen_id"), Claim.claim_id == bindparam("claim_id")
+)
+
+
+async def fetch_claim(
+    conn: asyncpg.Connection, claim_id: uuid.UUID, citizen_id: uuid.UUID | None = None
+) -> ClaimView | None:
+    """``load_claim`` on a raw connection: the same statement, prepared once by asyncpg."""
+    sql, parameters = _DRIVER_BY_KEY if citizen_id is not None else _DRIVER_BY_ID
+    values = {"claim_id": claim_id, "citizen_id": citizen_id, "today": today()}
+    row = await conn.fetchrow(sql, *(values.get(name, default) for name, default in parameters))
+    return _view(dict(zip(_KEYS, row, strict=True)), _json) if row is not None else None

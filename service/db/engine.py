@@ -23,7 +23,12 @@ def async_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, role: str | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    role: str | None = None,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
     """``role``: every connection runs as it from the start (the application's restricted role,
     settings.database_role); None for the schema owner's own work (migrations, ESCO import).
@@ -46,7 +51,7 @@ def create_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         # Statement parameters hold citizen ids and free text: keep them out of error messages.
         hide_parameters=True,
         connect_args={"server_settings": server_settings},

@@ -231,6 +231,14 @@ _parse_cached = lru_cache(maxsize=CACHE_SIZE)(parse)
 _validate_cached = lru_cache(maxsize=CACHE_SIZE)(_validate)
 
 
+def parsed(query: str, max_tokens: int) -> DocumentNode:
+    """The document as execution parses it (``Documents``): from the same cache when of
+    ordinary size, so a transport that looks at it first costs no second parse."""
+    if len(query) <= CACHED_DOCUMENT_CHARS:
+        return _parse_cached(query, max_tokens=max_tokens)
+    return parse(query, max_tokens=max_tokens)
+
+
 class Documents(SchemaExtension):
     """Parsing and validation, cached for documents of ordinary size only, and with graphql-core's
     suggestions ("Did you mean 'passport'?") left out unless the development tools are on: they
