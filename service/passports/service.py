@@ -688,9 +688,7 @@ async def read_passports(
         except ValidationFailed as exc:
             selectors.append(exc)
     if principal.is_citizen:
-        return await _read_own_many(
-            session, principal, hmac_key, selectors, flt, operation, render
-        )
+        return await _read_own_many(session, principal, hmac_key, selectors, flt, operation, render)
     try:
         organisation_id = require_reader(principal)
     except NotAuthorized:

@@ -26,6 +26,10 @@ variable). Anything else (a field this module does not know, an object of more t
 an answer never depends on what is compiled.
 """
 
+# S608: the statement is built from this module's own text, the schema's names and the
+# response keys of a validated document (quoted); every value travels as a bound parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import uuid
@@ -47,7 +51,7 @@ from graphql import (
     VariableNode,
 )
 from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_subfields
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
@@ -101,7 +105,9 @@ def _enum(expression: str, enum: type[Enum]) -> str:
 
 def _nonempty_enum(expression: str, enum: type[Enum]) -> str:
     """An optional value: null when missing or empty, as ``competence_type`` answers it."""
-    return f"(CASE WHEN coalesce({expression}, '') = '' THEN NULL ELSE {_enum(expression, enum)} END)"
+    return (
+        f"(CASE WHEN coalesce({expression}, '') = '' THEN NULL ELSE {_enum(expression, enum)} END)"
+    )
 
 
 def _instant_utc(expression: str) -> str:
@@ -134,7 +140,7 @@ def _localized(values: str, lang: str) -> str:
         f"UNION ALL SELECT {values}->>{_quote(FALLBACK_LANGUAGE)}, "
         f"{_quote(FALLBACK_LANGUAGE)}, 1 "
         f"UNION ALL SELECT e.value, e.key, 2 FROM jsonb_each_text({values}) e"
-        ') t WHERE t.v <> \'\' ORDER BY t.o, t.k COLLATE "C" LIMIT 1)'
+        ") t WHERE t.v <> '' ORDER BY t.o, t.k COLLATE \"C\" LIMIT 1)"
     )
 
 
@@ -185,9 +191,7 @@ ACTIVE = _quote(ClaimStatus.ACTIVE.value)
 def _sql(statement: _Statement, base: str, first: int) -> str:
     """The whole statement around the claims' own (``base``, whose parameters come first);
     ``first`` is the number of this statement's first own parameter."""
-    citizens, is_self, statuses, used_since, read_at, basis = (
-        f"${first + i}" for i in range(6)
-    )
+    citizens, is_self, statuses, used_since, read_at, basis = (f"${first + i}" for i in range(6))
     claim_columns = "".join(f", {c}" for c in statement.claim_columns)
     group_columns = "".join(f", {c}" for c in statement.group_columns)
     passport_columns = "".join(f", {c}" for c in statement.passport_columns)
@@ -330,17 +334,15 @@ class _Compiler:
             if name == "basis":
                 return "$basis"
             if name == "competences":
+                each = self.statement.group(self.passport_competence(sub))
                 column = self.statement.competences(
-                    "json_agg(g.{} ORDER BY g.status_rank, g.recent DESC, g.pos)".format(
-                        self.statement.group(self.passport_competence(sub))
-                    )
+                    f"json_agg(g.{each} ORDER BY g.status_rank, g.recent DESC, g.pos)"
                 )
                 return f"coalesce(pc.{column}, '[]'::json)"
             if name == "selfDeclared":
+                each = self.statement.claim(self.self_declared(sub))
                 column = self.statement.declared(
-                    "json_agg(k.{} ORDER BY k.recorded_at DESC, k.pos)".format(
-                        self.statement.claim(self.self_declared(sub))
-                    )
+                    f"json_agg(k.{each} ORDER BY k.recorded_at DESC, k.pos)"
                 )
                 return f"coalesce(sd.{column}, '[]'::json)"
             return None
@@ -377,7 +379,7 @@ class _Compiler:
             if name == "vouchers":
                 voucher = self.voucher(sub)
                 return (
-                    f"(SELECT coalesce(json_agg({voucher} ORDER BY u.kind COLLATE \"C\"), "
+                    f'(SELECT coalesce(json_agg({voucher} ORDER BY u.kind COLLATE "C"), '
                     "'[]'::json) FROM (SELECT o.kind, count(DISTINCT o.id) AS n FROM unnest("
                     f"array_agg(v.org_kind) FILTER (WHERE {active}), array_agg(v.organisation_id) "
                     f"FILTER (WHERE {active})) AS o(kind, id) GROUP BY o.kind) u)"
@@ -642,13 +644,12 @@ class Selection:
             basis.name,
         )
         connection = await session.connection()
-        rows = await connection.exec_driver_sql(sql, given)
-        return {
-            citizen: Rendered(
-                orjson.loads(answer), tuple(sorted({*(verified or ()), *(declared or ())}))
-            )
-            for citizen, answer, verified, declared, _, _ in rows
-        }
+        rows: Any = await connection.exec_driver_sql(sql, given)
+        built: dict[uuid.UUID, Rendered] = {}
+        for citizen, data, verified, declared, *_ in rows:
+            shown = tuple(sorted({*(verified or ()), *(declared or ())}))
+            built[citizen] = Rendered(orjson.loads(data), shown)
+        return built
 
 
 _selections: OrderedDict[tuple[Any, ...], Selection | None] = OrderedDict()
@@ -664,8 +665,10 @@ def compiled(info: Any, passport_type: str = "Passport") -> Selection | None:
     info = getattr(info, "_raw_info", info)  # Strawberry's Info wraps graphql-core's
     nodes = tuple(info.field_nodes)
     variables = info.variable_values
+    if not isinstance(variables, VariableValues):  # Strawberry hands resolvers the values
+        variables = VariableValues({}, variables or {})
     used = sorted(_variables(nodes, info.fragments))
-    coerced = getattr(variables, "coerced", variables) or {}
+    coerced = variables.coerced
     try:
         key = (
             id(info.schema),
@@ -733,4 +736,3 @@ def answer(view: Any, resolve: Callable[[Any], Any]) -> Any:
     resolvers complete it."""
     rendered: Rendered | None = getattr(view, "rendered", None)
     return Answer(rendered.data) if rendered is not None else resolve(view)
-
