@@ -111,12 +111,10 @@ def _nonempty_enum(expression: str, enum: type[Enum]) -> str:
 
 
 def _instant_utc(expression: str) -> str:
-    """A timestamptz as Python's ``isoformat`` writes the UTC datetime asyncpg gives for it."""
+    """A timestamptz as Python's ``isoformat`` writes the UTC datetime asyncpg gives for it
+    (no fraction when it is zero: '.000000' can stand nowhere else)."""
     utc = f"({expression} AT TIME ZONE 'UTC')"
-    return (
-        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', "
-        f"{utc})::int % 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00')"
-    )
+    return f"(replace(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00')"
 
 
 def _instant_json(expression: str) -> str:
@@ -124,23 +122,22 @@ def _instant_json(expression: str) -> str:
     Python's ``isoformat`` writes what ``datetime.fromisoformat`` read from that text."""
     instant = f"({expression})::timestamptz"
     return (
-        f"(CASE WHEN {expression} IS NULL THEN NULL ELSE to_char({instant}, "
-        f"'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {instant})::int "
-        f"% 1000000 = 0 THEN '' ELSE to_char({instant}, '.US') END || to_char({instant}, "
-        f"'TZH:TZM') END)"
+        f"(replace(to_char({instant}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || "
+        f"to_char({instant}, 'TZH:TZM'))"
     )
 
 
-def _localized(values: str, lang: str) -> str:
+def _localized(values: str, lang: str, build: Callable[[str, str], str]) -> str:
     """``pick_label``: the text in ``lang``, else English, else the first language by name
-    with a text; a subquery of (text, language), no row when there is none."""
+    with a text; ``build`` makes the answer of a (text, language); null when there is none."""
+    branches = []
+    for candidate in dict.fromkeys((lang, FALLBACK_LANGUAGE)):
+        found = f"{values}->>{_quote(candidate)}"
+        branches.append(f"WHEN {found} <> '' THEN {build(found, _quote(candidate))}")
+    anyone = build("e.value", "e.key")
     return (
-        "(SELECT t.v AS text, t.k AS language FROM ("
-        f"SELECT {values}->>{_quote(lang)} AS v, {_quote(lang)} AS k, 0 AS o "
-        f"UNION ALL SELECT {values}->>{_quote(FALLBACK_LANGUAGE)}, "
-        f"{_quote(FALLBACK_LANGUAGE)}, 1 "
-        f"UNION ALL SELECT e.value, e.key, 2 FROM jsonb_each_text({values}) e"
-        ") t WHERE t.v <> '' ORDER BY t.o, t.k COLLATE \"C\" LIMIT 1)"
+        f"(CASE {' '.join(branches)} ELSE (SELECT {anyone} FROM jsonb_each_text({values}) e "
+        "WHERE e.value <> '' ORDER BY e.key COLLATE \"C\" LIMIT 1) END)"
     )
 
 
@@ -196,6 +193,8 @@ def _sql(statement: _Statement, base: str, first: int) -> str:
     group_columns = "".join(f", {c}" for c in statement.group_columns)
     passport_columns = "".join(f", {c}" for c in statement.passport_columns)
     declared_columns = "".join(f", {c}" for c in statement.declared_columns)
+    # What anyone but the citizen sees of a claim's endorsements (``visible``).
+    shown = f"({is_self}::boolean OR (x.e->>'revokedAt' IS NULL AND x.e->>'hiddenAt' IS NULL))"
     answer = statement.answer.replace("$read_at", f"{read_at}::text").replace(
         "$basis", f"{basis}::text"
     )
@@ -206,16 +205,16 @@ k AS (
          AS pos, {STATUS_RANK} AS status_rank, coalesce(k.last_used_on, k.acquired_on) AS recent
          {claim_columns}
   FROM (
-    SELECT c.*, c.preferred_labels::jsonb AS labels_j, c.descriptions::jsonb AS descriptions_j,
-           c.evidence::jsonb AS evidence_j, s.shown, s.endorsers
-    FROM c CROSS JOIN LATERAL (
-      SELECT coalesce(json_agg(x.e ORDER BY x.n), '[]'::json) AS shown,
-             coalesce(jsonb_agg(x.e->>'organisationId') FILTER (WHERE x.e->>'revokedAt' IS NULL),
-                      '[]'::jsonb) AS endorsers
-      FROM json_array_elements(coalesce(c.endorsements::json, '[]'::json))
-           WITH ORDINALITY AS x(e, n)
-      WHERE {is_self}::boolean OR (x.e->>'revokedAt' IS NULL AND x.e->>'hiddenAt' IS NULL)
-    ) s
+    SELECT c.*,
+      CASE WHEN c.endorsements IS NULL THEN '[]'::json ELSE (
+        SELECT coalesce(json_agg(x.e ORDER BY x.n), '[]'::json)
+        FROM json_array_elements(c.endorsements) WITH ORDINALITY AS x(e, n)
+        WHERE {shown}) END AS shown,
+      CASE WHEN c.endorsements IS NULL THEN '[]'::jsonb ELSE (
+        SELECT coalesce(jsonb_agg(x.e->>'organisationId'), '[]'::jsonb)
+        FROM json_array_elements(c.endorsements) AS x(e)
+        WHERE x.e->>'revokedAt' IS NULL AND {shown}) END AS endorsers
+    FROM c
   ) k
 ),
 g AS (
@@ -417,9 +416,10 @@ class _Compiler:
                 return _nonempty_enum(f"{row}.reuse_level", ReuseLevel)
             if name in ("label", "description"):
                 lang = self.lang("Competence", name, sub)
-                values = f"{row}.labels_j" if name == "label" else f"{row}.descriptions_j"
-                text = self.localized(sub, "t.text", "t.language")
-                found = f"(SELECT {text} FROM {_localized(values, lang)} AS t)"
+                values = f"{row}.preferred_labels" if name == "label" else f"{row}.descriptions"
+                found = _localized(
+                    values, lang, lambda text, language: self.localized(sub, text, language)
+                )
                 if name == "description":
                     return found
                 # No label at all: the URI, in no language (``Labelled.label``).
@@ -460,8 +460,9 @@ class _Compiler:
 
         item = self.object("Evidence", details, field_of)
         return (
-            f"(SELECT coalesce(json_agg({item} ORDER BY x.n), '[]'::json) FROM "
-            f"jsonb_array_elements({row}.evidence_j) WITH ORDINALITY AS x(item, n))"
+            f"(CASE WHEN coalesce(jsonb_array_length({row}.evidence), 0) = 0 THEN '[]'::json "
+            f"ELSE (SELECT json_agg({item} ORDER BY x.n) FROM "
+            f"jsonb_array_elements({row}.evidence) WITH ORDINALITY AS x(item, n)) END)"
         )
 
     def claim(self, details: list[FieldDetails], row: str) -> str:
@@ -497,8 +498,9 @@ class _Compiler:
             if name == "endorsements":
                 endorsement = self.endorsement(sub, row)
                 return (
-                    f"(SELECT coalesce(json_agg({endorsement} ORDER BY y.n), '[]'::json) "
-                    f"FROM json_array_elements({row}.shown) WITH ORDINALITY AS y(e, n))"
+                    f"(CASE WHEN {row}.endorsements IS NULL THEN '[]'::json ELSE (SELECT "
+                    f"coalesce(json_agg({endorsement} ORDER BY y.n), '[]'::json) "
+                    f"FROM json_array_elements({row}.shown) WITH ORDINALITY AS y(e, n)) END)"
                 )
             return None
 
@@ -601,6 +603,7 @@ class Selection:
                 issuer_kinds=shape[1],
                 learning_contexts=shape[2],
                 many=True,
+                json_as_text=False,
             )
             found = self.sql[shape] = (
                 _sql(self.statement, base, len(parameters) + 1),
@@ -608,16 +611,15 @@ class Selection:
             )
         return found
 
-    async def __call__(
+    def statement_for(
         self,
-        session: AsyncSession,
         scopes: Mapping[uuid.UUID, frozenset[int] | None],
         claims: PassportClaimsFilter,
         flt: PassportFilter,
         basis: AccessBasis,
         read_at: datetime,
-    ) -> dict[uuid.UUID, Rendered]:
-        """Each citizen's answer under their own scope (None: the whole passport)."""
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement for this read, and its parameters."""
         sql, parameters = self.sql_for(claims)
         pairs = sorted(
             (citizen, competence)
@@ -643,6 +645,19 @@ class Selection:
             read_at.isoformat(),
             basis.name,
         )
+        return sql, given
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        scopes: Mapping[uuid.UUID, frozenset[int] | None],
+        claims: PassportClaimsFilter,
+        flt: PassportFilter,
+        basis: AccessBasis,
+        read_at: datetime,
+    ) -> dict[uuid.UUID, Rendered]:
+        """Each citizen's answer under their own scope (None: the whole passport)."""
+        sql, given = self.statement_for(scopes, claims, flt, basis, read_at)
         connection = await session.connection()
         rows: Any = await connection.exec_driver_sql(sql, given)
         built: dict[uuid.UUID, Rendered] = {}
