@@ -668,9 +668,11 @@ class Selection:
 
 
 _selections: OrderedDict[tuple[Any, ...], Selection | None] = OrderedDict()
+# The variables each selection reads, by its nodes (held, so their ids are not reused).
+_used: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], tuple[str, ...]]] = {}
 
 
-def compiled(info: Any, passport_type: str = "Passport") -> Selection | None:
+def compiled(info: Any) -> Selection | None:
     """The compiled statement for the passport under this field (``info``: the resolver's),
     or None when the setting is off or the selection holds what this module does not compile.
     Kept per field nodes (the parsed-document cache hands out the same ones for the same text)
@@ -682,12 +684,18 @@ def compiled(info: Any, passport_type: str = "Passport") -> Selection | None:
     variables = info.variable_values
     if not isinstance(variables, VariableValues):  # Strawberry hands resolvers the values
         variables = VariableValues({}, variables or {})
-    used = sorted(_variables(nodes, info.fragments))
+    ids = tuple(map(id, nodes))
+    held = _used.get(ids)
+    if held is None:
+        held = _used[ids] = (nodes, tuple(sorted(_variables(nodes, info.fragments))))
+        if len(_used) > MAX_SELECTIONS:
+            del _used[next(iter(_used))]
+    used = held[1]
     coerced = variables.coerced
     try:
         key = (
             id(info.schema),
-            *map(id, nodes),
+            *ids,
             *((name, _frozen(coerced.get(name))) for name in used),
         )
         hash(key)
