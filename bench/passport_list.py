@@ -37,6 +37,7 @@ from bench.core import (
     run_facts,
     seed_claims,
     service_process,
+    wait_ready,
 )
 from bench.reads import Connection, prepared_post
 from service.app import create_app
@@ -104,6 +105,10 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
                 )
             finally:
                 del os.environ["PASSPORT_COMPILED_READS"]
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{ports['resolvers_']}"
+            ) as http:
+                await wait_ready(http)
         conns = {prefix: await Connection.open(p) for prefix, p in ports.items()}
         latencies: dict[str, list[float]] = {prefix: [] for prefix in ports}
         answers: dict[str, bytes] = {}

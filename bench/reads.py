@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 import orjson
 from sqlalchemy.engine import make_url
 
@@ -51,6 +52,7 @@ from bench.core import (
     run_load,
     seed_claims,
     service_process,
+    wait_ready,
 )
 from bench.peer import READ as PEER_READ
 from bench.peer import postgraphile
@@ -210,6 +212,10 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
                 )
             finally:
                 del os.environ["PASSPORT_COMPILED_READS"]
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{ports['resolvers_']}"
+            ) as http:
+                await wait_ready(http)
         readers = {prefix: Reader(p, request, args.claims) for prefix, p in ports.items()}
         for prefix, reader in readers.items():
             answer = orjson.loads((await _one(reader.port, request))[1])
