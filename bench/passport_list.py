@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from bench.core import (
     run_facts,
     seed_claims,
     service_process,
+    wait_ready,
 )
 from bench.reads import Connection, prepared_post
 from service.app import create_app
@@ -90,26 +93,45 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         "claims_each": args.claims,
         "requests": args.requests,
     }
-    async with service_process(url, settings, args.workers) as port:
+    async with AsyncExitStack() as stack:
+        port = await stack.enter_async_context(service_process(url, settings, args.workers))
         await seed_claims(port, token, citizens, await competence_uris(url, args.claims))
-        conn = await Connection.open(port)
-        latencies: list[float] = []
+        ports = {"": port}
+        if args.compare:  # the same service answering field by field, up beside it
+            os.environ["PASSPORT_COMPILED_READS"] = "false"
+            try:
+                ports["resolvers_"] = await stack.enter_async_context(
+                    service_process(url, settings, args.workers)
+                )
+            finally:
+                del os.environ["PASSPORT_COMPILED_READS"]
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{ports['resolvers_']}"
+            ) as http:
+                await wait_ready(http)
+        conns = {prefix: await Connection.open(p) for prefix, p in ports.items()}
+        latencies: dict[str, list[float]] = {prefix: [] for prefix in ports}
+        answers: dict[str, bytes] = {}
         try:
-            for i in range(5 + args.requests):  # 5 warm-up requests
-                started = time.perf_counter()
-                status, answer = await conn.post(request)
-                elapsed = time.perf_counter() - started
-                passports = orjson.loads(answer)["data"]["passports"]
-                assert status == 200 and len(passports) == args.citizens, answer[:300]
-                assert all(len(p["competences"]) == args.claims for p in passports)
-                if i >= 5:
-                    latencies.append(elapsed)
+            for i in range(5 + args.requests):  # 5 warm-up requests; the services in turn
+                for prefix, conn in conns.items():
+                    started = time.perf_counter()
+                    status, answer = await conn.post(request)
+                    elapsed = time.perf_counter() - started
+                    passports = orjson.loads(answer)["data"]["passports"]
+                    assert status == 200 and len(passports) == args.citizens, answer[:300]
+                    assert all(len(p["competences"]) == args.claims for p in passports)
+                    if i >= 5:
+                        latencies[prefix].append(elapsed)
+                    answers[prefix] = answer
         finally:
-            conn.close()
-        results["response_bytes"] = len(answer)
-        results["cost"] = orjson.loads(answer)["extensions"]["cost"]
-    results["p50_ms"] = round(pct(latencies, 50), 1)
-    results["p95_ms"] = round(pct(latencies, 95), 1)
+            for conn in conns.values():
+                conn.close()
+        results["response_bytes"] = len(answers[""])
+        results["cost"] = orjson.loads(answers[""])["extensions"]["cost"]
+    for prefix, measured in latencies.items():
+        results[prefix + "p50_ms"] = round(pct(measured, 50), 1)
+        results[prefix + "p95_ms"] = round(pct(measured, 95), 1)
     statements = await count_statements(settings, token, body)
     results["statements_per_request"] = len(statements)
     results["statements"] = [" ".join(sql.split())[:60] for sql in statements]
@@ -122,6 +144,12 @@ if __name__ == "__main__":
     parser.add_argument("--claims", type=int, default=10, help="per citizen")
     parser.add_argument("--requests", type=int, default=30, help="measured, after 5 warm-up")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also the same service resolving every field in Python (compiled reads off), "
+        "its requests in turn with the compiled one's",
+    )
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print(
@@ -129,3 +157,8 @@ if __name__ == "__main__":
         f"p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms over {figures['requests']}, "
         f"{figures['statements_per_request']} statements, cost {figures['cost']}"
     )
+    if "resolvers_p50_ms" in figures:
+        print(
+            f"  same service, resolvers: p50 {figures['resolvers_p50_ms']} ms, "
+            f"p95 {figures['resolvers_p95_ms']} ms (requests in turn with the compiled ones)"
+        )

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # most fields a document may have once its fragments are expanded.
     graphql_max_cost: int = Field(default=1000, ge=10)
     graphql_max_fields: int = Field(default=2000, ge=50)
+    # Passport reads answered by one statement that builds their JSON in PostgreSQL
+    # (service/schema/passports/compiled.py); off: every field resolved in Python. Both give
+    # the same bytes; the switch is there for the tests that hold them to it.
+    compiled_reads: bool = True
 
     # Per-client budgets in cost units (a GraphQL operation costs what cost.py says, a REST call
     # its route's cost), per principal kind, in the `limits` notation ("600/minute").

@@ -3,7 +3,9 @@
 Two shortcuts: the claims come from a statement compiled once and run as PostgreSQL SQL
 (``load_passport_claims``), and a passport is completed by a plan compiled once per document
 (service/schema/passports/execution.py). Each is compared here with the general path it
-replaces: ``load_claims``, and graphql-core's own completion of the same value.
+replaces: ``load_claims``, and graphql-core's own completion of the same value. Both are
+the resolver path, which a passport read takes with compiled reads off (the compiled one is
+held to it in tests/test_compiled_reads.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from service.citizens.service import find_citizen
 from service.claims.views import PassportClaimsFilter, load_claims, load_passport_claims
 from service.models import Claim, Competence, Organisation
 from service.schema.passports import execution
+from service.settings import Settings
 from tests import factories
 from tests.citizen_api import SELF_DECLARE
 from tests.graphql_client import Api, Partner
@@ -62,6 +65,14 @@ query($c: CitizenRef!, $lang: Language!, $claims: Boolean!, $skipVouchers: Boole
 }"""
 ME = """query { me { passport { citizenId basis competences { status claims { id } }
   selfDeclared { id competence { uri label(lang: EN) { text } } } } } }"""
+
+
+@pytest.fixture(autouse=True)
+def resolver_path(settings: Settings) -> Iterator[None]:
+    """Passports resolved in Python, where these shortcuts are."""
+    settings.compiled_reads = False
+    yield
+    settings.compiled_reads = True
 
 
 @pytest.fixture

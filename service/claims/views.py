@@ -274,12 +274,15 @@ def passport_claims_sql(
     issuer_kinds: bool,
     learning_contexts: bool,
     many: bool = False,
+    json_as_text: bool = True,
 ) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """A citizen's claims (``many``: those of several citizens, see ``_many_citizens``; then
     ``scope`` is ignored), ordered as ``load_claims`` orders them, as PostgreSQL SQL with the
-    name and default of each positional parameter; compiled once per combination of filters."""
+    name and default of each positional parameter; compiled once per combination of filters.
+    ``json_as_text``: the JSON columns as text for orjson (False: as they are, for a statement
+    that reads them in SQL)."""
     scope = scope and not many
-    shape = (scope, skill_types, issuer_kinds, learning_contexts, many)
+    shape = (scope, skill_types, issuer_kinds, learning_contexts, many, json_as_text)
     found = _PASSPORT_SQL.get(shape)
     if found is not None:
         return found
@@ -303,7 +306,7 @@ def passport_claims_sql(
             Claim.learning_context == any_(bindparam("learning_contexts", type_=ARRAY(Text)))
         )
     statement = (
-        _base_select(json_as_text=True)
+        _base_select(json_as_text=json_as_text)
         .where(*conditions)
         .order_by(Claim.recorded_at, Claim.claim_id)
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -152,6 +152,31 @@ class PassportCompetence:
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """A passport's answer as one statement built it (service/schema/passports/compiled.py):
+    the JSON asked for, and what it showed at the level of competences (for the access log)."""
+
+    data: dict[str, Any]
+    competence_ids: tuple[int, ...]
+
+
+class Render(Protocol):
+    """Builds the answers of many passports in one statement, in place of loading their claims
+    (``_build``): each citizen under their own scope (None: the whole passport), the claims
+    narrowed by ``claims``, then by ``flt``'s statuses and date as ``_assemble`` does."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        scopes: Mapping[uuid.UUID, frozenset[int] | None],
+        claims: PassportClaimsFilter,
+        flt: PassportFilter,
+        basis: AccessBasis,
+        read_at: datetime,
+    ) -> dict[uuid.UUID, Rendered]: ...
+
+
+@dataclass(frozen=True)
 class Passport:
     citizen_id: uuid.UUID | None  # None: nobody has written anything about this citizen yet
     competences: list[PassportCompetence]  # verified: vouched for by organisations
@@ -159,6 +184,8 @@ class Passport:
     read_at: datetime
     basis: AccessBasis
     grants: tuple[GrantView, ...] = ()  # the consents a consent or share-link read relied on
+    # Built by a compiled statement: then the lists above are left empty.
+    rendered: Rendered | None = None
 
     @property
     def scope(self) -> frozenset[int] | None:
@@ -170,6 +197,8 @@ class Passport:
     @property
     def competence_ids(self) -> list[int]:
         """What the read returned, at the level of competences (for the access log)."""
+        if self.rendered is not None:
+            return list(self.rendered.competence_ids)
         shown = {pc.competence.id for pc in self.competences}
         shown.update(claim.competence.id for claim in self.self_declared)
         return sorted(shown)
@@ -251,9 +280,17 @@ async def _build(
     flt: PassportFilter,
     basis: AccessBasis,
     grants: Sequence[GrantView] = (),
+    render: Render | None = None,
 ) -> Passport:
     scope = _basis_scope(basis, grants)
     await share_citizen_lock(session, citizen_id)
+    if render is not None:
+        narrowed = _claims_filter(flt, scope)
+        read_at = clock.now()
+        built = await render(
+            session, {citizen_id: narrowed.competence_ids}, narrowed, flt, basis, read_at
+        )
+        return Passport(citizen_id, [], [], read_at, basis, tuple(grants), built[citizen_id])
     claims = await load_passport_claims(session, citizen_id, _claims_filter(flt, scope))
     return _assemble(citizen_id, claims, flt, basis, grants)
 
@@ -477,11 +514,12 @@ async def read_own_passport(
     flt: PassportFilter,
     *,
     operation: str = "passport",
+    render: Render | None = None,
 ) -> Passport:
     citizen_id = await own_citizen_id(session, principal, hmac_key)
     if citizen_id is None:  # nobody has written anything yet: an empty passport
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)
-    passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
+    passport = await _build(session, citizen_id, flt, AccessBasis.SELF, render=render)
     if not await record_access(session, principal, passport, operation=operation):
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)  # erased meanwhile
     return passport
@@ -504,13 +542,18 @@ async def read_for_wallet(
 
 
 async def read_shared_passport(
-    session: AsyncSession, principal: Principal, flt: PassportFilter, *, operation: str = "passport"
+    session: AsyncSession,
+    principal: Principal,
+    flt: PassportFilter,
+    *,
+    operation: str = "passport",
+    render: Render | None = None,
 ) -> Passport:
     """What a share link's holder sees: exactly what its grant covers, while it is active."""
     grant = await link_grant(session, principal)
     if grant is None:
         raise NotFound(NOT_FOUND)
-    passport = await _build(session, grant.citizen_id, flt, AccessBasis.LINK, [grant])
+    passport = await _build(session, grant.citizen_id, flt, AccessBasis.LINK, [grant], render)
     if not await record_access(session, principal, passport, operation=operation):
         raise NotFound(NOT_FOUND)
     return passport
@@ -527,6 +570,7 @@ async def read_passport(
     flt: PassportFilter,
     legal_basis_kinds: Iterable[str],
     operation: str = "passport",
+    render: Render | None = None,
 ) -> Passport:
     """A reader's read, under a legal basis or under the citizen's consent; every refusal
     looks like "not found", so a refusal tells nothing about whether the passport exists.
@@ -538,7 +582,9 @@ async def read_passport(
     if principal.is_citizen:
         if not await _names_self(session, principal, hmac_key, selector):
             raise NotFound(NOT_FOUND)
-        return await read_own_passport(session, principal, hmac_key, flt, operation=operation)
+        return await read_own_passport(
+            session, principal, hmac_key, flt, operation=operation, render=render
+        )
     try:
         organisation_id = require_reader(principal)
     except NotAuthorized:
@@ -553,7 +599,7 @@ async def read_passport(
         found = await _find(session, hmac_key, selector)
         if found is None:
             raise NotFound(NOT_FOUND)
-        passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS)
+        passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS, render=render)
         if not await record_access(
             session,
             principal,
@@ -569,7 +615,7 @@ async def read_passport(
     grants = await active_grants(session, found or NOBODY, organisation_id)
     if found is None or not grants:
         raise NotFound(NOT_FOUND)
-    passport = await _build(session, found, flt, AccessBasis.CONSENT, grants)
+    passport = await _build(session, found, flt, AccessBasis.CONSENT, grants, render)
     if not await record_access(
         session, principal, passport, operation=operation, purpose=stated.purpose
     ):
@@ -625,6 +671,7 @@ async def read_passports(
     flt: PassportFilter,
     legal_basis_kinds: Iterable[str],
     operation: str = PASSPORTS_OPERATION,
+    render: Render | None = None,
 ) -> list[PassportOutcome]:
     """``read_passport`` for up to ``MAX_PASSPORTS`` citizens at once, one outcome per position
     in the order asked (a citizen named twice is answered at both, read and recorded once).
@@ -643,7 +690,7 @@ async def read_passports(
         except ValidationFailed as exc:
             selectors.append(exc)
     if principal.is_citizen:
-        return await _read_own_many(session, principal, hmac_key, selectors, flt, operation)
+        return await _read_own_many(session, principal, hmac_key, selectors, flt, operation, render)
     try:
         organisation_id = require_reader(principal)
     except NotAuthorized:
@@ -670,7 +717,7 @@ async def read_passports(
             AccessBasis.CONSENT,
             await active_grants_of_many(session, ids, organisation_id),
         )
-    shown = await _build_many(session, grants, flt, basis)
+    shown = await _build_many(session, grants, flt, basis, render)
     records = [
         _access_record(
             principal,
@@ -700,6 +747,7 @@ async def _read_own_many(
     selectors: Sequence[CitizenSelector | DomainError],
     flt: PassportFilter,
     operation: str,
+    render: Render | None = None,
 ) -> list[PassportOutcome]:
     """A citizen may name only themselves, as in ``read_passport``; their passport is read
     (and recorded) once however often they name themselves."""
@@ -711,7 +759,9 @@ async def _read_own_many(
     )
     names_self = [not isinstance(s, DomainError) and _is_self(principal, s, own) for s in selectors]
     passport = (
-        await read_own_passport(session, principal, hmac_key, flt, operation=operation)
+        await read_own_passport(
+            session, principal, hmac_key, flt, operation=operation, render=render
+        )
         if any(names_self)
         else None
     )
@@ -753,6 +803,7 @@ async def _build_many(
     grants: Mapping[uuid.UUID, Sequence[GrantView]],
     flt: PassportFilter,
     basis: AccessBasis,
+    render: Render | None = None,
 ) -> dict[uuid.UUID, Passport]:
     """``_build`` for many citizens, each under their own grants: the locks in one
     statement, the claims of all in another."""
@@ -760,6 +811,13 @@ async def _build_many(
         return {}
     await share_citizen_locks(session, set(grants))
     scopes = {citizen: _basis_scope(basis, given) for citizen, given in grants.items()}
+    if render is not None:
+        read_at = clock.now()
+        built = await render(session, scopes, _claims_filter(flt, None), flt, basis, read_at)
+        return {
+            citizen: Passport(citizen, [], [], read_at, basis, tuple(given), built[citizen])
+            for citizen, given in grants.items()
+        }
     claims = await load_passports_claims(session, scopes, _claims_filter(flt, None))
     return {
         citizen: _assemble(citizen, claims[citizen], flt, basis, given)

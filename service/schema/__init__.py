@@ -72,6 +72,7 @@ from service.schema.endorsements.queries import EndorsementQueries
 from service.schema.exports.mutations import ExportMutations
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
+from service.schema.passports.compiled import Answer
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
 from service.schema.taxonomy.queries import TaxonomyQueries
@@ -145,6 +146,23 @@ class SerialExecution(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         return self.execute_fields_serially(
             parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def complete_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A passport whose answer PostgreSQL built (service/schema/passports/compiled.py) is
+        that answer as it is: its fields were compiled from this very selection."""
+        if type(result) is Answer:
+            return result.data
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
         )
 
     def complete_object_value(

@@ -22,6 +22,7 @@ from service.schema.common import Language, PageInfo, clamp_first
 from service.schema.consent.types import Grant, grant_type
 from service.schema.context import Info
 from service.schema.exports.types import ExportConnection, ExportEdge, export_type
+from service.schema.passports.compiled import answer, compiled
 from service.schema.passports.queries import passport_filter
 from service.schema.passports.types import Passport, PassportFilter, passport_type
 
@@ -32,9 +33,13 @@ class Me:
     async def passport(self, info: Info, filter: PassportFilter | None = None) -> Passport:
         ctx = info.context
         view = await passports.read_own_passport(
-            ctx.session, ctx.principal, ctx.hmac_key, passport_filter(filter)
+            ctx.session,
+            ctx.principal,
+            ctx.hmac_key,
+            passport_filter(filter),
+            render=compiled(info),
         )
-        return passport_type(view)
+        return cast(Passport, answer(view, passport_type))
 
     @strawberry.field(description="Everyone you let read your passport, newest first")
     async def grants(self, info: Info) -> list[Grant]:

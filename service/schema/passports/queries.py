@@ -12,6 +12,7 @@ from service.passports import service as passports
 from service.schema.context import Info
 from service.schema.errors import error_result
 from service.schema.inputs import plain
+from service.schema.passports.compiled import answer, compiled
 from service.schema.passports.types import (
     CitizenRef,
     PassportFilter,
@@ -57,10 +58,11 @@ class PassportQueries:
                 legal_basis=legal_basis,
                 flt=passport_filter(filter),
                 legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
+                render=compiled(info),
             )
         except DomainError as exc:
             return _refused(exc)
-        return passport_type(view)
+        return cast(PassportResult, answer(view, passport_type))
 
     @strawberry.field(
         description=f"Up to {passports.MAX_PASSPORTS} citizens' passports in one read, one "
@@ -88,13 +90,14 @@ class PassportQueries:
                 legal_basis=legal_basis,
                 flt=passport_filter(filter),
                 legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
+                render=compiled(info),
             )
         except ValidationFailed as exc:
             return [_refused(exc)]
         except DomainError as exc:  # a refusal of all: each citizen's answer, as one read's
             return [_refused(exc) for _ in citizens]
         return [
-            _refused(view) if isinstance(view, DomainError) else passport_type(view)
+            _refused(view) if isinstance(view, DomainError) else answer(view, passport_type)
             for view in views
         ]
 
@@ -107,8 +110,8 @@ class PassportQueries:
         ctx = info.context
         try:
             view = await passports.read_shared_passport(
-                ctx.session, ctx.principal, passport_filter(filter)
+                ctx.session, ctx.principal, passport_filter(filter), render=compiled(info)
             )
         except DomainError as exc:
             return _refused(exc)
-        return passport_type(view)
+        return cast(PassportResult, answer(view, passport_type))
