@@ -1,7 +1,10 @@
 """Issuing many claims in one transaction: the nightly cohort upload and ``issueClaims``.
 
-The rules and the idempotency are those of ``issue_claim`` (the same input model, digest,
-claim row, event payload and notice); only the database work is batched. Whatever the batch
+The rules and the idempotency are those of ``issue_claim`` (the same rules, digest, claim
+row, event payload and notice); only the work is batched. Rows arrive already read by the
+fast reader (``service.claims.fast``: a ``Checked``) or as mappings the pydantic models read
+here. Python does per row only what needs no database: reading, the keyed hash of the INSZ,
+the request digest, the claim row and its event with its chain hash. Whatever the batch
 size, it is a fixed number of statements: one lookup of the competences, one for the refs
 already taken, at most four for the citizens (created only for rows that can be recorded), one
 to lock them, two for the idempotency keys, one for the chain heads, a COPY
@@ -10,6 +13,7 @@ each for claims and events, and one for the webhook outbox.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -26,8 +30,9 @@ from service import clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.citizens.service import find_citizens, get_or_create_citizens, lock_citizens
+from service.claims.fast import Checked, checked
 from service.claims.rules import IssueClaimInput
-from service.claims.service import claim_digest, claim_row, retried_claim
+from service.claims.service import retried_claim
 from service.db.atomic import atomically
 from service.errors import Conflict, Problem, ValidationFailed
 from service.events.chain import GENESIS, event_hash
@@ -57,7 +62,7 @@ class RowOutcome:
 @dataclass(frozen=True)
 class _Candidate:
     index: int
-    spec: IssueClaimInput
+    spec: Checked
     citizen_id: uuid.UUID
     competence_id: int
     digest: bytes
@@ -100,7 +105,7 @@ _EVENT_COLUMNS = [c.name for c in CitizenEvent.__table__.columns]
 async def issue_many(
     session: AsyncSession,
     principal: Principal,
-    rows: Sequence[Mapping[str, Any] | Problem],
+    rows: Sequence[Checked | Mapping[str, Any] | Problem],
     hmac_key: bytes,
     prefix: str = "inputs",
 ) -> list[RowOutcome]:
@@ -110,13 +115,16 @@ async def issue_many(
     organisation_id = require_issuer(principal)
 
     outcomes: list[RowOutcome | None] = [None] * len(rows)
-    specs: list[tuple[int, IssueClaimInput]] = []
+    specs: list[tuple[int, Checked]] = []
     for index, row in enumerate(rows):
+        if isinstance(row, Checked):
+            specs.append((index, row))
+            continue
         if isinstance(row, Problem):
             outcomes[index] = _rejected(ValidationFailed(row.message, [row]))
             continue
         try:
-            specs.append((index, validate(IssueClaimInput, row, f"{prefix}.{index}")))
+            specs.append((index, checked(validate(IssueClaimInput, row, f"{prefix}.{index}"))))
         except ValidationFailed as exc:
             outcomes[index] = _rejected(exc)
 
@@ -154,7 +162,7 @@ async def issue_many(
                 spec,
                 citizen_id,
                 found.id,
-                claim_digest(spec, citizen_id, None),
+                spec.digest(citizen_id),
                 uuid.uuid4(),
             )
         )
@@ -300,18 +308,18 @@ async def _write(
     claim_rows: list[tuple[Any, ...]] = []
     event_rows: list[tuple[Any, ...]] = []
     announced: list[Announced] = []
+    client_pk = principal.client_pk
     for candidate in new:
-        row = claim_row(
-            candidate.spec,
-            client_pk=principal.client_pk,
+        spec = candidate.spec
+        row = spec.claim_row(
             organisation_id=organisation_id,
+            client_pk=client_pk,
             citizen_id=candidate.citizen_id,
             claim_id=candidate.claim_id,
             competence_id=candidate.competence_id,
             recorded_at=recorded_at,
-            supersedes=None,
         )
-        claim_rows.append(tuple(_copyable(row.get(name)) for name in _CLAIM_COLUMNS))
+        claim_rows.append(tuple(_copyable(row[name]) for name in _CLAIM_COLUMNS))
         seq, prev = heads[candidate.citizen_id]
         seq += 1
         event_id = uuid.uuid4()
@@ -384,25 +392,42 @@ class NumberedOutcome:
 async def ingest(
     sessions: async_sessionmaker[AsyncSession],
     principal: Principal,
-    rows: Iterable[tuple[int, Mapping[str, Any] | Problem]],
+    rows: Iterable[tuple[int, Checked | Mapping[str, Any] | Problem]],
     hmac_key: bytes,
     chunk_rows: int,
 ) -> AsyncIterator[list[NumberedOutcome]]:
-    """An upload, ``chunk_rows`` at a time, each chunk a transaction of its own (committed
-    before the next is read, so memory stays bounded and a failure loses at most the chunk in
-    flight, which a retry then writes). Problems name the line: ``line 12.acquiredOn``."""
+    """An upload, ``chunk_rows`` at a time, each chunk a transaction of its own (memory stays
+    bounded and a failure loses at most the chunk in flight, which a retry then writes).
+    Problems name the line: ``line 12.acquiredOn``.
+
+    The next chunk is read (decoded and checked, pure Python) in a thread while this one's
+    statements run in the database, so the two overlap; at most two chunks are in memory."""
     source = iter(rows)
-    while chunk := list(islice(source, chunk_rows)):
-        lines = [line for line, _ in chunk]
-        async with sessions() as session:
-            outcomes = await atomically(
-                session,
-                lambda: issue_many(session, principal, [row for _, row in chunk], hmac_key, "row"),
-            )
-        yield [
-            NumberedOutcome(line, _renumbered(outcome, index, line))
-            for index, (line, outcome) in enumerate(zip(lines, outcomes, strict=True))
-        ]
+
+    def take() -> list[tuple[int, Checked | Mapping[str, Any] | Problem]]:
+        return list(islice(source, chunk_rows))
+
+    pending = asyncio.ensure_future(asyncio.to_thread(take))
+    try:
+        while chunk := await pending:
+            pending = asyncio.ensure_future(asyncio.to_thread(take))
+            lines = [line for line, _ in chunk]
+            async with sessions() as session:
+                outcomes = await atomically(
+                    session,
+                    lambda: issue_many(
+                        session, principal, [row for _, row in chunk], hmac_key, "row"
+                    ),
+                )
+            yield [
+                NumberedOutcome(line, _renumbered(outcome, index, line))
+                for index, (line, outcome) in enumerate(zip(lines, outcomes, strict=True))
+            ]
+    finally:
+        # The reader thread must be done before the caller closes what it reads.
+        await asyncio.wait({pending})
+        if not pending.cancelled():
+            pending.exception()  # retrieved: an upload cut short has nothing more to say
 
 
 def _renumbered(outcome: RowOutcome, index: int, line: int) -> RowOutcome:
