@@ -29,7 +29,7 @@ from service.api.auth import charged_principal
 from service.api.bodies import declared_too_large, media_type
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.state import AppState, app_state
-from service.api.uploads import BadHeader, csv_rows, json_row, ndjson_rows
+from service.api.uploads import BadHeader, csv_rows, json_row, ndjson_lines
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.claims.bulk import NumberedOutcome, RowStatus, counted, ingest
@@ -119,7 +119,7 @@ def _claim_line(line: bytes) -> Checked | dict[str, Any]:
 def _rows(spool: IO[bytes], media_type: str) -> Iterator[ClaimRow]:
     if media_type == CSV:
         return csv_rows(spool)
-    return ndjson_rows(spool, _claim_line)
+    return ndjson_lines(spool, _claim_line)
 
 
 async def _principal(state: AppState, request: Request) -> Principal:

@@ -73,12 +73,14 @@ def json_row(line: bytes) -> dict[str, Any]:
     return _named(row)
 
 
-def ndjson_rows(
-    stream: IO[bytes],
-    read: Callable[[bytes], T] = json_row,  # type: ignore[assignment]
+def ndjson_rows(stream: IO[bytes]) -> Iterator[Row]:
+    return ndjson_lines(stream, json_row)
+
+
+def ndjson_lines(
+    stream: IO[bytes], read: Callable[[bytes], T]
 ) -> Iterator[tuple[int, T | Problem]]:
-    """``read`` turns a line into a row (default: the domain's mapping), raising ValueError
-    with what is wrong."""
+    """The lines, each turned into a row by ``read`` (raising ValueError with what is wrong)."""
     number = 0
     while True:
         line = stream.readline(MAX_LINE_BYTES + 1)

@@ -30,6 +30,7 @@ from msgspec import UNSET, UnsetType
 from pydantic import TypeAdapter
 
 from service import canonical
+from service.api.bodies import written_keys
 from service.claims.rules import (
     CONCEPT_URI,
     CONTEXT,
@@ -335,10 +336,12 @@ _SPACED_COLON = re.compile(rb'"\s+:')
 
 
 def _keys_once(line: bytes, read: int) -> bool:
-    """No key is written twice: every key written ends in '":' (no blank before the colon
-    here), so that pair occurs at least as often as keys are written, more often only when a
-    text holds it (then the slow reader, which collapses the texts, tells)."""
-    return line.count(b'":') == read and _SPACED_COLON.search(line) is None
+    """No key is written twice. Quick: every key written ends in '":' (when no blank comes
+    before a colon), so that pair occurs at least as often as keys are written, and more
+    often only when a text holds it; then the texts are collapsed and the keys counted."""
+    if line.count(b'":') == read and _SPACED_COLON.search(line) is None:
+        return True
+    return written_keys(line) == read
 
 
 def fast_row(line: bytes) -> Checked | None:
