@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from service.api.claims import _claim_line
 from service.api.uploads import json_row
-from service.claims.fast import Checked, checked, fast_row
+from service.claims.fast import Checked, checked, fast_mapping, fast_row
 from service.claims.rules import SCALE_LEVELS, IssueClaimInput
 from service.claims.service import claim_digest, claim_row
 from service.errors import ValidationFailed
@@ -98,7 +98,23 @@ def assert_same_outcome(line: bytes) -> None:
 @budget(400)
 @given(mutated_row())
 def test_the_upload_reader_gives_every_fuzzed_row_the_models_outcome(row: dict[str, Any]) -> None:
-    assert_same_outcome(_dumps(row) + b"\n")
+    line = _dumps(row) + b"\n"
+    assert_same_outcome(line)
+    assert_same_mapping_outcome(line)
+
+
+def assert_same_mapping_outcome(line: bytes) -> None:
+    """A row as a mapping (CSV, ``issueClaims``): the fast reader accepts only what the
+    models accept, with the same values."""
+    try:
+        named = json_row(line)
+    except ValueError:
+        return
+    fast = fast_mapping(named)
+    expected = models(line)
+    if fast is not None:
+        assert isinstance(expected, IssueClaimInput), (named, expected)
+        assert_same_claim(fast, expected)
 
 
 # Texts as people write them: no controls or invisible characters, no surrounding blanks.
@@ -200,6 +216,9 @@ def test_the_fast_reader_itself_accepts_every_plainly_spelled_valid_row(
     fast = fast_row(line)
     assert fast is not None
     assert_same_claim(fast, expected)
+    by_mapping = fast_mapping(json_row(line))
+    assert by_mapping is not None
+    assert_same_claim(by_mapping, expected)
 
 
 def test_what_the_fast_reader_leaves_to_the_models() -> None:

@@ -30,7 +30,7 @@ from service import clock
 from service.auth.policy import require_issuer
 from service.auth.principal import Principal
 from service.citizens.service import find_citizens, get_or_create_citizens, lock_citizens
-from service.claims.fast import Checked, checked
+from service.claims.fast import Checked, checked, fast_mapping
 from service.claims.rules import IssueClaimInput
 from service.claims.service import retried_claim
 from service.db.atomic import atomically
@@ -122,6 +122,9 @@ async def issue_many(
             continue
         if isinstance(row, Problem):
             outcomes[index] = _rejected(ValidationFailed(row.message, [row]))
+            continue
+        if fast := fast_mapping(row):
+            specs.append((index, fast))
             continue
         try:
             specs.append((index, checked(validate(IssueClaimInput, row, f"{prefix}.{index}"))))

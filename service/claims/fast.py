@@ -12,7 +12,9 @@ which accept it or say why not in the very words they always did. So a row's out
 depends on which reader ran; ``tests/test_fast_rows.py`` checks on generated rows that
 whatever the fast reader accepts, the models accept with the same values and digest.
 
-``Checked`` is a row that passed, in the form the bulk loader writes: from either reader.
+The same checks read a row given as a mapping (a CSV row's cells, ``issueClaims``' inputs):
+``fast_mapping``. ``Checked`` is a row that passed, in the form the bulk loader writes, from
+either reader.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -352,4 +355,26 @@ def fast_row(line: bytes) -> Checked | None:
             return None  # perhaps a key given twice: the slow reader tells
         return _checked(row)
     except (msgspec.ValidationError, msgspec.DecodeError, _NotFast):
+        return None
+
+
+# The domain's names (snake_case) of the structs' keys: a mapping with any other key is the
+# models' to read.
+_CAMEL = {f.name: f.encode_name for f in msgspec.structs.fields(_Row)}
+_EVIDENCE_CAMEL = {f.name: f.encode_name for f in msgspec.structs.fields(_Evidence)}
+
+
+def fast_mapping(row: Mapping[str, Any]) -> Checked | None:
+    """A row given as the domain's mapping (a CSV row's cells, ``issueClaims``' inputs) that
+    the fast reader accepts, or None: read it with the models."""
+    try:
+        named = {_CAMEL[key]: value for key, value in row.items()}
+        evidence = named.get("evidence")
+        if isinstance(evidence, list):
+            named["evidence"] = [
+                {_EVIDENCE_CAMEL[k]: v for k, v in item.items()} if isinstance(item, dict) else item
+                for item in evidence
+            ]
+        return _checked(msgspec.convert(named, _Row))
+    except (KeyError, msgspec.ValidationError, _NotFast):
         return None
