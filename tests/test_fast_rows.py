@@ -24,6 +24,7 @@ from service.claims.fast import Checked, checked, fast_mapping, fast_row
 from service.claims.rules import SCALE_LEVELS, IssueClaimInput
 from service.claims.service import claim_digest, claim_row
 from service.errors import ValidationFailed
+from service.models import Claim
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext
 from service.validation import meaningful, validate
 from tests import factories
@@ -59,14 +60,16 @@ def upload_reader(line: bytes) -> IssueClaimInput | Checked | ValidationFailed |
 def assert_same_claim(fast: Checked, spec: IssueClaimInput) -> None:
     assert fast == checked(spec)
     assert fast.digest(CITIZEN) == claim_digest(spec, CITIZEN, None)
-    assert fast.claim_row(
+    row = fast.claim_row(
         organisation_id=ORGANISATION,
         client_pk=None,
         citizen_id=CITIZEN,
         claim_id=CLAIM,
         competence_id=7,
         recorded_at=AT,
-    ) == claim_row(
+    )
+    assert list(row) == [c.name for c in Claim.__table__.columns]  # copied in this order
+    assert row == claim_row(
         spec,
         organisation_id=ORGANISATION,
         client_pk=None,

@@ -98,7 +98,12 @@ _HEADS = text(
     WHERE c.citizen_id = ANY(CAST(:ids AS uuid[]))
     """
 )
+_LISTENING = text(
+    "SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE organisation_id = :org"
+    " AND disabled_at IS NULL AND :type = ANY (event_types))"
+)
 _CLAIM_COLUMNS = [c.name for c in Claim.__table__.columns]
+_EVIDENCE_AT = _CLAIM_COLUMNS.index("evidence")
 _EVENT_COLUMNS = [c.name for c in CitizenEvent.__table__.columns]
 
 
@@ -308,6 +313,13 @@ async def _write(
         )
     }
     recorded_at = clock.now()
+    # The notices are built only when the organisation listens; the outbox's own join
+    # (service.events.outbox.enqueue) still decides which subscriptions hear them.
+    listening = bool(
+        await session.scalar(
+            _LISTENING, {"org": organisation_id, "type": EventType.CLAIM_ISSUED.value}
+        )
+    )
     claim_rows: list[tuple[Any, ...]] = []
     event_rows: list[tuple[Any, ...]] = []
     announced: list[Announced] = []
@@ -322,7 +334,9 @@ async def _write(
             competence_id=candidate.competence_id,
             recorded_at=recorded_at,
         )
-        claim_rows.append(tuple(_copyable(row[name]) for name in _CLAIM_COLUMNS))
+        values = list(row.values())  # in _CLAIM_COLUMNS' order (asserted below)
+        values[_EVIDENCE_AT] = _copyable(values[_EVIDENCE_AT])
+        claim_rows.append(tuple(values))
         seq, prev = heads[candidate.citizen_id]
         seq += 1
         event_id = uuid.uuid4()
@@ -349,6 +363,8 @@ async def _write(
                 digest,
             )
         )
+        if not listening:
+            continue
         announced.append(
             Announced(
                 candidate.citizen_id,

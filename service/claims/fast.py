@@ -87,7 +87,8 @@ class Checked:
         competence_id: int,
         recorded_at: datetime,
     ) -> dict[str, Any]:
-        """``service.claims.service.claim_row`` of this row (a test holds them equal)."""
+        """``service.claims.service.claim_row`` of this row (a test holds them equal), its
+        keys in the order of the table's columns (the loader copies its values as they are)."""
         return {
             "citizen_id": citizen_id,
             "claim_id": claim_id,
