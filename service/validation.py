@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -60,13 +62,13 @@ def plain_text(value: str) -> str:
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
-def _meaningful(value: str) -> str:
+def meaningful(value: str) -> str:
     if not any(ch.isalnum() and ch not in _BLANK_LETTERS for ch in value):
         raise ValueError("must contain a letter or digit")
     return value
 
 
-def _single_line(value: str) -> str:
+def single_line(value: str) -> str:
     if "\n" in value or "\t" in value:
         raise ValueError("must be a single line")
     return value
@@ -98,23 +100,54 @@ def _no_national_number(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(plain_text)]
 # Reasons, purposes, references: free text that must say something.
-Statement = Annotated[PlainText, AfterValidator(_meaningful)]
+Statement = Annotated[PlainText, AfterValidator(meaningful)]
 # Purposes of reads and grants are kept in access logs, some beyond an erasure (legal-basis
 # reads): they must not carry the very number that would identify the citizen.
 Purpose = Annotated[
     Statement, Field(min_length=3, max_length=500), AfterValidator(_no_national_number)
 ]
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """Length and shape of a text field, stated once for both readers of claim input: the
+    pydantic models (``field``) and the fast bulk reader (``holds``, service/claims/fast.py).
+    The pattern is anchored; ``holds`` matches it against the whole value, as pydantic does."""
+
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+
+    def field(self) -> Any:
+        return Field(min_length=self.min_length, max_length=self.max_length, pattern=self.pattern)
+
+    @cached_property
+    def _compiled(self) -> re.Pattern[str] | None:
+        return re.compile(self.pattern) if self.pattern else None
+
+    def holds(self, value: str) -> bool:
+        if self.min_length is not None and len(value) < self.min_length:
+            return False
+        if self.max_length is not None and len(value) > self.max_length:
+            return False
+        return self._compiled is None or self._compiled.fullmatch(value) is not None
+
+
+NAME = TextRule(min_length=1, max_length=200)
+INSZ_TEXT = TextRule(max_length=32)
+KEY_TEXT = TextRule(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
 # Names, roles and titles, shown on one line.
 Name = Annotated[
     PlainText,
-    Field(min_length=1, max_length=200),
-    AfterValidator(_single_line),
-    AfterValidator(_meaningful),
+    NAME.field(),
+    AfterValidator(single_line),
+    AfterValidator(meaningful),
 ]
 
 
 # A client's key for one request: retrying with it never repeats what the request did.
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+IdempotencyKey = Annotated[str, KEY_TEXT.field()]
 
 
 def _insz(value: str) -> str:
@@ -124,7 +157,7 @@ def _insz(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-Insz = Annotated[str, Field(max_length=32), AfterValidator(_insz)]
+Insz = Annotated[str, INSZ_TEXT.field(), AfterValidator(_insz)]
 
 
 def field_path(loc: tuple[int | str, ...], prefix: str = "input") -> str:

@@ -58,13 +58,19 @@ def strict_json(data: bytes | bytearray | str) -> Any:
     return value
 
 
+def written_keys(raw: bytes) -> int:
+    """How many object keys a JSON text writes (every string followed by a colon, once the
+    strings are collapsed), repeats included."""
+    return _JSON_STRING.sub(b'"', raw).translate(None, b" \t\n\r").count(b'":')
+
+
 def _repeats_a_key(raw: bytes, value: Any) -> bool:
     """The keys written (every string followed by a colon, once the strings are collapsed)
     outnumber the keys parsed exactly when one repeats, escaped spellings ("a" and "\\u0061")
     included."""
     if not isinstance(value, dict | list):
         return False
-    written = _JSON_STRING.sub(b'"', raw).translate(None, b" \t\n\r").count(b'":')
+    written = written_keys(raw)
     parsed, stack = 0, [value]
     while stack:
         item = stack.pop()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic.alias_generators import to_snake
 
@@ -24,6 +24,7 @@ MAX_LINE_BYTES = 64 * 1024
 _ENUM_FIELDS = ("assessment_method", "learning_context")
 
 Row = tuple[int, dict[str, Any] | Problem]
+T = TypeVar("T")
 
 
 class BadHeader(ValueError):
@@ -73,6 +74,13 @@ def json_row(line: bytes) -> dict[str, Any]:
 
 
 def ndjson_rows(stream: IO[bytes]) -> Iterator[Row]:
+    return ndjson_lines(stream, json_row)
+
+
+def ndjson_lines(
+    stream: IO[bytes], read: Callable[[bytes], T]
+) -> Iterator[tuple[int, T | Problem]]:
+    """The lines, each turned into a row by ``read`` (raising ValueError with what is wrong)."""
     number = 0
     while True:
         line = stream.readline(MAX_LINE_BYTES + 1)
@@ -87,7 +95,7 @@ def ndjson_rows(stream: IO[bytes]) -> Iterator[Row]:
         if not line.strip():
             continue
         try:
-            yield number, json_row(line)
+            yield number, read(line)
         except ValueError as exc:
             yield number, _problem(number, str(exc))
 

@@ -20,7 +20,16 @@ from pydantic import (
 
 from service.clock import today
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
-from service.validation import IdempotencyKey, Insz, Name, PlainText, Statement, is_plain_text
+from service.validation import (
+    KEY_TEXT,
+    IdempotencyKey,
+    Insz,
+    Name,
+    PlainText,
+    Statement,
+    TextRule,
+    is_plain_text,
+)
 
 EARLIEST_DATE = date(1900, 1, 1)
 MAX_EVIDENCE = 20
@@ -52,10 +61,16 @@ WebUrl = Annotated[
     AfterValidator(_no_credentials),
 ]
 # ESCO URIs, and any other competence framework's, are printable ASCII.
-ConceptUri = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^https?://[\x21-\x7e]+$")]
+CONCEPT_URI = TextRule(min_length=1, max_length=300, pattern=r"^https?://[\x21-\x7e]+$")
+ConceptUri = Annotated[str, CONCEPT_URI.field()]
+# The rest of a claim's text fields: one table for the models below and service/claims/fast.py.
+LEVEL = TextRule(min_length=1, max_length=16)
+EVIDENCE_DIGEST = TextRule(pattern=r"^sha256:[0-9a-f]{64}$")
+CONTEXT = TextRule(max_length=2000)
+EXTERNAL_REF = KEY_TEXT
 
 
-def _not_future(value: date | None) -> date | None:
+def not_future(value: date | None) -> date | None:
     if value is not None and value > today():
         raise ValueError("must not be in the future")
     if value is not None and value < EARLIEST_DATE:
@@ -63,7 +78,7 @@ def _not_future(value: date | None) -> date | None:
     return value
 
 
-PastDate = Annotated[date, AfterValidator(_not_future)]
+PastDate = Annotated[date, AfterValidator(not_future)]
 
 
 class _Strict(BaseModel):
@@ -72,7 +87,7 @@ class _Strict(BaseModel):
 
 class Proficiency(_Strict):
     scale: ProficiencyScale
-    level: str = Field(min_length=1, max_length=16)
+    level: str = LEVEL.field()
 
     @model_validator(mode="after")
     def _level_on_scale(self) -> Self:
@@ -87,16 +102,20 @@ class Proficiency(_Strict):
 
     @property
     def rank(self) -> int:
-        """0..1000 position on its scale, so levels on different scales can be compared."""
-        levels = SCALE_LEVELS[self.scale]
-        return round(1000 * (levels.index(self.level) + 1) / len(levels))
+        return level_rank(self.scale, self.level)
+
+
+def level_rank(scale: ProficiencyScale, level: str) -> int:
+    """0..1000 position on its scale, so levels on different scales can be compared."""
+    levels = SCALE_LEVELS[scale]
+    return round(1000 * (levels.index(level) + 1) / len(levels))
 
 
 class Evidence(_Strict):
     kind: EvidenceKind
     title: Name
     url: WebUrl | None = None
-    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    digest: Annotated[str, EVIDENCE_DIGEST.field()] | None = None
     issued_on: PastDate | None = None
 
     @model_validator(mode="after")
@@ -111,7 +130,7 @@ class CompetenceFacts(_Strict):
 
     competence_uri: ConceptUri
     proficiency: Proficiency | None = None
-    context: Annotated[PlainText, Field(max_length=2000)] | None = None
+    context: Annotated[PlainText, CONTEXT.field()] | None = None
     learning_context: LearningContext
     evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     acquired_on: PastDate
@@ -133,7 +152,7 @@ def _not_before_acquired(value: date | None, info: ValidationInfo) -> date | Non
 class ClaimContent(CompetenceFacts):
     """What an organisation's claim says; shared by issuing and superseding."""
 
-    external_ref: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    external_ref: Annotated[str, EXTERNAL_REF.field()]
     issuer_role: Name | None = None
     assessment_method: AssessmentMethod
     valid_until: date | None = None
