@@ -52,7 +52,7 @@ class IssueOutcome:
 def digest_parts(content: ClaimContent, supersedes: uuid.UUID | None) -> tuple[str, str]:
     """The canonical JSON a request's digest is taken of, around its citizen's id: the
     database puts the id in between when it has found or made the citizen
-    (``passport_issue_claim_for``, migration 0013_write_functions)."""
+    (``passport_issue_claim_for``, migration 0014_write_functions)."""
     body = content.model_dump(mode="json", exclude={"insz"})
     body["citizen"] = PASSPORT_MARK
     body["supersedes"] = str(supersedes) if supersedes else None
@@ -144,7 +144,7 @@ def self_declaration_ref(content: CompetenceFacts) -> str:
 
 # The write in one statement, sent to asyncpg as it is (prepared once per connection). What
 # lives in the database, and why, is said in migrations 0012_write_path and
-# 0013_write_functions: the rules that need the rows (the citizen found or made, the chain
+# 0014_write_functions: the rules that need the rows (the citizen found or made, the chain
 # head, a taken key, a claim already superseded). The rules that need no rows stay here and
 # arrive as arguments: validation, the row, the digest's JSON, the events and their notices.
 _ISSUE = """

@@ -17,8 +17,8 @@ Both run as the caller (SECURITY INVOKER), as 0012's do. On Citus they run on th
 coordinator like 0012's: they touch tables of several distribution keys (identities by
 their hash, refs by organisation, claims by citizen), so they are not distributed functions.
 
-Revision ID: 0013_write_functions
-Revises: 0012_write_path
+Revision ID: 0014_write_functions
+Revises: 0013_erase_wallet_lookups
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013_write_functions"
-down_revision: str | None = "0012_write_path"
+revision: str = "0014_write_functions"
+down_revision: str | None = "0013_erase_wallet_lookups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
