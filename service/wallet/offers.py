@@ -388,7 +388,7 @@ async def issue(
     holders: list[HolderKey] = [
         verify_proof(proof, audience=issuer.base_url, now=now) for proof in request.proofs
     ]
-    if len({holder.thumbprint for holder in holders}) != len(holders):
+    if len({holder.rfc7638_id for holder in holders}) != len(holders):
         raise OAuthError("invalid_proof", "each copy must be bound to a key of its own")
     await _spend_nonces(session, {holder.nonce for holder in holders}, now)
     kind = Format(metadata.FORMAT_OF[request.configuration_id])

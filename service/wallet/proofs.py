@@ -45,8 +45,8 @@ class HolderKey:
     nonce: str
 
     @property
-    def thumbprint(self) -> str:
-        return jwk_thumbprint(self.jwk)
+    def rfc7638_id(self) -> str:
+        return rfc7638_jwk_id(self.jwk)
 
 
 def _b64url(data: bytes) -> str:
@@ -65,7 +65,7 @@ def public_members(jwk: dict[str, Any]) -> dict[str, Any]:
     return {m: jwk[m] for m in members}
 
 
-def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+def rfc7638_jwk_id(jwk: dict[str, Any]) -> str:
     return _b64url(hashlib.sha256(canonical.dumps(public_members(jwk))).digest())
 
 
