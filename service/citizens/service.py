@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import clock
 from service.auth.policy import require_citizen
 from service.auth.principal import Principal
+from service.db.plans import GENERIC_PLANS, GENERIC_PLANS_SQL
 from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity, CitizenSettings
@@ -33,6 +34,7 @@ _CREATE = text(
 _LOCK_KEY = func.hashtextextended(bindparam("key", type_=String), 0)
 _LOCK = select(func.pg_advisory_xact_lock(_LOCK_KEY))
 _SHARE_LOCK = select(func.pg_advisory_xact_lock_shared(_LOCK_KEY))
+_SHARE_LOCK_PLANNED = _SHARE_LOCK.add_columns(GENERIC_PLANS)
 _STILL_THERE = select(literal(True)).where(Citizen.citizen_id == bindparam("citizen_id"))
 
 
@@ -66,11 +68,15 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     return winner
 
 
-async def share_citizen_lock(session: AsyncSession, citizen_id: uuid.UUID) -> None:
+async def share_citizen_lock(
+    session: AsyncSession, citizen_id: uuid.UUID, *, generic_plans: bool = False
+) -> None:
     """Readers share the lock that writers and erasure hold alone: a read never sees half a
     write, an erasure waits for the reads in flight (so their records are kept or erased with
-    the rest), and a read that waited for an erasure finds the citizen gone."""
-    await session.execute(_SHARE_LOCK, {"key": str(citizen_id)})
+    the rest), and a read that waited for an erasure finds the citizen gone. ``generic_plans``:
+    the rest of the transaction runs on generic plans (``service.db.plans``)."""
+    statement = _SHARE_LOCK_PLANNED if generic_plans else _SHARE_LOCK
+    await session.execute(statement, {"key": str(citizen_id)})
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
@@ -143,11 +149,17 @@ _IN_KEY_ORDER = (
 )
 _LOCK_MANY = text("SELECT pg_advisory_xact_lock(k)" + _IN_KEY_ORDER)
 _SHARE_LOCK_MANY = text("SELECT pg_advisory_xact_lock_shared(k)" + _IN_KEY_ORDER)
+_SHARE_LOCK_MANY_PLANNED = text(
+    f"SELECT pg_advisory_xact_lock_shared(k), {GENERIC_PLANS_SQL}" + _IN_KEY_ORDER
+)
 
 
-async def share_citizen_locks(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:
+async def share_citizen_locks(
+    session: AsyncSession, citizen_ids: set[uuid.UUID], *, generic_plans: bool = False
+) -> None:
     """``share_citizen_lock`` for many, in the order ``lock_citizens`` takes them."""
-    await session.execute(_SHARE_LOCK_MANY, {"ids": list(citizen_ids)})
+    statement = _SHARE_LOCK_MANY_PLANNED if generic_plans else _SHARE_LOCK_MANY
+    await session.execute(statement, {"ids": list(citizen_ids)})
 
 
 async def lock_citizens(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:

@@ -283,7 +283,7 @@ async def _build(
     render: Render | None = None,
 ) -> Passport:
     scope = _basis_scope(basis, grants)
-    await share_citizen_lock(session, citizen_id)
+    await share_citizen_lock(session, citizen_id, generic_plans=True)
     if render is not None:
         narrowed = _claims_filter(flt, scope)
         read_at = clock.now()
@@ -809,7 +809,7 @@ async def _build_many(
     statement, the claims of all in another."""
     if not grants:
         return {}
-    await share_citizen_locks(session, set(grants))
+    await share_citizen_locks(session, set(grants), generic_plans=True)
     scopes = {citizen: _basis_scope(basis, given) for citizen, given in grants.items()}
     if render is not None:
         read_at = clock.now()
