@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -31,15 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
     bench_database,
-    competence_uris,
     pct,
     prepare,
     run_facts,
-    seed_claims,
-    service_process,
-    wait_ready,
 )
-from bench.reads import Connection, prepared_post
+from bench.reads import Connection, prepared_post, services
 from service.app import create_app
 from service.settings import Settings
 from tests import factories
@@ -94,21 +89,9 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         "requests": args.requests,
     }
     async with AsyncExitStack() as stack:
-        port = await stack.enter_async_context(service_process(url, settings, args.workers))
-        await seed_claims(port, token, citizens, await competence_uris(url, args.claims))
-        ports = {"": port}
-        if args.compare:  # the same service answering field by field, up beside it
-            os.environ["PASSPORT_COMPILED_READS"] = "false"
-            try:
-                ports["resolvers_"] = await stack.enter_async_context(
-                    service_process(url, settings, args.workers)
-                )
-            finally:
-                del os.environ["PASSPORT_COMPILED_READS"]
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{ports['resolvers_']}"
-            ) as http:
-                await wait_ready(http)
+        ports = await services(
+            stack, url, prepared, citizens, args.claims, args.workers, args.compare
+        )
         conns = {prefix: await Connection.open(p) for prefix, p in ports.items()}
         latencies: dict[str, list[float]] = {prefix: [] for prefix in ports}
         answers: dict[str, bytes] = {}

@@ -44,6 +44,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
+    Prepared,
     bench_database,
     competence_uris,
     pct,
@@ -186,6 +187,33 @@ async def paced(
     return total / (time.perf_counter() - started), latencies
 
 
+async def services(
+    stack: AsyncExitStack,
+    url: str,
+    prepared: Prepared,
+    citizens: list[str],
+    claims: int,
+    workers: int,
+    compare: bool,
+) -> dict[str, int]:
+    """The service, with ``claims`` claims seeded for each citizen, and (``compare``) the same
+    service answering field by field up beside it: their ports by the figures' prefix."""
+    port = await stack.enter_async_context(service_process(url, prepared.settings, workers))
+    await seed_claims(port, prepared.token, citizens, await competence_uris(url, claims))
+    ports = {"": port}
+    if compare:
+        os.environ["PASSPORT_COMPILED_READS"] = "false"
+        try:
+            ports["resolvers_"] = await stack.enter_async_context(
+                service_process(url, prepared.settings, workers)
+            )
+        finally:
+            del os.environ["PASSPORT_COMPILED_READS"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['resolvers_']}") as http:
+            await wait_ready(http)
+    return ports
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="passport-bench-reads-"))
     async with bench_database(workdir) as url:
@@ -194,28 +222,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, Any]:
     prepared = await prepare(url, workdir)
-    settings, token = prepared.settings, prepared.token
+    token = prepared.token
     citizen = factories.insz()
     results: dict[str, Any] = {**run_facts(args.workers), "claims": args.claims}
     request = prepared_post(
         "/graphql", token, {"query": READ, "variables": {"c": {"insz": citizen}}}
     )
     async with AsyncExitStack() as stack:
-        port = await stack.enter_async_context(service_process(url, settings, args.workers))
-        await seed_claims(port, token, [citizen], await competence_uris(url, args.claims))
-        ports = {"": port}
-        if args.compare:  # the same service answering field by field, up beside it
-            os.environ["PASSPORT_COMPILED_READS"] = "false"
-            try:
-                ports["resolvers_"] = await stack.enter_async_context(
-                    service_process(url, settings, args.workers)
-                )
-            finally:
-                del os.environ["PASSPORT_COMPILED_READS"]
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{ports['resolvers_']}"
-            ) as http:
-                await wait_ready(http)
+        ports = await services(
+            stack, url, prepared, [citizen], args.claims, args.workers, args.compare
+        )
         readers = {prefix: Reader(p, request, args.claims) for prefix, p in ports.items()}
         for prefix, reader in readers.items():
             answer = orjson.loads((await _one(reader.port, request))[1])

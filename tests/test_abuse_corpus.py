@@ -36,9 +36,9 @@ from graphql.execution.executor import Executor
 from sqlalchemy import event
 
 import service.schema
-from service.api.bodies import InvalidJson, strict_json
 from service.schema.cost import selection_depth
 from service.settings import Settings
+from service.strict_json import InvalidJson, strict_json
 from tests import factories
 from tests.conftest import make_partner
 from tests.graphql_client import Api

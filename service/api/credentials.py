@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from service import clock
 from service.api.auth import rest_transaction
-from service.api.bodies import BodyTooLarge, InvalidJson, read_bounded, strict_json
+from service.api.bodies import BodyTooLarge, read_bounded
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.responses import JsonResponse
 from service.api.state import AppState, app_state
@@ -50,6 +50,7 @@ from service.errors import NotFound, ValidationFailed
 from service.models import CredentialExport, Organisation
 from service.models.enums import PrincipalKind
 from service.schema.cost import WEIGHTS
+from service.strict_json import InvalidJson, strict_json
 
 router = APIRouter(tags=["credentials"])
 # Signing a passport canonicalizes one credential per claim: the costliest thing a citizen

@@ -29,7 +29,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 
 from service.api.auth import bearer, verified
-from service.api.bodies import BodyTooLarge, InvalidJson, media_type, read_bounded, strict_json
+from service.api.bodies import BodyTooLarge, media_type, read_bounded
 from service.api.explorer import explorer_page
 from service.api.problems import bearer_challenge
 from service.api.responses import JsonResponse
@@ -47,6 +47,7 @@ from service.errors import (
 from service.observability import GRAPHQL_ERRORS
 from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext, parsed, schema_only
 from service.schema.context import Context
+from service.strict_json import InvalidJson, strict_json
 
 logger = structlog.get_logger(__name__)
 router = APIRouter()

@@ -16,8 +16,8 @@ from typing import IO, Any, TypeVar
 
 from pydantic.alias_generators import to_snake
 
-from service.api.bodies import InvalidJson, strict_json
 from service.errors import Problem
+from service.strict_json import InvalidJson, strict_json
 
 MAX_LINE_BYTES = 64 * 1024
 # Vocabulary fields accept the GraphQL names (EXAM) as well as the values (exam).

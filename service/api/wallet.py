@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from service import clock
 from service.api.auth import bearer, rest_transaction
-from service.api.bodies import BodyTooLarge, InvalidJson, media_type, read_bounded, strict_json
+from service.api.bodies import BodyTooLarge, media_type, read_bounded
 from service.api.credentials import CITIZEN_ERRORS, PUBLIC_COST, PUBLIC_ERRORS, _spend_anonymous
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.responses import JsonResponse
@@ -22,6 +22,7 @@ from service.api.state import app_state
 from service.credentials import status
 from service.errors import NotFound, Unauthenticated, ValidationFailed
 from service.schema.cost import WEIGHTS
+from service.strict_json import InvalidJson, strict_json
 from service.wallet import metadata, offers, sdjwt, tokenstatus
 from service.wallet.errors import OAuthError
 

@@ -33,7 +33,6 @@ from msgspec import UNSET, UnsetType
 from pydantic import TypeAdapter
 
 from service import canonical
-from service.api.bodies import written_keys
 from service.claims.rules import (
     CONCEPT_URI,
     CONTEXT,
@@ -49,6 +48,7 @@ from service.claims.rules import (
 )
 from service.identity.numbers import InvalidNumber, normalize_insz
 from service.models.enums import AssessmentMethod, EvidenceKind, LearningContext, ProficiencyScale
+from service.strict_json import written_keys
 from service.validation import NAME, is_plain_text, meaningful, single_line
 
 
