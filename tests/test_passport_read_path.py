@@ -286,9 +286,8 @@ async def test_a_variable_inside_a_fragment_is_read_on_every_request(
         assert ("claims" in planned["data"]["passport"]["competences"][0]) is flag
 
 
-@pytest.mark.parametrize("many", [False, True])
 async def test_a_read_runs_on_generic_plans_until_its_transaction_ends(
-    engine: AsyncEngine, many: bool
+    engine: AsyncEngine,
 ) -> None:
     """The read's lock also sets generic plans (service/db/plans.py) for its own transaction
     only: the pooled connection plans as before once it commits."""
@@ -296,10 +295,7 @@ async def test_a_read_runs_on_generic_plans_until_its_transaction_ends(
     async with session_factory(engine)() as session:
         async with session.begin():
             assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-            if many:
-                await share_citizen_locks(session, {citizen, uuid.uuid4()}, generic_plans=True)
-            else:
-                await share_citizen_lock(session, citizen, generic_plans=True)
+            await share_citizen_lock(session, citizen, generic_plans=True)
             assert await session.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
         assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import clock
 from service.auth.policy import require_citizen
 from service.auth.principal import Principal
-from service.db.plans import GENERIC_PLANS, GENERIC_PLANS_SQL
+from service.db.plans import GENERIC_PLANS
 from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity, CitizenSettings
@@ -149,17 +149,11 @@ _IN_KEY_ORDER = (
 )
 _LOCK_MANY = text("SELECT pg_advisory_xact_lock(k)" + _IN_KEY_ORDER)
 _SHARE_LOCK_MANY = text("SELECT pg_advisory_xact_lock_shared(k)" + _IN_KEY_ORDER)
-_SHARE_LOCK_MANY_PLANNED = text(
-    f"SELECT pg_advisory_xact_lock_shared(k), {GENERIC_PLANS_SQL}" + _IN_KEY_ORDER
-)
 
 
-async def share_citizen_locks(
-    session: AsyncSession, citizen_ids: set[uuid.UUID], *, generic_plans: bool = False
-) -> None:
+async def share_citizen_locks(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:
     """``share_citizen_lock`` for many, in the order ``lock_citizens`` takes them."""
-    statement = _SHARE_LOCK_MANY_PLANNED if generic_plans else _SHARE_LOCK_MANY
-    await session.execute(statement, {"ids": list(citizen_ids)})
+    await session.execute(_SHARE_LOCK_MANY, {"ids": list(citizen_ids)})
 
 
 async def lock_citizens(session: AsyncSession, citizen_ids: set[uuid.UUID]) -> None:

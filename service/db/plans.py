@@ -3,8 +3,11 @@
 PostgreSQL plans a prepared statement anew on each execution (a custom plan) for as long as it
 estimates that the values' plan beats the generic one; for statements holding conditions of the
 shape ``$1::text[] IS NULL OR column = ANY($1)`` it always does. The passport read's statement
-finds its citizens' claims by key whatever the values, and planning it took 1.8 ms of its 4.4 ms
-(a 50-claim passport, bench/reads.py); on its generic plan it runs in 2.6 ms.
+finds one citizen's claims by key whatever the values, and planning it took 1.8 ms of its 4.4 ms
+(a 50-claim passport, bench/reads.py); on its generic plan it runs in 2.6 ms. A read of many
+passports at once (``passports``) stays on custom plans: there the values' plan, which knows
+how many citizens the arrays hold, answered 100 passports in 38 ms (p50) against 57 ms on the
+generic one (bench/passport_list.py).
 
 ``set_config(..., true)`` is ``SET LOCAL``: it ends with the transaction, so nothing else that
 runs on the pooled connection later is planned differently. A read selects it beside its lock
@@ -18,5 +21,6 @@ from typing import Any
 from sqlalchemy import literal_column
 from sqlalchemy.sql.elements import ColumnClause
 
-GENERIC_PLANS_SQL = "set_config('plan_cache_mode', 'force_generic_plan', true)"
-GENERIC_PLANS: ColumnClause[Any] = literal_column(GENERIC_PLANS_SQL)
+GENERIC_PLANS: ColumnClause[Any] = literal_column(
+    "set_config('plan_cache_mode', 'force_generic_plan', true)"
+)

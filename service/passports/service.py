@@ -809,7 +809,7 @@ async def _build_many(
     statement, the claims of all in another."""
     if not grants:
         return {}
-    await share_citizen_locks(session, set(grants), generic_plans=True)
+    await share_citizen_locks(session, set(grants))
     scopes = {citizen: _basis_scope(basis, given) for citizen, given in grants.items()}
     if render is not None:
         read_at = clock.now()
