@@ -10,20 +10,16 @@ held to it in tests/test_compiled_reads.py).
 
 from __future__ import annotations
 
-import gc
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import service.schema
-from service.app import create_app
-from service.citizens.service import find_citizen, share_citizen_lock, share_citizen_locks
+from service.citizens.service import find_citizen
 from service.claims.views import PassportClaimsFilter, load_claims, load_passport_claims
-from service.db.engine import session_factory
 from service.models import Claim, Competence, Organisation
 from service.schema.passports import execution
 from service.settings import Settings
@@ -284,32 +280,3 @@ async def test_a_variable_inside_a_fragment_is_read_on_every_request(
             general = await api.gql(reader.token, FRAGMENT_VARIABLES, variables)
         assert planned == general
         assert ("claims" in planned["data"]["passport"]["competences"][0]) is flag
-
-
-async def test_a_read_runs_on_generic_plans_until_its_transaction_ends(
-    engine: AsyncEngine,
-) -> None:
-    """The read's lock also sets generic plans (service/db/plans.py) for its own transaction
-    only: the pooled connection plans as before once it commits."""
-    citizen = uuid.uuid4()
-    async with session_factory(engine)() as session:
-        async with session.begin():
-            assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-            await share_citizen_lock(session, citizen, generic_plans=True)
-            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
-        assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-
-
-async def test_other_shared_locks_leave_the_planner_alone(engine: AsyncEngine) -> None:
-    async with session_factory(engine)() as session, session.begin():
-        await share_citizen_lock(session, uuid.uuid4())
-        await share_citizen_locks(session, {uuid.uuid4()})
-        assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-
-
-async def test_the_heap_startup_made_is_frozen_while_the_app_runs(settings: Settings) -> None:
-    """gc.freeze (service/app.py): the collector skips what startup made, until shutdown."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        assert gc.get_freeze_count() > 10_000
-    assert gc.get_freeze_count() == 0
