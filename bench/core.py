@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
 from service.claims.views import claims_select
+from service.consent.service import OrganisationRef
 from service.db.embedded import EmbeddedPostgres, asyncpg_dsn, ensure_database
 from service.db.engine import create_engine
 from service.db.migrate import upgrade_async
@@ -50,6 +51,8 @@ ISSUE = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) {
   __typename ... on ClaimIssued { claim { id } } } }"""
 REVOKE = """mutation($input: RevokeClaimInput!) { revokeClaim(input: $input) {
   __typename ... on ClaimRevoked { claim { id status } } } }"""
+GRANT = """mutation($input: GrantAccessInput!) { grantAccess(input: $input) {
+  __typename ... on AccessGranted { created grant { id status } } } }"""
 READ = """query($c: CitizenRef!) {
   passport(citizen: $c, purpose: "benchmark", legalBasis: "BENCH") {
   __typename ... on Passport { competences { competence { uri label { text } } status lastUsedOn
@@ -485,6 +488,55 @@ async def raw_ops(
     return write, revoke
 
 
+async def raw_grants(
+    pool: Any, settings: Settings, count: int
+) -> tuple[Callable[[int], Awaitable[None]], list[dict[str, Any]]]:
+    """The raw limit of grantAccess: the one call it writes with (``passport_record_grant``, a
+    new citizen granting the bench organisation each time) straight on asyncpg, 16
+    connections, its arguments made by the service's own ``grant_call``; and the service's
+    inputs for the same grants, with their citizens' tokens, made before the clock runs."""
+    from service.consent.service import RECORD_GRANT, BeforeGrant, NewGrant, grant_call
+    from service.identity.numbers import insz_hash
+    from service.models.enums import GranteeKind
+
+    async with pool.acquire() as conn:
+        org = await conn.fetchrow(
+            "SELECT o.id, o.name, o.kind, o.enterprise_number FROM organisations o "
+            "JOIN api_clients c ON c.organisation_id = o.id WHERE c.client_id = 'bench-client'"
+        )
+    key = settings.hmac_key()
+    expires = datetime.now(UTC) + timedelta(days=30)
+    inputs: list[dict[str, Any]] = []
+    calls: list[tuple[Any, ...]] = []
+    for _ in range(count):
+        insz = factories.insz()
+        data = {
+            "granteeKind": "ORGANISATION",
+            "organisationId": str(org["id"]),
+            "purpose": "job application",
+            "expiresAt": expires.isoformat(),
+            "idempotencyKey": factories.ref(),
+        }
+        inputs.append({"token": bench_token(settings, insz), "input": data})
+        grant = NewGrant(
+            grantee_kind=GranteeKind.ORGANISATION,
+            organisation=OrganisationRef(*org.values()),
+            purpose=data["purpose"],
+            competences=None,
+            expires_at=expires,
+            request_key=data["idempotencyKey"],
+            request_digest=secrets.token_bytes(32),
+            now=datetime.now(UTC),
+        )
+        calls.append(grant_call(BeforeGrant(insz_hash(insz, key), None, None, None), grant)[1])
+
+    async def write(i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            assert (await conn.fetchrow(RECORD_GRANT, *calls[i]))["outcome"] == "created"
+
+    return write, inputs
+
+
 @asynccontextmanager
 async def peer_op(url: str, uris: list[str]) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
     """PostGraphile 5's generated create mutation writing one claim row (no citizen lookup,
@@ -538,8 +590,9 @@ async def write_rounds(
     uris: list[str],
 ) -> dict[str, Any]:
     """issueClaim, its raw statement and PostGraphile's createClaim, then revokeClaim and its
-    raw statement, in interleaved rounds (A B C A B C ...) of the same size, 16 clients each:
-    a machine that gets busier or quieter during the run moves them alike. Each figure is the
+    raw statement, then grantAccess and its raw call, in interleaved rounds (A B C A B C ...)
+    of the same size, 16 clients each: a machine that gets busier or quieter during the run
+    moves them alike. Each figure is the
     median of its rounds; p50 and p99 are over all its requests."""
     acquired = (date.today() - timedelta(days=400)).isoformat()
     per_round = max(1, args.claims // args.rounds)
@@ -563,6 +616,17 @@ async def write_rounds(
 
     pool = await asyncpg.create_pool(asyncpg_dsn(make_url(url)), min_size=16, max_size=16)
     raw_issue, raw_revoke = await raw_ops(pool, settings, uris, total)
+    raw_grant, grant_inputs = await raw_grants(pool, settings, total)
+
+    async def grant(i: int) -> None:
+        response = await http.post(
+            "/graphql",
+            json={"query": GRANT, "variables": {"input": grant_inputs[i]["input"]}},
+            headers={"Authorization": f"Bearer {grant_inputs[i]['token']}"},
+        )
+        answer = response.json()["data"]["grantAccess"]
+        assert answer["__typename"] == "AccessGranted" and answer["created"], response.text
+
     async with AsyncExitStack() as stack:
         workloads: dict[str, Callable[[int], Awaitable[None]]] = {
             "issue": issue,
@@ -571,9 +635,10 @@ async def write_rounds(
         if args.peer:
             workloads["peer_create"] = await stack.enter_async_context(peer_op(url, uris))
         revokes = {"revoke": revoke, "raw_revoke": raw_revoke}
+        grants = {"grant": grant, "raw_grant": raw_grant}
         rates: dict[str, list[float]] = {}
         latencies: dict[str, list[float]] = {}
-        for group in (workloads, revokes):
+        for group in (workloads, revokes, grants):
             for op in group.values():  # warm-up: the last 200 of each
                 await run_load(200, 16, shifted(op, total - 200))
             for r in range(args.rounds):
@@ -584,7 +649,9 @@ async def write_rounds(
     await pool.close()
     figures: dict[str, Any] = {"write_rounds": args.rounds, "writes_per_round": per_round}
     for name, values in rates.items():
-        key = "issue_claims" if name == "issue" else "revoke_claims" if name == "revoke" else name
+        key = {"issue": "issue_claims", "revoke": "revoke_claims", "grant": "grant_access"}.get(
+            name, name
+        )
         figures[f"{key}_per_s"] = round(statistics.median(values))
         figures[f"{key}_rounds"] = values
         figures[f"{name}_p50_ms"] = round(pct(latencies[name], 50), 1)
@@ -632,6 +699,15 @@ if __name__ == "__main__":
     print(
         f"  raw: its one statement on asyncpg : {figures['raw_revoke_per_s']} claims/s "
         f"(p50 {figures['raw_revoke_p50_ms']} ms, p99 {figures['raw_revoke_p99_ms']} ms)"
+    )
+    print(
+        f"grantAccess over GraphQL, 16 clients: {figures['grant_access_per_s']} grants/s "
+        f"(p50 {figures['grant_p50_ms']} ms, p99 {figures['grant_p99_ms']} ms) "
+        f"= {figures['grant_access_per_s'] / figures['raw_grant_per_s']:.2f} of raw"
+    )
+    print(
+        f"  raw: its one call on asyncpg      : {figures['raw_grant_per_s']} grants/s "
+        f"(p50 {figures['raw_grant_p50_ms']} ms, p99 {figures['raw_grant_p99_ms']} ms)"
     )
     print(
         f"200-claim passport read, 16 clients : {figures['read_200_per_s']} reads/s "

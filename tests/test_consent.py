@@ -189,6 +189,32 @@ async def test_same_key_with_another_request_is_a_conflict(api: Api) -> None:
     assert result["code"] == "CONFLICT" and result["existingId"]
 
 
+async def test_active_grants_are_limited_and_a_revocation_frees_a_place(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is checked under the citizen's lock, by the database call that writes the grant
+    (``passport_record_grant``): three active grants at a limit of three, a fourth refused
+    and nothing written, then granted once one is revoked. A retry of a grant made before is
+    answered even at the limit."""
+    monkeypatch.setattr("service.consent.service.MAX_ACTIVE_GRANTS", 3)
+    me = api.citizen(factories.insz())
+    inputs = [grant_input() for _ in range(3)]
+    made = [await grant(api, me, **data) for data in inputs]
+    assert all(m["created"] for m in made), made
+    data = grant_input()
+    refused = (await api.gql(me, GRANT, {"input": data}))["data"]["grantAccess"]
+    assert refused["__typename"] == "InvalidState", refused
+    assert "at most 3 grants" in refused["message"]
+    mine = (await api.gql(me, MY_GRANTS))["data"]["me"]["grants"]
+    assert len(mine) == 3
+    retry = await grant(api, me, **inputs[1])
+    assert retry["created"] is False and retry["grant"]["id"] == made[1]["grant"]["id"], retry
+    revoked = await api.gql(me, REVOKE_GRANT, {"id": made[0]["grant"]["id"]})
+    assert revoked["data"]["revokeAccess"]["grant"]["status"] == "REVOKED"
+    after = (await api.gql(me, GRANT, {"input": data}))["data"]["grantAccess"]
+    assert after["__typename"] == "AccessGranted" and after["created"], after
+
+
 BAD_GRANTS: list[tuple[dict[str, Any], str]] = [
     ({"expiresAt": in_days(367)}, "input.expiresAt"),
     ({"expiresAt": in_days(-1)}, "input.expiresAt"),

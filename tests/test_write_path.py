@@ -1,13 +1,19 @@
 """The hot writes on the request's asyncpg connection (service/db/raw.py): in the session's
-own transaction, with the same digest as before, and one citizen for concurrent first claims."""
+own transaction, with the same digest as before, one citizen for concurrent first claims
+and grants, and a grant in one database call."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from asyncpg.connection import LoggedQuery
+from fastapi import FastAPI
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import canonical
@@ -16,10 +22,12 @@ from service.claims import service as claims
 from service.claims.rules import ClaimContent
 from service.db.engine import session_factory
 from service.identity.numbers import insz_hash
-from service.models import ApiClient, CitizenIdentity, Claim
+from service.models import AccessGrant, ApiClient, CitizenIdentity, Claim
 from service.models.enums import PrincipalKind
 from service.settings import Settings
 from tests import factories
+from tests.citizen_api import grant, grant_input
+from tests.conftest import make_partner
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
 
@@ -105,3 +113,94 @@ async def test_concurrent_first_claims_of_a_new_citizen_make_one_citizen(
             select(func.count(func.distinct(Claim.citizen_id))).where(Claim.claim_id.in_(ids))
         )
     assert citizens == 1
+
+
+class Sent:
+    """Every statement the app's connections send to PostgreSQL: asyncpg's own account
+    (its query logger sees the raw writes, the pool's pings and BEGIN/COMMIT) and the
+    session's (SQLAlchemy prepares its statements, which asyncpg does not log)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def logged(self, record: LoggedQuery) -> None:
+        self.statements.append(" ".join(record.query.split()))
+
+    def cursor(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        self.statements.append(" ".join(statement.split()))
+
+
+@pytest.fixture
+async def sent(app: FastAPI) -> AsyncIterator[Sent]:
+    engine = app.state.passport.engine.sync_engine
+    account = Sent()
+
+    def checkout(dbapi: Any, record: object, proxy: object) -> None:
+        dbapi.driver_connection.add_query_logger(account.logged)
+
+    def checkin(dbapi: Any, record: object) -> None:
+        dbapi.driver_connection.remove_query_logger(account.logged)
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
+    event.listen(engine, "before_cursor_execute", account.cursor)
+    yield account
+    event.remove(engine.pool, "checkout", checkout)
+    event.remove(engine.pool, "checkin", checkin)
+    event.remove(engine, "before_cursor_execute", account.cursor)
+
+
+async def test_a_grant_is_one_write_call_after_one_read(api: Api, sent: Sent) -> None:
+    """grantAccess, to an organisation and as a share link, for a citizen new to the service
+    and for one already known: the reads before it (one statement), then the write in one
+    call to ``passport_record_grant`` (migration 0015), then COMMIT; a faithful retry sends
+    no write at all."""
+    partner_org = await make_partner(api, kind="EMPLOYER")
+    citizen = factories.insz()
+    token = api.citizen(citizen)
+    for overrides in (
+        {"granteeKind": "ORGANISATION", "organisationId": str(partner_org.organisation_id)},
+        {},  # a share link, for the citizen the first grant made
+    ):
+        data = grant_input(**overrides)
+        sent.statements.clear()
+        result = await grant(api, token, **data)
+        await asyncio.sleep(0.05)  # asyncpg calls its loggers soon after, not at once
+        assert result["__typename"] == "AccessGranted" and result["created"], result
+        calls = [s for s in sent.statements if "passport_record_grant" in s]
+        reads = [s for s in sent.statements if "FROM citizen_identities" in s]
+        assert (len(calls), len(reads)) == (1, 1), sent.statements
+        others = {s for s in sent.statements if s not in calls + reads}
+        assert others <= {"BEGIN;", "COMMIT;", ";"}, sent.statements  # ";": the pool's ping
+        sent.statements.clear()
+        again = await grant(api, token, **data)
+        await asyncio.sleep(0.05)
+        assert again["created"] is False and again["grant"] == result["grant"], again
+        assert not [s for s in sent.statements if "passport_record_grant" in s], sent.statements
+
+
+async def test_concurrent_grants_of_a_new_citizen_make_one_citizen_and_one_grant_per_key(
+    api: Api, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Five first grants at once, three of them under one key: the database makes the citizen
+    once, and the key's grant once; the two retries under it get that grant back."""
+    citizen = factories.insz()
+    token = api.citizen(citizen)
+    shared = grant_input()
+    inputs = [shared, shared, shared, grant_input(), grant_input()]
+    results = await asyncio.gather(*(grant(api, token, **data) for data in inputs))
+    assert [r["__typename"] for r in results] == ["AccessGranted"] * 5, results
+    assert sorted(r["created"] for r in results[:3]) == [False, False, True], results
+    assert len({r["grant"]["id"] for r in results[:3]}) == 1, results
+    async with engine.connect() as conn:
+        citizens = await conn.scalar(
+            select(func.count())
+            .select_from(CitizenIdentity)
+            .where(CitizenIdentity.insz_hash == insz_hash(citizen, settings.hmac_key()))
+        )
+        grants = await conn.scalar(
+            select(func.count(func.distinct(AccessGrant.grant_id))).where(
+                AccessGrant.grant_id.in_([uuid.UUID(r["grant"]["id"]) for r in results])
+            )
+        )
+    assert (citizens, grants) == (1, 3)

@@ -16,20 +16,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import canonical, clock
-from service.auth.policy import require_reader
+from service.auth.policy import require_citizen, require_reader
 from service.auth.principal import Principal
 from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import ConceptUri
-from service.errors import Conflict, InvalidState, NotFound, ValidationFailed
-from service.events.chain import append_event
+from service.db.raw import driver
+from service.errors import CitizenGone, Conflict, InvalidState, NotFound, ValidationFailed
+from service.events.chain import append_event, new_event
 from service.events.outbox import Notice, grant_notice
 from service.events.payloads import grant_payload
-from service.identity.numbers import InvalidNumber, normalize_enterprise_number
+from service.identity.numbers import (
+    INSZ_KEY_VERSION,
+    InvalidNumber,
+    insz_hash,
+    normalize_enterprise_number,
+)
 from service.models import AccessGrant, Organisation, ShareLink, TeamCheck
 from service.models.enums import (
     EventType,
@@ -135,6 +142,10 @@ class OrganisationRef:
     enterprise_number: str
 
 
+def organisation_ref(org: Organisation) -> OrganisationRef:
+    return OrganisationRef(org.id, org.name, org.kind, org.enterprise_number)
+
+
 @dataclass(frozen=True)
 class TeamCheckRef:
     id: uuid.UUID
@@ -216,7 +227,7 @@ async def grant_views(session: AsyncSession, rows: Sequence[AccessGrant]) -> lis
     org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
     orgs = (
         {
-            org.id: OrganisationRef(org.id, org.name, org.kind, org.enterprise_number)
+            org.id: organisation_ref(org)
             for org in await session.scalars(_ORGANISATIONS, {"ids": list(org_ids)})
         }
         if org_ids
@@ -225,50 +236,123 @@ async def grant_views(session: AsyncSession, rows: Sequence[AccessGrant]) -> lis
     wanted = sorted({cid for row in rows for cid in row.competence_ids or ()})
     refs = await competences_by_id(session, wanted) if wanted else {}
     at = clock.now()
-    return [
-        GrantView(
-            grant_id=row.grant_id,
-            citizen_id=row.citizen_id,
-            grantee_kind=GranteeKind(row.grantee_kind),
-            organisation=orgs.get(row.organisation_id) if row.organisation_id else None,
-            purpose=row.purpose,
-            competences=None
-            if row.competence_ids is None
-            else [refs[cid] for cid in row.competence_ids if cid in refs],
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            status=_status(row, at),
-            include_wants=row.include_wants,
-            include_work_history=row.include_work_history,
-            team_check=teams.get(row.team_check_id) if row.team_check_id else None,
-            disclosure=TeamDisclosure(row.disclosure) if row.disclosure else None,
+    return [_view(row, orgs, teams, refs, at) for row in rows]
+
+
+def _view(
+    row: AccessGrant,
+    orgs: Mapping[uuid.UUID, OrganisationRef],
+    teams: Mapping[uuid.UUID, TeamCheckRef],
+    refs: Mapping[int, CompetenceRef],
+    at: datetime,
+) -> GrantView:
+    return GrantView(
+        grant_id=row.grant_id,
+        citizen_id=row.citizen_id,
+        grantee_kind=GranteeKind(row.grantee_kind),
+        organisation=orgs.get(row.organisation_id) if row.organisation_id else None,
+        purpose=row.purpose,
+        competences=None
+        if row.competence_ids is None
+        else [refs[cid] for cid in row.competence_ids if cid in refs],
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        status=_status(row, at),
+        include_wants=row.include_wants,
+        include_work_history=row.include_work_history,
+        team_check=teams.get(row.team_check_id) if row.team_check_id else None,
+        disclosure=TeamDisclosure(row.disclosure) if row.disclosure else None,
+    )
+
+
+# The reads before a grant, in one statement sent to asyncpg as it is: the citizen by their
+# identity, a grant already made under the request's key (a retry is answered before anything
+# else is checked, so it still gets its grant after the term or the grantee has changed), and
+# the active organisation the request names, if any.
+_BEFORE_GRANT = """
+    SELECT (SELECT i.citizen_id FROM citizen_identities i WHERE i.insz_hash = $1) AS citizen,
+           (SELECT g.grant_id FROM access_grants g
+             WHERE g.citizen_id = (SELECT i.citizen_id FROM citizen_identities i
+                                    WHERE i.insz_hash = $1)
+               AND g.request_key = $2) AS earlier,
+           (SELECT json_build_array(o.id, o.name, o.kind, o.enterprise_number)
+              FROM organisations o
+             WHERE (o.id = $3 OR o.enterprise_number = $4) AND o.status = $5) AS organisation
+"""
+# The grant in one call (migration 0015_grant_function): what needs the rows is done there
+# under the citizen lock (the citizen found or made, the key, one consent per team check, the
+# number of active grants, the grant, its event, the share link); what needs none is done here
+# and arrives as arguments (validation, the term, the grantee, the event's JSON, the limit).
+RECORD_GRANT = """
+    SELECT outcome, grant_id, citizen_id
+      FROM passport_record_grant($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)
+"""
+
+
+@dataclass(frozen=True)
+class BeforeGrant:
+    """What the reads before a grant found."""
+
+    insz_hash: bytes
+    citizen_id: uuid.UUID | None  # None: nobody has written about the citizen yet
+    earlier: uuid.UUID | None  # a grant under the request's key
+    organisation: OrganisationRef | None  # the named organisation, when it is active
+
+
+async def before_grant(
+    session: AsyncSession,
+    principal: Principal,
+    hmac_key: bytes,
+    request_key: str,
+    *,
+    organisation_id: uuid.UUID | None = None,
+    enterprise_number: str | None = None,
+) -> BeforeGrant:
+    digest = insz_hash(require_citizen(principal), hmac_key)
+    citizen_id, earlier, organisation = await (await driver(session)).fetchrow(
+        _BEFORE_GRANT,
+        digest,
+        request_key,
+        organisation_id,
+        enterprise_number,
+        OrganisationStatus.ACTIVE.value,
+    )
+    found = None
+    if organisation is not None:
+        org_id, name, kind, number = organisation  # decoded: SQLAlchemy's asyncpg dialect
+        found = OrganisationRef(uuid.UUID(org_id), name, kind, number)
+    return BeforeGrant(digest, citizen_id, earlier, found)
+
+
+async def earlier_grant(
+    session: AsyncSession, citizen_id: uuid.UUID, grant_id: uuid.UUID, digest: bytes
+) -> GrantOutcome:
+    """What a request under an idempotency key already made: a faithful retry gets it back
+    (without a share link's secret), another request under the key is a conflict."""
+    earlier = await session.get(AccessGrant, (citizen_id, grant_id))
+    assert earlier is not None  # grants are never deleted but with their citizen
+    if earlier.request_digest != digest:
+        raise Conflict(
+            "idempotencyKey was already used for a different grant", str(earlier.grant_id)
         )
-        for row in rows
-    ]
+    return GrantOutcome((await grant_views(session, [earlier]))[0], created=False, share_token=None)
 
 
-async def _grantee(session: AsyncSession, spec: GrantInput) -> uuid.UUID | None:
+def _grantee(spec: GrantInput, before: BeforeGrant) -> OrganisationRef | None:
     if spec.grantee_kind is GranteeKind.LINK:
         return None
-    condition = (
-        Organisation.id == spec.organisation_id
-        if spec.organisation_id is not None
-        else Organisation.enterprise_number == spec.enterprise_number
-    )
-    found = await session.scalar(
-        select(Organisation.id).where(condition, Organisation.status == OrganisationStatus.ACTIVE)
-    )
-    if found is None:
+    if before.organisation is None:
         field = "organisationId" if spec.organisation_id is not None else "enterpriseNumber"
         raise ValidationFailed.one(f"input.{field}", "no active organisation", "unknown_grantee")
-    return found
+    return before.organisation
 
 
-async def grant_competence_ids(
+async def grant_competences(
     session: AsyncSession, uris: list[str] | None, field: str = "input.competenceUris"
-) -> list[int] | None:
-    """The ESCO skills a grant names, by id; None (the whole passport) for None."""
+) -> list[CompetenceRef] | None:
+    """The ESCO skills a grant names, in the order of their ids; None (the whole passport)
+    for None."""
     if uris is None:
         return None
     found = await competences_by_uri(session, uris)
@@ -281,26 +365,7 @@ async def grant_competence_ids(
             "not an ESCO skill or knowledge concept",
             "unknown_competence",
         )
-    return sorted({found[uri].id for uri in uris})
-
-
-async def earlier_grant(
-    session: AsyncSession, citizen_id: uuid.UUID, key: str, digest: bytes
-) -> GrantOutcome | None:
-    """What a request under an idempotency key already made: a faithful retry gets it back
-    (without a share link's secret), another request under the key is a conflict."""
-    earlier = await session.scalar(
-        select(AccessGrant).where(
-            AccessGrant.citizen_id == citizen_id, AccessGrant.request_key == key
-        )
-    )
-    if earlier is None:
-        return None
-    if earlier.request_digest != digest:
-        raise Conflict(
-            "idempotencyKey was already used for a different grant", str(earlier.grant_id)
-        )
-    return GrantOutcome((await grant_views(session, [earlier]))[0], created=False, share_token=None)
+    return sorted({found[uri].id: found[uri] for uri in uris}.values(), key=lambda c: c.id)
 
 
 def _notice(row: AccessGrant, **extra: Any) -> Notice | None:
@@ -317,107 +382,137 @@ def _notice(row: AccessGrant, **extra: Any) -> Notice | None:
     return Notice(notice.audience, data)
 
 
-async def record_grant(
-    session: AsyncSession,
-    citizen_id: uuid.UUID,
-    *,
-    grantee_kind: GranteeKind,
-    organisation_id: uuid.UUID | None,
-    purpose: str,
-    competence_ids: list[int] | None,
-    expires_at: datetime,
-    request_key: str,
-    request_digest: bytes,
-    now: datetime,
-    team_check_id: uuid.UUID | None = None,
-    disclosure: TeamDisclosure | None = None,
-    include_wants: bool = False,
-    include_work_history: bool = False,
-) -> AccessGrant:
-    """A new grant and its event, under the citizen's lock (the caller holds it)."""
-    active = await session.scalar(
-        select(func.count()).where(AccessGrant.citizen_id == citizen_id, *_active(now))
-    )
-    if (active or 0) >= MAX_ACTIVE_GRANTS:
-        raise InvalidState(f"at most {MAX_ACTIVE_GRANTS} grants can be active; revoke one first")
+@dataclass(frozen=True)
+class NewGrant:
+    """A grant to make, as the request and the reads before it gave it."""
+
+    grantee_kind: GranteeKind
+    organisation: OrganisationRef | None
+    purpose: str
+    competences: list[CompetenceRef] | None  # None: the whole passport
+    expires_at: datetime
+    request_key: str
+    request_digest: bytes
+    now: datetime
+    team_check: TeamCheckRef | None = None
+    disclosure: TeamDisclosure | None = None
+    include_wants: bool = False
+    include_work_history: bool = False
+    share_token: str | None = None  # a share link's secret, for a grant to whoever holds it
+
+
+def grant_call(before: BeforeGrant, grant: NewGrant) -> tuple[AccessGrant, tuple[Any, ...]]:
+    """The grant's row and the arguments of ``RECORD_GRANT``, the one call that writes it."""
     row = AccessGrant(
-        citizen_id=citizen_id,
+        citizen_id=before.citizen_id or uuid.uuid4(),  # a fresh id: the database may use it
         grant_id=uuid.uuid4(),
-        grantee_kind=grantee_kind.value,
-        organisation_id=organisation_id,
-        purpose=purpose,
-        competence_ids=competence_ids,
-        include_wants=include_wants,
-        include_work_history=include_work_history,
-        created_at=now,
-        expires_at=expires_at,
+        grantee_kind=grant.grantee_kind.value,
+        organisation_id=grant.organisation.id if grant.organisation else None,
+        purpose=grant.purpose,
+        competence_ids=None if grant.competences is None else [c.id for c in grant.competences],
+        include_wants=grant.include_wants,
+        include_work_history=grant.include_work_history,
+        created_at=grant.now,
+        expires_at=grant.expires_at,
         revoked_at=None,
-        request_key=request_key,
-        request_digest=request_digest,
-        team_check_id=team_check_id,
-        disclosure=disclosure.value if disclosure else None,
+        request_key=grant.request_key,
+        request_digest=grant.request_digest,
+        team_check_id=grant.team_check.id if grant.team_check else None,
+        disclosure=grant.disclosure.value if grant.disclosure else None,
     )
-    session.add(row)
-    await session.flush()
-    await append_event(
-        session,
-        citizen_id,
+    # The event names no citizen but in its notice, whose passport id the database puts in.
+    event = new_event(
         EventType.GRANT_CREATED,
         grant_payload(
             grant_id=row.grant_id,
             grantee_kind=row.grantee_kind,
-            organisation_id=organisation_id,
-            competence_ids=competence_ids,
-            expires_at=expires_at,
-            include_wants=include_wants,
-            include_work_history=include_work_history,
-            team_check_id=team_check_id,
+            organisation_id=row.organisation_id,
+            competence_ids=row.competence_ids,
+            expires_at=grant.expires_at,
+            include_wants=grant.include_wants,
+            include_work_history=grant.include_work_history,
+            team_check_id=row.team_check_id,
             disclosure=row.disclosure,
         ),
-        now,
-        _notice(row, expiresAt=expires_at.astimezone(UTC).isoformat()),
+        grant.now,
+        _notice(row, expiresAt=grant.expires_at.astimezone(UTC).isoformat()),
     )
-    return row
+    columns = {c.key: getattr(row, c.key) for c in AccessGrant.__table__.columns}
+    columns.pop("citizen_id")
+    columns["request_digest"] = "\\x" + grant.request_digest.hex()  # bytea's text form
+    arguments = (
+        before.insz_hash,
+        INSZ_KEY_VERSION,
+        row.citizen_id,
+        orjson.dumps(columns, default=str).decode(),
+        orjson.dumps([event]).decode(),
+        share_token_hash(grant.share_token) if grant.share_token else None,
+        MAX_ACTIVE_GRANTS,
+    )
+    return row, arguments
+
+
+async def record_grant(session: AsyncSession, before: BeforeGrant, grant: NewGrant) -> GrantOutcome:
+    """A new grant, its event and its share link in one database call; the grant it answers
+    with is made from what the call was given, not read back."""
+    row, arguments = grant_call(before, grant)
+    outcome, grant_id, citizen_id = await (await driver(session)).fetchrow(RECORD_GRANT, *arguments)
+    if outcome == "gone":
+        raise CitizenGone
+    if outcome in ("retry", "conflict"):  # another request under the key won the lock
+        return await earlier_grant(session, citizen_id, grant_id, grant.request_digest)
+    if outcome == "joined":
+        raise Conflict("you already take part in this team check: withdraw first", str(grant_id))
+    if outcome == "full":
+        raise InvalidState(f"at most {MAX_ACTIVE_GRANTS} grants can be active; revoke one first")
+    row.citizen_id = citizen_id
+    organisation, team = grant.organisation, grant.team_check
+    view = _view(
+        row,
+        {organisation.id: organisation} if organisation else {},
+        {team.id: team} if team else {},
+        {c.id: c for c in grant.competences or ()},
+        grant.now,
+    )
+    return GrantOutcome(view, created=True, share_token=grant.share_token)
 
 
 async def grant_access(
     session: AsyncSession, principal: Principal, hmac_key: bytes, data: Mapping[str, Any]
 ) -> GrantOutcome:
     spec = validate(GrantInput, data)
-    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
-    assert citizen_id is not None
-    await lock_citizen(session, citizen_id)
-    earlier = await earlier_grant(session, citizen_id, spec.idempotency_key, spec.digest())
-    if earlier is not None:
-        return earlier
-    now = clock.now()  # after the lock: created_at is never later than this check
-    spec.check_term(now)
-    organisation_id = await _grantee(session, spec)
-    competence_ids = await grant_competence_ids(session, spec.competence_uris)
-    row = await record_grant(
+    before = await before_grant(
         session,
-        citizen_id,
-        grantee_kind=spec.grantee_kind,
-        organisation_id=organisation_id,
-        purpose=spec.purpose,
-        competence_ids=competence_ids,
-        expires_at=spec.expires_at,
-        request_key=spec.idempotency_key,
-        request_digest=spec.digest(),
-        now=now,
-        include_wants=spec.include_wants,
-        include_work_history=spec.include_work_history,
+        principal,
+        hmac_key,
+        spec.idempotency_key,
+        organisation_id=spec.organisation_id,
+        enterprise_number=spec.enterprise_number,
     )
-    token = None
-    if spec.grantee_kind is GranteeKind.LINK:
-        token = SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        session.add(
-            ShareLink(
-                secret_hash=share_token_hash(token), citizen_id=citizen_id, grant_id=row.grant_id
-            )
-        )
-        await session.flush()
-    return GrantOutcome((await grant_views(session, [row]))[0], created=True, share_token=token)
+    if before.citizen_id is not None and before.earlier is not None:
+        return await earlier_grant(session, before.citizen_id, before.earlier, spec.digest())
+    now = clock.now()
+    spec.check_term(now)
+    organisation = _grantee(spec, before)
+    competences = await grant_competences(session, spec.competence_uris)
+    linked = spec.grantee_kind is GranteeKind.LINK
+    return await record_grant(
+        session,
+        before,
+        NewGrant(
+            grantee_kind=spec.grantee_kind,
+            organisation=organisation,
+            purpose=spec.purpose,
+            competences=competences,
+            expires_at=spec.expires_at,
+            request_key=spec.idempotency_key,
+            request_digest=spec.digest(),
+            now=now,
+            include_wants=spec.include_wants,
+            include_work_history=spec.include_work_history,
+            share_token=SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32) if linked else None,
+        ),
+    )
 
 
 async def revoke_access(

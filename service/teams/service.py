@@ -27,22 +27,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import canonical, clock
 from service.auth.policy import require_citizen, require_reader
 from service.auth.principal import Principal
-from service.citizens.service import lock_citizen, own_citizen_id
 from service.claims.rules import ConceptUri
 from service.consent.service import (
     MAX_GRANT_COMPETENCES,
     GrantOutcome,
+    NewGrant,
     OrganisationRef,
+    TeamCheckRef,
+    before_grant,
     check_term,
     earlier_grant,
-    grant_competence_ids,
-    grant_views,
+    grant_competences,
+    organisation_ref,
     record_grant,
     team_consent_counts,
     zoned,
 )
 from service.errors import Conflict, InvalidState, NotFound
-from service.models import AccessGrant, Organisation, TeamCheck
+from service.models import Organisation, TeamCheck
 from service.models.enums import GranteeKind, OrganisationStatus, TeamCheckStatus, TeamDisclosure
 from service.validation import IdempotencyKey, Name, validate
 
@@ -198,6 +200,14 @@ async def invitation(
 ) -> TeamCheckView:
     """What a citizen sees before deciding: who asks, for which team check, open or not."""
     require_citizen(principal)
+    team, organisation = await _team_check(session, team_check_id)
+    return _view(team, organisation)
+
+
+async def _team_check(
+    session: AsyncSession, team_check_id: uuid.UUID
+) -> tuple[TeamCheck, Organisation]:
+    """A team check of an active organisation, open or closed, with its organisation."""
     found = (
         await session.execute(
             select(TeamCheck, Organisation)
@@ -210,7 +220,7 @@ async def invitation(
     ).first()
     if found is None:
         raise NotFound(NO_TEAM_CHECK)
-    return _view(found[0], found[1])
+    return found[0], found[1]
 
 
 async def join_team_check(
@@ -219,49 +229,27 @@ async def join_team_check(
     """The citizen's consent to a team check: a grant like any other, read by that check
     alone. One active consent per team check: to change it, withdraw it and join again."""
     spec = validate(JoinInput, data)
-    citizen_id = await own_citizen_id(session, principal, hmac_key, create=True)
-    assert citizen_id is not None
-    await lock_citizen(session, citizen_id)
-    earlier = await earlier_grant(session, citizen_id, spec.idempotency_key, spec.digest())
-    if earlier is not None:
-        return earlier
+    before = await before_grant(session, principal, hmac_key, spec.idempotency_key)
+    if before.citizen_id is not None and before.earlier is not None:
+        return await earlier_grant(session, before.citizen_id, before.earlier, spec.digest())
     now = clock.now()
     check_term(spec.expires_at, now)
-    team = await session.scalar(
-        select(TeamCheck)
-        .join(Organisation, Organisation.id == TeamCheck.organisation_id)
-        .where(
-            TeamCheck.id == spec.team_check_id,
-            Organisation.status == OrganisationStatus.ACTIVE.value,
-        )
-    )
-    if team is None:
-        raise NotFound(NO_TEAM_CHECK)
+    team, organisation = await _team_check(session, spec.team_check_id)
     if team.closed_at is not None:
         raise InvalidState("this team check is closed")
-    joined = await session.scalar(
-        select(AccessGrant.grant_id).where(
-            AccessGrant.citizen_id == citizen_id,
-            AccessGrant.team_check_id == team.id,
-            AccessGrant.revoked_at.is_(None),
-            AccessGrant.expires_at > now,
-        )
-    )
-    if joined is not None:
-        raise Conflict("you already take part in this team check: withdraw first", str(joined))
-    competence_ids = await grant_competence_ids(session, spec.competence_uris)
-    row = await record_grant(
+    return await record_grant(
         session,
-        citizen_id,
-        grantee_kind=GranteeKind.ORGANISATION,
-        organisation_id=team.organisation_id,
-        purpose=TEAM_PURPOSE,
-        competence_ids=competence_ids,
-        expires_at=spec.expires_at,
-        request_key=spec.idempotency_key,
-        request_digest=spec.digest(),
-        now=now,
-        team_check_id=team.id,
-        disclosure=spec.disclosure,
+        before,
+        NewGrant(
+            grantee_kind=GranteeKind.ORGANISATION,
+            organisation=organisation_ref(organisation),
+            purpose=TEAM_PURPOSE,
+            competences=await grant_competences(session, spec.competence_uris),
+            expires_at=spec.expires_at,
+            request_key=spec.idempotency_key,
+            request_digest=spec.digest(),
+            now=now,
+            team_check=TeamCheckRef(team.id, team.name),
+            disclosure=spec.disclosure,
+        ),
     )
-    return GrantOutcome((await grant_views(session, [row]))[0], created=True, share_token=None)
