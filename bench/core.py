@@ -494,7 +494,8 @@ async def raw_grants(
     """The raw limit of grantAccess: the one call it writes with (``passport_record_grant``, a
     new citizen granting the bench organisation each time) straight on asyncpg, 16
     connections, its arguments made by the service's own ``grant_call``; and the service's
-    inputs for the same grants, with their citizens' tokens, made before the clock runs."""
+    inputs for grants like them (by other citizens), with their citizens' tokens, all made
+    before the clock runs."""
     from service.consent.service import RECORD_GRANT, BeforeGrant, NewGrant, grant_call
     from service.identity.numbers import insz_hash
     from service.models.enums import GranteeKind
@@ -528,7 +529,8 @@ async def raw_grants(
             request_digest=secrets.token_bytes(32),
             now=datetime.now(UTC),
         )
-        calls.append(grant_call(BeforeGrant(insz_hash(insz, key), None, None, None), grant)[1])
+        other = BeforeGrant(insz_hash(factories.insz(), key), None, None, None)  # not the same
+        calls.append(grant_call(other, grant)[1])
 
     async def write(i: int) -> None:
         async with pool.acquire() as conn, conn.transaction():

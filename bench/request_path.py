@@ -12,8 +12,8 @@ Variants: ``uvicorn`` (as `passport serve` runs it), ``granian`` (Granian's ASGI
 dependency of the project: `pip install granian` first), ``uvicorn-info`` (logging at INFO
 rather than WARNING),
 ``uvicorn-nocache`` (verified tokens not kept: every request verifies its signature),
-``uvicorn-noping`` (pooled connections not tested before each request: db_pool_pre_ping
-off).
+``uvicorn-ping`` (every pooled connection tested with a round trip before each request:
+db_pool_pre_ping on, the default until the free check of service/db/engine.py replaced it).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from bench.core import (
 from service.settings import Settings
 from tests import factories
 
-VARIANTS = ("uvicorn", "granian", "uvicorn-info", "uvicorn-nocache", "uvicorn-noping")
+VARIANTS = ("uvicorn", "granian", "uvicorn-info", "uvicorn-nocache", "uvicorn-ping")
 
 
 def _command(variant: str, port: int, workers: int) -> list[str]:
@@ -96,8 +96,8 @@ async def variant_server(
     }
     if variant == "uvicorn-nocache":
         env["PASSPORT_VERIFIED_TOKEN_CACHE"] = "0"
-    if variant == "uvicorn-noping":
-        env["PASSPORT_DB_POOL_PRE_PING"] = "false"
+    if variant == "uvicorn-ping":
+        env["PASSPORT_DB_POOL_PRE_PING"] = "true"
     server = await asyncio.create_subprocess_exec(
         sys.executable, *_command(variant, port, workers), env=env
     )

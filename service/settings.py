@@ -53,9 +53,12 @@ class Settings(BaseSettings):
     database_role: str = Field(default="passport_app", pattern=r"^([a-z_][a-z0-9_]{0,62})?$")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
-    # Test each pooled connection with a round trip before a request uses it (SQLAlchemy's
-    # pool_pre_ping: BEGIN, ";" and ROLLBACK on asyncpg).
-    db_pool_pre_ping: bool = True
+    # A pooled connection the server closed is always replaced before a request uses it, at
+    # no cost (service/db/engine.py). This also tests each one with a round trip first
+    # (SQLAlchemy's pool_pre_ping: BEGIN, ";" and ROLLBACK on asyncpg), which finds the ones
+    # that died silently too: turn it on where something between the service and the
+    # database drops idle connections without closing them.
+    db_pool_pre_ping: bool = False
     # Verified bearer tokens kept until they expire (service/auth/tokens.py); 0: none kept.
     verified_token_cache: int = Field(default=10_000, ge=0, le=1_000_000)
 

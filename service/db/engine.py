@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,7 +30,7 @@ def create_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     role: str | None = None,
-    pre_ping: bool = True,
+    pre_ping: bool = False,
 ) -> AsyncEngine:
     """``role``: every connection runs as it from the start (the application's restricted role,
     settings.database_role); None for the schema owner's own work (migrations, ESCO import).
@@ -47,7 +49,7 @@ def create_engine(
         # shards from pg_class row by row; the application never reads the catalogue itself,
         # so it needs no hiding. On plain PostgreSQL this is an inert placeholder.
         server_settings["citus.override_table_visibility"] = "off"
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -56,6 +58,19 @@ def create_engine(
         hide_parameters=True,
         connect_args={"server_settings": server_settings},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _closed_by_the_server)
+    return engine
+
+
+def _closed_by_the_server(dbapi_connection: Any, record: object, proxy: object) -> None:
+    """A pooled connection the server has closed (a restart, an idle timeout, a terminated
+    backend) is replaced before a request uses it, without a round trip: asyncpg saw the
+    socket close. SQLAlchemy's pre-ping asks the server instead (BEGIN, ";" and ROLLBACK on
+    asyncpg, three round trips for every request) and also finds a connection that died
+    silently, such as one a firewall dropped; ``db_pool_pre_ping`` turns it on where the
+    network between the service and the database does that."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
