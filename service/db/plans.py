@@ -12,6 +12,10 @@ generic one (bench/passport_list.py).
 ``set_config(..., true)`` is ``SET LOCAL``: it ends with the transaction, so nothing else that
 runs on the pooled connection later is planned differently. A read selects it beside its lock
 (``service.citizens.service.share_citizen_lock``), so it costs no round trip of its own.
+
+Not on Citus: a coordinator cannot route a generic plan whose citizen is a parameter ("could
+not create distributed plan"), so where Citus is loaded (its settings exist) the mode is set
+to what it already is, and the read is planned as any other statement there.
 """
 
 from __future__ import annotations
@@ -22,5 +26,6 @@ from sqlalchemy import literal_column
 from sqlalchemy.sql.elements import ColumnClause
 
 GENERIC_PLANS: ColumnClause[Any] = literal_column(
-    "set_config('plan_cache_mode', 'force_generic_plan', true)"
+    "set_config('plan_cache_mode', CASE WHEN current_setting('citus.shard_count', true) IS NULL"
+    " THEN 'force_generic_plan' ELSE current_setting('plan_cache_mode') END, true)"
 )
