@@ -154,6 +154,7 @@ class _Statement:
     passport_columns: list[str] = field(default_factory=list)  # over g, grouped by citizen
     declared_columns: list[str] = field(default_factory=list)  # over k, grouped by citizen
     answer: str = ""
+    endorsement_counts: bool = False  # ``e``: per competence, its active claims' endorsers
 
     def claim(self, expression: str) -> str:
         self.claim_columns.append(f"{expression} AS k{len(self.claim_columns)}")
@@ -198,6 +199,21 @@ def _sql(statement: _Statement, base: str, first: int) -> str:
     answer = statement.answer.replace("$read_at", f"{read_at}::text").replace(
         "$basis", f"{basis}::text"
     )
+    # Counted beside ``g``, not by a subquery over its aggregates: Citus plans no aggregate
+    # inside a subquery of a grouped query ("Aggref found in non-Agg plan node").
+    counts, counted = "", ""
+    if statement.endorsement_counts:
+        counts = f"""
+e AS (
+  SELECT v.citizen_id, v.competence_id, count(*) AS n, count(DISTINCT o.value) AS d
+  FROM k AS v, jsonb_array_elements_text(v.endorsers) AS o
+  WHERE v.organisation_id IS NOT NULL AND v.status = {ACTIVE}
+    AND ({statuses}::text[] IS NULL OR v.status = ANY({statuses}::text[]))
+  GROUP BY v.citizen_id, v.competence_id
+),"""
+        counted = (
+            "\n  LEFT JOIN e ON e.citizen_id = v.citizen_id AND e.competence_id = v.competence_id"
+        )
     return f"""
 WITH c AS ({base}),
 k AS (
@@ -216,13 +232,13 @@ k AS (
         WHERE x.e->>'revokedAt' IS NULL AND {shown}) END AS endorsers
     FROM c
   ) k
-),
+),{counts}
 g AS (
   SELECT v.citizen_id, v.competence_id, min(v.pos) AS pos, min(v.status_rank) AS status_rank,
          CASE WHEN bool_or(v.status = {ACTIVE}) THEN max(v.recent) FILTER
               (WHERE v.status = {ACTIVE}) ELSE max(v.recent) END AS recent
          {group_columns}
-  FROM k AS v
+  FROM k AS v{counted}
   WHERE v.organisation_id IS NOT NULL
     AND ({statuses}::text[] IS NULL OR v.status = ANY({statuses}::text[]))
   GROUP BY v.citizen_id, v.competence_id
@@ -387,11 +403,8 @@ class _Compiler:
                 column = self.statement.claim(self.claim(sub, "k"))
                 return f"json_agg(v.{column} ORDER BY v.recorded_at DESC, v.pos)"
             if name in ("endorsements", "endorsingOrganisations"):
-                counted = "count(*)" if name == "endorsements" else "count(DISTINCT o.value)"
-                return (
-                    f"(SELECT {counted} FROM jsonb_array_elements(jsonb_agg(v.endorsers) FILTER "
-                    f"(WHERE {active})) AS a, jsonb_array_elements_text(a.value) AS o)"
-                )
+                self.statement.endorsement_counts = True
+                return f"coalesce(max(e.{'n' if name == 'endorsements' else 'd'}), 0)"
             return None
 
         return self.object("PassportCompetence", details, field_of)
