@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             max_overflow=settings.db_max_overflow,
             role=settings.database_role or None,
             pre_ping=settings.db_pool_pre_ping,
+            recycle_seconds=settings.db_pool_recycle_seconds,
         )
         if tracer is not None:
             trace_engine(engine, tracer)

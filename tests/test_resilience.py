@@ -10,11 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
@@ -202,3 +206,30 @@ def test_worker_processes_log_redacted_json(database_url: str, tmp_path: Path) -
     # Both workers' counts add up in /metrics, whichever worker answered the scrape.
     sample = 'passport_http_request_duration_seconds_count{method="POST",route="/graphql",'
     assert sample + 'status="200"} 4.0' in metrics
+
+
+async def test_pooled_connections_the_server_ended_are_replaced_unnoticed(
+    app: Any, api: Any, engine: AsyncEngine
+) -> None:
+    """No pre-ping (service/db/engine.py): a pooled connection whose backend the server
+    terminated is replaced when a request takes it, without a round trip and without a
+    failed request; connections are also replaced once older than the recycle age."""
+    pooled: AsyncEngine = app.state.passport.engine
+    assert pooled.pool._recycle == app.state.passport.settings.db_pool_recycle_seconds > 0
+    async with AsyncExitStack() as stack:
+        held = [await stack.enter_async_context(pooled.connect()) for _ in range(4)]
+        raw = [(await c.get_raw_connection()).driver_connection for c in held]
+        pids = [r.get_server_pid() for r in raw if r is not None]
+    async with engine.connect() as admin:
+        ended = await admin.scalar(
+            text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                "FROM unnest(CAST(:p AS int[])) pid"
+            ),
+            {"p": pids},
+        )
+    assert ended == 4
+    await asyncio.sleep(0.2)  # the sockets' ends reach the event loop
+    token = api.citizen(CITIZEN)
+    answers = await asyncio.gather(*(api.post(token, QUERY["query"]) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
