@@ -54,13 +54,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     # A pooled connection the server closed is always replaced before a request uses it, at
-    # no cost (service/db/engine.py), and so is one older than db_pool_recycle_seconds: keep
-    # that under the idle timeout of anything between the service and the database that drops
-    # idle connections without closing them (cloud load balancers and NAT: 4 minutes and up).
+    # no cost (service/db/engine.py), and so is one older than db_pool_recycle_seconds. The
+    # server sends TCP keepalives on idle connections every minute, so load balancers and NAT
+    # (idle timeouts of 4 minutes and up) keep them; the recycle age is the backstop.
     # db_pool_pre_ping also tests each connection with a round trip first (SQLAlchemy's
     # pool_pre_ping: BEGIN, ";" and ROLLBACK on asyncpg); -1 keeps connections however old.
     db_pool_pre_ping: bool = False
-    db_pool_recycle_seconds: int = Field(default=230, ge=-1, le=86_400)
+    db_pool_recycle_seconds: int = Field(default=1800, ge=-1, le=86_400)
     # Verified bearer tokens kept until they expire (service/auth/tokens.py); 0: none kept.
     verified_token_cache: int = Field(default=10_000, ge=0, le=1_000_000)
 

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,13 +21,16 @@ from service import canonical
 from service.auth.principal import Principal
 from service.claims import service as claims
 from service.claims.rules import ClaimContent
+from service.consent import service as consent
 from service.db.engine import session_factory
+from service.errors import CitizenGone
 from service.identity.numbers import insz_hash
-from service.models import AccessGrant, ApiClient, CitizenIdentity, Claim
-from service.models.enums import PrincipalKind
+from service.models import AccessGrant, ApiClient, Citizen, CitizenIdentity, Claim
+from service.models.enums import GranteeKind, PrincipalKind
 from service.settings import Settings
+from service.validation import validate
 from tests import factories
-from tests.citizen_api import grant, grant_input
+from tests.citizen_api import ERASE, grant, grant_input
 from tests.conftest import make_partner
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
@@ -117,7 +121,7 @@ async def test_concurrent_first_claims_of_a_new_citizen_make_one_citizen(
 
 class Sent:
     """Every statement the app's connections send to PostgreSQL: asyncpg's own account
-    (its query logger sees the raw writes, the pool's pings and BEGIN/COMMIT) and the
+    (its query logger sees the raw writes, BEGIN and COMMIT) and the
     session's (SQLAlchemy prepares its statements, which asyncpg does not log)."""
 
     def __init__(self) -> None:
@@ -171,7 +175,8 @@ async def test_a_grant_is_one_write_call_after_one_read(api: Api, sent: Sent) ->
         reads = [s for s in sent.statements if "FROM citizen_identities" in s]
         assert (len(calls), len(reads)) == (1, 1), sent.statements
         others = {s for s in sent.statements if s not in calls + reads}
-        assert others <= {"BEGIN;", "COMMIT;", ";"}, sent.statements  # ";": the pool's ping
+        # ";": the pool's ping, when db_pool_pre_ping is on
+        assert others <= {"BEGIN;", "COMMIT;", ";"}, sent.statements
         sent.statements.clear()
         again = await grant(api, token, **data)
         await asyncio.sleep(0.05)
@@ -192,15 +197,75 @@ async def test_concurrent_grants_of_a_new_citizen_make_one_citizen_and_one_grant
     assert [r["__typename"] for r in results] == ["AccessGranted"] * 5, results
     assert sorted(r["created"] for r in results[:3]) == [False, False, True], results
     assert len({r["grant"]["id"] for r in results[:3]}) == 1, results
+    ids = [uuid.UUID(r["grant"]["id"]) for r in results]
     async with engine.connect() as conn:
-        citizens = await conn.scalar(
-            select(func.count())
-            .select_from(CitizenIdentity)
-            .where(CitizenIdentity.insz_hash == insz_hash(citizen, settings.hmac_key()))
-        )
-        grants = await conn.scalar(
-            select(func.count(func.distinct(AccessGrant.grant_id))).where(
-                AccessGrant.grant_id.in_([uuid.UUID(r["grant"]["id"]) for r in results])
+        citizens, grants = (
+            await conn.execute(
+                select(
+                    func.count(func.distinct(AccessGrant.citizen_id)),
+                    func.count(func.distinct(AccessGrant.grant_id)),
+                ).where(AccessGrant.grant_id.in_(ids))
+            )
+        ).one()
+        identity = await conn.scalar(
+            select(CitizenIdentity.citizen_id).where(
+                CitizenIdentity.insz_hash == insz_hash(citizen, settings.hmac_key())
             )
         )
-    assert (citizens, grants) == (1, 3)
+        owner = await conn.scalar(
+            select(AccessGrant.citizen_id).where(AccessGrant.grant_id.in_(ids)).limit(1)
+        )
+    assert (citizens, grants, owner) == (1, 3, identity)
+
+
+async def test_a_grant_for_a_citizen_erased_since_its_read_never_brings_them_back(
+    api: Api, engine: AsyncEngine, settings: Settings
+) -> None:
+    """The read before a grant found the citizen; an erasure then commits before the grant's
+    call. The call finds them gone (the mutation then runs again, for a new passport): it
+    never makes the erased citizen again under their old id."""
+    citizen = factories.insz()
+    token = api.citizen(citizen)
+    await grant(api, token)
+    principal = Principal(
+        kind=PrincipalKind.CITIZEN, subject=citizen, scopes=frozenset(), insz=citizen
+    )
+    key = settings.hmac_key()
+    async with session_factory(engine)() as session:
+        before = await consent.before_grant(session, principal, key, "after-erasure")
+        await session.rollback()
+    assert before.citizen_id is not None
+    erased = await api.gql(token, ERASE)
+    assert erased["data"]["requestErasure"]["__typename"] == "ErasureCompleted", erased
+    now = datetime.now(UTC)
+    spec = validate(
+        consent.GrantInput,
+        {
+            "grantee_kind": GranteeKind.LINK,
+            "purpose": "job application",
+            "expires_at": now + timedelta(days=30),
+            "idempotency_key": "after-erasure",
+        },
+    )
+    async with session_factory(engine)() as session:
+        with pytest.raises(CitizenGone):
+            await consent.record_grant(
+                session,
+                before,
+                consent.NewGrant(
+                    grantee_kind=spec.grantee_kind,
+                    organisation=None,
+                    purpose=spec.purpose,
+                    competences=None,
+                    expires_at=spec.expires_at,
+                    request_key=spec.idempotency_key,
+                    request_digest=spec.digest(),
+                    now=now,
+                ),
+            )
+        await session.rollback()
+    async with engine.connect() as conn:
+        back = await conn.scalar(
+            select(func.count()).select_from(Citizen).where(Citizen.citizen_id == before.citizen_id)
+        )
+    assert back == 0

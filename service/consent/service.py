@@ -404,7 +404,7 @@ class NewGrant:
 def grant_call(before: BeforeGrant, grant: NewGrant) -> tuple[AccessGrant, tuple[Any, ...]]:
     """The grant's row and the arguments of ``RECORD_GRANT``, the one call that writes it."""
     row = AccessGrant(
-        citizen_id=before.citizen_id or uuid.uuid4(),  # a fresh id: the database may use it
+        citizen_id=before.citizen_id or uuid.uuid4(),
         grant_id=uuid.uuid4(),
         grantee_kind=grant.grantee_kind.value,
         organisation_id=grant.organisation.id if grant.organisation else None,
@@ -440,8 +440,11 @@ def grant_call(before: BeforeGrant, grant: NewGrant) -> tuple[AccessGrant, tuple
     columns = {c.key: getattr(row, c.key) for c in AccessGrant.__table__.columns}
     columns.pop("citizen_id")
     columns["request_digest"] = "\\x" + grant.request_digest.hex()  # bytea's text form
+    # A citizen the read found is named by their id: erased since, they are gone (the request
+    # runs again and makes a new passport), never made again under the same id. Only one the
+    # read did not find is named by identity, with a fresh id for the database to use.
     arguments = (
-        before.insz_hash,
+        None if before.citizen_id else before.insz_hash,
         INSZ_KEY_VERSION,
         row.citizen_id,
         orjson.dumps(columns, default=str).decode(),
@@ -491,6 +494,8 @@ async def grant_access(
     )
     if before.citizen_id is not None and before.earlier is not None:
         return await earlier_grant(session, before.citizen_id, before.earlier, spec.digest())
+    # Before the citizen lock, as a claim's: the grant's times are those the request was
+    # checked against, and the database checks the limit as of then.
     now = clock.now()
     spec.check_term(now)
     organisation = _grantee(spec, before)

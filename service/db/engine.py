@@ -43,6 +43,9 @@ def create_engine(
         # asyncpg asks the catalogue about every type it has not seen on a connection; that
         # query is cheap unless JIT compiles it (about 2 s). JIT helps no query of ours.
         "jit": "off",
+        # Keepalives on an idle pooled connection, so what lies between (load balancers,
+        # NAT) does not drop it silently: see _closed_by_the_server.
+        "tcp_keepalives_idle": "60",
     }
     if role:
         server_settings["role"] = role
@@ -67,11 +70,12 @@ def create_engine(
 def _closed_by_the_server(dbapi_connection: Any, record: object, proxy: object) -> None:
     """A pooled connection the server has closed (a restart, an idle timeout, a terminated
     backend) is replaced before a request uses it, without a round trip: asyncpg saw the
-    socket close. A connection that died silently, such as one a firewall dropped after it sat
-    idle, is older than the firewall's idle timeout: ``db_pool_recycle_seconds`` replaces every
-    connection older than that at checkout. SQLAlchemy's pre-ping asks the server instead
-    (BEGIN, ";" and ROLLBACK on asyncpg, three round trips for every request, 2 to 4% of a
-    write's server CPU in bench/request_path.py); ``db_pool_pre_ping`` turns it on."""
+    socket close. One that died silently, say dropped by a firewall, is not seen here: the
+    server's keepalives keep idle ones alive through such devices, and
+    ``db_pool_recycle_seconds`` replaces old ones at checkout. SQLAlchemy's pre-ping asks the
+    server instead (BEGIN, ";" and ROLLBACK on asyncpg, three round trips for every request,
+    2 to 4% of a write's server CPU in bench/request_path.py); ``db_pool_pre_ping`` turns it
+    on."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this connection")
 

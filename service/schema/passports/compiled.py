@@ -199,8 +199,8 @@ def _sql(statement: _Statement, base: str, first: int) -> str:
     answer = statement.answer.replace("$read_at", f"{read_at}::text").replace(
         "$basis", f"{basis}::text"
     )
-    # Counted beside ``g``, not by a subquery over its aggregates: Citus plans no aggregate
-    # inside a subquery of a grouped query ("Aggref found in non-Agg plan node").
+    # Counted beside ``g``, not by a subquery over its own aggregate: a Citus coordinator
+    # planned that one wrong ("Aggref found in non-Agg plan node").
     counts, counted = "", ""
     if statement.endorsement_counts:
         counts = f"""
