@@ -249,20 +249,7 @@ async def test_a_grant_for_a_citizen_erased_since_its_read_never_brings_them_bac
     )
     async with session_factory(engine)() as session:
         with pytest.raises(CitizenGone):
-            await consent.record_grant(
-                session,
-                before,
-                consent.NewGrant(
-                    grantee_kind=spec.grantee_kind,
-                    organisation=None,
-                    purpose=spec.purpose,
-                    competences=None,
-                    expires_at=spec.expires_at,
-                    request_key=spec.idempotency_key,
-                    request_digest=spec.digest(),
-                    now=now,
-                ),
-            )
+            await consent.record_grant(session, before, consent.new_grant(spec, None, None, now))
         await session.rollback()
     async with engine.connect() as conn:
         back = await conn.scalar(

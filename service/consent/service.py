@@ -500,23 +500,30 @@ async def grant_access(
     spec.check_term(now)
     organisation = _grantee(spec, before)
     competences = await grant_competences(session, spec.competence_uris)
+    return await record_grant(session, before, new_grant(spec, organisation, competences, now))
+
+
+def new_grant(
+    spec: GrantInput,
+    organisation: OrganisationRef | None,
+    competences: list[CompetenceRef] | None,
+    now: datetime,
+) -> NewGrant:
+    """The grant a ``grantAccess`` request asks for, with a fresh share link's secret when it
+    is for whoever holds the link."""
     linked = spec.grantee_kind is GranteeKind.LINK
-    return await record_grant(
-        session,
-        before,
-        NewGrant(
-            grantee_kind=spec.grantee_kind,
-            organisation=organisation,
-            purpose=spec.purpose,
-            competences=competences,
-            expires_at=spec.expires_at,
-            request_key=spec.idempotency_key,
-            request_digest=spec.digest(),
-            now=now,
-            include_wants=spec.include_wants,
-            include_work_history=spec.include_work_history,
-            share_token=SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32) if linked else None,
-        ),
+    return NewGrant(
+        grantee_kind=spec.grantee_kind,
+        organisation=organisation,
+        purpose=spec.purpose,
+        competences=competences,
+        expires_at=spec.expires_at,
+        request_key=spec.idempotency_key,
+        request_digest=spec.digest(),
+        now=now,
+        include_wants=spec.include_wants,
+        include_work_history=spec.include_work_history,
+        share_token=SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32) if linked else None,
     )
 
 
