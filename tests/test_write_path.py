@@ -23,7 +23,7 @@ from service.claims import service as claims
 from service.claims.rules import ClaimContent
 from service.consent import service as consent
 from service.db.engine import session_factory
-from service.errors import CitizenGone
+from service.errors import CitizenGone, Conflict
 from service.identity.numbers import insz_hash
 from service.models import AccessGrant, ApiClient, Citizen, CitizenIdentity, Claim
 from service.models.enums import GranteeKind, PrincipalKind
@@ -256,3 +256,60 @@ async def test_a_grant_for_a_citizen_erased_since_its_read_never_brings_them_bac
             select(func.count()).select_from(Citizen).where(Citizen.citizen_id == before.citizen_id)
         )
     assert back == 0
+
+
+async def test_a_key_taken_after_the_read_is_told_apart_under_the_lock(
+    api: Api, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Another request under the key wins between the read and the call: the call finds the
+    key taken under the lock and writes nothing; the same request gets that grant back, a
+    different one is a conflict naming it."""
+    citizen = factories.insz()
+    token = api.citizen(citizen)
+    await grant(api, token)  # the citizen exists
+    principal = Principal(
+        kind=PrincipalKind.CITIZEN, subject=citizen, scopes=frozenset(), insz=citizen
+    )
+    data = grant_input()
+    async with session_factory(engine)() as session:
+        before = await consent.before_grant(
+            session, principal, settings.hmac_key(), data["idempotencyKey"]
+        )
+        await session.rollback()
+    assert before.citizen_id is not None and before.earlier is None
+    won = await grant(api, token, **data)  # the winner, after the read
+    now = datetime.now(UTC)
+    for purpose, expected in (("job application", "retry"), ("something else", "conflict")):
+        spec = validate(
+            consent.GrantInput,
+            {
+                "grantee_kind": GranteeKind.LINK,
+                "purpose": purpose,
+                "expires_at": datetime.fromisoformat(data["expiresAt"]),
+                "idempotency_key": data["idempotencyKey"],
+            },
+        )
+        async with session_factory(engine)() as session:
+            if expected == "retry":
+                outcome = await consent.record_grant(
+                    session, before, consent.new_grant(spec, None, None, now)
+                )
+                assert not outcome.created and outcome.share_token is None
+                assert str(outcome.grant.grant_id) == won["grant"]["id"]
+            else:
+                with pytest.raises(Conflict) as refused:
+                    await consent.record_grant(
+                        session, before, consent.new_grant(spec, None, None, now)
+                    )
+                assert refused.value.existing_id == won["grant"]["id"]
+            await session.rollback()
+    async with engine.connect() as conn:
+        grants = await conn.scalar(
+            select(func.count())
+            .select_from(AccessGrant)
+            .where(
+                AccessGrant.citizen_id == before.citizen_id,
+                AccessGrant.request_key == data["idempotencyKey"],
+            )
+        )
+    assert grants == 1

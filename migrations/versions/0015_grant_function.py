@@ -6,10 +6,11 @@ idempotency key, the count of active grants, the grant, its event, the share lin
 reads of what to answer. ``passport_record_grant`` does, under the citizen lock, the steps that
 need the rows: the citizen found or made and locked (``passport_citizen_locked``, the first
 step of any write for a citizen named by identity; 0012's ``passport_issue_claim`` does the
-same inline), the key (a faithful retry or a conflict, seen under the lock so two requests
-under one key never both write), one active consent per team check, at most ``p_max_active``
-active grants, the grant, its events through ``passport_append_event`` and the share link's
-hash.
+same inline), the key (seen under the lock, so two requests under one key never both
+write; whether the grant it holds is this request's retry the application tells, as when
+the read before the call finds it), one active consent per team check, at most
+``p_max_active`` active grants, the grant, its events through ``passport_append_event`` and
+the share link's hash.
 
 The rules that need no rows stay in the application and arrive as arguments: validation, the
 term, the grantee and competences looked up before the call (a retry is answered before they
@@ -85,8 +86,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 -- The citizen as passport_citizen_locked takes them. p_grant: the access_grants row but its
--- citizen (request_digest as '\x' hex). Outcomes: created; retry (the same request under its
--- key: grant_id is the earlier grant); conflict (the key holds another grant); joined (an
+-- citizen (request_digest as '\x' hex). Outcomes: created; taken (the key holds a grant:
+-- grant_id is it; whether this is its retry is the application's to tell); joined (an
 -- active consent to the same team check: grant_id is it); full (p_max_active grants are
 -- active); gone (the citizen was erased meanwhile).
 DECLARE
@@ -95,7 +96,6 @@ DECLARE
   v_team uuid := (p_grant->>'team_check_id')::uuid;
   v_at timestamptz := (p_grant->>'created_at')::timestamptz;
   v_earlier uuid;
-  v_earlier_digest bytea;
   v_event jsonb;
 BEGIN
   v_citizen := passport_citizen_locked(p_insz_hash, p_key_version, p_citizen);
@@ -103,11 +103,10 @@ BEGIN
     RETURN QUERY SELECT 'gone', NULL::uuid, p_citizen;
     RETURN;
   END IF;
-  SELECT g.grant_id, g.request_digest INTO v_earlier, v_earlier_digest
+  SELECT g.grant_id INTO v_earlier
     FROM access_grants g WHERE g.citizen_id = v_citizen AND g.request_key = v_key;
   IF FOUND THEN
-    RETURN QUERY SELECT CASE WHEN v_earlier_digest = decode(substr(p_grant->>'request_digest', 3), 'hex')
-                             THEN 'retry' ELSE 'conflict' END, v_earlier, v_citizen;
+    RETURN QUERY SELECT 'taken', v_earlier, v_citizen;
     RETURN;
   END IF;
   IF v_team IS NOT NULL THEN

@@ -462,7 +462,7 @@ async def record_grant(session: AsyncSession, before: BeforeGrant, grant: NewGra
     outcome, grant_id, citizen_id = await (await driver(session)).fetchrow(RECORD_GRANT, *arguments)
     if outcome == "gone":
         raise CitizenGone
-    if outcome in ("retry", "conflict"):  # another request under the key won the lock
+    if outcome == "taken":  # another request under the key won the lock
         return await earlier_grant(session, citizen_id, grant_id, grant.request_digest)
     if outcome == "joined":
         raise Conflict("you already take part in this team check: withdraw first", str(grant_id))
