@@ -218,6 +218,20 @@ async def test_concurrent_grants_of_a_new_citizen_make_one_citizen_and_one_grant
     assert (citizens, grants, owner) == (1, 3, identity)
 
 
+async def _read_before_grant(
+    engine: AsyncEngine, settings: Settings, citizen: str, request_key: str
+) -> consent.BeforeGrant:
+    """What grantAccess reads before its call, as the citizen, in a transaction of its own:
+    the tests then change the world before they make the call."""
+    principal = Principal(
+        kind=PrincipalKind.CITIZEN, subject=citizen, scopes=frozenset(), insz=citizen
+    )
+    async with session_factory(engine)() as session:
+        before = await consent.before_grant(session, principal, settings.hmac_key(), request_key)
+        await session.rollback()
+    return before
+
+
 async def test_a_grant_for_a_citizen_erased_since_its_read_never_brings_them_back(
     api: Api, engine: AsyncEngine, settings: Settings
 ) -> None:
@@ -227,13 +241,7 @@ async def test_a_grant_for_a_citizen_erased_since_its_read_never_brings_them_bac
     citizen = factories.insz()
     token = api.citizen(citizen)
     await grant(api, token)
-    principal = Principal(
-        kind=PrincipalKind.CITIZEN, subject=citizen, scopes=frozenset(), insz=citizen
-    )
-    key = settings.hmac_key()
-    async with session_factory(engine)() as session:
-        before = await consent.before_grant(session, principal, key, "after-erasure")
-        await session.rollback()
+    before = await _read_before_grant(engine, settings, citizen, "after-erasure")
     assert before.citizen_id is not None
     erased = await api.gql(token, ERASE)
     assert erased["data"]["requestErasure"]["__typename"] == "ErasureCompleted", erased
@@ -267,15 +275,8 @@ async def test_a_key_taken_after_the_read_is_told_apart_under_the_lock(
     citizen = factories.insz()
     token = api.citizen(citizen)
     await grant(api, token)  # the citizen exists
-    principal = Principal(
-        kind=PrincipalKind.CITIZEN, subject=citizen, scopes=frozenset(), insz=citizen
-    )
     data = grant_input()
-    async with session_factory(engine)() as session:
-        before = await consent.before_grant(
-            session, principal, settings.hmac_key(), data["idempotencyKey"]
-        )
-        await session.rollback()
+    before = await _read_before_grant(engine, settings, citizen, data["idempotencyKey"])
     assert before.citizen_id is not None and before.earlier is None
     won = await grant(api, token, **data)  # the winner, after the read
     now = datetime.now(UTC)
