@@ -184,28 +184,32 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
         }
         today = date.today()
         for client, ref, skill, method, context, (scale, level), acquired, used in CLAIMS:
-            await issue_claim(
-                session,
-                partners[client],
-                {
-                    "insz": DEMO_CITIZEN_INSZ,
-                    "competence_uri": ESCO + skill,
-                    "external_ref": ref,
-                    "assessment_method": method,
-                    "learning_context": context,
-                    "proficiency": {"scale": scale, "level": level},
-                    "acquired_on": today - timedelta(days=365 * acquired + 30),
-                    "last_used_on": today - timedelta(days=365 * used + 1),
-                    "evidence": [
-                        {
-                            "kind": "certificate" if method == "exam" else "assessment_report",
-                            "title": "Demo evidence",
-                            "url": f"https://example.org/evidence/{ref}",
-                        }
-                    ],
-                },
-                settings.hmac_key(),
-            )
+            # Seeded at every start: a claim an earlier start seeded under its ref stays as it
+            # was, though its dates (relative to that day) or the development key that named
+            # its citizen (kept in the data directory) differ now.
+            with suppress(Conflict):
+                await issue_claim(
+                    session,
+                    partners[client],
+                    {
+                        "insz": DEMO_CITIZEN_INSZ,
+                        "competence_uri": ESCO + skill,
+                        "external_ref": ref,
+                        "assessment_method": method,
+                        "learning_context": context,
+                        "proficiency": {"scale": scale, "level": level},
+                        "acquired_on": today - timedelta(days=365 * acquired + 30),
+                        "last_used_on": today - timedelta(days=365 * used + 1),
+                        "evidence": [
+                            {
+                                "kind": "certificate" if method == "exam" else "assessment_report",
+                                "title": "Demo evidence",
+                                "url": f"https://example.org/evidence/{ref}",
+                            }
+                        ],
+                    },
+                    settings.hmac_key(),
+                )
 
 
 def demo_guide() -> list[str]:
