@@ -20,6 +20,7 @@ from service.auth.tokens import mint_dev_token
 from service.claims.service import issue_claim
 from service.db.engine import session_factory
 from service.errors import Conflict
+from service.identity.numbers import insz_hash
 from service.models import ApiClient, Organisation
 from service.models.enums import OrganisationKind, PrincipalKind, Scope
 from service.organisations import service as registry
@@ -183,10 +184,12 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
             for client_id, pk, org_id, kind in rows
         }
         today = date.today()
+        # The refs name the key's demo citizen: a checkout with another development key (kept
+        # in its data directory) on the same database seeds its own citizen's claims.
+        tag = insz_hash(DEMO_CITIZEN_INSZ, settings.hmac_key()).hex()[:8]
         for client, ref, skill, method, context, (scale, level), acquired, used in CLAIMS:
-            # Seeded at every start: a claim an earlier start seeded under its ref stays as it
-            # was, though its dates (relative to that day) or the development key that named
-            # its citizen (kept in the data directory) differ now.
+            # Seeded at every start: a claim an earlier start seeded stays as it was, though
+            # its dates, relative to that day, differ now.
             with suppress(Conflict):
                 await issue_claim(
                     session,
@@ -194,7 +197,7 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
                     {
                         "insz": DEMO_CITIZEN_INSZ,
                         "competence_uri": ESCO + skill,
-                        "external_ref": ref,
+                        "external_ref": f"{ref}-{tag}",
                         "assessment_method": method,
                         "learning_context": context,
                         "proficiency": {"scale": scale, "level": level},
