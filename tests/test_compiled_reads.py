@@ -65,7 +65,7 @@ async def _world(api: Api) -> World:
     citizen, scoped, empty = factories.insz(), factories.insz(), factories.insz()
     token = api.citizen(citizen)
     python = (await issue(api, school, factories.claim_input(citizen)))["claim"]
-    await issue(
+    escaped = await issue(
         api,
         employer,
         factories.claim_input(
@@ -75,12 +75,20 @@ async def _world(api: Api) -> World:
             proficiency={"scale": "EQF", "level": "6"},
             acquiredOn="2021-03-01",
             lastUsedOn="2025-02-01",
+            # What JSON escapes, and what it writes as it is: both paths write it alike.
+            context='Led the "move" of C:\\data\tby hand,\nthen café shifts 😀 / done',
             evidence=[
-                {"kind": "REFERENCE", "title": "Manager's letter", "issuedOn": "2024-02-03"},
+                {
+                    "kind": "REFERENCE",
+                    "title": 'Manager\'s "letter"',
+                    "url": "https://example.org/letters/2024-02",
+                    "issuedOn": "2024-02-03",
+                },
                 {"kind": "CERTIFICATE", "title": "Badge", "digest": "sha256:" + "ab" * 32},
             ],
         ),
     )
+    assert escaped["__typename"] == "ClaimIssued", escaped
     await issue(
         api,
         school,

@@ -154,9 +154,9 @@ class PassportCompetence:
 @dataclass(frozen=True)
 class Rendered:
     """A passport's answer as one statement built it (service/schema/passports/compiled.py):
-    the JSON asked for, and what it showed at the level of competences (for the access log)."""
+    the JSON text asked for, and what it showed at the level of competences (for the access log)."""
 
-    data: dict[str, Any]
+    data: orjson.Fragment
     competence_ids: tuple[int, ...]
 
 
