@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+import psutil
 from pydantic.alias_generators import to_snake
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -86,6 +87,28 @@ async def run_load(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return total / (time.perf_counter() - started), latencies
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and all its descendants (the server's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """User and system CPU of every PostgreSQL process on the machine (the bench's server)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if (process.info["name"] or "").startswith("postgres"):
+            with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 @asynccontextmanager

@@ -92,7 +92,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         ports = await services(
             stack, url, prepared, citizens, args.claims, args.workers, args.compare
         )
-        conns = {prefix: await Connection.open(p) for prefix, p in ports.items()}
+        conns = {prefix: await Connection.open(p) for prefix, (p, _) in ports.items()}
         latencies: dict[str, list[float]] = {prefix: [] for prefix in ports}
         answers: dict[str, bytes] = {}
         try:

@@ -47,12 +47,14 @@ from bench.core import (
     Prepared,
     bench_database,
     competence_uris,
+    cpu_seconds,
     pct,
+    postgres_cpu_seconds,
     prepare,
     run_facts,
     run_load,
     seed_claims,
-    service_process,
+    service_server,
     wait_ready,
 )
 from bench.peer import READ as PEER_READ
@@ -115,27 +117,44 @@ class Connection:
         self.writer.close()
 
 
+class Connections:
+    """Keep-alive connections to one server, each sending one request at a time."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[Connection] = []
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        if self.idle:
+            conn = self.idle.pop()
+            try:
+                answer = await conn.post(request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # uvicorn and Node close a connection idle for 5 s (at half load some are):
+                # open another, as a browser does
+                conn.close()
+                conn = await Connection.open(self.port)
+                answer = await conn.post(request)
+        else:
+            conn = await Connection.open(self.port)
+            answer = await conn.post(request)
+        self.idle.append(conn)
+        return answer
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+
+
 class Reader:
     """Reads the passport from one service over keep-alive connections, checking each answer."""
 
     def __init__(self, port: int, request: bytes, claims: int) -> None:
         self.port, self.request, self.claims = port, request, claims
-        self.idle: list[Connection] = []
+        self.connections = Connections(port)
 
     async def read(self) -> None:
-        if self.idle:
-            conn = self.idle.pop()
-            try:
-                status, body = await conn.post(self.request)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                # uvicorn closes a connection idle for 5 s: open another, as a browser does
-                conn.close()
-                conn = await Connection.open(self.port)
-                status, body = await conn.post(self.request)
-        else:
-            conn = await Connection.open(self.port)
-            status, body = await conn.post(self.request)
-        self.idle.append(conn)
+        status, body = await self.connections.post(self.request)
         passport = orjson.loads(body)["data"]["passport"]
         assert status == 200 and len(passport["competences"]) == self.claims, body[:300]
 
@@ -144,8 +163,7 @@ class Reader:
         await self.read()
 
     def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
+        self.connections.close()
 
 
 def prepared_post(path: str, token: str, body: dict[str, Any]) -> bytes:
@@ -195,21 +213,23 @@ async def services(
     claims: int,
     workers: int,
     compare: bool,
-) -> dict[str, int]:
+) -> dict[str, tuple[int, int]]:
     """The service, with ``claims`` claims seeded for each citizen, and (``compare``) the same
-    service answering field by field up beside it: their ports by the figures' prefix."""
-    port = await stack.enter_async_context(service_process(url, prepared.settings, workers))
+    service answering field by field up beside it: their ports and server process ids by the
+    figures' prefix."""
+    port, server = await stack.enter_async_context(service_server(url, prepared.settings, workers))
     await seed_claims(port, prepared.token, citizens, await competence_uris(url, claims))
-    ports = {"": port}
+    ports = {"": (port, server.pid)}
     if compare:
         os.environ["PASSPORT_COMPILED_READS"] = "false"
         try:
-            ports["resolvers_"] = await stack.enter_async_context(
-                service_process(url, prepared.settings, workers)
+            port, server = await stack.enter_async_context(
+                service_server(url, prepared.settings, workers)
             )
+            ports["resolvers_"] = (port, server.pid)
         finally:
             del os.environ["PASSPORT_COMPILED_READS"]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['resolvers_']}") as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             await wait_ready(http)
     return ports
 
@@ -232,7 +252,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         ports = await services(
             stack, url, prepared, [citizen], args.claims, args.workers, args.compare
         )
-        readers = {prefix: Reader(p, request, args.claims) for prefix, p in ports.items()}
+        readers = {prefix: Reader(p, request, args.claims) for prefix, (p, _) in ports.items()}
         for prefix, reader in readers.items():
             answer = orjson.loads((await _one(reader.port, request))[1])
             results[prefix + "fields_per_read"] = _leaves(answer["data"])
@@ -243,14 +263,27 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         # Closed loop, the services in turn (A B A B ...), so load from elsewhere on the
         # machine falls on both alike; the best round of each counts.
         best: dict[str, tuple[float, list[float]]] = {}
+        cpu: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for prefix, reader in readers.items():
                 probe, _ = await run_load(CLIENTS * 50, CLIENTS, reader.load)
                 total = max(CLIENTS * 50, round(probe * args.seconds))
+                service, database = cpu_seconds(ports[prefix][1]), postgres_cpu_seconds()
                 rate, lat = await run_load(total, CLIENTS, reader.load)
+                cpu.setdefault(prefix, []).append(
+                    (
+                        (cpu_seconds(ports[prefix][1]) - service) / total,
+                        (postgres_cpu_seconds() - database) / total,
+                    )
+                )
                 if prefix not in best or rate > best[prefix][0]:
                     best[prefix] = (rate, lat)
         for prefix, reader in readers.items():
+            # CPU per read, the service's processes and PostgreSQL's, in the round with the least:
+            # what the read costs, less what the machine's neighbours took from it.
+            service_cpu, database_cpu = min(cpu[prefix], key=sum)
+            results[prefix + "service_cpu_us"] = round(service_cpu * 1e6)
+            results[prefix + "postgres_cpu_us"] = round(database_cpu * 1e6)
             rate, lat = best[prefix]
             results[prefix + "max_reads_per_s"] = round(rate)
             results[prefix + "closed_p50_ms"] = round(pct(lat, 50), 1)
@@ -303,26 +336,27 @@ async def _peer(url: str, citizen_id: str, args: argparse.Namespace) -> dict[str
         "/graphql", "peer", {"query": PEER_READ, "variables": {"id": citizen_id}}
     )
     async with postgraphile(url) as port:
-        idle: list[Connection] = []
+        connections = Connections(port)
 
         async def read(_: int = 0) -> None:
-            conn = idle.pop() if idle else await Connection.open(port)
-            status, body = await conn.post(request)
-            idle.append(conn)
+            status, body = await connections.post(request)
             claims = orjson.loads(body)["data"]["citizenByCitizenId"]["claimsByCitizenId"]
             assert status == 200 and len(claims["nodes"]) == args.claims, body[:300]
 
         answer = orjson.loads((await _one(port, request))[1])
         await run_load(CLIENTS * 50, CLIENTS, read)  # warm-up
         probe, _ = await run_load(CLIENTS * 50, CLIENTS, read)
-        rate, lat = await run_load(max(CLIENTS * 50, round(probe * args.seconds)), CLIENTS, read)
+        total = max(CLIENTS * 50, round(probe * args.seconds))
+        database = postgres_cpu_seconds()
+        rate, lat = await run_load(total, CLIENTS, read)
+        database = (postgres_cpu_seconds() - database) / total
         _, paced_lat = await paced(rate / 2, args.seconds, read)
-        for conn in idle:
-            conn.close()
+        connections.close()
     return {
         "peer_fields_per_read": _leaves(answer["data"]),
         "peer_response_bytes": len(orjson.dumps(answer)),
         "peer_reads_per_s": round(rate),
+        "peer_postgres_cpu_us": round(database * 1e6),
         "peer_closed_p99_ms": round(pct(lat, 99), 1),
         "peer_paced_p99_ms": round(pct(paced_lat, 99), 2),
     }
@@ -388,6 +422,21 @@ if __name__ == "__main__":
         f"  one client                : p50 {figures['unloaded_p50_ms']} ms "
         f"= {figures['raw_unloaded_p50_ms'] / figures['unloaded_p50_ms']:.2f} of raw speed "
         f"(raw p50 {figures['raw_unloaded_p50_ms']} ms)"
+    )
+    print(
+        f"  CPU per read              : service {figures['service_cpu_us']} us, "
+        f"PostgreSQL {figures['postgres_cpu_us']} us"
+        + (
+            f" (resolvers: {figures['resolvers_service_cpu_us']} us and "
+            f"{figures['resolvers_postgres_cpu_us']} us)"
+            if "resolvers_service_cpu_us" in figures
+            else ""
+        )
+        + (
+            f"; PostGraphile's PostgreSQL {figures['peer_postgres_cpu_us']} us"
+            if "peer_postgres_cpu_us" in figures
+            else ""
+        )
     )
     print(
         f"  raw asyncpg, {CLIENTS} conns     : {raw} reads/s "

@@ -27,13 +27,12 @@ import statistics
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +40,7 @@ from bench.core import (
     ISSUE,
     bench_database,
     competence_uris,
+    cpu_seconds,
     free_port,
     prepare,
     run_facts,
@@ -65,17 +65,6 @@ def _command(variant: str, port: int, workers: int) -> list[str]:
         *("--port", str(port), "--workers", str(workers), "--no-access-log"),
         *("--log-level", "warning"),
     ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of a process and all its descendants (the server's workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        with suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 @asynccontextmanager
