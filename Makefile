@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/passport_list.py
+	$(BIN)/python bench/read_cpu.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/career.py
 	$(BIN)/python bench/exports.py
