@@ -14,6 +14,7 @@ from typing import Any
 
 import graphql
 import hypothesis_graphql
+import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from sqlalchemy import text
@@ -565,3 +566,20 @@ async def test_instants_are_written_as_python_writes_them(engine: AsyncEngine) -
                 {"at": moment},
             )
             assert carried == datetime.fromisoformat(written).isoformat()
+
+
+async def test_postgresql_writes_json_strings_as_orjson_does(engine: AsyncEngine) -> None:
+    """The compiled answer is PostgreSQL's text in the response as it is, so its string escapes
+    must be orjson's, byte for byte: every ASCII character (controls included, though the API
+    refuses most of them), and letters, marks, symbols and emoji beyond it."""
+    texts = [chr(point) for point in range(1, 128)]
+    texts += ["é", "ß", "Ω", "ł", "\u00ad", "\u200d", "\u2028", "\ufeff", "€", "中文", "😀", "👩‍💻"]
+    texts.append("".join(texts))
+    async with engine.connect() as conn:
+        written = (
+            await conn.execute(
+                text("SELECT to_json(t)::text FROM unnest(CAST(:texts AS text[])) AS t"),
+                {"texts": texts},
+            )
+        ).scalars()
+        assert list(written) == [orjson.dumps(t).decode() for t in texts]

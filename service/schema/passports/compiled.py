@@ -102,6 +102,15 @@ class Answer:
 # of the time ``json_build_object`` took).
 
 
+class Json(str):
+    """An SQL expression whose value is JSON text already (an object or a list built here),
+    where anything else a field answers is a scalar SQL value."""
+
+
+class Always(Json):
+    """JSON text that is never NULL (an object's ``concat``, a literal)."""
+
+
 def _json(expression: str) -> str:
     """A field's value as JSON text: null for SQL's NULL, as ``json_build_object`` wrote it."""
     if isinstance(expression, Always):
@@ -137,20 +146,11 @@ def _list(each: str, order: str) -> Json:
     return Json(f"('[' || string_agg({each}, ',' ORDER BY {order}) || ']')")
 
 
-class Json(str):
-    """An SQL expression whose value is JSON text already (an object or a list built here),
-    where anything else a field answers is a scalar SQL value."""
-
-
-class Always(Json):
-    """JSON text that is never NULL (an object's ``concat``, a literal)."""
-
-
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def json_string(text: str) -> str:
+def _json_string(text: str) -> str:
     """A name as a JSON string (names need no escapes; orjson writes them so)."""
     return orjson.dumps(text).decode()
 
@@ -158,7 +158,7 @@ def json_string(text: str) -> str:
 def _enum(expression: str, enum: type[Enum]) -> Always:
     """A stored value as the JSON text of its GraphQL enum name (the member's name:
     service/schema/enums.py); null for none."""
-    cases = " ".join(f"WHEN {_quote(m.value)} THEN {_quote(json_string(m.name))}" for m in enum)
+    cases = " ".join(f"WHEN {_quote(m.value)} THEN {_quote(_json_string(m.name))}" for m in enum)
     return Always(f"(CASE {expression} {cases} ELSE 'null' END)")
 
 
@@ -240,7 +240,7 @@ STATUS_RANK = (
 )
 STATUS_BY_RANK = Always(
     "(CASE min(v.status_rank) "
-    + " ".join(f"WHEN {i} THEN {_quote(json_string(s.name))}" for i, s in enumerate(STATUS_ORDER))
+    + " ".join(f"WHEN {i} THEN {_quote(_json_string(s.name))}" for i, s in enumerate(STATUS_ORDER))
     + " ELSE 'null' END)"
 )
 ACTIVE = _quote(ClaimStatus.ACTIVE.value)
@@ -615,8 +615,8 @@ class _Compiler:
                 "endorsedAt": _quoted(_instant_json("y.e->>'endorsedAt'")),
                 "status": Always(
                     f"(CASE WHEN {revoked} IS NULL "
-                    f"THEN {_quote(json_string(EndorsementStatus.ACTIVE.name))} "
-                    f"ELSE {_quote(json_string(EndorsementStatus.REVOKED.name))} END)"
+                    f"THEN {_quote(_json_string(EndorsementStatus.ACTIVE.name))} "
+                    f"ELSE {_quote(_json_string(EndorsementStatus.REVOKED.name))} END)"
                 ),
                 "revokedAt": _quoted(_instant_json(revoked)),
                 "revocationReason": "y.e->>'reason'",
