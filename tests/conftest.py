@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from asyncpg.connection import LoggedQuery
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -249,11 +250,18 @@ async def reader(api: Api) -> Partner:
 
 
 class StatementCounter:
+    """Every statement the app's connections send to PostgreSQL: asyncpg's own account (its
+    query logger sees what goes straight to asyncpg, BEGIN and COMMIT) and the session's
+    (SQLAlchemy prepares its statements, which asyncpg does not log)."""
+
     def __init__(self) -> None:
         self.statements: list[str] = []
 
+    def logged(self, record: LoggedQuery) -> None:
+        self.statements.append(" ".join(record.query.split()))
+
     def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
-        self.statements.append(statement)
+        self.statements.append(" ".join(statement.split()))
 
     @property
     def count(self) -> int:
@@ -262,11 +270,22 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(app: object) -> Iterator[StatementCounter]:
-    engine = app.state.passport.engine  # type: ignore[attr-defined]
+    engine = app.state.passport.engine.sync_engine  # type: ignore[attr-defined]
     counter = StatementCounter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+
+    def checkout(dbapi: Any, record: object, proxy: object) -> None:
+        dbapi.driver_connection.add_query_logger(counter.logged)
+
+    def checkin(dbapi: Any, record: object) -> None:
+        dbapi.driver_connection.remove_query_logger(counter.logged)
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
+    event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    event.remove(engine.pool, "checkout", checkout)
+    event.remove(engine.pool, "checkin", checkin)
+    event.remove(engine, "before_cursor_execute", counter)
 
 
 @pytest.fixture

@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from asyncpg.connection import LoggedQuery
-from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import canonical
@@ -31,7 +27,7 @@ from service.settings import Settings
 from service.validation import validate
 from tests import factories
 from tests.citizen_api import ERASE, grant, grant_input
-from tests.conftest import make_partner
+from tests.conftest import StatementCounter, make_partner
 from tests.graphql_client import Api, Partner
 from tests.test_claims_api import issue
 
@@ -119,42 +115,9 @@ async def test_concurrent_first_claims_of_a_new_citizen_make_one_citizen(
     assert citizens == 1
 
 
-class Sent:
-    """Every statement the app's connections send to PostgreSQL: asyncpg's own account
-    (its query logger sees the raw writes, BEGIN and COMMIT) and the
-    session's (SQLAlchemy prepares its statements, which asyncpg does not log)."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def logged(self, record: LoggedQuery) -> None:
-        self.statements.append(" ".join(record.query.split()))
-
-    def cursor(self, conn: object, cursor: object, statement: str, *args: object) -> None:
-        self.statements.append(" ".join(statement.split()))
-
-
-@pytest.fixture
-async def sent(app: FastAPI) -> AsyncIterator[Sent]:
-    engine = app.state.passport.engine.sync_engine
-    account = Sent()
-
-    def checkout(dbapi: Any, record: object, proxy: object) -> None:
-        dbapi.driver_connection.add_query_logger(account.logged)
-
-    def checkin(dbapi: Any, record: object) -> None:
-        dbapi.driver_connection.remove_query_logger(account.logged)
-
-    event.listen(engine.pool, "checkout", checkout)
-    event.listen(engine.pool, "checkin", checkin)
-    event.listen(engine, "before_cursor_execute", account.cursor)
-    yield account
-    event.remove(engine.pool, "checkout", checkout)
-    event.remove(engine.pool, "checkin", checkin)
-    event.remove(engine, "before_cursor_execute", account.cursor)
-
-
-async def test_a_grant_is_one_write_call_after_one_read(api: Api, sent: Sent) -> None:
+async def test_a_grant_is_one_write_call_after_one_read(
+    api: Api, count_statements: StatementCounter
+) -> None:
     """grantAccess, to an organisation and as a share link, for a citizen new to the service
     and for one already known: the reads before it (one statement), then the write in one
     call to ``passport_record_grant`` (migration 0015), then COMMIT; a faithful retry sends
@@ -167,21 +130,23 @@ async def test_a_grant_is_one_write_call_after_one_read(api: Api, sent: Sent) ->
         {},  # a share link, for the citizen the first grant made
     ):
         data = grant_input(**overrides)
-        sent.statements.clear()
+        count_statements.statements.clear()
         result = await grant(api, token, **data)
         await asyncio.sleep(0.05)  # asyncpg calls its loggers soon after, not at once
         assert result["__typename"] == "AccessGranted" and result["created"], result
-        calls = [s for s in sent.statements if "passport_record_grant" in s]
-        reads = [s for s in sent.statements if "FROM citizen_identities" in s]
-        assert (len(calls), len(reads)) == (1, 1), sent.statements
-        others = {s for s in sent.statements if s not in calls + reads}
+        calls = [s for s in count_statements.statements if "passport_record_grant" in s]
+        reads = [s for s in count_statements.statements if "FROM citizen_identities" in s]
+        assert (len(calls), len(reads)) == (1, 1), count_statements.statements
+        others = {s for s in count_statements.statements if s not in calls + reads}
         # ";": the pool's ping, when db_pool_pre_ping is on
-        assert others <= {"BEGIN;", "COMMIT;", ";"}, sent.statements
-        sent.statements.clear()
+        assert others <= {"BEGIN;", "COMMIT;", ";"}, count_statements.statements
+        count_statements.statements.clear()
         again = await grant(api, token, **data)
         await asyncio.sleep(0.05)
         assert again["created"] is False and again["grant"] == result["grant"], again
-        assert not [s for s in sent.statements if "passport_record_grant" in s], sent.statements
+        assert not [s for s in count_statements.statements if "passport_record_grant" in s], (
+            count_statements.statements
+        )
 
 
 async def test_concurrent_grants_of_a_new_citizen_make_one_citizen_and_one_grant_per_key(
