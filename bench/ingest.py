@@ -15,6 +15,9 @@ in the same run on the same database:
 - single-row INSERT/s with 16 connections (autocommit, one row per statement and transaction);
 - 50-row lookups/s with 16 connections (a citizen's claims by primary key prefix).
 
+And, for the upload, the CPU per row of the service's processes and of PostgreSQL (and of
+PostgreSQL for the raw COPY): CPU moves less than throughput with what else the machine runs.
+
 All load goes to 127.0.0.1 and is bounded in count and time.
 """
 
@@ -44,11 +47,13 @@ from bench.core import (
     ISSUE,
     bench_database,
     competence_uris,
+    cpu_seconds,
     pct,
+    postgres_cpu_seconds,
     prepare,
     run_facts,
     run_load,
-    service_process,
+    service_server,
     wait_ready,
 )
 from bench.reads import Connection, paced, prepared_post
@@ -127,10 +132,11 @@ async def raw_limits(dsn: str, rows: int, seconds: float) -> dict[str, float]:
     }
 
 
-async def raw_bulk_copy(dsn: str, body: bytes, hmac_key: bytes, tag: str) -> float:
+async def raw_bulk_copy(dsn: str, body: bytes, hmac_key: bytes, tag: str) -> tuple[float, float]:
     """Claims/s for COPY of ``body``'s rows into the real tables (see the module's docstring),
     renamed by ``tag`` (other citizens and refs, the same sizes) so the upload's own rows stay
-    new. Every row is built as the upload builds it, before the clock starts."""
+    new, and PostgreSQL's CPU seconds per row for it. Every row is built as the upload builds
+    it, before the clock starts."""
     from service import canonical
     from service.events.chain import GENESIS, event_hash
     from service.events.payloads import claim_payload
@@ -189,6 +195,7 @@ async def raw_bulk_copy(dsn: str, body: bytes, hmac_key: bytes, tag: str) -> flo
         for n, c in citizens.items()
     ]
     column_names = list(row)
+    database = postgres_cpu_seconds()
     started = time.perf_counter()
     async with conn.transaction():
         await conn.copy_records_to_table(
@@ -211,8 +218,9 @@ async def raw_bulk_copy(dsn: str, body: bytes, hmac_key: bytes, tag: str) -> flo
             records=events,
         )  # fmt: skip
     elapsed = time.perf_counter() - started
+    spent = postgres_cpu_seconds() - database  # the backend still lives: its CPU counts
     await conn.close()
-    return len(claims) / elapsed
+    return len(claims) / elapsed, spent / len(claims)
 
 
 def cohort(uris: list[str], rows: int, per_citizen: int) -> bytes:
@@ -244,7 +252,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     uris = await competence_uris(url, 200)
     body = cohort(uris, args.bulk_rows, 5)
     async with (
-        service_process(url, settings, args.workers) as port,
+        service_server(url, settings, args.workers) as (port, server),
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {token}"},
@@ -253,21 +261,30 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     ):
         await wait_ready(http)
         hmac_key = settings.hmac_key()
-        raw_before = await raw_bulk_copy(dsn, body, hmac_key, "raw-before-")
+        raw_before, raw_cpu = await raw_bulk_copy(dsn, body, hmac_key, "raw-before-")
+        results["raw_bulk_copy_postgres_cpu_us_per_row"] = round(raw_cpu * 1e6)
         warm = cohort(uris, 2000, 5)
         await http.post(
             "/claims:bulk", content=warm, headers={"Content-Type": "application/x-ndjson"}
         )
+        service, database = cpu_seconds(server.pid), postgres_cpu_seconds()
         started = time.perf_counter()
         response = await http.post(
             "/claims:bulk", content=body, headers={"Content-Type": "application/x-ndjson"}
         )
         elapsed = time.perf_counter() - started
+        # Where a row's time goes: the service's processes and PostgreSQL, CPU per row.
+        results["bulk_service_cpu_us_per_row"] = round(
+            (cpu_seconds(server.pid) - service) / args.bulk_rows * 1e6
+        )
+        results["bulk_postgres_cpu_us_per_row"] = round(
+            (postgres_cpu_seconds() - database) / args.bulk_rows * 1e6
+        )
         summary = orjson.loads(response.content.splitlines()[-1])["summary"]
         assert summary["accepted"] == args.bulk_rows, summary
         results["bulk_rows"] = args.bulk_rows
         results["bulk_claims_per_s"] = round(args.bulk_rows / elapsed)
-        raw_after = await raw_bulk_copy(dsn, body, hmac_key, "raw-after-")
+        raw_after, _ = await raw_bulk_copy(dsn, body, hmac_key, "raw-after-")
         results["raw_bulk_copy_claims_per_s"] = round((raw_before + raw_after) / 2)
         results["raw_bulk_copy_before_after"] = [round(raw_before), round(raw_after)]
         results["bulk_share_of_copy"] = round(
@@ -343,6 +360,9 @@ if __name__ == "__main__":
         f"raw 50-row lookup, 16 conns     : {figures['raw_lookup_per_s']} lookups/s\n"
         f"POST /claims:bulk, {figures['bulk_rows']} rows : {figures['bulk_claims_per_s']} claims/s"
         f" = {figures['bulk_share_of_copy']} of the raw COPY of its rows (goal 0.5)\n"
+        f"  CPU per row: service {figures['bulk_service_cpu_us_per_row']} us, PostgreSQL "
+        f"{figures['bulk_postgres_cpu_us_per_row']} us (the raw COPY's PostgreSQL: "
+        f"{figures['raw_bulk_copy_postgres_cpu_us_per_row']} us)\n"
     )
     if "issue_per_s" in figures:
         sys.stdout.write(
