@@ -117,33 +117,40 @@ class Connection:
         self.writer.close()
 
 
-class Connections:
-    """Keep-alive connections to one server, each sending one request at a time."""
+class Pool:
+    """Keep-alive connections to one server, opened as concurrency needs them, each sending one
+    request at a time (the soak's and the read benches', the peer's too)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list[Connection] = []
 
     async def post(self, request: bytes) -> tuple[int, bytes]:
-        if self.idle:
-            conn = self.idle.pop()
+        reused = bool(self.idle)
+        conn = self.idle.pop() if reused else await Connection.open(self.port)
+        try:
+            answer = await conn.post(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            conn.close()
+            if not reused:
+                raise
+            # uvicorn and Node close a connection idle for 5 s: open another, as a browser does
+            conn = await Connection.open(self.port)
             try:
                 answer = await conn.post(request)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                # uvicorn and Node close a connection idle for 5 s (at half load some are):
-                # open another, as a browser does
+            except BaseException:
                 conn.close()
-                conn = await Connection.open(self.port)
-                answer = await conn.post(request)
-        else:
-            conn = await Connection.open(self.port)
-            answer = await conn.post(request)
+                raise
+        except BaseException:  # a timeout's cancellation too: the answer may still come
+            conn.close()
+            raise
         self.idle.append(conn)
         return answer
 
     def close(self) -> None:
         for conn in self.idle:
             conn.close()
+        self.idle.clear()
 
 
 class Reader:
@@ -151,7 +158,7 @@ class Reader:
 
     def __init__(self, port: int, request: bytes, claims: int) -> None:
         self.port, self.request, self.claims = port, request, claims
-        self.connections = Connections(port)
+        self.connections = Pool(port)
 
     async def read(self) -> None:
         status, body = await self.connections.post(self.request)
@@ -336,7 +343,7 @@ async def _peer(url: str, citizen_id: str, args: argparse.Namespace) -> dict[str
         "/graphql", "peer", {"query": PEER_READ, "variables": {"id": citizen_id}}
     )
     async with postgraphile(url) as port:
-        connections = Connections(port)
+        connections = Pool(port)
 
         async def read(_: int = 0) -> None:
             status, body = await connections.post(request)

@@ -81,7 +81,7 @@ from bench.core import (
     service_server,
     wait_ready,
 )
-from bench.reads import Connection, paced, prepared_post
+from bench.reads import Pool, paced, prepared_post
 from service.db.embedded import asyncpg_dsn
 from tests import factories
 
@@ -139,41 +139,6 @@ FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client b
 ACTIVITY_KEYS = ("connections", "active", "lock_waits", "active_elsewhere")
 WITHDRAW = """mutation($id: ID!) { revokeAccess(id: $id) {
   __typename ... on AccessRevoked { grant { id status } } ... on Error { code message } } }"""
-
-
-class Pool:
-    """Keep-alive connections to the service, opened as concurrency needs them."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.idle: list[Connection] = []
-
-    async def post(self, request: bytes) -> tuple[int, bytes]:
-        reused = bool(self.idle)
-        conn = self.idle.pop() if reused else await Connection.open(self.port)
-        try:
-            answer = await conn.post(request)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            conn.close()
-            if not reused:
-                raise
-            # uvicorn closes a connection idle for 5 s before reading from it: open another
-            conn = await Connection.open(self.port)
-            try:
-                answer = await conn.post(request)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:  # a timeout's cancellation too: the answer may still come
-            conn.close()
-            raise
-        self.idle.append(conn)
-        return answer
-
-    def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
-        self.idle.clear()
 
 
 class Unexpected(Exception):
