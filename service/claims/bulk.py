@@ -25,7 +25,8 @@ import asyncio
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
@@ -33,6 +34,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service import clock
@@ -43,7 +45,8 @@ from service.claims.fast import Checked, checked, fast_mapping
 from service.claims.rules import IssueClaimInput
 from service.claims.service import retried_claim
 from service.db.atomic import atomically
-from service.errors import Conflict, Problem, ValidationFailed
+from service.db.engine import retryable
+from service.errors import CitizenGone, Conflict, Problem, ValidationFailed
 from service.events.chain import GENESIS, event_hash
 from service.events.outbox import Announced, claim_notice, enqueue
 from service.events.payloads import claim_payload
@@ -122,10 +125,12 @@ async def issue_many(
     rows: Sequence[Checked | Mapping[str, Any] | Problem],
     hmac_key: bytes,
     prefix: str = "inputs",
+    locked: Callable[[], None] | None = None,
 ) -> list[RowOutcome]:
     """One outcome per row, in order. A row given as a Problem (it could not be read) is
     rejected with it. Runs in the caller's transaction; raises only what reruns it (a
-    deadlock, or a citizen erased meanwhile: CitizenGone)."""
+    deadlock, or a citizen erased meanwhile: CitizenGone). ``locked`` is called once the
+    transaction holds every lock and key it takes: what remains only writes its own rows."""
     organisation_id = require_issuer(principal)
 
     outcomes: list[RowOutcome | None] = [None] * len(rows)
@@ -187,6 +192,8 @@ async def issue_many(
     if candidates:
         await lock_citizens(session, {c.citizen_id for c in candidates})
         new = await _reserve(session, organisation_id, candidates, outcomes)
+        if locked is not None:
+            locked()
         if new:
             await _write(session, principal, organisation_id, new)
         for candidate in new:
@@ -427,45 +434,166 @@ class NumberedOutcome:
     outcome: RowOutcome
 
 
+Row = Checked | Mapping[str, Any] | Problem
+Chunk = list[tuple[int, Row]]
+
+
+class _Abandoned(Exception):
+    """The chunk before this one failed: this one rolls back and runs again after it."""
+
+
+@dataclass
+class _Flight:
+    """A chunk's transaction, kept open until the chunks before it have committed."""
+
+    chunk: Chunk
+    locked: asyncio.Event  # set once it holds every lock and key it will take (or failed)
+    turn: asyncio.Future[bool]  # True: commit; False: roll back (the chunk before failed)
+    task: asyncio.Task[list[RowOutcome]]
+
+
+def _keys(chunk: Chunk) -> tuple[set[str], set[str]] | None:
+    """The citizens (normalized INSZ) and refs a chunk names; None when a row is still to be
+    read by the models, whose keys are not known before."""
+    citizens: set[str] = set()
+    refs: set[str] = set()
+    for _, row in chunk:
+        if isinstance(row, Checked):
+            citizens.add(row.insz)
+            refs.add(row.external_ref)
+        elif not isinstance(row, Problem):
+            return None
+    return citizens, refs
+
+
+def _apart(one: Chunk, other: Chunk) -> bool:
+    """Two chunks that share no citizen and no ref touch no common row: their transactions
+    never wait for each other, and neither reads what the other is writing."""
+    a, b = _keys(one), _keys(other)
+    return a is not None and b is not None and a[0].isdisjoint(b[0]) and a[1].isdisjoint(b[1])
+
+
 async def ingest(
     sessions: async_sessionmaker[AsyncSession],
     principal: Principal,
-    rows: Iterable[tuple[int, Checked | Mapping[str, Any] | Problem]],
+    rows: Iterable[tuple[int, Row]],
     hmac_key: bytes,
     chunk_rows: int,
 ) -> AsyncIterator[list[NumberedOutcome]]:
     """An upload, ``chunk_rows`` at a time, each chunk a transaction of its own (memory stays
-    bounded and a failure loses at most the chunk in flight, which a retry then writes).
+    bounded and a failure loses at most the chunks in flight, which a retry then writes).
     Problems name the line: ``line 12.acquiredOn``.
 
-    The next chunk is read (decoded and checked, pure Python) in a thread while this one's
-    statements run in the database, so the two overlap; at most two chunks are in memory."""
+    Three things overlap, so that Python and PostgreSQL work at once: the next chunk is read
+    (decoded and checked) in a thread, and a chunk's transaction starts once the one before
+    holds its locks, so its Python runs while PostgreSQL writes the one before. Chunks commit
+    in the file's order: each waits for the one before, and rolls back if that one failed
+    (both then run again, one after the other). A chunk sharing a citizen or a ref with the
+    one before starts only after that one committed, as it must see its rows. At most three
+    chunks are in memory, two transactions open."""
     source = iter(rows)
 
-    def take() -> list[tuple[int, Checked | Mapping[str, Any] | Problem]]:
+    def take() -> Chunk:
         return list(islice(source, chunk_rows))
 
-    pending = asyncio.ensure_future(asyncio.to_thread(take))
-    try:
-        while chunk := await pending:
-            pending = asyncio.ensure_future(asyncio.to_thread(take))
-            lines = [line for line, _ in chunk]
-            async with sessions() as session:
-                outcomes = await atomically(
-                    session,
-                    lambda: issue_many(
-                        session, principal, [row for _, row in chunk], hmac_key, "row"
-                    ),
+    async def alone(chunk: Chunk) -> list[RowOutcome]:
+        async with sessions() as session:
+            return await atomically(
+                session, lambda: issue_many(session, principal, _rows_of(chunk), hmac_key, "row")
+            )
+
+    async def fly(
+        chunk: Chunk, locked: asyncio.Event, turn: asyncio.Future[bool]
+    ) -> list[RowOutcome]:
+        async with sessions() as session:
+            try:
+                outcomes = await issue_many(
+                    session, principal, _rows_of(chunk), hmac_key, "row", locked.set
                 )
-            yield [
-                NumberedOutcome(line, _renumbered(outcome, index, line))
-                for index, (line, outcome) in enumerate(zip(lines, outcomes, strict=True))
-            ]
+                locked.set()
+                if not await turn:
+                    raise _Abandoned
+                await session.commit()
+            except BaseException:
+                with suppress(SQLAlchemyError, OSError):  # the first error is the one to report
+                    await session.rollback()
+                raise
+            finally:
+                locked.set()
+        return outcomes
+
+    def launch(chunk: Chunk) -> _Flight:
+        locked = asyncio.Event()
+        turn = asyncio.get_running_loop().create_future()
+        return _Flight(chunk, locked, turn, asyncio.create_task(fly(chunk, locked, turn)))
+
+    async def settle(flight: _Flight, behind: _Flight | None) -> tuple[list[RowOutcome], bool]:
+        """The flight's outcomes once committed (run again alone if PostgreSQL asked for
+        it), and whether the flight behind it was abandoned and must run again."""
+        flight.turn.set_result(True)
+        try:
+            return await flight.task, False
+        except Exception as exc:
+            if behind is not None:
+                await _abandon(behind)
+            if not (retryable(exc) or isinstance(exc, CitizenGone)):
+                raise
+            return await alone(flight.chunk), behind is not None
+
+    reading = asyncio.ensure_future(asyncio.to_thread(take))
+    ahead: _Flight | None = None  # open, waiting for its turn
+    behind: _Flight | None = None
+    try:
+        while chunk := await reading:
+            reading = asyncio.ensure_future(asyncio.to_thread(take))
+            if ahead is not None and not _apart(ahead.chunk, chunk):
+                outcomes, _ = await settle(ahead, None)
+                done, ahead = ahead, None
+                yield _numbered(done.chunk, outcomes)
+            if ahead is not None:
+                await ahead.locked.wait()
+            behind = launch(chunk)
+            if ahead is not None:
+                outcomes, again = await settle(ahead, behind)
+                done, ahead, behind = ahead, behind, None
+                yield _numbered(done.chunk, outcomes)
+                if again:
+                    ahead = None
+                    yield _numbered(chunk, await alone(chunk))
+            else:
+                ahead, behind = behind, None
+        if ahead is not None:
+            outcomes, _ = await settle(ahead, None)
+            done, ahead = ahead, None
+            yield _numbered(done.chunk, outcomes)
     finally:
+        for flight in (ahead, behind):
+            if flight is not None:
+                await _abandon(flight)
         # The reader thread must be done before the caller closes what it reads.
-        await asyncio.wait({pending})
-        if not pending.cancelled():
-            pending.exception()  # retrieved: an upload cut short has nothing more to say
+        await asyncio.wait({reading})
+        if not reading.cancelled():
+            reading.exception()  # retrieved: an upload cut short has nothing more to say
+
+
+async def _abandon(flight: _Flight) -> None:
+    """Roll the flight back (unless it already ended) and wait until it has."""
+    if not flight.turn.done():
+        flight.turn.set_result(False)
+    await asyncio.wait({flight.task})
+    if not flight.task.cancelled():
+        flight.task.exception()  # retrieved: it was given up
+
+
+def _rows_of(chunk: Chunk) -> list[Row]:
+    return [row for _, row in chunk]
+
+
+def _numbered(chunk: Chunk, outcomes: list[RowOutcome]) -> list[NumberedOutcome]:
+    return [
+        NumberedOutcome(line, _renumbered(outcome, index, line))
+        for index, ((line, _), outcome) in enumerate(zip(chunk, outcomes, strict=True))
+    ]
 
 
 def _renumbered(outcome: RowOutcome, index: int, line: int) -> RowOutcome:
