@@ -52,3 +52,18 @@ def dumps(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except UnicodeEncodeError as exc:
         raise rfc8785.CanonicalizationError("a key is not valid Unicode") from exc
+
+
+_PLAIN = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
+def dumps_plain(value: Any) -> bytes:
+    """``dumps`` of a value its caller built itself of strings, None, booleans, integers,
+    lists and objects with ASCII keys, never a float (a claim's digest body, an event it
+    appends): by the rule above orjson's bytes are RFC 8785's, so the value is not walked
+    first, which is half the cost of a small one. What orjson refuses (an integer beyond 53
+    bits, a lone surrogate) goes to ``dumps``."""
+    try:
+        return orjson.dumps(value, option=_PLAIN)
+    except orjson.JSONEncodeError:
+        return dumps(value)

@@ -50,6 +50,30 @@ def test_same_bytes_as_rfc8785(value: Any) -> None:
     assert got == expected or (not isinstance(expected, bytes) and not isinstance(got, bytes))
 
 
+plain_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.text(alphabet=st.characters(codec="utf-8"))
+    | st.text(alphabet=st.characters(max_codepoint=0x7F)),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=8), inner)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(plain_documents)
+def test_plain_values_need_no_walk(value: Any) -> None:
+    """What ``dumps_plain`` is promised (no float, ASCII keys) it writes as RFC 8785 does,
+    big integers and lone surrogates included (it hands those to ``dumps``)."""
+    expected = _either(rfc8785.dumps, value)
+    got = _either(canonical.dumps_plain, value)
+    assert got == expected or (not isinstance(expected, bytes) and not isinstance(got, bytes))
+
+
 def test_the_payloads_take_the_fast_path() -> None:
     """The event payloads and digests the service hashes are what orjson writes as JCS."""
     row = {

@@ -32,6 +32,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,7 +51,7 @@ from service.errors import CitizenGone, Conflict, Problem, ValidationFailed
 from service.events.chain import GENESIS, event_hash
 from service.events.outbox import Announced, claim_notice, enqueue
 from service.events.payloads import claim_payload
-from service.identity.numbers import insz_hash
+from service.identity.numbers import normalized_insz_hash
 from service.models import CitizenEvent, Claim
 from service.models.enums import EventType
 from service.observability import bulk_rows, claims_issued
@@ -64,15 +65,13 @@ class RowStatus(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True)
-class RowOutcome:
+class RowOutcome(msgspec.Struct, frozen=True):
     status: RowStatus
     claim_id: uuid.UUID | None = None
     error: ValidationFailed | Conflict | None = None  # why it was rejected
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(msgspec.Struct, frozen=True):
     index: int
     spec: Checked
     citizen_id: uuid.UUID
@@ -151,7 +150,7 @@ async def issue_many(
             outcomes[index] = _rejected(exc)
 
     competences = await competences_by_uri(session, sorted({s.competence_uri for _, s in specs}))
-    hashes = {index: insz_hash(spec.insz, hmac_key) for index, spec in specs}
+    hashes = {index: normalized_insz_hash(spec.insz, hmac_key) for index, spec in specs}
     citizens, taken = await _citizens(
         session,
         organisation_id,
@@ -367,6 +366,7 @@ async def _write(
             event_type=EventType.CLAIM_ISSUED.value,
             occurred_at=recorded_at,
             payload=payload,
+            built=True,
         )
         heads[candidate.citizen_id] = (seq, digest)
         event_rows.append(
@@ -428,8 +428,7 @@ async def copy_rows(
     await driver.copy_records_to_table(table, columns=columns, records=rows)
 
 
-@dataclass(frozen=True)
-class NumberedOutcome:
+class NumberedOutcome(msgspec.Struct, frozen=True):
     line: int
     outcome: RowOutcome
 

@@ -23,7 +23,6 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -52,9 +51,9 @@ from service.strict_json import written_keys
 from service.validation import NAME, is_plain_text, meaningful, single_line
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """A claim row that meets the rules, as the bulk loader needs it."""
+class Checked(msgspec.Struct, frozen=True):
+    """A claim row that meets the rules, as the bulk loader needs it. A struct, not a frozen
+    dataclass: one is made per uploaded row, and a struct is made some 15 times faster."""
 
     insz: str  # normalized
     competence_uri: str
@@ -75,7 +74,7 @@ class Checked:
     def digest(self, citizen_id: uuid.UUID) -> bytes:
         """``service.claims.service.claim_digest`` of this row, not superseding anything."""
         body = {**self.body, "citizen": str(citizen_id), "supersedes": None}
-        return hashlib.sha256(canonical.dumps(body)).digest()
+        return hashlib.sha256(canonical.dumps_plain(body)).digest()  # strings and None only
 
     def claim_row(
         self,
@@ -166,7 +165,6 @@ class _Row(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 
 _REQUIRED_KEYS = 6
-_OPTIONAL = ("last_used_on", "valid_until", "issuer_role", "context", "proficiency", "evidence")
 _DECODER = msgspec.json.Decoder(_Row)
 _URL = TypeAdapter(WebUrl)
 _METHODS = frozenset(m.value for m in AssessmentMethod) - {AssessmentMethod.SELF_ASSESSMENT.value}
@@ -327,12 +325,25 @@ _SCALES = frozenset(s.value for s in ProficiencyScale)
 
 def _keys(row: _Row) -> int:
     """The object keys the row was read from."""
-    count = _REQUIRED_KEYS + sum(getattr(row, name) is not UNSET for name in _OPTIONAL)
+    count = (  # spelled out rather than a generator over the names: this runs for every row
+        _REQUIRED_KEYS
+        + (row.last_used_on is not UNSET)
+        + (row.valid_until is not UNSET)
+        + (row.issuer_role is not UNSET)
+        + (row.context is not UNSET)
+        + (row.proficiency is not UNSET)
+        + (row.evidence is not UNSET)
+    )
     if isinstance(row.proficiency, _Proficiency):
         count += 2
     if isinstance(row.evidence, list):
         for item in row.evidence:
-            count += 2 + sum(v is not UNSET for v in (item.url, item.digest, item.issued_on))
+            count += (
+                2
+                + (item.url is not UNSET)
+                + (item.digest is not UNSET)
+                + (item.issued_on is not UNSET)
+            )
     return count
 
 

@@ -52,17 +52,20 @@ def event_hash(
     event_type: str,
     occurred_at: datetime,
     payload: Mapping[str, Any],
+    built: bool = False,
 ) -> bytes:
-    body = canonical.dumps(
-        {
-            "citizenId": str(citizen_id),
-            "seq": seq,
-            "eventId": str(event_id),
-            "type": event_type,
-            "occurredAt": occurred_at.astimezone(UTC).isoformat(),
-            "payload": dict(payload),
-        }
-    )
+    """``built``: the caller built the payload (of strings, None and integers, as every
+    payload builder in service.events.payloads does) rather than read it back from storage,
+    which anyone could have altered, so it needs no walk (``canonical.dumps_plain``)."""
+    event = {
+        "citizenId": str(citizen_id),
+        "seq": seq,
+        "eventId": str(event_id),
+        "type": event_type,
+        "occurredAt": occurred_at.astimezone(UTC).isoformat(),
+        "payload": dict(payload),
+    }
+    body = canonical.dumps_plain(event) if built else canonical.dumps(event)
     return hashlib.sha256(prev_hash + body).digest()
 
 
