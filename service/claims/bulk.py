@@ -16,7 +16,8 @@ database's share of a row here is already the tables' own work (the same COPY in
 indexed tables, plus the idempotency and citizen lookups a staging design does too), and a
 staging table adds a COPY and an INSERT ... SELECT per row on top; the chain hash needs RFC
 8785 JSON, whose rule lives in Python (service/canonical.py). What a row cost was Python
-(pydantic, ~190 µs), which the fast reader and the overlap of reading with writing cut.
+(pydantic, ~190 µs), which the fast reader cut; ``ingest`` then overlaps that Python with
+PostgreSQL's writing by keeping two chunks in flight.
 """
 
 from __future__ import annotations
