@@ -480,7 +480,9 @@ async def test_a_chunk_asked_to_run_again_takes_the_one_behind_it_back(
     """A serialization failure in a chunk while the next is in flight: the next rolls back,
     both run again one after the other, and every row is written once."""
     if on_citus(engine.url):
-        pytest.skip("the fault is a trigger on claims, which Citus does not run on shards")
+        pytest.skip(
+            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
+        )
     partner = await make_partner(api)
     rows = [factories.claim_input(factories.insz(), factories.PYTHON) for _ in range(9)]
     async with (
@@ -501,7 +503,9 @@ async def test_a_failed_chunk_takes_the_one_behind_it_back_and_keeps_the_ones_be
     api: Api, settings: Settings, engine: AsyncEngine
 ) -> None:
     if on_citus(engine.url):
-        pytest.skip("the fault is a trigger on claims, which Citus does not run on shards")
+        pytest.skip(
+            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
+        )
     partner = await make_partner(api)
     rows = [factories.claim_input(factories.insz(), factories.PYTHON) for _ in range(9)]
     async with (
