@@ -25,12 +25,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import islice
 from typing import Any
 
 import msgspec
@@ -439,7 +438,10 @@ Chunk = list[tuple[int, Row]]
 
 
 class _Abandoned(Exception):
-    """The chunk before this one failed: this one rolls back and runs again after it."""
+    """A chunk before this one failed: this one rolls back and runs again after it."""
+
+
+IN_FLIGHT = 2  # transactions open at once: 3 measured no faster (bench/ingest.py)
 
 
 @dataclass
@@ -447,8 +449,9 @@ class _Flight:
     """A chunk's transaction, kept open until the chunks before it have committed."""
 
     chunk: Chunk
+    keys: tuple[set[str], set[str]] | None  # its citizens and refs (see _keys)
     locked: asyncio.Event  # set once it holds every lock and key it will take (or failed)
-    turn: asyncio.Future[bool]  # True: commit; False: roll back (the chunk before failed)
+    turn: asyncio.Future[bool]  # True: commit; False: roll back (a chunk before failed)
     task: asyncio.Task[list[RowOutcome]]
 
 
@@ -466,10 +469,9 @@ def _keys(chunk: Chunk) -> tuple[set[str], set[str]] | None:
     return citizens, refs
 
 
-def _apart(one: Chunk, other: Chunk) -> bool:
+def _apart(a: tuple[set[str], set[str]] | None, b: tuple[set[str], set[str]] | None) -> bool:
     """Two chunks that share no citizen and no ref touch no common row: their transactions
     never wait for each other, and neither reads what the other is writing."""
-    a, b = _keys(one), _keys(other)
     return a is not None and b is not None and a[0].isdisjoint(b[0]) and a[1].isdisjoint(b[1])
 
 
@@ -484,17 +486,27 @@ async def ingest(
     bounded and a failure loses at most the chunks in flight, which a retry then writes).
     Problems name the line: ``line 12.acquiredOn``.
 
-    Three things overlap, so that Python and PostgreSQL work at once: the next chunk is read
-    (decoded and checked) in a thread, and a chunk's transaction starts once the one before
-    holds its locks, so its Python runs while PostgreSQL writes the one before. Chunks commit
-    in the file's order: each waits for the one before, and rolls back if that one failed
-    (both then run again, one after the other). A chunk sharing a citizen or a ref with the
-    one before starts only after that one committed, as it must see its rows. At most three
-    chunks are in memory, two transactions open."""
+    Python and PostgreSQL work at once: the next chunk is read (decoded and checked) by a
+    task of its own, 64 rows at a time between the transactions' round trips (a thread did
+    no better: the GIL lets one run at a time, and it took the GIL for up to 5 ms when a
+    round trip's answer came), and a chunk's transaction starts once the one before holds its
+    locks, so its Python runs while PostgreSQL writes the ones before (up to IN_FLIGHT
+    transactions open).
+    Chunks commit in the file's order: each waits for the ones before, and rolls back if one
+    of them failed (all of them then run again, one after the other). A chunk sharing a
+    citizen or a ref with a chunk in flight starts only after that one committed, as it must
+    see its rows."""
     source = iter(rows)
 
-    def take() -> Chunk:
-        return list(islice(source, chunk_rows))
+    async def take() -> Chunk:
+        chunk: Chunk = []  # the next chunk_rows rows, or what is left
+        for row in source:
+            chunk.append(row)
+            if len(chunk) == chunk_rows:
+                break
+            if len(chunk) % 64 == 0:
+                await asyncio.sleep(0)
+        return chunk
 
     async def alone(chunk: Chunk) -> list[RowOutcome]:
         async with sessions() as session:
@@ -522,55 +534,51 @@ async def ingest(
                 locked.set()
         return outcomes
 
-    def launch(chunk: Chunk) -> _Flight:
+    flights: deque[_Flight] = deque()  # open, oldest first
+
+    def launch(chunk: Chunk, keys: tuple[set[str], set[str]] | None) -> None:
         locked = asyncio.Event()
         turn = asyncio.get_running_loop().create_future()
-        return _Flight(chunk, locked, turn, asyncio.create_task(fly(chunk, locked, turn)))
+        task = asyncio.create_task(fly(chunk, locked, turn))
+        flights.append(_Flight(chunk, keys, locked, turn, task))
 
-    async def settle(flight: _Flight, behind: _Flight | None) -> tuple[list[RowOutcome], bool]:
-        """The flight's outcomes once committed (run again alone if PostgreSQL asked for
-        it), and whether the flight behind it was abandoned and must run again."""
-        flight.turn.set_result(True)
+    async def settle() -> list[list[NumberedOutcome]]:
+        """The oldest flight committed. If it failed, the ones behind it roll back, and (if
+        PostgreSQL asked for it) they all run again alone, in order."""
+        oldest = flights.popleft()
+        oldest.turn.set_result(True)
         try:
-            return await flight.task, False
+            return [_numbered(oldest.chunk, await oldest.task)]
         except Exception as exc:
-            if behind is not None:
-                await _abandon(behind)
+            behind = list(flights)
+            flights.clear()
+            for flight in behind:
+                await _abandon(flight)
             if not (retryable(exc) or isinstance(exc, CitizenGone)):
                 raise
-            return await alone(flight.chunk), behind is not None
+            return [_numbered(f.chunk, await alone(f.chunk)) for f in [oldest, *behind]]
 
-    reading = asyncio.ensure_future(asyncio.to_thread(take))
-    ahead: _Flight | None = None  # open, waiting for its turn
-    behind: _Flight | None = None
+    reading = asyncio.ensure_future(take())
     try:
         while chunk := await reading:
-            reading = asyncio.ensure_future(asyncio.to_thread(take))
-            if ahead is not None and not _apart(ahead.chunk, chunk):
-                outcomes, _ = await settle(ahead, None)
-                done, ahead = ahead, None
-                yield _numbered(done.chunk, outcomes)
-            if ahead is not None:
-                await ahead.locked.wait()
-            behind = launch(chunk)
-            if ahead is not None:
-                outcomes, again = await settle(ahead, behind)
-                done, ahead, behind = ahead, behind, None
-                yield _numbered(done.chunk, outcomes)
-                if again:
-                    ahead = None
-                    yield _numbered(chunk, await alone(chunk))
-            else:
-                ahead, behind = behind, None
-        if ahead is not None:
-            outcomes, _ = await settle(ahead, None)
-            done, ahead = ahead, None
-            yield _numbered(done.chunk, outcomes)
+            reading = asyncio.ensure_future(take())
+            keys = _keys(chunk)
+            while flights and (
+                len(flights) == IN_FLIGHT or not all(_apart(f.keys, keys) for f in flights)
+            ):
+                for done in await settle():
+                    yield done
+            if flights:
+                await flights[-1].locked.wait()
+            launch(chunk, keys)
+        while flights:
+            for done in await settle():
+                yield done
     finally:
-        for flight in (ahead, behind):
-            if flight is not None:
-                await _abandon(flight)
-        # The reader thread must be done before the caller closes what it reads.
+        while flights:
+            await _abandon(flights.popleft())
+        # The reader must be done before the caller closes what it reads.
+        reading.cancel()
         await asyncio.wait({reading})
         if not reading.cancelled():
             reading.exception()  # retrieved: an upload cut short has nothing more to say
