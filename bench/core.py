@@ -111,6 +111,76 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection sending one prepared POST over and over."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    """Keep-alive connections to one server, opened as concurrency needs them, each sending one
+    request at a time (the soak's and the read benches', the peer's too)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[Connection] = []
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        reused = bool(self.idle)
+        conn = self.idle.pop() if reused else await Connection.open(self.port)
+        try:
+            answer = await conn.post(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            conn.close()
+            if not reused:
+                raise
+            # uvicorn and Node close a connection idle for 5 s: open another, as a browser does
+            conn = await Connection.open(self.port)
+            try:
+                answer = await conn.post(request)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:  # a timeout's cancellation too: the answer may still come
+            conn.close()
+            raise
+        self.idle.append(conn)
+        return answer
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+def prepared_post(path: str, token: str, body: dict[str, Any]) -> bytes:
+    payload = orjson.dumps(body)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
 @asynccontextmanager
 async def bench_database(workdir: Path) -> AsyncIterator[str]:
     """A database of its own, gone afterwards: on PASSPORT_BENCH_DATABASE_URL's server if set
@@ -574,12 +644,8 @@ async def peer_op(url: str, uris: list[str]) -> AsyncIterator[Callable[[int], Aw
     await conn.execute("INSERT INTO citizens (citizen_id) VALUES ($1)", citizen_id)
     await conn.close()
     acquired = (date.today() - timedelta(days=400)).isoformat()
-    async with (
-        postgraphile(url) as port,
-        httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=64)
-        ) as http,
-    ):
+    async with postgraphile(url) as port:
+        peer = Pool(port)  # the same keep-alive client as the service's writes
 
         async def create(i: int) -> None:
             claim = {
@@ -594,12 +660,14 @@ async def peer_op(url: str, uris: list[str]) -> AsyncIterator[Callable[[int], Aw
                 "recordedAt": datetime.now(UTC).isoformat(),
                 "externalRef": f"peer-{uuid.uuid4()}",
             }
-            response = await http.post(
-                "/graphql", json={"query": CREATE, "variables": {"claim": claim}}
+            request = prepared_post(
+                "/graphql", "peer", {"query": CREATE, "variables": {"claim": claim}}
             )
-            assert "errors" not in response.json(), response.text[:300]
+            status, body = await peer.post(request)
+            assert status == 200 and b'"errors"' not in body, body[:300]
 
         yield create
+        peer.close()
 
 
 def shifted(op: Callable[[int], Awaitable[None]], by: int) -> Callable[[int], Awaitable[None]]:
@@ -624,33 +692,38 @@ async def write_rounds(
     total = per_round * args.rounds + 200  # and a warm-up of 200 each
     issued: list[str] = []
 
+    token = http.headers["Authorization"].removeprefix("Bearer ")
+    assert http.base_url.port is not None
+    service = Pool(http.base_url.port)  # keep-alive, as light a client as the peer's
+
+    async def post(query: str, variables: dict[str, Any], as_: str = token) -> dict[str, Any]:
+        request = prepared_post("/graphql", as_, {"query": query, "variables": variables})
+        status, body = await service.post(request)
+        assert status == 200, body[:300]
+        answer: dict[str, Any] = orjson.loads(body)["data"]
+        return answer
+
     async def issue(i: int) -> None:
         data = factories.claim_input(
             factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
         )
-        response = await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
-        answer = response.json()["data"]["issueClaim"]
-        assert answer["__typename"] == "ClaimIssued", response.text
+        answer = (await post(ISSUE, {"input": data}))["issueClaim"]
+        assert answer["__typename"] == "ClaimIssued", answer
         issued.append(answer["claim"]["id"])
 
     async def revoke(i: int) -> None:
         data = {"claimId": issued[i], "reason": "benchmark"}
-        response = await http.post("/graphql", json={"query": REVOKE, "variables": {"input": data}})
-        answer = response.json()["data"]["revokeClaim"]
-        assert answer["claim"]["status"] == "REVOKED", response.text
+        answer = (await post(REVOKE, {"input": data}))["revokeClaim"]
+        assert answer["claim"]["status"] == "REVOKED", answer
 
     pool = await asyncpg.create_pool(asyncpg_dsn(make_url(url)), min_size=16, max_size=16)
     raw_issue, raw_revoke = await raw_ops(pool, settings, uris, total)
     raw_grant, grant_inputs = await raw_grants(pool, settings, total)
 
     async def grant(i: int) -> None:
-        response = await http.post(
-            "/graphql",
-            json={"query": GRANT, "variables": {"input": grant_inputs[i]["input"]}},
-            headers={"Authorization": f"Bearer {grant_inputs[i]['token']}"},
-        )
-        answer = response.json()["data"]["grantAccess"]
-        assert answer["__typename"] == "AccessGranted" and answer["created"], response.text
+        given = grant_inputs[i]
+        answer = (await post(GRANT, {"input": given["input"]}, given["token"]))["grantAccess"]
+        assert answer["__typename"] == "AccessGranted" and answer["created"], answer
 
     async with AsyncExitStack() as stack:
         workloads: dict[str, Callable[[int], Awaitable[None]]] = {
@@ -672,6 +745,7 @@ async def write_rounds(
                     rates.setdefault(name, []).append(round(rate))
                     latencies.setdefault(name, []).extend(lat)
     await pool.close()
+    service.close()
     figures: dict[str, Any] = {"write_rounds": args.rounds, "writes_per_round": per_round}
     for name, values in rates.items():
         key = {"issue": "issue_claims", "revoke": "revoke_claims", "grant": "grant_access"}.get(

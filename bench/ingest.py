@@ -45,18 +45,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
     ISSUE,
+    Connection,
     bench_database,
     competence_uris,
     cpu_seconds,
     pct,
     postgres_cpu_seconds,
     prepare,
+    prepared_post,
     run_facts,
     run_load,
     service_server,
     wait_ready,
 )
-from bench.reads import Connection, paced, prepared_post
+from bench.reads import paced
 from service.db.embedded import asyncpg_dsn
 from tests import factories
 

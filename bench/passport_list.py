@@ -29,12 +29,14 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
+    Connection,
     bench_database,
     pct,
     prepare,
+    prepared_post,
     run_facts,
 )
-from bench.reads import Connection, prepared_post, services
+from bench.reads import services
 from service.app import create_app
 from service.settings import Settings
 from tests import factories

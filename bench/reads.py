@@ -44,6 +44,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
+    Connection,
+    Pool,
     Prepared,
     bench_database,
     competence_uris,
@@ -51,6 +53,7 @@ from bench.core import (
     pct,
     postgres_cpu_seconds,
     prepare,
+    prepared_post,
     run_facts,
     run_load,
     seed_claims,
@@ -92,67 +95,6 @@ READ = """query Read($c: CitizenRef!) {
 }"""
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection sending one prepared POST over and over."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def post(self, request: bytes) -> tuple[int, bytes]:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class Pool:
-    """Keep-alive connections to one server, opened as concurrency needs them, each sending one
-    request at a time (the soak's and the read benches', the peer's too)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.idle: list[Connection] = []
-
-    async def post(self, request: bytes) -> tuple[int, bytes]:
-        reused = bool(self.idle)
-        conn = self.idle.pop() if reused else await Connection.open(self.port)
-        try:
-            answer = await conn.post(request)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            conn.close()
-            if not reused:
-                raise
-            # uvicorn and Node close a connection idle for 5 s: open another, as a browser does
-            conn = await Connection.open(self.port)
-            try:
-                answer = await conn.post(request)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:  # a timeout's cancellation too: the answer may still come
-            conn.close()
-            raise
-        self.idle.append(conn)
-        return answer
-
-    def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
-        self.idle.clear()
-
-
 class Reader:
     """Reads the passport from one service over keep-alive connections, checking each answer."""
 
@@ -171,15 +113,6 @@ class Reader:
 
     def close(self) -> None:
         self.connections.close()
-
-
-def prepared_post(path: str, token: str, body: dict[str, Any]) -> bytes:
-    payload = orjson.dumps(body)
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
 
 
 async def paced(

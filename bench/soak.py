@@ -70,18 +70,20 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.core import (
+    Pool,
     bench_database,
     bench_token,
     competence_uris,
     pct,
     prepare,
+    prepared_post,
     run_facts,
     run_load,
     seed,
     service_server,
     wait_ready,
 )
-from bench.reads import Pool, paced, prepared_post
+from bench.reads import paced
 from service.db.embedded import asyncpg_dsn
 from tests import factories
 
