@@ -425,6 +425,10 @@ async def failing_claim(
     """PostgreSQL refuses to store the claim with this ref, the first ``times`` times, with
     this SQLSTATE (a trigger of the test's own: the fault is the database's, not a mock's).
     Yields the sequence counting the attempts."""
+    if on_citus(engine.url):
+        pytest.skip(
+            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
+        )
     name = "fault_" + uuid.uuid4().hex[:12]
     statements = [
         f"CREATE SEQUENCE {name}",
@@ -479,10 +483,6 @@ async def test_a_chunk_asked_to_run_again_takes_the_one_behind_it_back(
 ) -> None:
     """A serialization failure in a chunk while the next is in flight: the next rolls back,
     both run again one after the other, and every row is written once."""
-    if on_citus(engine.url):
-        pytest.skip(
-            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
-        )
     partner = await make_partner(api)
     rows = [factories.claim_input(factories.insz(), factories.PYTHON) for _ in range(9)]
     async with (
@@ -502,10 +502,6 @@ async def test_a_chunk_asked_to_run_again_takes_the_one_behind_it_back(
 async def test_a_failed_chunk_takes_the_one_behind_it_back_and_keeps_the_ones_before(
     api: Api, settings: Settings, engine: AsyncEngine
 ) -> None:
-    if on_citus(engine.url):
-        pytest.skip(
-            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
-        )
     partner = await make_partner(api)
     rows = [factories.claim_input(factories.insz(), factories.PYTHON) for _ in range(9)]
     async with (
