@@ -491,10 +491,10 @@ async def ingest(
     no better: the GIL lets one run at a time, and it took the GIL for up to 5 ms when a
     round trip's answer came), and a chunk's transaction starts once the one before holds its
     locks, so its Python runs while PostgreSQL writes the ones before (up to IN_FLIGHT
-    transactions open). Chunks commit in the file's order: each waits for the ones before, and rolls back if one
-    of them failed (all of them then run again, one after the other). A chunk sharing a
-    citizen or a ref with a chunk in flight starts only after that one committed, as it must
-    see its rows."""
+    transactions open). Chunks commit in the file's order: each waits for the ones before,
+    and rolls back if one of them failed (all of them then run again, one after the other).
+    A chunk sharing a citizen or a ref with a chunk in flight starts only after that one
+    committed, as it must see its rows."""
     source = iter(rows)
 
     async def take() -> Chunk:
