@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -419,24 +419,21 @@ async def test_chunks_in_flight_together_commit_in_the_files_order(
 
 
 @asynccontextmanager
-async def failing_claim(
-    engine: AsyncEngine, ref: str, sqlstate: str, times: int
-) -> AsyncIterator[str]:
-    """PostgreSQL refuses to store the claim with this ref, the first ``times`` times, with
-    this SQLSTATE (a trigger of the test's own: the fault is the database's, not a mock's).
-    Yields the sequence counting the attempts."""
+async def claim_trigger(engine: AsyncEngine, ref: str, action: str) -> AsyncIterator[str]:
+    """A trigger of the test's own on claims: ``action`` (PL/pgSQL, where ``$seq`` names a
+    sequence of its own) runs when the claim with this ref is stored, and every claim stored
+    is logged in ``<name>_log`` with its transaction's start and the moment it was written.
+    The fault or the delay is the database's, not a mock's. Yields the name."""
     if on_citus(engine.url):
-        pytest.skip(
-            "the fault is a trigger on claims: Citus refuses triggers on distributed tables"
-        )
-    name = "fault_" + uuid.uuid4().hex[:12]
+        pytest.skip("the test's trigger is on claims: Citus refuses triggers on distributed tables")
+    name = "probe_" + uuid.uuid4().hex[:12]
     statements = [
         f"CREATE SEQUENCE {name}",
+        f"CREATE TABLE {name}_log (ref text, began timestamptz, written timestamptz)",
         f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
         BEGIN
-          IF NEW.external_ref = '{ref}' AND nextval('{name}') <= {times} THEN
-            RAISE EXCEPTION 'injected fault' USING ERRCODE = '{sqlstate}';
-          END IF;
+          IF NEW.external_ref = '{ref}' THEN {action.replace("$seq", name)} END IF;
+          INSERT INTO {name}_log VALUES (NEW.external_ref, now(), clock_timestamp());
           RETURN NEW;
         END $$""",
         f"CREATE TRIGGER {name} BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION {name}()",
@@ -450,7 +447,45 @@ async def failing_claim(
         async with engine.begin() as conn:
             await conn.exec_driver_sql(f"DROP TRIGGER {name} ON claims")
             await conn.exec_driver_sql(f"DROP FUNCTION {name}()")
+            await conn.exec_driver_sql(f"DROP TABLE {name}_log")
             await conn.exec_driver_sql(f"DROP SEQUENCE {name}")
+
+
+def failing_claim(
+    engine: AsyncEngine, ref: str, sqlstate: str, times: int
+) -> AbstractAsyncContextManager[str]:
+    """PostgreSQL refuses to store the claim with this ref, the first ``times`` times, with
+    this SQLSTATE; the sequence named as yielded counts the attempts."""
+    refuse = (
+        f"IF nextval('$seq') <= {times} THEN"
+        f" RAISE EXCEPTION 'fault' USING ERRCODE = '{sqlstate}'; END IF;"
+    )
+    return claim_trigger(engine, ref, refuse)
+
+
+async def test_the_next_chunk_begins_while_the_one_before_is_writing(
+    api: Api, settings: Settings, engine: AsyncEngine
+) -> None:
+    """Two chunks' transactions really are open at once: with the first chunk's last claim
+    taking 0.3 s to store, the second chunk's transaction began before it was stored."""
+    partner = await make_partner(api)
+    rows = [factories.claim_input(factories.insz(), factories.PYTHON) for _ in range(6)]
+    async with (
+        claim_trigger(engine, rows[2]["externalRef"], "PERFORM pg_sleep(0.3);") as probe,
+        app_with(settings, bulk_chunk_rows=3) as small,
+    ):
+        _, summary = report(await upload(small, partner, ndjson(rows)))
+        async with engine.connect() as conn:
+            log = {
+                ref: (began, written)
+                for ref, began, written in await conn.execute(
+                    text(f"SELECT ref, began, written FROM {probe}_log")
+                )
+            }
+    assert summary["accepted"] == 6
+    first_written = log[rows[2]["externalRef"]][1]
+    second_began = min(log[row["externalRef"]][0] for row in rows[3:])
+    assert second_began < first_written
 
 
 async def _open_transactions(engine: AsyncEngine) -> int:

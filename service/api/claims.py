@@ -15,7 +15,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import IO, Any
 
 import orjson
@@ -261,15 +261,17 @@ async def _process(
     archive = gzip.GzipFile(fileobj=packed, mode="wb") if packed else None
     statuses: list[RowStatus] = []
     try:
-        async for chunk in ingest(
+        chunks = ingest(
             state.sessions, principal, rows, state.hmac_key, state.settings.bulk_chunk_rows
-        ):
-            data = b"".join(_report_line(numbered) for numbered in chunk)
-            report.write(data)
-            if archive:
-                archive.write(data)
-            statuses.extend(numbered.outcome.status for numbered in chunk)
-            await state.limiter.spend(principal, max(1, len(chunk) // ROWS_PER_UNIT))
+        )
+        async with aclosing(chunks):  # closed here, whatever stops the loop: it holds a flight
+            async for chunk in chunks:
+                data = b"".join(_report_line(numbered) for numbered in chunk)
+                report.write(data)
+                if archive:
+                    archive.write(data)
+                statuses.extend(numbered.outcome.status for numbered in chunk)
+                await state.limiter.spend(principal, max(1, len(chunk) // ROWS_PER_UNIT))
         counts = counted(principal, statuses)
         summary = {
             "summary": {

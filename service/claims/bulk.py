@@ -26,7 +26,15 @@ import asyncio
 import os
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -441,9 +449,6 @@ class _Abandoned(Exception):
     """A chunk before this one failed: this one rolls back and runs again after it."""
 
 
-IN_FLIGHT = 2  # transactions open at once: 3 measured no faster (bench/ingest.py)
-
-
 @dataclass
 class _Flight:
     """A chunk's transaction, kept open until the chunks before it have committed."""
@@ -481,7 +486,7 @@ async def ingest(
     rows: Iterable[tuple[int, Row]],
     hmac_key: bytes,
     chunk_rows: int,
-) -> AsyncIterator[list[NumberedOutcome]]:
+) -> AsyncGenerator[list[NumberedOutcome], None]:
     """An upload, ``chunk_rows`` at a time, each chunk a transaction of its own (memory stays
     bounded and a failure loses at most the chunks in flight, which a retry then writes).
     Problems name the line: ``line 12.acquiredOn``.
@@ -490,8 +495,8 @@ async def ingest(
     task of its own, 64 rows at a time between the transactions' round trips (a thread did
     no better: the GIL lets one run at a time, and it took the GIL for up to 5 ms when a
     round trip's answer came), and a chunk's transaction starts once the one before holds its
-    locks, so its Python runs while PostgreSQL writes the ones before (up to IN_FLIGHT
-    transactions open). Chunks commit in the file's order: each waits for the ones before,
+    locks, so its Python runs while PostgreSQL writes the one before (two transactions open
+    at most). Chunks commit in the file's order: each waits for the ones before,
     and rolls back if one of them failed (all of them then run again, one after the other).
     A chunk sharing a citizen or a ref with a chunk in flight starts only after that one
     committed, as it must see its rows."""
@@ -541,41 +546,48 @@ async def ingest(
         task = asyncio.create_task(fly(chunk, locked, turn))
         flights.append(_Flight(chunk, keys, locked, turn, task))
 
-    async def settle() -> list[list[NumberedOutcome]]:
+    async def settle() -> AsyncIterator[list[NumberedOutcome]]:
         """The oldest flight committed. If it failed, the ones behind it roll back, and (if
         PostgreSQL asked for it) they all run again alone, in order."""
         oldest = flights.popleft()
         oldest.turn.set_result(True)
         try:
-            return [_numbered(oldest.chunk, await oldest.task)]
+            yield _numbered(oldest.chunk, await oldest.task)
+            return
         except Exception as exc:
-            behind = list(flights)
+            again = [oldest, *flights]
             flights.clear()
-            for flight in behind:
-                await _abandon(flight)
+            await _abandon(again[1:])
             if not (retryable(exc) or isinstance(exc, CitizenGone)):
                 raise
-            return [_numbered(f.chunk, await alone(f.chunk)) for f in [oldest, *behind]]
+        for flight in again:
+            yield _numbered(flight.chunk, await alone(flight.chunk))
 
     reading = asyncio.ensure_future(take())
     try:
         while chunk := await reading:
             reading = asyncio.ensure_future(take())
             keys = _keys(chunk)
-            while flights and (
-                len(flights) == IN_FLIGHT or not all(_apart(f.keys, keys) for f in flights)
-            ):
-                for done in await settle():
+            # Never more than two: waiting for ``locked`` only while one flight is open, the
+            # loop never leaves a flight idle for its turn while the one it waits on waits in
+            # PostgreSQL for a third transaction that waits on the idle one (a cycle PostgreSQL
+            # cannot see). Three measured no faster anyway (bench/ingest.py).
+            while flights and (len(flights) == 2 or not _apart(flights[0].keys, keys)):
+                async for done in settle():
                     yield done
             if flights:
-                await flights[-1].locked.wait()
+                await flights[0].locked.wait()
+                if flights[0].task.done():  # it failed before its locks: settle (rerun) it first
+                    async for done in settle():
+                        yield done
             launch(chunk, keys)
         while flights:
-            for done in await settle():
+            async for done in settle():
                 yield done
     finally:
-        while flights:
-            await _abandon(flights.popleft())
+        gone = list(flights)
+        flights.clear()
+        await _abandon(gone)
         # The reader must be done before the caller closes what it reads.
         reading.cancel()
         await asyncio.wait({reading})
@@ -583,13 +595,19 @@ async def ingest(
             reading.exception()  # retrieved: an upload cut short has nothing more to say
 
 
-async def _abandon(flight: _Flight) -> None:
-    """Roll the flight back (unless it already ended) and wait until it has."""
-    if not flight.turn.done():
-        flight.turn.set_result(False)
-    await asyncio.wait({flight.task})
-    if not flight.task.cancelled():
-        flight.task.exception()  # retrieved: it was given up
+async def _abandon(flights: list[_Flight]) -> None:
+    """Roll the flights back and wait until they have. Each is told and cancelled before the
+    one wait, so a second cancellation cannot leave one open, and none writes its rows first
+    only to roll them back."""
+    for flight in flights:
+        if not flight.turn.done():
+            flight.turn.set_result(False)
+            flight.task.cancel()
+    if flights:
+        await asyncio.wait({flight.task for flight in flights})
+    for flight in flights:
+        if flight.task.done() and not flight.task.cancelled():
+            flight.task.exception()  # retrieved: it was given up
 
 
 def _rows_of(chunk: Chunk) -> list[Row]:
