@@ -189,30 +189,34 @@ async def seed_demo(engine: AsyncEngine, settings: Settings) -> None:
         tag = insz_hash(DEMO_CITIZEN_INSZ, settings.hmac_key()).hex()[:8]
         for client, ref, skill, method, context, (scale, level), acquired, used in CLAIMS:
             # Seeded at every start: a claim an earlier start seeded stays as it was, though
-            # its dates, relative to that day, differ now.
+            # its dates, relative to that day, differ now. A refusal ends its statement (and
+            # the transaction with it) in PostgreSQL: the savepoint keeps the rest.
             with suppress(Conflict):
-                await issue_claim(
-                    session,
-                    partners[client],
-                    {
-                        "insz": DEMO_CITIZEN_INSZ,
-                        "competence_uri": ESCO + skill,
-                        "external_ref": f"{ref}-{tag}",
-                        "assessment_method": method,
-                        "learning_context": context,
-                        "proficiency": {"scale": scale, "level": level},
-                        "acquired_on": today - timedelta(days=365 * acquired + 30),
-                        "last_used_on": today - timedelta(days=365 * used + 1),
-                        "evidence": [
-                            {
-                                "kind": "certificate" if method == "exam" else "assessment_report",
-                                "title": "Demo evidence",
-                                "url": f"https://example.org/evidence/{ref}",
-                            }
-                        ],
-                    },
-                    settings.hmac_key(),
-                )
+                async with session.begin_nested():
+                    await issue_claim(
+                        session,
+                        partners[client],
+                        {
+                            "insz": DEMO_CITIZEN_INSZ,
+                            "competence_uri": ESCO + skill,
+                            "external_ref": f"{ref}-{tag}",
+                            "assessment_method": method,
+                            "learning_context": context,
+                            "proficiency": {"scale": scale, "level": level},
+                            "acquired_on": today - timedelta(days=365 * acquired + 30),
+                            "last_used_on": today - timedelta(days=365 * used + 1),
+                            "evidence": [
+                                {
+                                    "kind": "certificate"
+                                    if method == "exam"
+                                    else "assessment_report",
+                                    "title": "Demo evidence",
+                                    "url": f"https://example.org/evidence/{ref}",
+                                }
+                            ],
+                        },
+                        settings.hmac_key(),
+                    )
 
 
 def demo_guide() -> list[str]:

@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -414,8 +415,27 @@ def probe(app: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Probe]:
     def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
         seen.events.append(REGISTRY_LOOKUP if "FROM api_clients" in sql else f"sql:{sql}")
 
-    def checkout(*args: object) -> None:
+    # What goes straight to asyncpg (service/db/raw.py), seen as it is sent, like the rest:
+    # statements, not the transactions' BEGIN and ROLLBACK (the cursor events never saw
+    # those), and on checked-out connections only (a new one's setup is not the request's).
+    checked_out: set[int] = set()
+    control = ("BEGIN", "COMMIT", "ROLLBACK")
+    for method in ("execute", "fetch", "fetchrow", "fetchval"):
+        sent = getattr(asyncpg.Connection, method)
+
+        def sending(self: Any, sql: str, *args: Any, _sent: Any = sent, **kwargs: Any) -> Any:
+            if id(self) in checked_out and not sql.lstrip().upper().startswith(control):
+                statement(self, None, sql)
+            return _sent(self, sql, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, method, sending)
+
+    def checkout(dbapi: Any, *args: object) -> None:
+        checked_out.add(id(dbapi.driver_connection))
         seen.events.append("connection")
+
+    def checkin(dbapi: Any, *args: object) -> None:
+        checked_out.discard(id(dbapi.driver_connection))
 
     validate = service.schema.validate
 
@@ -434,11 +454,13 @@ def probe(app: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Probe]:
     monkeypatch.setattr(Executor, "execute_field", executing)
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ async def test_a_raw_write_as_first_statement_is_undone_with_the_session(
         await session.rollback()
     async with engine.connect() as conn:
         written = await conn.scalar(
-            select(func.count()).select_from(Claim).where(Claim.claim_id == outcome.claim.claim_id)
+            select(func.count()).select_from(Claim).where(Claim.claim_id == outcome.claim_id)
         )
         identities = await conn.scalar(
             select(func.count())
@@ -279,3 +279,73 @@ async def test_a_key_taken_after_the_read_is_told_apart_under_the_lock(
             )
         )
     assert grants == 1
+
+
+# The statement that reads a claim back as the answer shows it (service/claims/views.py).
+_READ_BACK = "SELECT claims.citizen_id, claims.claim_id"
+_ISSUE_IDS = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) { __typename
+  ... on ClaimIssued { created claim { __typename id } ... on ClaimIssued { claim { ref: id } } }
+  ... on Error { code } } }"""
+_ISSUE_FRAGMENT = """mutation($input: IssueClaimInput!) { issueClaim(input: $input) { ...Made } }
+fragment Made on ClaimIssued { created claim { id ...More } }
+fragment More on Claim { status externalRef }"""
+_SUPERSEDE_IDS = """mutation($input: SupersedeClaimInput!) { supersedeClaim(input: $input) {
+  __typename ... on ClaimSuperseded { created claim { id } } } }"""
+
+
+async def _written(engine: AsyncEngine, *refs: str) -> dict[str, tuple[str, str | None]]:
+    """External ref: (claim id, the id of the claim it supersedes) as stored."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(Claim.external_ref, Claim.claim_id, Claim.supersedes_claim_id).where(
+                Claim.external_ref.in_(refs)
+            )
+        )
+        return {ref: (str(c), str(s) if s else None) for ref, c, s in rows}
+
+
+async def test_a_write_answered_with_the_claims_id_alone_reads_nothing_back(
+    api: Api, engine: AsyncEngine, school: Partner, count_statements: StatementCounter
+) -> None:
+    """``claim { id }`` (with ``__typename`` or an alias, inside a fragment too) is answered
+    from the write itself: no statement reads the claim back, none opens a transaction, and
+    the id is the claim's, for a new claim, a retry and a newer claim; anything more is read
+    back as before."""
+    citizen = factories.insz()
+    data = factories.claim_input(citizen)
+    count_statements.statements.clear()
+    made = (await api.gql(school.token, _ISSUE_IDS, {"input": data}))["data"]["issueClaim"]
+    await asyncio.sleep(0.05)  # asyncpg calls its loggers soon after, not at once
+    assert made["__typename"] == "ClaimIssued" and made["created"] is True, made
+    claim_id = made["claim"]["id"]
+    assert made["claim"] == {"__typename": "Claim", "id": claim_id, "ref": claim_id}, made
+    # Three statements and no transaction: the caller's lookup, the competence, the call,
+    # each a unit of work by itself (migration 0016: a refusal undoes what the call wrote).
+    sent = count_statements.statements
+    assert len(sent) == 3 and "passport_issue_claim_for" in sent[-1], sent
+    assert not {"BEGIN;", "COMMIT;"} & set(sent), sent
+    assert await _written(engine, data["externalRef"]) == {data["externalRef"]: (claim_id, None)}
+
+    retry = (await api.gql(school.token, _ISSUE_IDS, {"input": data}))["data"]["issueClaim"]
+    assert retry["created"] is False and retry["claim"]["id"] == claim_id, retry
+
+    count_statements.statements.clear()
+    full = (await api.gql(school.token, _ISSUE_FRAGMENT, {"input": data}))["data"]["issueClaim"]
+    await asyncio.sleep(0.05)
+    assert full == {
+        "created": False,
+        "claim": {"id": claim_id, "status": "ACTIVE", "externalRef": data["externalRef"]},
+    }
+    assert [s for s in count_statements.statements if s.startswith(_READ_BACK)]
+
+    newer = {k: v for k, v in data.items() if k not in ("insz", "competenceUri")}
+    newer.update(claimId=claim_id, externalRef=factories.ref())
+    count_statements.statements.clear()
+    superseded = await api.gql(school.token, _SUPERSEDE_IDS, {"input": newer})
+    await asyncio.sleep(0.05)
+    answer = superseded["data"]["supersedeClaim"]
+    assert answer["__typename"] == "ClaimSuperseded" and answer["created"] is True, superseded
+    # The claim superseded is read (whose it is, what it is about); the new one is not.
+    assert len([s for s in count_statements.statements if s.startswith(_READ_BACK)]) == 1
+    stored = await _written(engine, newer["externalRef"])
+    assert stored == {newer["externalRef"]: (answer["claim"]["id"], claim_id)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import insert, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -49,6 +50,16 @@ class IssueOutcome:
     created: bool  # False when an idempotent retry returned the claim recorded earlier
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An organisation's claim as its write answers: the claim read back only when the caller
+    needs more than its id (an answer of ``claim { id }`` skips a statement and its view)."""
+
+    claim_id: uuid.UUID
+    created: bool  # False when an idempotent retry returned the claim recorded earlier
+    claim: ClaimView | None
+
+
 def digest_parts(content: ClaimContent, supersedes: uuid.UUID | None) -> tuple[str, str]:
     """The canonical JSON a request's digest is taken of, around its citizen's id: the
     database puts the id in between when it has found or made the citizen
@@ -73,8 +84,11 @@ def claim_digest(
 _COMPETENCE = "SELECT id, concept_type FROM competences WHERE uri = $1"
 
 
-async def _competence_id(session: AsyncSession, uri: str) -> int:
-    found = await (await driver(session)).fetchrow(_COMPETENCE, uri) if is_plain_text(uri) else None
+async def _competence_id(session: AsyncSession, uri: str, *, alone: bool = False) -> int:
+    if is_plain_text(uri):
+        found = await (await driver(session, alone=alone)).fetchrow(_COMPETENCE, uri)
+    else:
+        found = None
     if found is None or found["concept_type"] != "skill":
         raise ValidationFailed.one(
             "input.competenceUri", "not an ESCO skill or knowledge concept", "unknown_competence"
@@ -153,6 +167,24 @@ _ISSUE = """
 """
 
 
+# The SQLSTATE of passport_issue_claim_for's refusals (migration 0016_issue_refusals): the
+# outcome is the message, the claim it concerns the detail. Raised, so the statement undoes
+# what it wrote before refusing, in a transaction or alone.
+ISSUE_REFUSED = "PP001"
+
+
+def _refusal(outcome: str, claim_id: str | None) -> Exception:
+    if outcome == "gone":
+        return CitizenGone()
+    if outcome == "conflict":
+        return Conflict("externalRef was already used for a different claim", claim_id or None)
+    if outcome == "superseded":
+        return InvalidState("this claim was already superseded")
+    if outcome == "revoked":
+        return InvalidState("a revoked claim cannot be superseded")
+    raise AssertionError(f"passport_issue_claim_for refused with an unknown outcome: {outcome}")
+
+
 @dataclass(frozen=True)
 class _Citizen:
     citizen_id: uuid.UUID  # with insz_hash: the id for a citizen the database has no record of
@@ -167,9 +199,13 @@ async def _record_claim(
     citizen: _Citizen,
     competence_id: int,
     supersedes: uuid.UUID | None,
-) -> IssueOutcome:
+    read_back: bool,
+    alone: bool = False,
+) -> Recorded:
     """The claim, its idempotency key and its events, written by one database call; the
-    claim it answers with read by a second."""
+    claim it answers with read by a second, if ``read_back``. ``alone``: the call is the
+    caller's whole unit of work (``driver``). A refusal is raised by PostgreSQL and ends the
+    transaction the call runs in: a caller that goes on after one needs a savepoint."""
     claim_id = uuid.uuid4()
     recorded_at = clock.now()
     row = claim_row(
@@ -215,40 +251,45 @@ async def _record_claim(
             )
         )
     head, tail = digest_parts(content, supersedes)
-    conn = await driver(session)
-    outcome, found, citizen_id = await conn.fetchrow(
-        _ISSUE,
-        citizen.insz_hash,
-        INSZ_KEY_VERSION,
-        citizen.citizen_id,
-        # str: the client's id comes from asyncpg as its own UUID type
-        orjson.dumps(row, default=str).decode(),
-        head,
-        tail,
-        orjson.dumps(events).decode(),
-    )
-    if outcome == "gone":
-        raise CitizenGone
-    if outcome == "conflict":
-        raise Conflict("externalRef was already used for a different claim", str(found))
-    if outcome == "superseded":
-        raise InvalidState("this claim was already superseded")
-    if outcome == "revoked":
-        raise InvalidState("a revoked claim cannot be superseded")
-    claim = await fetch_claim(conn, found, citizen_id)
-    assert claim is not None
-    return IssueOutcome(claim, created=outcome == "created")
+    conn = await driver(session, alone=alone)
+    try:
+        outcome, found, citizen_id = await conn.fetchrow(
+            _ISSUE,
+            citizen.insz_hash,
+            INSZ_KEY_VERSION,
+            citizen.citizen_id,
+            # str: the client's id comes from asyncpg as its own UUID type
+            orjson.dumps(row, default=str).decode(),
+            head,
+            tail,
+            orjson.dumps(events).decode(),
+        )
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate != ISSUE_REFUSED:
+            raise
+        raise _refusal(exc.args[0] if exc.args else "", getattr(exc, "detail", None)) from None
+    claim = await fetch_claim(conn, found, citizen_id) if read_back else None
+    assert claim is not None or not read_back
+    return Recorded(found, outcome == "created", claim)
 
 
 async def issue_claim(
-    session: AsyncSession, principal: Principal, data: Mapping[str, Any], hmac_key: bytes
-) -> IssueOutcome:
+    session: AsyncSession,
+    principal: Principal,
+    data: Mapping[str, Any],
+    hmac_key: bytes,
+    *,
+    read_back: bool = True,
+    alone: bool = False,
+) -> Recorded:
+    """``alone``: the claim is the caller's whole unit of work, so its statements need no
+    transaction around them (``passport_issue_claim_for`` is atomic by itself)."""
     organisation_id = require_issuer(principal)
     spec = validate(IssueClaimInput, data)
-    competence_id = await _competence_id(session, spec.competence_uri)
+    competence_id = await _competence_id(session, spec.competence_uri, alone=alone)
     citizen = _Citizen(uuid.uuid4(), insz_hash(spec.insz, hmac_key))
     return await _record_claim(
-        session, principal, organisation_id, spec, citizen, competence_id, None
+        session, principal, organisation_id, spec, citizen, competence_id, None, read_back, alone
     )
 
 
@@ -268,7 +309,9 @@ async def supersede_claim(
     principal: Principal,
     claim_id: uuid.UUID,
     data: Mapping[str, Any],
-) -> IssueOutcome:
+    *,
+    read_back: bool = True,
+) -> Recorded:
     old = await issued_claim(session, principal, claim_id)
     content = validate(ClaimContent, {"competence_uri": old.competence.uri, **data})
     if content.competence_uri != old.competence.uri:
@@ -286,6 +329,7 @@ async def supersede_claim(
         _Citizen(old.citizen_id),
         old.competence.id,
         claim_id,
+        read_back,
     )
 
 

@@ -33,12 +33,12 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.clock import today
+from service.db.raw import DriverSql, driver_args, driver_sql
 from service.endorsements.views import EndorsementView, endorsements_column
 from service.endorsements.views import parse as parse_endorsements
 from service.models import ApiClient, Claim, ClaimRevocation, Competence, Organisation
@@ -244,7 +244,7 @@ class PassportClaimsFilter:
     learning_contexts: frozenset[str] | None = None
 
 
-_PASSPORT_SQL: dict[tuple[bool, ...], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+_PASSPORT_SQL: dict[tuple[bool, ...], DriverSql] = {}
 
 
 def _many_citizens() -> ColumnElement[bool]:
@@ -275,7 +275,7 @@ def passport_claims_sql(
     learning_contexts: bool,
     many: bool = False,
     json_as_text: bool = True,
-) -> tuple[str, tuple[tuple[str, Any], ...]]:
+) -> DriverSql:
     """A citizen's claims (``many``: those of several citizens, see ``_many_citizens``; then
     ``scope`` is ignored), ordered as ``load_claims`` orders them, as PostgreSQL SQL with the
     name and default of each positional parameter; compiled once per combination of filters.
@@ -310,10 +310,7 @@ def passport_claims_sql(
         .where(*conditions)
         .order_by(Claim.recorded_at, Claim.claim_id)
     )
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
-    defaults = compiled.params  # the statuses' literals; None for what each read sends
-    names = compiled.positiontup or []
-    found = _PASSPORT_SQL[shape] = (str(compiled), tuple((n, defaults[n]) for n in names))
+    found = _PASSPORT_SQL[shape] = driver_sql(statement)
     return found
 
 
@@ -390,21 +387,15 @@ def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
 
 
-def _driver_sql(*where: ColumnElement[bool]) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    """``claims_select(*where)`` as PostgreSQL's own SQL for asyncpg, with the name and
-    default of each positional parameter (as ``passport_claims_sql`` makes it)."""
-    compiled = (
-        _base_select(json_as_text=True).where(*where).compile(dialect=postgresql.asyncpg.dialect())
-    )
-    defaults = compiled.params
-    return str(compiled), tuple((n, defaults[n]) for n in compiled.positiontup or [])
-
-
 # Built once: the claim a hot write answers with (service/claims/service.py), by id alone
 # or by primary key, read on the request's asyncpg connection (service/db/raw.py).
-_DRIVER_BY_ID = _driver_sql(Claim.claim_id == bindparam("claim_id"))
-_DRIVER_BY_KEY = _driver_sql(
-    Claim.citizen_id == bindparam("citizen_id"), Claim.claim_id == bindparam("claim_id")
+_DRIVER_BY_ID = driver_sql(
+    _base_select(json_as_text=True).where(Claim.claim_id == bindparam("claim_id"))
+)
+_DRIVER_BY_KEY = driver_sql(
+    _base_select(json_as_text=True).where(
+        Claim.citizen_id == bindparam("citizen_id"), Claim.claim_id == bindparam("claim_id")
+    )
 )
 
 
@@ -412,7 +403,7 @@ async def fetch_claim(
     conn: asyncpg.Connection, claim_id: uuid.UUID, citizen_id: uuid.UUID | None = None
 ) -> ClaimView | None:
     """``load_claim`` on a raw connection: the same statement, prepared once by asyncpg."""
-    sql, parameters = _DRIVER_BY_KEY if citizen_id is not None else _DRIVER_BY_ID
+    sql = _DRIVER_BY_KEY if citizen_id is not None else _DRIVER_BY_ID
     values = {"claim_id": claim_id, "citizen_id": citizen_id, "today": today()}
-    row = await conn.fetchrow(sql, *(values.get(name, default) for name, default in parameters))
+    row = await conn.fetchrow(sql[0], *driver_args(sql, values))
     return _view(dict(zip(_KEYS, row, strict=True)), _json) if row is not None else None

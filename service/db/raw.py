@@ -9,22 +9,48 @@ it are one unit of work with it, as when everything went through the session.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import asyncpg
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+# A statement's SQL for asyncpg, with the name and default of each positional parameter.
+DriverSql = tuple[str, tuple[tuple[str, Any], ...]]
 
 
-async def driver(session: AsyncSession) -> asyncpg.Connection:
+async def driver(session: AsyncSession, *, alone: bool = False) -> asyncpg.Connection:
     """The session's asyncpg connection, inside the session's transaction.
 
     SQLAlchemy's asyncpg adapter sends BEGIN with the session's first statement; when the
     raw statement is the first, the adapter is asked to begin now, so the statement never
     runs outside the transaction that the session commits or rolls back.
+
+    ``alone``: the statement is a whole unit of work by itself (a one-row read, or a write
+    function that is atomic on its own), so while the session has no transaction open it
+    runs in none: no BEGIN before it and no COMMIT after it (the adapter sends neither for a
+    transaction it never began), two round trips fewer. The caller must not need it undone
+    by the session's rollback. Inside an open transaction it is part of that transaction.
     """
     connection = await session.connection()
     pooled = await connection.get_raw_connection()
     adapted: Any = pooled.dbapi_connection
-    if adapted._transaction is None:  # the adapter's own BEGIN, see above
+    if adapted._transaction is None and not alone:  # the adapter's own BEGIN, see above
         await adapted._start_transaction()
     return cast("asyncpg.Connection", pooled.driver_connection)
+
+
+def driver_sql(statement: ClauseElement) -> DriverSql:
+    """A statement built with SQLAlchemy, compiled once to PostgreSQL's own SQL: one
+    definition of the statement, sent without the session's machinery on each run."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=postgresql.asyncpg.dialect()))
+    defaults = compiled.params  # the literals' values; None for what each run sends
+    return str(compiled), tuple((n, defaults[n]) for n in compiled.positiontup or [])
+
+
+def driver_args(sql: DriverSql, values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The positional arguments of ``sql``: each named parameter's value, else its default."""
+    return tuple(values.get(name, default) for name, default in sql[1])

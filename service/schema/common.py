@@ -1,4 +1,4 @@
-"""Shared GraphQL pieces: languages and Relay page info."""
+"""Shared GraphQL pieces: languages, Relay page info, what an answer's selection asks for."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 from strawberry.types.scalar import ScalarDefinition
 
 from service.errors import ValidationFailed
@@ -73,3 +75,27 @@ def clamp_first(first: int, maximum: int) -> int:
     if first < 0:
         raise ValidationFailed.one("first", "must not be negative")
     return min(first, maximum)
+
+
+def _fields(selections: list[Selection]) -> list[SelectedField]:
+    """The fields of a selection set, those inside fragments included."""
+    found: list[SelectedField] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        else:
+            found.extend(_fields(selection.selections))
+    return found
+
+
+def asks_only(info: Info[Any, Any], field: str, names: frozenset[str]) -> bool:
+    """Whether each ``field`` the current field's answer selects (in any of its fragments)
+    asks for nothing outside ``names``: what a write knows already needs no read to answer.
+    Conservative: a name outside ``names`` counts even under ``@skip`` or ``@include``."""
+    return all(
+        sub.name in names
+        for selected in info.selected_fields
+        for child in _fields(selected.selections)
+        if child.name == field
+        for sub in _fields(child.selections)
+    )

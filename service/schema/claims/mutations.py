@@ -14,6 +14,7 @@ from service.models import Claim
 from service.observability import claim_issued
 from service.schema.claims.inputs import IssueClaimInput, RevokeClaimInput, SupersedeClaimInput
 from service.schema.claims.types import (
+    KNOWN_TO_THE_WRITE,
     ClaimIssued,
     ClaimRevoked,
     ClaimsIssued,
@@ -23,7 +24,9 @@ from service.schema.claims.types import (
     RevokeClaimResult,
     SupersedeClaimResult,
     claim_type,
+    recorded_claim_type,
 )
+from service.schema.common import asks_only
 from service.schema.context import Info
 from service.schema.errors import ErrorResult, error_result
 from service.schema.ids import parse_uuid
@@ -39,17 +42,23 @@ class ClaimMutations:
     )
     async def issue_claim(self, info: Info, input: IssueClaimInput) -> IssueClaimResult:
         ctx = info.context
+        read_back = not asks_only(info, "claim", KNOWN_TO_THE_WRITE)
         try:
-            outcome = await ctx.atomically(
-                lambda: claims.issue_claim(ctx.session, ctx.principal, plain(input), ctx.hmac_key)
+            outcome = await ctx.atomically(  # the one call is the whole mutation: alone
+                lambda: claims.issue_claim(
+                    ctx.session,
+                    ctx.principal,
+                    plain(input),
+                    ctx.hmac_key,
+                    read_back=read_back,
+                    alone=True,
+                )
             )
         except DomainError as exc:
             return error_result(exc)
         if outcome.created:
             claim_issued(ctx.principal.organisation_kind)
-        return ClaimIssued(
-            claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
-        )
+        return ClaimIssued(claim=recorded_claim_type(outcome), created=outcome.created)
 
     @strawberry.mutation(
         description=f"Record up to {MAX_BATCH} claims in one transaction; each input is "
@@ -112,15 +121,16 @@ class ClaimMutations:
         ctx = info.context
         data = plain(input)
         data.pop("claim_id")
+        read_back = not asks_only(info, "claim", KNOWN_TO_THE_WRITE)
         try:
             claim_id = parse_uuid(input.claim_id, "claim")
             outcome = await ctx.atomically(
-                lambda: claims.supersede_claim(ctx.session, ctx.principal, claim_id, data)
+                lambda: claims.supersede_claim(
+                    ctx.session, ctx.principal, claim_id, data, read_back=read_back
+                )
             )
         except DomainError as exc:
             return error_result(exc)
         if outcome.created:
             claim_issued(ctx.principal.organisation_kind)
-        return ClaimSuperseded(
-            claim=claim_type(outcome.claim, show_external_ref=True), created=outcome.created
-        )
+        return ClaimSuperseded(claim=recorded_claim_type(outcome), created=outcome.created)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 
 import strawberry
 
+from service.claims.service import Recorded
 from service.claims.views import ClaimView
 from service.endorsements.views import visible
 from service.schema.common import PageInfo, by_value
@@ -113,6 +115,25 @@ def proficiency_type(view: ClaimView) -> Proficiency | None:
         level=view.proficiency_level or "",
         rank=view.proficiency_rank or 0,
     )
+
+
+@dataclass(frozen=True)
+class _ClaimId:
+    """A claim known by its id alone: all an answer that selects only ``id`` (and
+    ``__typename``, which graphql-core answers from the type) reads of a ``Claim``."""
+
+    id: strawberry.ID
+
+
+# What a write's answer can give of its claim without reading it back (ClaimId above).
+KNOWN_TO_THE_WRITE = frozenset({"id", "__typename"})
+
+
+def recorded_claim_type(recorded: Recorded) -> Claim:
+    """The claim a write answers with: read back, or (``read_back=False``) its id alone."""
+    if recorded.claim is None:
+        return cast(Claim, _ClaimId(strawberry.ID(str(recorded.claim_id))))
+    return claim_type(recorded.claim, show_external_ref=True)
 
 
 def claim_type(view: ClaimView, *, show_external_ref: bool, to_citizen: bool = False) -> Claim:
