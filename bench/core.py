@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -98,6 +99,17 @@ def cpu_seconds(pid: int) -> float:
             times = process.cpu_times()
             total += times.user + times.system
     return total
+
+
+def worker_cpu_seconds(pid: int) -> dict[int, float]:
+    """User and system CPU of each of the server's descendants: uvicorn's workers share one
+    port, and one of them sometimes gets most of the connections."""
+    seconds: dict[int, float] = {}
+    for process in psutil.Process(pid).children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            seconds[process.pid] = times.user + times.system
+    return seconds
 
 
 def postgres_cpu_seconds() -> float:
@@ -233,13 +245,15 @@ async def service_server(
         ),
         "PASSPORT_LOG_LEVEL": "WARNING",
     }
-    # Granian was measured against uvicorn with bench/request_path.py: see the README.
+    # As shipped (`passport serve`, uvicorn with a listening socket per worker); Granian was
+    # measured against uvicorn with bench/request_path.py: see the README.
     command = [
-        *("-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"),
-        *("--port", str(port), "--workers", str(workers), "--no-access-log"),
-        *("--log-level", "warning"),
+        *("-c", "from service.cli import app; app()", "serve", "--no-migrate"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
     ]
-    server = await asyncio.create_subprocess_exec(sys.executable, *command, env=env)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, *command, env=env, stdout=asyncio.subprocess.DEVNULL
+    )
     try:
         yield port, server
     finally:
@@ -405,7 +419,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     settings, token = prepared.settings, prepared.token
     results = {**run_facts(args.workers), "esco_import_seconds": round(prepared.esco_seconds, 1)}
     async with (
-        service_process(url, settings, args.workers) as port,
+        service_server(url, settings, args.workers) as (port, server),
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {token}"},
@@ -417,7 +431,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         uris = await competence_uris(url, 200)
         acquired = (date.today() - timedelta(days=400)).isoformat()
 
-        results.update(await write_rounds(args, url, settings, http, uris))
+        results.update(await write_rounds(args, url, settings, http, uris, server.pid))
 
         citizen = factories.insz()
         for i in range(200):
@@ -681,12 +695,14 @@ async def write_rounds(
     settings: Settings,
     http: httpx.AsyncClient,
     uris: list[str],
+    server_pid: int,
 ) -> dict[str, Any]:
     """issueClaim, its raw statement and PostGraphile's createClaim, then revokeClaim and its
     raw statement, then grantAccess and its raw call, in interleaved rounds (A B C A B C ...)
     of the same size, 16 clients each: a machine that gets busier or quieter during the run
     moves them alike. Each figure is the
-    median of its rounds; p50 and p99 are over all its requests."""
+    median of its rounds; p50 and p99 are over all its requests. For the service's writes,
+    also its CPU per request and each worker's share of it."""
     acquired = (date.today() - timedelta(days=400)).isoformat()
     per_round = max(1, args.claims // args.rounds)
     total = per_round * args.rounds + 200  # and a warm-up of 200 each
@@ -736,12 +752,19 @@ async def write_rounds(
         grants = {"grant": grant, "raw_grant": raw_grant}
         rates: dict[str, list[float]] = {}
         latencies: dict[str, list[float]] = {}
+        workers: dict[str, Counter[int]] = {
+            name: Counter() for name in ("issue", "revoke", "grant")
+        }
         for group in (workloads, revokes, grants):
             for op in group.values():  # warm-up: the last 200 of each
                 await run_load(200, 16, shifted(op, total - 200))
             for r in range(args.rounds):
                 for name, op in group.items():
+                    before = worker_cpu_seconds(server_pid)
                     rate, lat = await run_load(per_round, 16, shifted(op, r * per_round))
+                    if name in workers:
+                        after = worker_cpu_seconds(server_pid)
+                        workers[name].update({p: after[p] - before.get(p, 0.0) for p in after})
                     rates.setdefault(name, []).append(round(rate))
                     latencies.setdefault(name, []).extend(lat)
     await pool.close()
@@ -755,6 +778,10 @@ async def write_rounds(
         figures[f"{key}_rounds"] = values
         figures[f"{name}_p50_ms"] = round(pct(latencies[name], 50), 1)
         figures[f"{name}_p99_ms"] = round(pct(latencies[name], 99), 1)
+    for name, spent in workers.items():
+        busy = sorted((s for s in spent.values() if s > 0.05), reverse=True)
+        figures[f"{name}_service_cpu_us"] = round(sum(busy) / (per_round * args.rounds) * 1e6)
+        figures[f"{name}_worker_cpu_shares"] = [round(s / sum(busy), 2) for s in busy]
     return figures
 
 
@@ -778,6 +805,10 @@ if __name__ == "__main__":
         f"issueClaim over GraphQL, 16 clients : {figures['issue_claims_per_s']} claims/s "
         f"(p50 {figures['issue_p50_ms']} ms, p99 {figures['issue_p99_ms']} ms) "
         f"= {figures['issue_claims_per_s'] / figures['raw_issue_per_s']:.2f} of raw"
+    )
+    print(
+        f"  service CPU per issueClaim        : {figures['issue_service_cpu_us']} us "
+        f"(workers' shares {figures['issue_worker_cpu_shares']})"
     )
     print(
         f"  raw: its one statement on asyncpg : {figures['raw_issue_per_s']} claims/s "

@@ -10,20 +10,23 @@ import sys
 from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from service.auth.keys import DEV_KEY_FILE
 from service.logs import configure_logging
 from service.models.enums import Scope
+from service.serving import CAN_SPREAD, reserve, run_workers
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from service.auth.keys import DevKey
 
 app = typer.Typer(no_args_is_help=True, help="Competence passport service.")
+APP = "service.app:create_app"  # the ASGI app's factory, imported by each worker process
 logger = logging.getLogger("passport.cli")
 
 
@@ -139,16 +142,24 @@ def serve(
         chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         _share_metrics(Path(chosen) if chosen else settings.data_dir / "prometheus")
     get_settings.cache_clear()
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=processes,
-        log_config=None,
-        access_log=False,  # the application logs each request itself, with its request id
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": bind_host,
+        "port": bind_port,
+        "workers": processes,
+        "log_config": None,
+        "access_log": False,  # the application logs each request itself, with its request id
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
+    if processes > 1 and CAN_SPREAD:  # each worker listens on its own: service/serving.py
+        try:
+            held = reserve(bind_host, bind_port)
+        except OSError as exc:
+            _echo(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
+            raise typer.Exit(STARTUP_FAILURE) from None
+        run_workers(uvicorn.Config(APP, **options), held)
+    else:
+        uvicorn.run(APP, **options)
 
 
 def _share_metrics(directory: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -150,6 +151,74 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _listening_workers(server: psutil.Process, port: int) -> dict[int, psutil.Process]:
+    return {
+        child.pid: child
+        for child in server.children()
+        if any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            for c in child.net_connections(kind="tcp")
+        )
+    }
+
+
+def test_the_workers_share_connections_opened_at_once(database_url: str, tmp_path: Path) -> None:
+    """`serve --workers 2`: each worker listens on a socket of its own (service/serving.py),
+    so 16 connections opened at once, as a client's pool opens them, are spread over both;
+    on uvicorn's one shared socket the first worker awake took all 16. A second server on
+    the same address is refused at once, by its parent, with the reason."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PASSPORT_DATABASE_URL": database_url,
+        "PASSPORT_DATA_DIR": str(tmp_path / "data"),
+        "PASSPORT_INSZ_HMAC_KEY": "k" * 40,
+        "PASSPORT_WEBHOOK_SECRETS_KEY": "w" * 40,
+    }
+    command = [sys.executable, "-m", "service.cli", "serve", "--no-migrate", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    connections: list[socket.socket] = []
+    try:
+        _wait_live(port, process)
+        server = psutil.Process(process.pid)
+        deadline = time.monotonic() + 60
+        while len(workers := _listening_workers(server, port)) < 2:
+            assert time.monotonic() < deadline, "the second worker never listened"
+            time.sleep(0.2)
+        for _ in range(16):
+            connections.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        for conn in connections:  # each answered, so each was accepted by a worker
+            conn.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200"), "no answer"
+        held = sorted(
+            sum(
+                c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                for c in worker.net_connections(kind="tcp")
+            )
+            for worker in workers.values()
+        )
+        # Spread by a hash of the addresses: one worker with fewer than 2 of 16 would happen
+        # about once in 2,000 runs; with one shared socket it was 0 and 16 run after run.
+        assert sum(held) == 16 and held[0] >= 2, held
+
+        second = subprocess.run(
+            [*command, "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0 and "cannot listen" in second.stdout + second.stderr
+    finally:
+        for conn in connections:
+            conn.close()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
 
 
 def test_worker_processes_log_redacted_json(database_url: str, tmp_path: Path) -> None:
