@@ -8,7 +8,8 @@ calls, one after another: no HTTP server, no load generator, no second worker. P
 1. the CPU time per read of this process (the service's Python: the request path, GraphQL,
    the statements' round trips) and of the PostgreSQL processes (every statement of the read);
 2. the compiled passport statement alone, on its own asyncpg connection and generic plan (as
-   the read runs it), as the backend's CPU time per execution, and the answer's size.
+   the read runs it), as the backend's CPU time per execution, and the answer's size;
+3. with ``--issues N``, the same for N of ``bench/core.py``'s ``issueClaim`` requests.
 
 CPU time moves far less than throughput with what else the machine runs, so this is the bench
 for telling two versions of the read apart: run it in both checkouts, in turn, a few times.
@@ -34,7 +35,14 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.core import ISSUE_MANY, bench_database, competence_uris, postgres_cpu_seconds, prepare
+from bench.core import (
+    ISSUE,
+    ISSUE_MANY,
+    bench_database,
+    competence_uris,
+    postgres_cpu_seconds,
+    prepare,
+)
 from bench.reads import READ
 from service.app import create_app
 from service.db.embedded import asyncpg_dsn
@@ -159,13 +167,45 @@ async def _measure(app: Any, url: str, token: str, args: argparse.Namespace) -> 
             await conn.close()
         results["statement_backend_cpu_us"] = round(spent / (args.reads // 2) * 1e6)
         results["statement_answer_chars"] = len(rows[0][1])
+    if args.issues:
+        results.update(await _issue_cpu(app, url, token, args.issues))
     return results
+
+
+async def _issue_cpu(app: Any, url: str, token: str, count: int) -> dict[str, Any]:
+    """``bench/core.py``'s ``issueClaim`` (a new citizen each, ``claim { id }`` answered), the
+    same way: CPU per request of this process and of PostgreSQL, after 200 to warm up."""
+    uris = await competence_uris(url, 200)
+    acquired = (date.today() - timedelta(days=400)).isoformat()
+    bodies = [
+        {
+            "query": ISSUE,
+            "variables": {
+                "input": factories.claim_input(
+                    factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
+                )
+            },
+        }
+        for i in range(count + 200)
+    ]
+    for body in bodies[:200]:
+        answer = await post(app, token, body)
+    assert b'"ClaimIssued"' in answer, answer[:300]
+    python, database = time.process_time(), postgres_cpu_seconds()
+    for body in bodies[200:]:
+        await post(app, token, body)
+    return {
+        "issues": count,
+        "issue_python_cpu_us": round((time.process_time() - python) / count * 1e6),
+        "issue_postgres_cpu_us": round((postgres_cpu_seconds() - database) / count * 1e6),
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reads", type=int, default=3000)
     parser.add_argument("--claims", type=int, default=50)
+    parser.add_argument("--issues", type=int, default=0, help="also issueClaim's CPU, this many")
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print()
@@ -178,4 +218,10 @@ if __name__ == "__main__":
         print(
             f"  the compiled statement alone, generic plan: {figures['statement_backend_cpu_us']}"
             f" us of backend CPU per execution ({figures['statement_answer_chars']} characters)"
+        )
+    if "issues" in figures:
+        print(
+            f"issueClaim, in-process, {figures['issues']} requests: Python "
+            f"{figures['issue_python_cpu_us']} us and PostgreSQL "
+            f"{figures['issue_postgres_cpu_us']} us of CPU per request"
         )
