@@ -513,7 +513,7 @@ async def raw_ops(
     pool: Any, settings: Settings, uris: list[str], count: int
 ) -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
     """The raw limit of the writes: the same one statement issueClaim sends
-    (``passport_issue_claim_for``, a new citizen each time), then the one revokeClaim sends
+    (``passport_issue_claim_or_refuse``, a new citizen each time), then the one revokeClaim sends
     (``passport_revoke_claim``) for each of those claims, straight on asyncpg in a
     transaction each, 16 connections, their arguments made by the service's own functions;
     no HTTP, GraphQL or session, and not the reads around them (the claim the service answers
@@ -531,7 +531,10 @@ async def raw_ops(
     async with pool.acquire() as conn:
         organisation_id, client_pk, competence_ids = await _write_facts(conn, uris)
     key = settings.insz_hmac_key.get_secret_value().encode() if settings.insz_hmac_key else b""
-    sql = "SELECT outcome FROM passport_issue_claim_for($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)"
+    sql = (
+        "SELECT outcome FROM passport_issue_claim_or_refuse"
+        "($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)"
+    )
     revoke_sql = "SELECT passport_revoke_claim($1, $2, $3, $4, $5, $6::jsonb)"
     made: list[tuple[Any, ...]] = []  # (citizen, claim, external ref, competence uri)
 

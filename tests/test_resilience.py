@@ -17,17 +17,21 @@ from typing import Any
 import httpx
 import orjson
 import psutil
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.config import STARTUP_FAILURE
 
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
 from service.db.embedded import EmbeddedPostgres, ensure_database
 from service.db.migrate import upgrade_async
+from service.serving import worker_socket
 from service.settings import Settings
 from tests import factories
+from tests.conftest import make_partner
 
 QUERY = {"query": "{ me { passport { citizenId } } }"}
 CITIZEN = "85073003328"
@@ -305,3 +309,51 @@ async def test_pooled_connections_the_server_ended_are_replaced_unnoticed(
     await asyncio.sleep(0.2)  # the sockets' ends reach the event loop
     answers = await asyncio.gather(*(api.post(token, QUERY["query"]) for _ in range(len(pids))))
     assert [a.status_code for a in answers] == [200] * len(pids), [a.text for a in answers]
+
+
+async def test_a_connection_ended_during_the_callers_lookup_is_told_as_unavailable(
+    api: Any, engine: AsyncEngine
+) -> None:
+    """The caller's lookup goes straight to asyncpg (service/auth/resolve.py), whose errors
+    SQLAlchemy never wraps: a backend ended under it is 503 UNAVAILABLE with Retry-After
+    (nothing ran, send it again), as for the session's statements, not 200 INTERNAL."""
+    partner = await make_partner(api)
+    async with engine.connect() as blocker:
+        await blocker.execute(text("LOCK TABLE api_clients IN ACCESS EXCLUSIVE MODE"))
+        request = asyncio.create_task(
+            api.post(partner.token, "{ issuedClaims(first: 1) { edges { cursor } } }")
+        )
+        async with engine.connect() as admin:
+            waiting: list[int] = []
+            for _ in range(100):  # the lookup, waiting for the lock
+                waiting = list(
+                    await admin.scalars(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query LIKE '%FROM api_clients%'"
+                        )
+                    )
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(waiting) == 1, waiting
+            await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": waiting[0]})
+        await blocker.rollback()
+    response = await request
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    assert response.headers["Retry-After"]
+
+
+def test_a_worker_that_cannot_listen_ends_as_failing_to_start() -> None:
+    """A worker's own socket (service/serving.py) on an address something else listens on
+    without SO_REUSEPORT: the worker ends with uvicorn's start-up failure code, so the
+    supervisor stops instead of starting it again and again."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as ended:
+            worker_socket("127.0.0.1", port)
+    assert ended.value.code == STARTUP_FAILURE

@@ -322,7 +322,7 @@ async def test_a_write_answered_with_the_claims_id_alone_reads_nothing_back(
     # Three statements and no transaction: the caller's lookup, the competence, the call,
     # each a unit of work by itself (migration 0016: a refusal undoes what the call wrote).
     sent = count_statements.statements
-    assert len(sent) == 3 and "passport_issue_claim_for" in sent[-1], sent
+    assert len(sent) == 3 and "passport_issue_claim_or_refuse" in sent[-1], sent
     assert not {"BEGIN;", "COMMIT;"} & set(sent), sent
     assert await _written(engine, data["externalRef"]) == {data["externalRef"]: (claim_id, None)}
 
@@ -336,7 +336,9 @@ async def test_a_write_answered_with_the_claims_id_alone_reads_nothing_back(
         "created": False,
         "claim": {"id": claim_id, "status": "ACTIVE", "externalRef": data["externalRef"]},
     }
+    # Read back in the write's transaction, under its citizen lock: no erasure in between.
     assert [s for s in count_statements.statements if s.startswith(_READ_BACK)]
+    assert {"BEGIN;", "COMMIT;"} <= set(count_statements.statements)
 
     newer = {k: v for k, v in data.items() if k not in ("insz", "competenceUri")}
     newer.update(claimId=claim_id, externalRef=factories.ref())

@@ -1,4 +1,5 @@
-"""``passport_issue_claim_for`` refuses by raising, so a refusal leaves nothing behind.
+"""``passport_issue_claim_or_refuse``: ``passport_issue_claim_for`` refusing by raising, so a
+refusal leaves nothing behind.
 
 ``issueClaim`` now sends its call outside any transaction when the call is the mutation's
 whole unit of work (``service.db.raw.driver``, ``alone``): BEGIN and COMMIT around one
@@ -7,12 +8,15 @@ its own work when it refuses. 0014's function did not: a request whose ref was t
 (``conflict``) answered after 0012's function had made the record of a citizen new to the
 service, and only the caller's rollback removed it.
 
-The function is now 0014's with one step before it answers: any outcome but ``created`` and
+The new function is 0014's with one step before it answers: any outcome but ``created`` and
 ``retry`` (``conflict``, ``gone``, ``superseded``, ``revoked``) raises SQLSTATE ``PP001``
 (``ISSUE_REFUSED`` in service/claims/service.py) with the outcome as its message and the
 claim's id as its detail. A raised error ends the statement, and everything it wrote with it,
 in a transaction or outside one; the application answers from the error as it answered from
 the row. The text is 0014's, read from that migration, so no rule of it is written twice.
+
+0014's function stays as it was: the release before this one calls it, and keeps running
+against this schema while a rollout replaces it (docs/deployment.md). A later release drops it.
 
 Revision ID: 0016_issue_refusals
 Revises: 0015_grant_function
@@ -50,12 +54,17 @@ _REFUSE = """  -- A refusal ends the statement: what it wrote (a citizen new to 
 """
 _ORIGINAL: str = _migration("0014_write_functions").ISSUE_CLAIM_FOR
 assert _ORIGINAL.count(_ANSWER) == 1, "0014's function no longer ends as this one expects"
-_REPLACE = ("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+_NAME = "passport_issue_claim_for("
+assert _ORIGINAL.count(_NAME) == 1, "0014's function is no longer named as this one expects"
 
 
 def upgrade() -> None:
-    op.execute(_ORIGINAL.replace(*_REPLACE).replace(_ANSWER, _REFUSE + _ANSWER))
+    refusing = _ORIGINAL.replace(_NAME, "passport_issue_claim_or_refuse(")
+    op.execute(refusing.replace(_ANSWER, _REFUSE + _ANSWER))
 
 
 def downgrade() -> None:
-    op.execute(_ORIGINAL.replace(*_REPLACE))
+    op.execute(
+        "DROP FUNCTION public.passport_issue_claim_or_refuse"
+        "(bytea, smallint, uuid, jsonb, text, text, jsonb)"
+    )

@@ -63,7 +63,7 @@ class Recorded:
 def digest_parts(content: ClaimContent, supersedes: uuid.UUID | None) -> tuple[str, str]:
     """The canonical JSON a request's digest is taken of, around its citizen's id: the
     database puts the id in between when it has found or made the citizen
-    (``passport_issue_claim_for``, migration 0014_write_functions)."""
+    (``passport_issue_claim_or_refuse``, migrations 0014_write_functions and 0016)."""
     body = content.model_dump(mode="json", exclude={"insz"})
     body["citizen"] = PASSPORT_MARK
     body["supersedes"] = str(supersedes) if supersedes else None
@@ -163,11 +163,11 @@ def self_declaration_ref(content: CompetenceFacts) -> str:
 # arrive as arguments: validation, the row, the digest's JSON, the events and their notices.
 _ISSUE = """
     SELECT outcome, claim_id, citizen_id
-      FROM passport_issue_claim_for($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)
+      FROM passport_issue_claim_or_refuse($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb)
 """
 
 
-# The SQLSTATE of passport_issue_claim_for's refusals (migration 0016_issue_refusals): the
+# The SQLSTATE of passport_issue_claim_or_refuse's refusals (migration 0016_issue_refusals): the
 # outcome is the message, the claim it concerns the detail. Raised, so the statement undoes
 # what it wrote before refusing, in a transaction or alone.
 ISSUE_REFUSED = "PP001"
@@ -182,7 +182,9 @@ def _refusal(outcome: str, claim_id: str | None) -> Exception:
         return InvalidState("this claim was already superseded")
     if outcome == "revoked":
         return InvalidState("a revoked claim cannot be superseded")
-    raise AssertionError(f"passport_issue_claim_for refused with an unknown outcome: {outcome}")
+    return AssertionError(
+        f"passport_issue_claim_or_refuse refused with an unknown outcome: {outcome}"
+    )
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,7 @@ async def issue_claim(
     alone: bool = False,
 ) -> Recorded:
     """``alone``: the claim is the caller's whole unit of work, so its statements need no
-    transaction around them (``passport_issue_claim_for`` is atomic by itself)."""
+    transaction around them (``passport_issue_claim_or_refuse`` is atomic by itself)."""
     organisation_id = require_issuer(principal)
     spec = validate(IssueClaimInput, data)
     competence_id = await _competence_id(session, spec.competence_uri, alone=alone)

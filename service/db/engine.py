@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -84,12 +85,19 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+# SQLSTATEs of a connection lost or refused: connection exceptions (class 08), and the server
+# shutting down, crashed or still starting (57P01 to 57P03).
+_GONE = ("08", "57P01", "57P02", "57P03")
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """Connection trouble (server down, restarting, network, or a connection the server
     refuses, say because the migrations that create the application's role never ran), as
     opposed to a bug in a query."""
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
+    if isinstance(exc, asyncpg.PostgresError):  # from a statement sent straight to asyncpg
+        return (exc.sqlstate or "").startswith(_GONE)
     if isinstance(exc, DBAPIError) and exc.statement is None:
         return True  # failed while connecting: no statement was sent
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -1,10 +1,11 @@
-"""The request's own asyncpg connection, for the hot writes that are one statement each.
+"""The request's own asyncpg connection, for the hot statements that are one call each.
 
-A hot write (``issueClaim``, ``supersedeClaim``, ``revokeClaim``) sends its SQL straight to
-asyncpg, which prepares each statement once per connection and keeps it: no statement is
-built, compiled or wrapped per request. It runs on the very connection and in the very
-transaction of the request's session, so the caller's lookup before it and the commit after
-it are one unit of work with it, as when everything went through the session.
+A hot write (``issueClaim``, ``supersedeClaim``, ``revokeClaim``) and the caller's lookup
+send their SQL straight to asyncpg, which prepares each statement once per connection and
+keeps it: no statement is built, compiled or wrapped per request. A statement runs on the
+very connection of the request's session: in its transaction (so the statements before it
+and the commit after it are one unit of work with it, as when everything went through the
+session), or, when it is a whole unit of work by itself (``alone``), outside any.
 """
 
 from __future__ import annotations

@@ -44,14 +44,16 @@ class ClaimMutations:
         ctx = info.context
         read_back = not asks_only(info, "claim", KNOWN_TO_THE_WRITE)
         try:
-            outcome = await ctx.atomically(  # the one call is the whole mutation: alone
+            # Alone, the one call is the whole mutation; a claim read back is read in the
+            # call's transaction, under its citizen lock, so no erasure comes in between.
+            outcome = await ctx.atomically(
                 lambda: claims.issue_claim(
                     ctx.session,
                     ctx.principal,
                     plain(input),
                     ctx.hmac_key,
                     read_back=read_back,
-                    alone=True,
+                    alone=not read_back,
                 )
             )
         except DomainError as exc:
