@@ -338,7 +338,9 @@ async def test_a_connection_ended_during_the_callers_lookup_is_told_as_unavailab
                     break
                 await asyncio.sleep(0.05)
             assert len(waiting) == 1, waiting
-            await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": waiting[0]})
+            await admin.execute(
+                text("SELECT pg_terminate_backend(CAST(:p AS integer))"), {"p": waiting[0]}
+            )
         await blocker.rollback()
     response = await request
     assert response.status_code == 503, response.text
