@@ -92,13 +92,8 @@ async def run_load(
 
 def cpu_seconds(pid: int) -> float:
     """User and system CPU of a process and all its descendants (the server's workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        with suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
+    own = psutil.Process(pid).cpu_times()
+    return own.user + own.system + sum(worker_cpu_seconds(pid).values())
 
 
 def worker_cpu_seconds(pid: int) -> dict[int, float]:

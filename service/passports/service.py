@@ -50,6 +50,7 @@ from service.claims.views import (
     load_passports_claims,
 )
 from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
+from service.db.raw import DriverSql, driver_args, driver_sql
 from service.endorsements.views import for_readers
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.identity.numbers import insz_hash
@@ -345,10 +346,10 @@ async def record_access(
     record = _access_record(
         principal, passport, operation=operation, legal_basis_id=legal_basis_id, purpose=purpose
     )
-    sql, names = _record_sql(tuple(record))
+    sql = _record_sql(tuple(record))
     record["exists_citizen_id"] = passport.citizen_id
     connection = await session.connection()
-    written = await connection.exec_driver_sql(sql, tuple(record[name] for name in names))
+    written = await connection.exec_driver_sql(sql[0], driver_args(sql, record))
     return written.scalar() is not None
 
 
@@ -492,9 +493,9 @@ async def record_consent_reads(
 
 
 @cache
-def _record_sql(columns: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+def _record_sql(columns: tuple[str, ...]) -> DriverSql:
     """INSERT .. SELECT of one access record, only while the citizen exists, RETURNING its id;
-    compiled once to PostgreSQL's SQL, with the names of its positional parameters."""
+    compiled once to PostgreSQL's SQL (``driver_sql``)."""
     table = AccessRecord.__table__
     values = select(*(bindparam(k, type_=table.c[k].type) for k in columns)).where(
         exists().where(
@@ -502,9 +503,9 @@ def _record_sql(columns: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
             == bindparam("exists_citizen_id", type_=Citizen.__table__.c.citizen_id.type)
         )
     )
-    statement = insert(AccessRecord).from_select(list(columns), values).returning(AccessRecord.id)
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
-    return str(compiled), tuple(compiled.positiontup or ())
+    return driver_sql(
+        insert(AccessRecord).from_select(list(columns), values).returning(AccessRecord.id)
+    )
 
 
 async def read_own_passport(

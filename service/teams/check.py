@@ -50,7 +50,6 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +59,7 @@ from service.auth.principal import Principal
 from service.citizens.service import share_citizen_locks
 from service.claims.views import current
 from service.consent.service import TeamConsent, team_consents
+from service.db.raw import driver_args, driver_sql
 from service.errors import ValidationFailed
 from service.learning.service import Recommendation, learning_plan
 from service.models import Claim
@@ -377,10 +377,7 @@ _COUNTS = select(
 _STATUSES = select(_CLASSIFIED.c.idx, _CLASSIFIED.c.competence_id, _CLASSIFIED.c.status)
 
 
-@cache
-def _compiled(statement: Select[Any]) -> tuple[str, tuple[str, ...], Mapping[str, Any]]:
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
-    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+_compiled = cache(driver_sql)  # each of the check's statements, compiled once
 
 
 async def _run(
@@ -391,7 +388,7 @@ async def _run(
     stale_before: date,
 ) -> list[tuple[Any, ...]]:
     """Run one of the check's statements for these people (their index: their position here)."""
-    sql, names, defaults = _compiled(statement)
+    sql = _compiled(statement)
     wanted = {t.competence.id for t in targets}
     pairs = sorted(
         (p.citizen_id, c) for p in staff if not p.whole for c in p.scope.intersection(wanted)
@@ -409,9 +406,7 @@ async def _run(
     }
     connection = await session.connection()
     await connection.exec_driver_sql(_SETTINGS)
-    rows = await connection.exec_driver_sql(
-        sql, tuple(values[n] if n in values else defaults[n] for n in names)
-    )
+    rows = await connection.exec_driver_sql(sql[0], driver_args(sql, values))
     return [tuple(row) for row in rows]
 
 
