@@ -31,7 +31,7 @@ from service.credentials.issuer import Issuer
 from service.credentials.keys import KeyRing, load_or_create_dev_keyring
 from service.db.engine import create_engine, session_factory
 from service.logs import ensure_logging
-from service.observability import RequestContext, setup_tracing, trace_engine
+from service.observability import RequestContext, setup_tracing, trace_sql
 from service.schema import build_schema
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import dispatcher_for, webhook_client
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             recycle_seconds=settings.db_pool_recycle_seconds,
         )
         if tracer is not None:
-            trace_engine(engine, tracer)
+            trace_sql(tracer)
         sessions = session_factory(engine)
         async with httpx.AsyncClient() as http, webhook_client(settings) as hooks:
             dev_key = None if settings.is_production else load_or_create_dev_key(settings.data_dir)

@@ -204,7 +204,7 @@ class RequestContext:
 
 def setup_tracing(app: Any, service_name: str) -> Any:
     """OpenTelemetry for HTTP requests, exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT);
-    returns the provider, for ``trace_engine`` once the engine exists."""
+    returns the provider, for ``trace_sql``."""
     from opentelemetry import trace
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.sdk.resources import Resource
@@ -221,17 +221,17 @@ def setup_tracing(app: Any, service_name: str) -> Any:
     return provider
 
 
-def trace_engine(engine: AsyncEngine, provider: Any) -> None:
-    """SQL statements as spans; their text only (bind parameters are never recorded)."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+def trace_sql(provider: Any) -> None:
+    """SQL statements as spans; their text only (bind parameters are never recorded). Traced
+    at the driver, asyncpg, which every statement passes: the ORM's, those the hot paths send
+    straight to it (service/db/raw.py) and the transactions' BEGIN and COMMIT. The driver's
+    instrumentation is one per process: the latest app's provider gets the spans."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(
-        engine=engine.sync_engine,
-        tracer_provider=provider,
-        enable_commenter=False,
-        # It names SQLAlchemy < 2.1 as what it supports; the events it uses are unchanged.
-        skip_dep_check=True,
-    )
+    tracing = AsyncPGInstrumentor(capture_parameters=False)
+    if tracing.is_instrumented_by_opentelemetry:
+        tracing.uninstrument()
+    tracing.instrument(tracer_provider=provider)
 
 
 # URL attributes lose their query string: a client may put anything there.

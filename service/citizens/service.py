@@ -13,6 +13,7 @@ from service import clock
 from service.auth.policy import require_citizen
 from service.auth.principal import Principal
 from service.db.plans import GENERIC_PLANS
+from service.db.raw import driver, driver_args, driver_sql
 from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity, CitizenSettings
@@ -35,6 +36,10 @@ _LOCK_KEY = func.hashtextextended(bindparam("key", type_=String), 0)
 _LOCK = select(func.pg_advisory_xact_lock(_LOCK_KEY))
 _SHARE_LOCK = select(func.pg_advisory_xact_lock_shared(_LOCK_KEY))
 _SHARE_LOCK_PLANNED = _SHARE_LOCK.add_columns(GENERIC_PLANS)
+# A read's statements, sent straight to the driver (service/db/raw.py): no pending ORM
+# object of the session can be what they look for, so they need no autoflush before them.
+_DRIVER_BY_HASH = driver_sql(_BY_HASH)
+_DRIVER_SHARE_LOCK = {False: driver_sql(_SHARE_LOCK), True: driver_sql(_SHARE_LOCK_PLANNED)}
 _STILL_THERE = select(literal(True)).where(Citizen.citizen_id == bindparam("citizen_id"))
 
 
@@ -43,7 +48,8 @@ async def find_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUI
 
 
 async def find_citizen_by_hash(session: AsyncSession, digest: bytes) -> uuid.UUID | None:
-    return await session.scalar(_BY_HASH, {"h": digest})
+    found: uuid.UUID | None = await (await driver(session)).fetchval(_DRIVER_BY_HASH[0], digest)
+    return found
 
 
 async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUID:
@@ -75,8 +81,8 @@ async def share_citizen_lock(
     write, an erasure waits for the reads in flight (so their records are kept or erased with
     the rest), and a read that waited for an erasure finds the citizen gone. ``generic_plans``:
     the rest of the transaction runs on generic plans (``service.db.plans``)."""
-    statement = _SHARE_LOCK_PLANNED if generic_plans else _SHARE_LOCK
-    await session.execute(statement, {"key": str(citizen_id)})
+    sql = _DRIVER_SHARE_LOCK[generic_plans]
+    await (await driver(session)).fetchrow(sql[0], *driver_args(sql, {"key": str(citizen_id)}))
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:

@@ -93,10 +93,16 @@ _GONE = ("08", "57P01", "57P02", "57P03")
 def database_unavailable(exc: BaseException | None) -> bool:
     """Connection trouble (server down, restarting, network, or a connection the server
     refuses, say because the migrations that create the application's role never ran), as
-    opposed to a bug in a query."""
+    opposed to a bug in a query. Looks through the wrappers: a BEGIN that the raw path asks
+    the adapter for (``service.db.raw.driver``) fails as the adapter's own error, wrapping
+    asyncpg's, and never as SQLAlchemy's."""
+    return any(map(_unavailable, _causes(exc)))
+
+
+def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
-    if isinstance(exc, asyncpg.PostgresError):  # from a statement sent straight to asyncpg
+    if isinstance(exc, asyncpg.PostgresError):  # asyncpg's own: the connection's are class 08
         return (exc.sqlstate or "").startswith(_GONE)
     if isinstance(exc, DBAPIError) and exc.statement is None:
         return True  # failed while connecting: no statement was sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.policy import may_hold_legal_basis, require_admin
 from service.auth.principal import Principal
 from service.clock import now
+from service.db.raw import driver, driver_args, driver_sql
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import ApiClient, LegalBasis, Organisation
@@ -275,17 +276,23 @@ async def revoke_legal_basis(
 
 
 # Built once: every read under a legal basis runs it.
-_ACTIVE_BASIS = select(LegalBasis).where(
-    LegalBasis.organisation_id == bindparam("org"),
-    LegalBasis.code == bindparam("code"),
-    LegalBasis.revoked_at.is_(None),
-    LegalBasis.valid_from <= bindparam("at"),
-    (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > bindparam("at")),
+# Checked on every reader's read: sent straight to the driver (service/db/raw.py).
+_ACTIVE_BASIS = driver_sql(
+    select(*(LegalBasis.__table__.c[f.name] for f in fields(LegalBasisView))).where(
+        LegalBasis.organisation_id == bindparam("org"),
+        LegalBasis.code == bindparam("code"),
+        LegalBasis.revoked_at.is_(None),
+        LegalBasis.valid_from <= bindparam("at"),
+        (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > bindparam("at")),
+    )
 )
 
 
 async def active_legal_basis(
     session: AsyncSession, organisation_id: uuid.UUID, code: str
 ) -> LegalBasisView | None:
-    row = await session.scalar(_ACTIVE_BASIS, {"org": organisation_id, "code": code, "at": now()})
-    return None if row is None else _basis_view(row)
+    values = {"org": organisation_id, "code": code, "at": now()}
+    row = await (await driver(session)).fetchrow(
+        _ACTIVE_BASIS[0], *driver_args(_ACTIVE_BASIS, values)
+    )
+    return None if row is None else LegalBasisView(*row)

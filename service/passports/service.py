@@ -50,7 +50,7 @@ from service.claims.views import (
     load_passports_claims,
 )
 from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
-from service.db.raw import DriverSql, driver_args, driver_sql
+from service.db.raw import DriverSql, driver, driver_args, driver_sql
 from service.endorsements.views import for_readers
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.identity.numbers import insz_hash
@@ -348,9 +348,8 @@ async def record_access(
     )
     sql = _record_sql(tuple(record))
     record["exists_citizen_id"] = passport.citizen_id
-    connection = await session.connection()
-    written = await connection.exec_driver_sql(sql[0], driver_args(sql, record))
-    return written.scalar() is not None
+    written = await (await driver(session)).fetchval(sql[0], *driver_args(sql, record))
+    return written is not None
 
 
 def _access_record(

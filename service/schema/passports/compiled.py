@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.claims.views import PassportClaimsFilter, passport_claims_sql
+from service.db.raw import driver
 from service.models.enums import (
     AccessBasis,
     AssessmentMethod,
@@ -735,8 +736,7 @@ class Selection:
     ) -> dict[uuid.UUID, Rendered]:
         """Each citizen's answer under their own scope (None: the whole passport)."""
         sql, given = self.statement_for(scopes, claims, flt, basis, read_at)
-        connection = await session.connection()
-        rows: Any = await connection.exec_driver_sql(sql, given)
+        rows = await (await driver(session)).fetch(sql, *given)
         built: dict[uuid.UUID, Rendered] = {}
         for citizen, data, verified, declared, *_ in rows:
             shown = tuple(sorted({*(verified or ()), *(declared or ())}))
