@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -278,3 +279,40 @@ async def test_read_by_internal_id(api: Api, school: Partner, reader: Partner) -
         },
     )
     assert both["data"]["passport"]["__typename"] == "ValidationFailed"
+
+
+_ONE_CLAIM = """query($c: CitizenRef!) {
+  passport(citizen: $c, purpose: "round trips", legalBasis: "GUIDANCE") {
+    __typename ... on Passport { competences { claims { id } } }
+  }
+}"""
+
+
+async def test_a_read_under_a_legal_basis_finds_basis_and_citizen_in_one_statement(
+    api: Api, school: Partner, reader: Partner, count_statements: StatementCounter
+) -> None:
+    """The basis and the citizen named by national number come in one round trip, before the
+    lock; a citizen nobody knows is refused after it, with no lock and nothing recorded."""
+    citizen = factories.insz()
+    await issue(api, school, factories.claim_input(citizen))
+    count_statements.statements.clear()
+    body = await api.gql(reader.token, _ONE_CLAIM, {"c": {"insz": citizen}})
+    await asyncio.sleep(0.05)  # asyncpg calls its loggers soon after, not at once
+    assert len(body["data"]["passport"]["competences"]) == 1, body
+    # Less what asyncpg sends on its own the first time a connection meets a type.
+    sent = [s for s in count_statements.statements if not s.startswith(_DRIVER_OWN)]
+    both = [s for s in sent if "FROM legal_bases" in s and "FROM citizen_identities" in s]
+    assert len(both) == 1, sent
+    assert not [s for s in sent if s not in both and "citizen_identities" in s], sent
+    # The caller, BEGIN, basis and citizen, the lock, the passport, the access record, COMMIT.
+    assert len(sent) == 7 and sent.index(both[0]) == 2, sent
+    assert "pg_advisory_xact_lock_shared" in sent[3] and "INSERT INTO access_records" in sent[5]
+
+    count_statements.statements.clear()
+    refused = await api.gql(reader.token, _ONE_CLAIM, {"c": {"insz": factories.insz()}})
+    await asyncio.sleep(0.05)
+    assert refused["data"]["passport"]["__typename"] == "NotFound", refused
+    assert not [s for s in count_statements.statements if "pg_advisory" in s or "INSERT" in s]
+
+
+_DRIVER_OWN = ("SELECT current_setting('jit')", "WITH RECURSIVE typeinfo_tree")

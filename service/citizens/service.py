@@ -20,7 +20,7 @@ from service.models import Citizen, CitizenIdentity, CitizenSettings
 from service.validation import Name, validate
 
 # The statements of every write are built once: building one costs more than running it.
-_BY_HASH = select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == bindparam("h"))
+BY_HASH = select(CitizenIdentity.citizen_id).where(CitizenIdentity.insz_hash == bindparam("h"))
 _CREATE = text(
     """
     WITH claimed AS (
@@ -38,7 +38,7 @@ _SHARE_LOCK = select(func.pg_advisory_xact_lock_shared(_LOCK_KEY))
 _SHARE_LOCK_PLANNED = _SHARE_LOCK.add_columns(GENERIC_PLANS)
 # A read's statements, sent straight to the driver (service/db/raw.py): no pending ORM
 # object of the session can be what they look for, so they need no autoflush before them.
-_DRIVER_BY_HASH = driver_sql(_BY_HASH)
+_DRIVER_BY_HASH = driver_sql(BY_HASH)
 _DRIVER_SHARE_LOCK = {False: driver_sql(_SHARE_LOCK), True: driver_sql(_SHARE_LOCK_PLANNED)}
 _STILL_THERE = select(literal(True)).where(Citizen.citizen_id == bindparam("citizen_id"))
 
@@ -60,7 +60,7 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     application role has no DELETE right on citizens.
     """
     digest = insz_hash(insz, key)
-    existing = await session.scalar(_BY_HASH, {"h": digest})
+    existing = await session.scalar(BY_HASH, {"h": digest})
     if existing is not None:
         return existing
     created = await session.scalar(
@@ -69,7 +69,7 @@ async def get_or_create_citizen(session: AsyncSession, insz: str, key: bytes) ->
     if created is not None:
         return created
     # Another transaction won the race; use its citizen.
-    winner = await session.scalar(_BY_HASH, {"h": digest})
+    winner = await session.scalar(BY_HASH, {"h": digest})
     assert winner is not None
     return winner
 

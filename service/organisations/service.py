@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -276,23 +276,37 @@ async def revoke_legal_basis(
 
 
 # Built once: every read under a legal basis runs it.
-# Checked on every reader's read: sent straight to the driver (service/db/raw.py).
-_ACTIVE_BASIS = driver_sql(
-    select(*(LegalBasis.__table__.c[f.name] for f in fields(LegalBasisView))).where(
-        LegalBasis.organisation_id == bindparam("org"),
-        LegalBasis.code == bindparam("code"),
-        LegalBasis.revoked_at.is_(None),
-        LegalBasis.valid_from <= bindparam("at"),
-        (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > bindparam("at")),
-    )
+# What makes a legal basis count at ``at``: the one rule, which ``read_passport`` also selects
+# beside the citizen it names.
+ACTIVE_BASIS = select(*(LegalBasis.__table__.c[f.name] for f in fields(LegalBasisView))).where(
+    LegalBasis.organisation_id == bindparam("org"),
+    LegalBasis.code == bindparam("code"),
+    LegalBasis.revoked_at.is_(None),
+    LegalBasis.valid_from <= bindparam("at"),
+    (LegalBasis.valid_until.is_(None)) | (LegalBasis.valid_until > bindparam("at")),
 )
+# Checked on every reader's read: sent straight to the driver (service/db/raw.py).
+_ACTIVE_BASIS = driver_sql(ACTIVE_BASIS)
+
+
+def active_basis_values(organisation_id: uuid.UUID, code: str) -> dict[str, object]:
+    """``ACTIVE_BASIS``'s parameters: an organisation's basis by code, now."""
+    return {"org": organisation_id, "code": code, "at": now()}
+
+
+def active_basis_view(row: Sequence[object]) -> LegalBasisView:
+    """The basis in the first columns of a row that selected ``ACTIVE_BASIS``'s."""
+    return LegalBasisView(*row[:_BASIS_COLUMNS])  # type: ignore[arg-type]
+
+
+_BASIS_COLUMNS = len(fields(LegalBasisView))
 
 
 async def active_legal_basis(
     session: AsyncSession, organisation_id: uuid.UUID, code: str
 ) -> LegalBasisView | None:
-    values = {"org": organisation_id, "code": code, "at": now()}
+    values = active_basis_values(organisation_id, code)
     row = await (await driver(session)).fetchrow(
         _ACTIVE_BASIS[0], *driver_args(_ACTIVE_BASIS, values)
     )
-    return None if row is None else LegalBasisView(*row)
+    return None if row is None else active_basis_view(row)
