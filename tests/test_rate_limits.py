@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.models import AccessRecord
+from service.schema import build_schema, cost
 from service.settings import Settings
 from tests import factories
 from tests.citizen_api import MY_GRANTS, MY_PASSPORT
@@ -222,3 +224,33 @@ async def test_wrong_variables_cost_what_a_refused_request_costs(settings: Setti
             )
             assert "cost" not in body.get("extensions", {})
         assert (await api.post(me, CHEAP)).status_code == 429
+
+
+def test_a_cost_is_kept_per_document_only_while_it_reads_no_argument(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk runs once for a document whose cost no argument changes; a page size, from a
+    variable or a literal, is read on every call."""
+    schema = build_schema(settings)._schema
+    walks: list[int] = []
+    start = cost._Walk.__init__
+
+    def counted(walk: Any, *args: Any) -> None:
+        walks.append(1)
+        start(walk, *args)
+
+    monkeypatch.setattr(cost._Walk, "__init__", counted)
+    fixed = parse("{ me { passport { citizenId } } }")
+    paged = parse("query($n: Int!) { me { accessLog(first: $n) { edges { node { id } } } } }")
+    literal = parse("{ me { accessLog(first: 3) { edges { node { id } } } } }")
+
+    def of(document: Any, variables: dict[str, Any] | None = None) -> int:
+        return cost.operation_cost(
+            schema, document, operation_name=None, variables=variables, max_page=100
+        )
+
+    assert of(fixed) == of(fixed) > 0
+    assert len(walks) == 1
+    assert of(paged, {"n": 5}) < of(paged, {"n": 50}) == of(paged, {"n": 50})
+    assert of(literal) == of(literal)
+    assert len(walks) == 1 + 3 + 2  # every call with an argument walked again

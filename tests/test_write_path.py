@@ -9,6 +9,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from service.claims import service as claims
 from service.claims.rules import ClaimContent
 from service.consent import service as consent
 from service.db.engine import session_factory
+from service.db.raw import driver
 from service.errors import CitizenGone, Conflict
 from service.identity.numbers import insz_hash
 from service.models import AccessGrant, ApiClient, Citizen, CitizenIdentity, Claim
@@ -351,3 +353,23 @@ async def test_a_write_answered_with_the_claims_id_alone_reads_nothing_back(
     assert len([s for s in count_statements.statements if s.startswith(_READ_BACK)]) == 1
     stored = await _written(engine, newer["externalRef"])
     assert stored == {newer["externalRef"]: (answer["claim"]["id"], claim_id)}
+
+
+async def test_the_drivers_connection_is_asked_for_once_per_transaction_and_savepoint(
+    engine: AsyncEngine,
+) -> None:
+    """``driver`` keeps the connection for the transaction it was asked in: a commit ends it
+    (the next statement runs in a new transaction), and a savepoint is begun when asked inside
+    one, so a failure there undoes the savepoint alone."""
+    async with session_factory(engine)() as session:
+        first = await driver(session)
+        assert await driver(session) is first
+        xid = await first.fetchval("SELECT pg_current_xact_id()::text")
+        await session.commit()
+        after = await (await driver(session)).fetchval("SELECT pg_current_xact_id()::text")
+        assert after != xid
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with session.begin_nested():
+                await (await driver(session)).fetchval("SELECT 1 / 0")
+        assert await (await driver(session)).fetchval("SELECT 1") == 1
+        assert await (await driver(session)).fetchval("SELECT pg_current_xact_id()::text") == after

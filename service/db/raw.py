@@ -36,12 +36,28 @@ async def driver(session: AsyncSession, *, alone: bool = False) -> asyncpg.Conne
     transaction it never began), two round trips fewer. The caller must not need it undone
     by the session's rollback. Inside an open transaction it is part of that transaction.
     """
-    connection = await session.connection()
-    pooled = await connection.get_raw_connection()
-    adapted: Any = pooled.dbapi_connection
+    kept = session.info.get(_KEPT)
+    if kept is not None and kept[0] == _transactions(session) and kept[0][0].is_active:
+        adapted, raw = kept[1], kept[2]
+    else:
+        # Asked of the session once per transaction (and savepoint, which the ask begins):
+        # each ask spawns a greenlet (some 40 us), and a read asks five times. The connection
+        # is the transaction's until it ends.
+        connection = await session.connection()
+        pooled = await connection.get_raw_connection()
+        adapted, raw = pooled.dbapi_connection, pooled.driver_connection
+        session.info[_KEPT] = (_transactions(session), adapted, raw)
     if adapted._transaction is None and not alone:  # the adapter's own BEGIN, see above
         await adapted._start_transaction()
-    return cast("asyncpg.Connection", pooled.driver_connection)
+    return cast("asyncpg.Connection", raw)
+
+
+_KEPT = "service.db.raw.driver"  # in session.info: (its transactions, the adapter, asyncpg's)
+
+
+def _transactions(session: AsyncSession) -> tuple[Any, Any]:
+    """The session's transaction and its innermost savepoint, as objects: new ones are new."""
+    return session.sync_session.get_transaction(), session.sync_session.get_nested_transaction()
 
 
 def driver_sql(statement: ClauseElement) -> DriverSql:

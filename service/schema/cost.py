@@ -20,6 +20,7 @@ own AST and types.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -222,6 +223,7 @@ class _Walk:
         self.max_page = max_page
         self.roots = {t.name for t in (schema.query_type, schema.mutation_type) if t}
         self.memo: dict[tuple[str, str], int] = {}
+        self.read_arguments = False  # a cost that depends on arguments is not kept
 
     def selection(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
         total = 0
@@ -270,6 +272,7 @@ class _Walk:
         given = next((a for a in node.arguments or () if a.name.value == argument), None)
         if given is None:
             return most
+        self.read_arguments = True
         value: Any = given.value
         if isinstance(value, VariableNode):
             value = self.variables.get(value.name.value)
@@ -282,6 +285,7 @@ class _Walk:
 
     def page_size(self, node: FieldNode, default: Any) -> int:
         given = next((a for a in node.arguments or () if a.name.value == PAGE_ARGUMENT), None)
+        self.read_arguments |= given is not None
         value = value_from_ast(given.value, GraphQLInt, self.variables) if given else default
         size = value if isinstance(value, int) else self.max_page
         return max(0, min(size, self.max_page))
@@ -295,7 +299,14 @@ def operation_cost(
     variables: Mapping[str, Any] | None,
     max_page: int,
 ) -> int:
-    """The cost of the operation that will run; the document must already be valid."""
+    """The cost of the operation that will run; the document must already be valid. Kept per
+    document (the parser's cache hands out the same one for the same text) while it reads
+    no argument: a passport read or a write costs the same on every call."""
+    key = (id(schema), id(document), operation_name, max_page)
+    kept = _costs.get(key)
+    if kept is not None:
+        _costs.move_to_end(key)
+        return kept[1]
     operation = get_operation_ast(document, operation_name)
     if not isinstance(operation, OperationDefinitionNode):
         return 0
@@ -303,4 +314,13 @@ def operation_cost(
     if root is None:
         return 0
     walk = _Walk(schema, _fragments(document), variables or {}, max_page)
-    return walk.selection(root, operation.selection_set)
+    cost = walk.selection(root, operation.selection_set)
+    if not walk.read_arguments:
+        _costs[key] = (document, cost)  # the document held, so its id is not reused
+        if len(_costs) > MAX_KEPT:
+            _costs.popitem(last=False)
+    return cost
+
+
+MAX_KEPT = 512
+_costs: OrderedDict[tuple[int, int, str | None, int], tuple[DocumentNode, int]] = OrderedDict()
