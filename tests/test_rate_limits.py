@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import parse
+from graphql import DocumentNode, parse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import service.schema as schema_module
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.models import AccessRecord
@@ -254,3 +255,22 @@ def test_a_cost_is_kept_per_document_only_while_it_reads_no_argument(
     assert of(paged, {"n": 5}) < of(paged, {"n": 50}) == of(paged, {"n": 50})
     assert of(literal) == of(literal)
     assert len(walks) == 1 + 3 + 2  # every call with an argument walked again
+
+
+async def test_a_known_document_is_neither_hashed_nor_walked_again(
+    api: Api, school: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing, validation and the size check are kept per document text; their caches know
+    a document by identity, since graphql-core's nodes hash their whole tree."""
+    query = "query($c: String!) { competences(search: $c, first: 1) { edges { node { uri } } } }"
+    first = await api.gql(school.token, query, {"c": "python"})
+    assert "errors" not in first, first
+
+    def refused(*_: Any) -> int:
+        raise AssertionError("a known document was hashed or walked again")
+
+    monkeypatch.setattr(DocumentNode, "__hash__", refused)
+    monkeypatch.setattr(schema_module, "validate", refused)
+    monkeypatch.setattr(schema_module, "expanded_fields", refused)
+    again = await api.gql(school.token, query, {"c": "python"})
+    assert again == first

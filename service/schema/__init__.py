@@ -245,8 +245,39 @@ def _validate(
     return validate(schema, document, every, hide_suggestions=hide_suggestions)
 
 
+class _Same:
+    """A parsed document that equals only itself. The parse cache hands out one document per
+    text, and graphql-core's nodes hash and compare their whole tree: as a cache key, a
+    passport read's document took longer to hash than to look up."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.document is self.document
+
+
 _parse_cached = lru_cache(maxsize=CACHE_SIZE)(parse)
-_validate_cached = lru_cache(maxsize=CACHE_SIZE)(_validate)
+
+
+@lru_cache(maxsize=CACHE_SIZE)  # holds each document it keeps, so no id is reused meanwhile
+def _validate_cached(
+    schema: GraphQLSchema,
+    document: _Same,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    return _validate(schema, document.document, rules, hide_suggestions)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _expanded_fields_cached(document: _Same, limit: int) -> int:
+    return expanded_fields(document.document, limit)
 
 
 def parsed(query: str, max_tokens: int) -> DocumentNode:
@@ -278,12 +309,11 @@ class Documents(SchemaExtension):
         execution = self.execution_context
         document = execution.graphql_document
         if document is not None:
-            check = _validate_cached if self._cacheable() else _validate
-            execution.pre_execution_errors = check(
-                execution.schema._schema,
-                document,
-                execution.validation_rules,
-                self.hide_suggestions,
+            schema, rules = execution.schema._schema, execution.validation_rules
+            execution.pre_execution_errors = (
+                _validate_cached(schema, _Same(document), rules, self.hide_suggestions)
+                if self._cacheable()
+                else _validate(schema, document, rules, self.hide_suggestions)
             )
         yield
 
@@ -400,8 +430,12 @@ class DocumentSizeLimit(SchemaExtension):
         if document is None or not isinstance(context, Context):
             return
         limit = context.settings.graphql_max_fields
+        query = self.execution_context.query or ""
         try:
-            expanded_fields(document, limit)
+            if len(query) <= CACHED_DOCUMENT_CHARS:  # then parsed by the cache: one per text
+                _expanded_fields_cached(_Same(document), limit)
+            else:
+                expanded_fields(document, limit)
         except (DocumentTooLarge, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, DocumentTooLarge) else "fragments nest too deeply"
             refusal = QueryTooCostly(reason, limit=limit)
