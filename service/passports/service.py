@@ -167,6 +167,7 @@ class Rendered:
 
     data: orjson.Fragment
     competence_ids: tuple[int, ...]
+    recorded: bool = False  # the statement also wrote the read's access record (``record``)
 
 
 class Render(Protocol):
@@ -182,6 +183,7 @@ class Render(Protocol):
         flt: PassportFilter,
         basis: AccessBasis,
         read_at: datetime,
+        record: Mapping[str, Any] | None = None,
     ) -> dict[uuid.UUID, Rendered]: ...
 
 
@@ -289,19 +291,59 @@ async def _build(
     flt: PassportFilter,
     basis: AccessBasis,
     grants: Sequence[GrantView] = (),
-    render: Render | None = None,
 ) -> Passport:
     scope = _basis_scope(basis, grants)
     await share_citizen_lock(session, citizen_id, generic_plans=True)
-    if render is not None:
-        narrowed = _claims_filter(flt, scope)
-        read_at = clock.now()
-        built = await render(
-            session, {citizen_id: narrowed.competence_ids}, narrowed, flt, basis, read_at
-        )
-        return Passport(citizen_id, [], [], read_at, basis, tuple(grants), built[citizen_id])
     claims = await load_passport_claims(session, citizen_id, _claims_filter(flt, scope))
     return _assemble(citizen_id, claims, flt, basis, grants)
+
+
+async def _read(
+    session: AsyncSession,
+    principal: Principal,
+    citizen_id: uuid.UUID,
+    flt: PassportFilter,
+    basis: AccessBasis,
+    grants: Sequence[GrantView] = (),
+    render: Render | None = None,
+    *,
+    operation: str,
+    legal_basis_id: uuid.UUID | None = None,
+    purpose: str | None = None,
+) -> Passport | None:
+    """One citizen's passport, and the read in their access log; None: the citizen was erased
+    while this read waited for their lock, so there is nothing to show. Compiled (``render``),
+    the statement that builds the answer also writes the record: one round trip fewer."""
+    if render is None:
+        passport = await _build(session, citizen_id, flt, basis, grants)
+        recorded = await record_access(
+            session,
+            principal,
+            passport,
+            operation=operation,
+            legal_basis_id=legal_basis_id,
+            purpose=purpose,
+        )
+        return passport if recorded else None
+    narrowed = _claims_filter(flt, _basis_scope(basis, grants))
+    await share_citizen_lock(session, citizen_id, generic_plans=True)
+    read_at = clock.now()
+    record = _record_columns(
+        principal,
+        citizen_id=citizen_id,
+        basis=basis,
+        read_at=read_at,
+        grant_ids=[grant.grant_id for grant in grants],
+        competence_ids=(),  # what the statement shows, it counts itself
+        operation=operation,
+        legal_basis_id=legal_basis_id,
+        purpose=purpose,
+    )
+    scopes = {citizen_id: narrowed.competence_ids}
+    built = (await render(session, scopes, narrowed, flt, basis, read_at, record))[citizen_id]
+    if not built.recorded:
+        return None
+    return Passport(citizen_id, [], [], read_at, basis, tuple(grants), built)
 
 
 def _basis_scope(basis: AccessBasis, grants: Sequence[GrantView]) -> frozenset[int] | None:
@@ -527,8 +569,10 @@ async def read_own_passport(
     citizen_id = await own_citizen_id(session, principal, hmac_key)
     if citizen_id is None:  # nobody has written anything yet: an empty passport
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)
-    passport = await _build(session, citizen_id, flt, AccessBasis.SELF, render=render)
-    if not await record_access(session, principal, passport, operation=operation):
+    passport = await _read(
+        session, principal, citizen_id, flt, AccessBasis.SELF, render=render, operation=operation
+    )
+    if passport is None:
         return Passport(None, [], [], clock.now(), AccessBasis.SELF)  # erased meanwhile
     return passport
 
@@ -543,8 +587,8 @@ async def read_for_wallet(
     """The citizen's passport as their wallet receives it. The wallet holds the citizen's offer
     (its pre-authorized code and the transaction code only the citizen saw), so this is the
     citizen's own read, and in their access log as one; the caller holds the citizen's lock."""
-    passport = await _build(session, citizen_id, flt, AccessBasis.SELF)
-    if not await record_access(session, WALLET, passport, operation=operation):
+    passport = await _read(session, WALLET, citizen_id, flt, AccessBasis.SELF, operation=operation)
+    if passport is None:
         raise NotFound(NOT_FOUND)
     return passport
 
@@ -561,8 +605,17 @@ async def read_shared_passport(
     grant = await link_grant(session, principal)
     if grant is None:
         raise NotFound(NOT_FOUND)
-    passport = await _build(session, grant.citizen_id, flt, AccessBasis.LINK, [grant], render)
-    if not await record_access(session, principal, passport, operation=operation):
+    passport = await _read(
+        session,
+        principal,
+        grant.citizen_id,
+        flt,
+        AccessBasis.LINK,
+        [grant],
+        render,
+        operation=operation,
+    )
+    if passport is None:
         raise NotFound(NOT_FOUND)
     return passport
 
@@ -606,15 +659,18 @@ async def read_passport(
         )
         if basis is None or found is None:
             raise NotFound(NOT_FOUND)
-        passport = await _build(session, found, flt, AccessBasis.LEGAL_BASIS, render=render)
-        if not await record_access(
+        passport = await _read(
             session,
             principal,
-            passport,
+            found,
+            flt,
+            AccessBasis.LEGAL_BASIS,
+            render=render,
             operation=operation,
             legal_basis_id=basis.id,
             purpose=stated.purpose,
-        ):
+        )
+        if passport is None:
             raise NotFound(NOT_FOUND)
         return passport
     found = await _find(session, hmac_key, selector)
@@ -622,10 +678,18 @@ async def read_passport(
     grants = await active_grants(session, found or NOBODY, organisation_id)
     if found is None or not grants:
         raise NotFound(NOT_FOUND)
-    passport = await _build(session, found, flt, AccessBasis.CONSENT, grants, render)
-    if not await record_access(
-        session, principal, passport, operation=operation, purpose=stated.purpose
-    ):
+    passport = await _read(
+        session,
+        principal,
+        found,
+        flt,
+        AccessBasis.CONSENT,
+        grants,
+        render,
+        operation=operation,
+        purpose=stated.purpose,
+    )
+    if passport is None:
         raise NotFound(NOT_FOUND)
     return passport
 

@@ -52,11 +52,13 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_subfields
 from graphql.execution.values import VariableValues, get_argument_values
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import clock
 from service.claims.views import PassportClaimsFilter, passport_claims_sql
 from service.db.raw import driver
+from service.models import AccessRecord
 from service.models.enums import (
     AccessBasis,
     AssessmentMethod,
@@ -247,10 +249,52 @@ STATUS_BY_RANK = Always(
 ACTIVE = _quote(ClaimStatus.ACTIVE.value)
 
 
-def _sql(statement: _Statement, base: str, first: int) -> str:
+# The access record's columns a read gives (``record``), in the order of their parameters;
+# its citizen and competences come from the statement.
+RECORD_COLUMNS = (
+    "id",
+    "accessed_at",
+    "principal_kind",
+    "subject",
+    "organisation_id",
+    "basis",
+    "legal_basis_id",
+    "grant_ids",
+    "purpose",
+    "operation",
+)
+
+
+def _record(citizens: str, first: int) -> tuple[str, str, str]:
+    """The CTE that writes one read's access record while its citizen exists (as
+    ``record_access``, which the resolver path calls), the column telling it was written, and
+    the join that gives it."""
+    table = AccessRecord.__table__
+    given = ", ".join(
+        f"${first + i}::{table.c[name].type.compile(dialect=postgresql.dialect())}"
+        for i, name in enumerate(RECORD_COLUMNS)
+    )
+    cte = f""",
+rec AS (
+  INSERT INTO access_records (citizen_id, competence_ids, {", ".join(RECORD_COLUMNS)})
+  SELECT p.citizen_id, ARRAY(SELECT DISTINCT x
+           FROM unnest(coalesce(pc.ids, '{{}}') || coalesce(sd.ids, '{{}}')) AS x ORDER BY x),
+         {given}
+  FROM unnest({citizens}::uuid[]) AS p(citizen_id)
+  JOIN citizens AS known ON known.citizen_id = p.citizen_id
+  LEFT JOIN pc ON pc.citizen_id = p.citizen_id
+  LEFT JOIN sd ON sd.citizen_id = p.citizen_id
+  RETURNING citizen_id
+)"""
+    return cte, "rec.citizen_id IS NOT NULL", "\nLEFT JOIN rec ON rec.citizen_id = p.citizen_id"
+
+
+def _sql(statement: _Statement, base: str, first: int, *, record: bool = False) -> str:
     """The whole statement around the claims' own (``base``, whose parameters come first);
-    ``first`` is the number of this statement's first own parameter."""
+    ``first`` is the number of this statement's first own parameter. ``record``: it also
+    writes the read's access record (``RECORD_COLUMNS``, parameters after its own)."""
     citizens, is_self, statuses, used_since, read_at, basis = (f"${first + i}" for i in range(6))
+    recording, recorded, joined = _record(citizens, first + 6) if record else ("", "false", "")
     claim_columns = "".join(f", {c}" for c in statement.claim_columns)
     group_columns = "".join(f", {c}" for c in statement.group_columns)
     passport_columns = "".join(f", {c}" for c in statement.passport_columns)
@@ -317,11 +361,11 @@ sd AS (
     AND ({statuses}::text[] IS NULL OR {ACTIVE} = ANY({statuses}::text[]))
     AND ({used_since}::date IS NULL OR k.recent >= {used_since}::date)
   GROUP BY k.citizen_id
-)
-SELECT p.citizen_id, {answer}, pc.ids, sd.ids, {read_at}::text, {basis}::text
+){recording}
+SELECT p.citizen_id, {answer}, pc.ids, sd.ids, {recorded}, {read_at}::text, {basis}::text
 FROM unnest({citizens}::uuid[]) AS p(citizen_id)
 LEFT JOIN pc ON pc.citizen_id = p.citizen_id
-LEFT JOIN sd ON sd.citizen_id = p.citizen_id
+LEFT JOIN sd ON sd.citizen_id = p.citizen_id{joined}
 """
 
 
@@ -669,10 +713,17 @@ class Selection:
     def __init__(self, statement: _Statement, nodes: tuple[FieldNode, ...]) -> None:
         self.statement = statement
         self.nodes = nodes  # held, so their ids are not reused while the entry lives
-        self.sql: dict[tuple[bool, bool, bool], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+        self.sql: dict[tuple[bool, ...], tuple[str, tuple[tuple[str, Any], ...]]] = {}
 
-    def sql_for(self, flt: PassportClaimsFilter) -> tuple[str, tuple[tuple[str, Any], ...]]:
-        shape = (bool(flt.skill_types), bool(flt.issuer_kinds), bool(flt.learning_contexts))
+    def sql_for(
+        self, flt: PassportClaimsFilter, *, record: bool = False
+    ) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        shape = (
+            bool(flt.skill_types),
+            bool(flt.issuer_kinds),
+            bool(flt.learning_contexts),
+            record,
+        )
         found = self.sql.get(shape)
         if found is None:
             base, parameters = passport_claims_sql(
@@ -684,7 +735,7 @@ class Selection:
                 json_as_text=False,
             )
             found = self.sql[shape] = (
-                _sql(self.statement, base, len(parameters) + 1),
+                _sql(self.statement, base, len(parameters) + 1, record=record),
                 parameters,
             )
         return found
@@ -696,9 +747,11 @@ class Selection:
         flt: PassportFilter,
         basis: AccessBasis,
         read_at: datetime,
+        record: Mapping[str, Any] | None = None,
     ) -> tuple[str, tuple[Any, ...]]:
-        """The statement for this read, and its parameters."""
-        sql, parameters = self.sql_for(claims)
+        """The statement for this read, and its parameters; ``record``: the access record's
+        columns (``RECORD_COLUMNS``) of a read of one citizen, written by the statement."""
+        sql, parameters = self.sql_for(claims, record=record is not None)
         pairs = sorted(
             (citizen, competence)
             for citizen, scope in scopes.items()
@@ -722,6 +775,7 @@ class Selection:
             flt.used_since,
             read_at.isoformat(),
             basis.name,
+            *(() if record is None else (record[name] for name in RECORD_COLUMNS)),
         )
         return sql, given
 
@@ -733,14 +787,16 @@ class Selection:
         flt: PassportFilter,
         basis: AccessBasis,
         read_at: datetime,
+        record: Mapping[str, Any] | None = None,
     ) -> dict[uuid.UUID, Rendered]:
-        """Each citizen's answer under their own scope (None: the whole passport)."""
-        sql, given = self.statement_for(scopes, claims, flt, basis, read_at)
+        """Each citizen's answer under their own scope (None: the whole passport); with
+        ``record`` (one citizen), the read recorded too."""
+        sql, given = self.statement_for(scopes, claims, flt, basis, read_at, record)
         rows = await (await driver(session)).fetch(sql, *given)
         built: dict[uuid.UUID, Rendered] = {}
-        for citizen, data, verified, declared, *_ in rows:
+        for citizen, data, verified, declared, recorded, *_ in rows:
             shown = tuple(sorted({*(verified or ()), *(declared or ())}))
-            built[citizen] = Rendered(orjson.Fragment(data), shown)
+            built[citizen] = Rendered(orjson.Fragment(data), shown, recorded)
         return built
 
 
