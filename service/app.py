@@ -31,7 +31,7 @@ from service.credentials.issuer import Issuer
 from service.credentials.keys import KeyRing, load_or_create_dev_keyring
 from service.db.engine import create_engine, session_factory
 from service.logs import ensure_logging
-from service.observability import RequestContext, setup_tracing, trace_sql
+from service.observability import RequestContext, setup_tracing, trace_sql, untrace_sql
 from service.schema import build_schema
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import dispatcher_for, webhook_client
@@ -96,6 +96,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                     dispatcher.stop()  # the round in flight is sent and recorded first
                     await asyncio.wait_for(delivering, settings.webhook_timeout_seconds + 5)
                 await engine.dispose()
+                if tracer is not None:
+                    untrace_sql()
 
     app = FastAPI(
         title="Competence Passport",

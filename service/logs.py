@@ -18,6 +18,8 @@ BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
 SHARE_TOKEN_PATTERN = re.compile(r"(?:psl|pwc|pwt|pwn)_[\w-]{16,}")
 # PostgreSQL repeats the values of a failing row or key in its errors ("DETAIL: Failing row
 # contains (...)", "Key (insz_hash)=(...)"); the statement's parameters are hidden, these are not.
+# asyncpg names the value it could not send ("invalid input for query argument $2: '...'").
+ARGUMENT_PATTERN = re.compile(r"(query argument \$\d+: ).*?(?=\s\(|$)", re.S)
 ROW_DETAIL_PATTERN = re.compile(r"(Failing row contains |Key \([^)]*\)=)\(.*?\)(?=[ .\n]|$)", re.S)
 REDACTED = "[redacted]"
 SENSITIVE_KEYS = frozenset({"insz", "authorization", "token", "password", "secret", "name"})
@@ -32,6 +34,7 @@ def redact_text(text: str) -> str:
     text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
     text = SHARE_TOKEN_PATTERN.sub(REDACTED, text)
     text = ROW_DETAIL_PATTERN.sub(r"\1" + REDACTED, text)
+    text = ARGUMENT_PATTERN.sub(r"\1" + REDACTED, text)
     parts = UUID_PATTERN.split(text)  # odd positions are the UUIDs themselves
     return "".join(p if i % 2 else INSZ_PATTERN.sub(REDACTED, p) for i, p in enumerate(parts))
 

@@ -234,6 +234,15 @@ def trace_sql(provider: Any) -> None:
     tracing.instrument(tracer_provider=provider)
 
 
+def untrace_sql() -> None:
+    """The driver untraced when the app that traced it stops (tests build many in a process)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    tracing = AsyncPGInstrumentor()
+    if tracing.is_instrumented_by_opentelemetry:
+        tracing.uninstrument()
+
+
 # URL attributes lose their query string: a client may put anything there.
 _URL_ATTRIBUTES = frozenset({"http.url", "http.target", "url.full", "url.query"})
 

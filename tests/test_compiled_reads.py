@@ -8,6 +8,7 @@ refusals too. The clock is held still, so both reads carry the same ``readAt``."
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import clock
+from service.auth.principal import Principal
+from service.models.enums import AccessBasis, PrincipalKind
+from service.passports import service as passports
 from service.schema.passports import compiled
 from service.settings import Settings
 from tests import factories
@@ -583,3 +587,20 @@ async def test_postgresql_writes_json_strings_as_orjson_does(engine: AsyncEngine
             )
         ).scalars()
         assert list(written) == [orjson.dumps(t).decode() for t in texts]
+
+
+def test_the_compiled_record_has_the_columns_record_access_writes() -> None:
+    """The statement writes the citizen and its competences itself, every other column of
+    the resolver path's record from its parameters."""
+    columns = passports._record_columns(
+        Principal(kind=PrincipalKind.CITIZEN, subject="x"),
+        citizen_id=uuid.uuid4(),
+        basis=AccessBasis.SELF,
+        read_at=clock.now(),
+        grant_ids=(),
+        competence_ids=(),
+        operation="passport",
+        legal_basis_id=None,
+        purpose=None,
+    )
+    assert set(compiled.RECORD_COLUMNS) == set(columns) - {"citizen_id", "competence_ids"}

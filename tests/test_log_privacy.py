@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.logs import configure_logging, formatter
+from service.logs import configure_logging, formatter, redact_text
 from tests import factories
 from tests.citizen_api import (
     ERASE,
@@ -103,3 +103,11 @@ async def test_a_full_scenario_logs_no_personal_data(
     assert claim["claim"]["id"]  # ids are not personal data and may appear
     for secret in (citizen, dotted, NAME, me, token, token[4:24], employer.token, school.token):
         assert secret not in output, f"{secret[:12]}... found in the logs"
+
+
+def test_a_value_the_driver_could_not_send_is_not_repeated() -> None:
+    """asyncpg names the value in its error; logs and spans keep the argument's number only."""
+    message = "invalid input for query argument $3: 'Jan Peeters' (expected int, got str)"
+    cleaned = redact_text(message)
+    assert "Peeters" not in cleaned and "query argument $3: " in cleaned, cleaned
+    assert cleaned.endswith("(expected int, got str)"), cleaned

@@ -247,7 +247,7 @@ def test_a_cost_is_kept_per_document_only_while_it_reads_no_argument(
 
     def of(document: Any, variables: dict[str, Any] | None = None) -> int:
         return cost.operation_cost(
-            schema, document, operation_name=None, variables=variables, max_page=100
+            schema, document, operation_name=None, variables=variables, max_page=100, keep=True
         )
 
     assert of(fixed) == of(fixed) > 0
@@ -255,6 +255,10 @@ def test_a_cost_is_kept_per_document_only_while_it_reads_no_argument(
     assert of(paged, {"n": 5}) < of(paged, {"n": 50}) == of(paged, {"n": 50})
     assert of(literal) == of(literal)
     assert len(walks) == 1 + 3 + 2  # every call with an argument walked again
+    unkept = parse("{ me { passport { citizenId } } }")  # a document not from the parse cache
+    cost.operation_cost(schema, unkept, operation_name=None, variables=None, max_page=100)
+    cost.operation_cost(schema, unkept, operation_name=None, variables=None, max_page=100)
+    assert len(walks) == 1 + 3 + 2 + 2
 
 
 async def test_a_known_document_is_neither_hashed_nor_walked_again(

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 from service.app import create_app
 from service.auth.keys import load_or_create_dev_key
 from service.auth.tokens import mint_dev_token
+from service.db.engine import database_unavailable
 from service.settings import Settings
 from tests.databases import create_database, drop_database, rendered, server_of
 
@@ -68,3 +70,11 @@ async def test_not_ready_while_migrations_are_behind(database_url: str, tmp_path
             assert ready.json()["migration"].startswith("None != ")
     finally:
         await drop_database(server, name)
+
+
+def test_a_connection_asyncpg_saw_close_is_unavailable_through_any_wrapper() -> None:
+    closed = asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed")
+    wrapper = RuntimeError("the adapter's own error")
+    wrapper.__cause__ = closed
+    assert database_unavailable(closed) and database_unavailable(wrapper)
+    assert not database_unavailable(asyncpg.InterfaceError("another operation is in progress"))

@@ -8,11 +8,12 @@ import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import canonical
 from service.auth.principal import Principal
@@ -356,18 +357,26 @@ async def test_a_write_answered_with_the_claims_id_alone_reads_nothing_back(
 
 
 async def test_the_drivers_connection_is_asked_for_once_per_transaction_and_savepoint(
-    engine: AsyncEngine,
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``driver`` keeps the connection for the transaction it was asked in: a commit ends it
     (the next statement runs in a new transaction), and a savepoint is begun when asked inside
     one, so a failure there undoes the savepoint alone."""
+    asked: list[object] = []
+    connection = AsyncSession.connection
+
+    async def counted(self: AsyncSession, *args: Any, **kwargs: Any) -> Any:
+        asked.append(self)
+        return await connection(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncSession, "connection", counted)
     async with session_factory(engine)() as session:
         first = await driver(session)
-        assert await driver(session) is first
+        assert await driver(session) is first and len(asked) == 1
         xid = await first.fetchval("SELECT pg_current_xact_id()::text")
         await session.commit()
         after = await (await driver(session)).fetchval("SELECT pg_current_xact_id()::text")
-        assert after != xid
+        assert after != xid and len(asked) == 2
         with pytest.raises(asyncpg.DivisionByZeroError):
             async with session.begin_nested():
                 await (await driver(session)).fetchval("SELECT 1 / 0")

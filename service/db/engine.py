@@ -102,6 +102,8 @@ def database_unavailable(exc: BaseException | None) -> bool:
 def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
+    if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+        return True  # a raw statement on a connection asyncpg already saw close
     if isinstance(exc, asyncpg.PostgresError):  # asyncpg's own: the connection's are class 08
         return (exc.sqlstate or "").startswith(_GONE)
     if isinstance(exc, DBAPIError) and exc.statement is None:

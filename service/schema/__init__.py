@@ -265,6 +265,12 @@ class _Same:
 _parse_cached = lru_cache(maxsize=CACHE_SIZE)(parse)
 
 
+def parse_cached(execution: ExecutionContext) -> bool:
+    """The operation's document comes from the parse cache: one per text, of ordinary size,
+    so what is kept per document (by its identity) is bounded."""
+    return len(execution.query or "") <= CACHED_DOCUMENT_CHARS
+
+
 @lru_cache(maxsize=CACHE_SIZE)  # holds each document it keeps, so no id is reused meanwhile
 def _validate_cached(
     schema: GraphQLSchema,
@@ -296,12 +302,9 @@ class Documents(SchemaExtension):
     def __init__(self, *, hide_suggestions: bool) -> None:
         self.hide_suggestions = hide_suggestions
 
-    def _cacheable(self) -> bool:
-        return len(self.execution_context.query or "") <= CACHED_DOCUMENT_CHARS
-
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
-        if execution.query and self._cacheable():
+        if execution.query and parse_cached(execution):
             execution.graphql_document = _parse_cached(execution.query, **execution.parse_options)
         yield  # a larger one is parsed by Strawberry, with the same options
 
@@ -312,7 +315,7 @@ class Documents(SchemaExtension):
             schema, rules = execution.schema._schema, execution.validation_rules
             execution.pre_execution_errors = (
                 _validate_cached(schema, _Same(document), rules, self.hide_suggestions)
-                if self._cacheable()
+                if parse_cached(execution)
                 else _validate(schema, document, rules, self.hide_suggestions)
             )
         yield
@@ -430,9 +433,8 @@ class DocumentSizeLimit(SchemaExtension):
         if document is None or not isinstance(context, Context):
             return
         limit = context.settings.graphql_max_fields
-        query = self.execution_context.query or ""
         try:
-            if len(query) <= CACHED_DOCUMENT_CHARS:  # then parsed by the cache: one per text
+            if parse_cached(self.execution_context):
                 _expanded_fields_cached(_Same(document), limit)
             else:
                 expanded_fields(document, limit)
@@ -484,6 +486,7 @@ class CostAndRateLimit(SchemaExtension):
             operation_name=execution.operation_name,
             variables=execution.variables,
             max_page=context.settings.max_page_size,
+            keep=parse_cached(execution),
         )
         limit = context.settings.graphql_max_cost
         if context.cost > limit:

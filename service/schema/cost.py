@@ -298,15 +298,17 @@ def operation_cost(
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
     max_page: int,
+    keep: bool = False,
 ) -> int:
-    """The cost of the operation that will run; the document must already be valid. Kept per
-    document (the parser's cache hands out the same one for the same text) while it reads
-    no argument: a passport read or a write costs the same on every call."""
+    """The cost of the operation that will run; the document must already be valid. ``keep``
+    (a document of ordinary size, from the parser's cache, which hands out the same one for
+    the same text): kept per document while it reads no argument, as a passport read's or a
+    write's does."""
     key = (id(schema), id(document), operation_name, max_page)
     kept = _costs.get(key)
     if kept is not None:
         _costs.move_to_end(key)
-        return kept[1]
+        return kept[2]
     operation = get_operation_ast(document, operation_name)
     if not isinstance(operation, OperationDefinitionNode):
         return 0
@@ -315,12 +317,14 @@ def operation_cost(
         return 0
     walk = _Walk(schema, _fragments(document), variables or {}, max_page)
     cost = walk.selection(root, operation.selection_set)
-    if not walk.read_arguments:
-        _costs[key] = (document, cost)  # the document held, so its id is not reused
+    if keep and not walk.read_arguments:
+        _costs[key] = (schema, document, cost)  # both held, so their ids are not reused
         if len(_costs) > MAX_KEPT:
             _costs.popitem(last=False)
     return cost
 
 
 MAX_KEPT = 512
-_costs: OrderedDict[tuple[int, int, str | None, int], tuple[DocumentNode, int]] = OrderedDict()
+_costs: OrderedDict[tuple[int, int, str | None, int], tuple[GraphQLSchema, DocumentNode, int]] = (
+    OrderedDict()
+)

@@ -751,6 +751,8 @@ class Selection:
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement for this read, and its parameters; ``record``: the access record's
         columns (``RECORD_COLUMNS``) of a read of one citizen, written by the statement."""
+        if record is not None and len(scopes) != 1:
+            raise ValueError("a statement records the read of one citizen")
         sql, parameters = self.sql_for(claims, record=record is not None)
         pairs = sorted(
             (citizen, competence)
