@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
-from service.db.raw import driver, driver_args, driver_sql
+from service.db.raw import driver_sql, fetchrow
 from service.errors import AuthFailure, Unauthenticated
 from service.identity.numbers import InvalidNumber, normalize_insz
 from service.models import ApiClient, Organisation
@@ -123,10 +123,8 @@ async def active_client(
     of an active organisation, or None; also what `passport token` checks before minting."""
     if not CLIENT_ID.fullmatch(client_id):  # not one the registry could hold (say a NUL byte)
         return None
-    conn = await driver(session, alone=True)  # a read of one row, before any other
-    row = await conn.fetchrow(
-        _ACTIVE_CLIENT[0], *driver_args(_ACTIVE_CLIENT, {"client_id": client_id})
-    )
+    # A read of one row, before any other: a unit of work by itself.
+    row = await fetchrow(session, _ACTIVE_CLIENT, {"client_id": client_id}, alone=True)
     return (row[0], row[1], row[2], row[3]) if row is not None else None
 
 

@@ -13,7 +13,7 @@ from service import clock
 from service.auth.policy import require_citizen
 from service.auth.principal import Principal
 from service.db.plans import GENERIC_PLANS
-from service.db.raw import driver, driver_args, driver_sql
+from service.db.raw import driver_sql, fetchrow, fetchval
 from service.errors import CitizenGone
 from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
 from service.models import Citizen, CitizenIdentity, CitizenSettings
@@ -48,7 +48,7 @@ async def find_citizen(session: AsyncSession, insz: str, key: bytes) -> uuid.UUI
 
 
 async def find_citizen_by_hash(session: AsyncSession, digest: bytes) -> uuid.UUID | None:
-    found: uuid.UUID | None = await (await driver(session)).fetchval(_DRIVER_BY_HASH[0], digest)
+    found: uuid.UUID | None = await fetchval(session, _DRIVER_BY_HASH, {"h": digest})
     return found
 
 
@@ -81,8 +81,7 @@ async def share_citizen_lock(
     write, an erasure waits for the reads in flight (so their records are kept or erased with
     the rest), and a read that waited for an erasure finds the citizen gone. ``generic_plans``:
     the rest of the transaction runs on generic plans (``service.db.plans``)."""
-    sql = _DRIVER_SHARE_LOCK[generic_plans]
-    await (await driver(session)).fetchrow(sql[0], *driver_args(sql, {"key": str(citizen_id)}))
+    await fetchrow(session, _DRIVER_SHARE_LOCK[generic_plans], {"key": str(citizen_id)})
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:

@@ -71,3 +71,19 @@ def driver_sql(statement: ClauseElement) -> DriverSql:
 def driver_args(sql: DriverSql, values: Mapping[str, Any]) -> tuple[Any, ...]:
     """The positional arguments of ``sql``: each named parameter's value, else its default."""
     return tuple(values.get(name, default) for name, default in sql[1])
+
+
+async def fetchrow(
+    session: AsyncSession, sql: DriverSql, values: Mapping[str, Any], *, alone: bool = False
+) -> asyncpg.Record | None:
+    """``sql``'s first row, run on the session's connection (``driver``)."""
+    conn = await driver(session, alone=alone)
+    row: asyncpg.Record | None = await conn.fetchrow(sql[0], *driver_args(sql, values))
+    return row
+
+
+async def fetchval(
+    session: AsyncSession, sql: DriverSql, values: Mapping[str, Any], *, alone: bool = False
+) -> Any:
+    """``sql``'s first row's first value (None: no row), run as ``fetchrow``."""
+    return await (await driver(session, alone=alone)).fetchval(sql[0], *driver_args(sql, values))

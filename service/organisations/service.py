@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.policy import may_hold_legal_basis, require_admin
 from service.auth.principal import Principal
 from service.clock import now
-from service.db.raw import driver, driver_args, driver_sql
+from service.db.raw import driver_sql, fetchrow
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.identity.numbers import InvalidNumber, normalize_enterprise_number
 from service.models import ApiClient, LegalBasis, Organisation
@@ -305,8 +305,5 @@ _BASIS_COLUMNS = len(fields(LegalBasisView))
 async def active_legal_basis(
     session: AsyncSession, organisation_id: uuid.UUID, code: str
 ) -> LegalBasisView | None:
-    values = active_basis_values(organisation_id, code)
-    row = await (await driver(session)).fetchrow(
-        _ACTIVE_BASIS[0], *driver_args(_ACTIVE_BASIS, values)
-    )
+    row = await fetchrow(session, _ACTIVE_BASIS, active_basis_values(organisation_id, code))
     return None if row is None else active_basis_view(row)

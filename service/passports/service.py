@@ -51,7 +51,7 @@ from service.claims.views import (
     load_passports_claims,
 )
 from service.consent.service import GrantView, active_grants, active_grants_of_many, link_grant
-from service.db.raw import DriverSql, driver, driver_args, driver_sql
+from service.db.raw import DriverSql, driver_sql, fetchrow, fetchval
 from service.endorsements.views import for_readers
 from service.errors import DomainError, NotAuthorized, NotFound, ValidationFailed
 from service.identity.numbers import insz_hash
@@ -398,8 +398,7 @@ async def record_access(
     )
     sql = _record_sql(tuple(record))
     record["exists_citizen_id"] = passport.citizen_id
-    written = await (await driver(session)).fetchval(sql[0], *driver_args(sql, record))
-    return written is not None
+    return await fetchval(session, sql, record) is not None
 
 
 def _access_record(
@@ -710,8 +709,7 @@ async def _basis_and_citizen(
         basis = await active_legal_basis(session, organisation_id, code)
         return basis, None if basis is None else await _find(session, hmac_key, selector)
     values = {**active_basis_values(organisation_id, code), "h": insz_hash(selector.insz, hmac_key)}
-    sql = _BASIS_AND_CITIZEN
-    row = await (await driver(session)).fetchrow(sql[0], *driver_args(sql, values))
+    row = await fetchrow(session, _BASIS_AND_CITIZEN, values)
     return (None, None) if row is None else (active_basis_view(row), row[-1])
 
 
