@@ -92,7 +92,13 @@ def configure_logging(
 ) -> None:
     """Route stdlib and structlog through one redacting renderer."""
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below its logger's level is dropped first, before any processor reads it
+        # (stdlib's records are dropped by stdlib itself, before the foreign chain).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

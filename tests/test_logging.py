@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
 
@@ -89,3 +91,24 @@ def test_libraries_log_warnings_only_unless_asked() -> None:
     asked = {str(line["logger"]) for line in _lines("INFO", library_level="INFO")}
     assert {"httpx", "weasyprint.progress", "fontTools.subset"} <= asked
     assert _lines("WARNING") == []
+
+
+def test_a_line_below_its_level_is_dropped_before_any_processor() -> None:
+    """The access log's line is written on every request: at WARNING it must cost no
+    redaction or rendering, only the level check."""
+    configure_logging("WARNING")
+    seen: list[str] = []
+
+    def spy(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        seen.append(str(event["event"]))
+        return event
+
+    processors = structlog.get_config()["processors"]
+    structlog.configure(processors=[processors[0], spy, *processors[1:]])
+    try:
+        log = structlog.get_logger("service.test.levels")
+        log.info("request")
+        log.warning("slow")
+    finally:
+        configure_logging()
+    assert seen == ["slow"]

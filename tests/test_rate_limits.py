@@ -278,3 +278,31 @@ async def test_a_known_document_is_neither_hashed_nor_walked_again(
     monkeypatch.setattr(schema_module, "expanded_fields", refused)
     again = await api.gql(school.token, query, {"c": "python"})
     assert again == first
+
+
+@pytest.mark.parametrize("limits", ["3/minute", "3/minute;1000/hour"])
+async def test_a_refused_spend_takes_nothing_from_any_limit(
+    settings: Settings, limits: str
+) -> None:
+    """One limit is spent by one atomic call to the store, several by testing all before
+    taking from each; either way a refusal leaves every budget as it was."""
+    from limits import parse_many
+
+    from service.auth.principal import Principal
+    from service.auth.ratelimit import RateLimiter
+    from service.errors import RateLimited
+    from service.models.enums import PrincipalKind
+
+    limiter = RateLimiter(_limited(settings, rate_limits={"partner": limits}))
+    caller = Principal(kind=PrincipalKind.PARTNER, subject="p", client_pk=uuid.uuid4())
+    for _ in range(3):
+        await limiter.spend(caller, 1)
+    with pytest.raises(RateLimited) as refused:
+        await limiter.spend(caller, 1)
+    assert 1 <= refused.value.retry_after <= 60
+    who = limiter.identity(caller)
+    remaining = [
+        (await limiter._strategy.get_window_stats(item, who)).remaining
+        for item in parse_many(limits)
+    ]
+    assert remaining == [0, 997][: len(remaining)]

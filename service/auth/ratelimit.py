@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from typing import NoReturn
 
 import structlog
 from limits import RateLimitItem, parse_many
@@ -78,6 +79,9 @@ class RateLimiter:
             logger.warning("rate_limit_store_unavailable", error=type(exc).__name__)
 
     async def _spend(self, items: list[RateLimitItem], who: str, cost: int) -> None:
+        """With one limit, one call to the store: ``hit`` takes the cost only if it fits, and
+        atomically. With several, each is tested first, so a refusal by one takes nothing from
+        the others."""
         for item in items:
             if cost > item.amount:
                 # More than a whole window's budget can never pass: waiting would not help.
@@ -87,9 +91,17 @@ class RateLimiter:
                     cost=cost,
                     limit=item.amount,
                 )
+        if len(items) == 1:
+            if not await self._strategy.hit(items[0], who, cost=cost):
+                await self._refuse(items[0], who)
+            return
+        for item in items:
             if not await self._strategy.test(item, who, cost=cost):
-                stats = await self._strategy.get_window_stats(item, who)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(f"rate limit of {item} reached; retry later", retry_after=wait)
+                await self._refuse(item, who)
         for item in items:
             await self._strategy.hit(item, who, cost=cost)
+
+    async def _refuse(self, item: RateLimitItem, who: str) -> NoReturn:
+        stats = await self._strategy.get_window_stats(item, who)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(f"rate limit of {item} reached; retry later", retry_after=wait)
