@@ -682,6 +682,25 @@ async def peer_op(url: str, uris: list[str]) -> AsyncIterator[Callable[[int], Aw
         peer.close()
 
 
+@asynccontextmanager
+async def floor_op(
+    url: str, workers: int, post: Callable[[int, int], Awaitable[dict[str, Any]]]
+) -> AsyncIterator[tuple[Callable[[int], Awaitable[None]], int]]:
+    """issueClaim's floor (``bench/floor.py``: its work and statements behind a bare ASGI
+    app), sent what the service's write is sent, by ``post`` (port, index); yields the write
+    and the floor's process id."""
+    from bench.floor import floor_server
+
+    port = free_port()
+    async with floor_server(url, port, workers) as pid:
+
+        async def write(i: int) -> None:
+            answer = (await post(port, i))["issueClaim"]
+            assert answer["__typename"] == "ClaimIssued", answer
+
+        yield write, pid
+
+
 def shifted(op: Callable[[int], Awaitable[None]], by: int) -> Callable[[int], Awaitable[None]]:
     """``op`` on the indexes from ``by`` on: every write of a run gets its own arguments."""
     return lambda i: op(by + i)
@@ -717,13 +736,27 @@ async def write_rounds(
         answer: dict[str, Any] = orjson.loads(body)["data"]
         return answer
 
-    async def issue(i: int) -> None:
-        data = factories.claim_input(
+    def issue_input(i: int) -> dict[str, Any]:
+        return factories.claim_input(
             factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
         )
-        answer = (await post(ISSUE, {"input": data}))["issueClaim"]
+
+    async def issue(i: int) -> None:
+        answer = (await post(ISSUE, {"input": issue_input(i)}))["issueClaim"]
         assert answer["__typename"] == "ClaimIssued", answer
         issued.append(answer["claim"]["id"])
+
+    floors: dict[int, Pool] = {}
+
+    async def post_floor(port: int, i: int) -> dict[str, Any]:
+        """issueClaim's request, as ``issue`` sends it, to the floor on ``port``."""
+        request = prepared_post(
+            "/graphql", token, {"query": ISSUE, "variables": {"input": issue_input(i)}}
+        )
+        status, body = await floors.setdefault(port, Pool(port)).post(request)
+        assert status == 200, body[:300]
+        answer: dict[str, Any] = orjson.loads(body)["data"]
+        return answer
 
     async def revoke(i: int) -> None:
         data = {"claimId": issued[i], "reason": "benchmark"}
@@ -744,29 +777,35 @@ async def write_rounds(
             "issue": issue,
             "raw_issue": raw_issue,
         }
+        pids = {name: server_pid for name in ("issue", "revoke", "grant")}
+        if args.floor:
+            floor, pids["floor_issue"] = await stack.enter_async_context(
+                floor_op(url, args.workers, post_floor)
+            )
+            workloads["floor_issue"] = floor
         if args.peer:
             workloads["peer_create"] = await stack.enter_async_context(peer_op(url, uris))
         revokes = {"revoke": revoke, "raw_revoke": raw_revoke}
         grants = {"grant": grant, "raw_grant": raw_grant}
         rates: dict[str, list[float]] = {}
         latencies: dict[str, list[float]] = {}
-        workers: dict[str, Counter[int]] = {
-            name: Counter() for name in ("issue", "revoke", "grant")
-        }
+        workers: dict[str, Counter[int]] = {name: Counter() for name in pids}
         for group in (workloads, revokes, grants):
             for op in group.values():  # warm-up: the last 200 of each
                 await run_load(200, 16, shifted(op, total - 200))
             for r in range(args.rounds):
                 for name, op in group.items():
-                    before = worker_cpu_seconds(server_pid)
+                    before = worker_cpu_seconds(pids[name]) if name in pids else {}
                     rate, lat = await run_load(per_round, 16, shifted(op, r * per_round))
                     if name in workers:
-                        after = worker_cpu_seconds(server_pid)
+                        after = worker_cpu_seconds(pids[name])
                         workers[name].update({p: after[p] - before.get(p, 0.0) for p in after})
                     rates.setdefault(name, []).append(round(rate))
                     latencies.setdefault(name, []).extend(lat)
     await pool.close()
     service.close()
+    for floor_pool in floors.values():
+        floor_pool.close()
     figures: dict[str, Any] = {"write_rounds": args.rounds, "writes_per_round": per_round}
     for name, values in rates.items():
         key = {"issue": "issue_claims", "revoke": "revoke_claims", "grant": "grant_access"}.get(
@@ -792,6 +831,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-peer", dest="peer", action="store_false", help="leave PostGraphile out"
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out issueClaim's floor (bench/floor.py)",
+    )
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
     print()
@@ -812,6 +857,13 @@ if __name__ == "__main__":
         f"  raw: its one statement on asyncpg : {figures['raw_issue_per_s']} claims/s "
         f"(p50 {figures['raw_issue_p50_ms']} ms, p99 {figures['raw_issue_p99_ms']} ms)"
     )
+    if "floor_issue_per_s" in figures:
+        print(
+            f"  floor: its work, bare ASGI app    : {figures['floor_issue_per_s']} claims/s "
+            f"(p50 {figures['floor_issue_p50_ms']} ms, p99 {figures['floor_issue_p99_ms']} ms; "
+            f"CPU {figures['floor_issue_service_cpu_us']} us); issueClaim does "
+            f"{figures['issue_claims_per_s'] / figures['floor_issue_per_s']:.2f} of it"
+        )
     if "peer_create_per_s" in figures:
         print(
             f"  PostGraphile 5 createClaim (1 row): {figures['peer_create_per_s']} claims/s "
