@@ -70,6 +70,9 @@ async def _world(api: Api) -> World:
     citizen, scoped, empty = factories.insz(), factories.insz(), factories.insz()
     token = api.citizen(citizen)
     python = (await issue(api, school, factories.claim_input(citizen)))["claim"]
+    # The same school again on the same competence: an organisation is counted once.
+    again = await issue(api, school, factories.claim_input(citizen, acquiredOn="2022-05-05"))
+    assert again["__typename"] == "ClaimIssued", again
     escaped = await issue(
         api,
         employer,
