@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Date,
     Integer,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    null,
     or_,
     select,
     tuple_,
@@ -90,8 +92,10 @@ class ClaimView:
         return self.issuer is None
 
 
-def _base_select(*, json_as_text: bool = False) -> Select[Any]:
-    """``json_as_text``: the JSONB columns as their text, for orjson to parse."""
+def _base_select(*, json_as_text: bool = False, endorsements: bool = True) -> Select[Any]:
+    """``json_as_text``: the JSONB columns as their text, for orjson to parse.
+    ``endorsements``: False, the column is NULL (no subquery per claim) for a statement that
+    reads none of it."""
     newer = aliased(Claim, name="newer")
     status = case(
         (ClaimRevocation.claim_id.is_not(None), literal(ClaimStatus.REVOKED.value)),
@@ -100,7 +104,11 @@ def _base_select(*, json_as_text: bool = False) -> Select[Any]:
         else_=literal(ClaimStatus.ACTIVE.value),
     )
     json: Any = (lambda column: cast(column, Text).label(column.key)) if json_as_text else _same
-    endorsements = endorsements_column(Claim.citizen_id, Claim.claim_id)
+    endorsed: Any = (
+        endorsements_column(Claim.citizen_id, Claim.claim_id)
+        if endorsements
+        else cast(null(), JSON)
+    )
     return (
         select(
             *(json(c) if c.key == "evidence" else c for c in Claim.__table__.c),
@@ -117,7 +125,7 @@ def _base_select(*, json_as_text: bool = False) -> Select[Any]:
             ClaimRevocation.revoked_at,
             ClaimRevocation.reason.label("revocation_reason"),
             status.label("status"),
-            (cast(endorsements, Text) if json_as_text else endorsements).label("endorsements"),
+            (cast(endorsed, Text) if json_as_text else endorsed).label("endorsements"),
         )
         .outerjoin(Organisation, Organisation.id == Claim.organisation_id)
         .join(Competence, Competence.id == Claim.competence_id)
@@ -275,14 +283,15 @@ def passport_claims_sql(
     learning_contexts: bool,
     many: bool = False,
     json_as_text: bool = True,
+    endorsements: bool = True,
 ) -> DriverSql:
     """A citizen's claims (``many``: those of several citizens, see ``_many_citizens``; then
     ``scope`` is ignored), ordered as ``load_claims`` orders them, as PostgreSQL SQL with the
     name and default of each positional parameter; compiled once per combination of filters.
     ``json_as_text``: the JSON columns as text for orjson (False: as they are, for a statement
-    that reads them in SQL)."""
+    that reads them in SQL). ``endorsements``: False, none are read (``_base_select``)."""
     scope = scope and not many
-    shape = (scope, skill_types, issuer_kinds, learning_contexts, many, json_as_text)
+    shape = (scope, skill_types, issuer_kinds, learning_contexts, many, json_as_text, endorsements)
     found = _PASSPORT_SQL.get(shape)
     if found is not None:
         return found
@@ -306,7 +315,7 @@ def passport_claims_sql(
             Claim.learning_context == any_(bindparam("learning_contexts", type_=ARRAY(Text)))
         )
     statement = (
-        _base_select(json_as_text=json_as_text)
+        _base_select(json_as_text=json_as_text, endorsements=endorsements)
         .where(*conditions)
         .order_by(Claim.recorded_at, Claim.claim_id)
     )

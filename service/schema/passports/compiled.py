@@ -219,6 +219,7 @@ class _Statement:
     voucher_columns: list[str] = field(default_factory=list)  # ``uv``: per competence
     answer: str = ""
     endorsement_counts: bool = False  # ``e``: per competence, its active claims' endorsers
+    endorsements: bool = False  # any field reads the claims' endorsements (else not loaded)
 
     def claim(self, expression: str) -> str:
         self.claim_columns.append(f"{expression} AS k{len(self.claim_columns)}")
@@ -530,7 +531,7 @@ class _Compiler:
                 # Built as they are gathered, not carried through ``k`` and the sort.
                 return _list(self.claim(sub, "v"), "v.recorded_at DESC, v.pos")
             if name in ("endorsements", "endorsingOrganisations"):
-                self.statement.endorsement_counts = True
+                self.statement.endorsement_counts = self.statement.endorsements = True
                 return _number(f"coalesce(max(e.{'n' if name == 'endorsements' else 'd'}), 0)")
             return None
 
@@ -646,6 +647,7 @@ class _Compiler:
                 revocation = self.revocation(sub, row)
                 return Json(f"(CASE WHEN {row}.revoked_at IS NULL THEN NULL ELSE {revocation} END)")
             if name == "endorsements":
+                self.statement.endorsements = True
                 endorsements = _list(self.endorsement(sub, row), "y.n")
                 return Json(
                     f"(CASE WHEN {row}.endorsements IS NULL THEN '[]' ELSE (SELECT "
@@ -762,6 +764,7 @@ class Selection:
                 learning_contexts=shape[2],
                 many=True,
                 json_as_text=False,
+                endorsements=self.statement.endorsements,
             )
             found = self.sql[shape] = (
                 _sql(self.statement, base, len(parameters) + 1, record=record),
