@@ -70,6 +70,7 @@ from service.schema.cost import (
 from service.schema.endorsements.mutations import EndorsementMutations
 from service.schema.endorsements.queries import EndorsementQueries
 from service.schema.exports.mutations import ExportMutations
+from service.schema.inputs import compile_inputs
 from service.schema.learning.mutations import LearningMutations
 from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.compiled import Answer
@@ -542,13 +543,15 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CostAndRateLimit,
         OperationMetrics,
     ]
-    return PassportSchema(
+    schema = PassportSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=QuietExecution if quiet else SerialExecution,
     )
+    compile_inputs(schema)
+    return schema
 
 
 def sdl() -> str:
