@@ -428,7 +428,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
 
         results.update(await write_rounds(args, url, settings, http, uris, server.pid))
 
-        citizen = factories.insz()
+        citizen = fresh_insz()
         for i in range(200):
             data = factories.claim_input(citizen, uris[i], acquiredOn=acquired, lastUsedOn=None)
             await http.post("/graphql", json={"query": ISSUE, "variables": {"input": data}})
@@ -491,6 +491,19 @@ async def _write_facts(conn: Any, uris: list[str]) -> tuple[Any, Any, list[int]]
     return row["organisation_id"], row["id"], [r["id"] for r in ids]
 
 
+_TAKEN: set[str] = set()
+
+
+def fresh_insz() -> str:
+    """A national number no other write of this run used: the raw revocations name the
+    citizen each raw write made, and the service's, the floor's and the raw writes' some
+    6,000 random numbers would collide about once a run."""
+    while (insz := factories.insz()) in _TAKEN:
+        pass
+    _TAKEN.add(insz)
+    return insz
+
+
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
     """A GraphQL claim input as the domain takes it: snake_case names, enum values."""
     enums = {"assessmentMethod", "learningContext"}
@@ -532,16 +545,6 @@ async def raw_ops(
     )
     revoke_sql = "SELECT passport_revoke_claim($1, $2, $3, $4, $5, $6::jsonb)"
     made: list[tuple[Any, ...]] = []  # (citizen, claim, external ref, competence uri)
-
-    taken: set[str] = set()
-
-    def fresh_insz() -> str:
-        """A number no earlier write used: the revocations name the citizen each write made, and
-        some 3,000 random numbers collide about one run in four."""
-        while (insz := factories.insz()) in taken:
-            pass
-        taken.add(insz)
-        return insz
 
     def arguments(i: int) -> tuple[Any, ...]:
         spec = validate(IssueClaimInput, _plain(factories.claim_input(fresh_insz(), uris[i])))
@@ -615,7 +618,7 @@ async def raw_grants(
     inputs: list[dict[str, Any]] = []
     calls: list[tuple[Any, ...]] = []
     for _ in range(count):
-        insz = factories.insz()
+        insz = fresh_insz()
         data = {
             "granteeKind": "ORGANISATION",
             "organisationId": str(org["id"]),
@@ -634,7 +637,7 @@ async def raw_grants(
             request_digest=secrets.token_bytes(32),
             now=datetime.now(UTC),
         )
-        other = BeforeGrant(insz_hash(factories.insz(), key), None, None, None)  # not the same
+        other = BeforeGrant(insz_hash(fresh_insz(), key), None, None, None)  # not the same
         calls.append(grant_call(other, grant)[1])
 
     async def write(i: int) -> None:
@@ -738,7 +741,7 @@ async def write_rounds(
 
     def issue_input(i: int) -> dict[str, Any]:
         return factories.claim_input(
-            factories.insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
+            fresh_insz(), uris[i % len(uris)], acquiredOn=acquired, lastUsedOn=None
         )
 
     async def issue(i: int) -> None:

@@ -60,6 +60,13 @@ def _free_port() -> int:
 async def postgraphile(url: str) -> AsyncIterator[int]:
     """PostGraphile on 127.0.0.1 over the database at ``url`` (as its owner, so it may write
     what the bench asks); yields its port once it answers."""
+    async with postgraphile_process(url) as (port, _):
+        yield port
+
+
+@asynccontextmanager
+async def postgraphile_process(url: str) -> AsyncIterator[tuple[int, int]]:
+    """As ``postgraphile``, yielding its Node process's id too (for its CPU per request)."""
     folder = await asyncio.to_thread(npm_installed, FOLDER)
     port = _free_port()
     env = {
@@ -92,7 +99,7 @@ async def postgraphile(url: str) -> AsyncIterator[int]:
                 await asyncio.sleep(0.2)
             else:
                 raise RuntimeError("PostGraphile did not start")
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=20)

@@ -9,8 +9,11 @@ runs the service with uvicorn (2 workers) on 127.0.0.1 in a child process and me
    the answers do, and each latency counts from its scheduled start (no coordinated omission);
 3. the passport's claims statement (the one the service runs, ``passport_claims_sql``) on raw
    asyncpg, 16 connections: the limit a read could approach; figures are also printed as a
-   share of it. A read runs seven more short statements (the client lookup, the legal basis,
-   the citizen, the lock, the access record, BEGIN and COMMIT) that this leaves out.
+   share of it. A read runs five more short statements (the caller's lookup, BEGIN, the legal
+   basis with the citizen, the lock, COMMIT) that this leaves out;
+4. PostGraphile 5 reading the same claims (``bench/peer.py``), in the same closed-loop rounds
+   as the service, in turn (A B A B ...), and at half its own rate: the best round of each
+   counts, and every round is printed.
 
 The list query (``passports``, 100 citizens in one request) has its own script,
 ``bench/passport_list.py``.
@@ -61,7 +64,7 @@ from bench.core import (
     wait_ready,
 )
 from bench.peer import READ as PEER_READ
-from bench.peer import postgraphile
+from bench.peer import postgraphile_process
 from service.claims.views import passport_claims_sql
 from service.db.embedded import asyncpg_dsn
 from tests import factories
@@ -104,8 +107,12 @@ class Reader:
 
     async def read(self) -> None:
         status, body = await self.connections.post(self.request)
-        passport = orjson.loads(body)["data"]["passport"]
-        assert status == 200 and len(passport["competences"]) == self.claims, body[:300]
+        assert status == 200 and self.count(orjson.loads(body)) == self.claims, body[:300]
+
+    @staticmethod
+    def count(answer: dict[str, Any]) -> int:
+        """The claims in an answer."""
+        return len(answer["data"]["passport"]["competences"])
 
     async def load(self, _: int) -> None:
         """``read`` as run_load calls it."""
@@ -113,6 +120,14 @@ class Reader:
 
     def close(self) -> None:
         self.connections.close()
+
+
+class PeerReader(Reader):
+    """Reads the same claims from PostGraphile (``bench/peer.py``'s query)."""
+
+    @staticmethod
+    def count(answer: dict[str, Any]) -> int:
+        return len(answer["data"]["citizenByCitizenId"]["claimsByCitizenId"]["nodes"])
 
 
 async def paced(
@@ -193,8 +208,16 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
             stack, url, prepared, [citizen], args.claims, args.workers, args.compare
         )
         readers = {prefix: Reader(p, request, args.claims) for prefix, (p, _) in ports.items()}
+        citizen_id = await _citizen_id(url, args.claims)
+        if args.peer:  # in the same rounds as the service: a busier machine slows both alike
+            port, pid = await stack.enter_async_context(postgraphile_process(url))
+            ports["peer_"] = (port, pid)
+            peer_request = prepared_post(
+                "/graphql", "peer", {"query": PEER_READ, "variables": {"id": str(citizen_id)}}
+            )
+            readers["peer_"] = PeerReader(port, peer_request, args.claims)
         for prefix, reader in readers.items():
-            answer = orjson.loads((await _one(reader.port, request))[1])
+            answer = orjson.loads((await _one(reader.port, reader.request))[1])
             results[prefix + "fields_per_read"] = _leaves(answer["data"])
             results[prefix + "response_bytes"] = len(orjson.dumps(answer))
             single = [await _timed(reader.read) for _ in range(200)]
@@ -203,6 +226,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         # Closed loop, the services in turn (A B A B ...), so load from elsewhere on the
         # machine falls on both alike; the best round of each counts.
         best: dict[str, tuple[float, list[float]]] = {}
+        rounds: dict[str, list[int]] = {}
         cpu: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for prefix, reader in readers.items():
@@ -210,6 +234,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
                 total = max(CLIENTS * 50, round(probe * args.seconds))
                 service, database = cpu_seconds(ports[prefix][1]), postgres_cpu_seconds()
                 rate, lat = await run_load(total, CLIENTS, reader.load)
+                rounds.setdefault(prefix, []).append(round(rate))
                 cpu.setdefault(prefix, []).append(
                     (
                         (cpu_seconds(ports[prefix][1]) - service) / total,
@@ -226,6 +251,7 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
             results[prefix + "postgres_cpu_us"] = round(database_cpu * 1e6)
             rate, lat = best[prefix]
             results[prefix + "max_reads_per_s"] = round(rate)
+            results[prefix + "rounds_reads_per_s"] = rounds[prefix]
             results[prefix + "closed_p50_ms"] = round(pct(lat, 50), 1)
             results[prefix + "closed_p99_ms"] = round(pct(lat, 99), 1)
             achieved, lat = await paced(rate / 2, args.seconds, reader.read)
@@ -236,12 +262,6 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
 
     # The passport statement the service runs, straight on asyncpg: no HTTP, GraphQL or ORM.
     dsn = asyncpg_dsn(make_url(url))
-    conn = await asyncpg.connect(dsn)
-    citizen_id = await conn.fetchval(
-        "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = $1 LIMIT 1",
-        args.claims,
-    )
-    await conn.close()
     sql, parameters = passport_claims_sql(
         scope=False, skill_types=False, issuer_kinds=False, learning_contexts=False
     )
@@ -265,41 +285,19 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
     results["raw_reads_per_s"] = round(raw_rate)
     results["raw_p50_ms"], results["raw_p99_ms"] = round(pct(lat, 50), 2), round(pct(lat, 99), 2)
     results["raw_unloaded_p50_ms"] = round(pct(raw_single, 50), 2)
-    if args.peer:
-        results.update(await _peer(url, str(citizen_id), args))
     return results
 
 
-async def _peer(url: str, citizen_id: str, args: argparse.Namespace) -> dict[str, Any]:
-    """PostGraphile 5 reading the same claims with the same client and load."""
-    request = prepared_post(
-        "/graphql", "peer", {"query": PEER_READ, "variables": {"id": citizen_id}}
-    )
-    async with postgraphile(url) as port:
-        connections = Pool(port)
-
-        async def read(_: int = 0) -> None:
-            status, body = await connections.post(request)
-            claims = orjson.loads(body)["data"]["citizenByCitizenId"]["claimsByCitizenId"]
-            assert status == 200 and len(claims["nodes"]) == args.claims, body[:300]
-
-        answer = orjson.loads((await _one(port, request))[1])
-        await run_load(CLIENTS * 50, CLIENTS, read)  # warm-up
-        probe, _ = await run_load(CLIENTS * 50, CLIENTS, read)
-        total = max(CLIENTS * 50, round(probe * args.seconds))
-        database = postgres_cpu_seconds()
-        rate, lat = await run_load(total, CLIENTS, read)
-        database = (postgres_cpu_seconds() - database) / total
-        _, paced_lat = await paced(rate / 2, args.seconds, read)
-        connections.close()
-    return {
-        "peer_fields_per_read": _leaves(answer["data"]),
-        "peer_response_bytes": len(orjson.dumps(answer)),
-        "peer_reads_per_s": round(rate),
-        "peer_postgres_cpu_us": round(database * 1e6),
-        "peer_closed_p99_ms": round(pct(lat, 99), 1),
-        "peer_paced_p99_ms": round(pct(paced_lat, 99), 2),
-    }
+async def _citizen_id(url: str, claims: int) -> Any:
+    """The seeded citizen's id, as PostGraphile and the raw statement name them."""
+    conn = await asyncpg.connect(asyncpg_dsn(make_url(url)))
+    try:
+        return await conn.fetchval(
+            "SELECT citizen_id FROM claims GROUP BY citizen_id HAVING count(*) = $1 LIMIT 1",
+            claims,
+        )
+    finally:
+        await conn.close()
 
 
 async def _one(port: int, request: bytes) -> tuple[int, bytes]:
@@ -391,12 +389,18 @@ if __name__ == "__main__":
             f"{figures['resolvers_unloaded_p50_ms']} ms); compiled does "
             f"{figures['max_reads_per_s'] / resolved:.2f}x"
         )
-    if "peer_reads_per_s" in figures:
-        peer = figures["peer_reads_per_s"]
+    if "peer_max_reads_per_s" in figures:
+        peer = figures["peer_max_reads_per_s"]
         print(
             f"  PostGraphile 5, {CLIENTS} clients: {peer} reads/s "
             f"({figures['peer_fields_per_read']} fields, {figures['peer_response_bytes']} bytes; "
             f"p99 {figures['peer_closed_p99_ms']} ms, paced at half p99 "
-            f"{figures['peer_paced_p99_ms']} ms); the service does "
+            f"{figures['peer_paced_p99_ms']} ms; CPU per read: Node "
+            f"{figures['peer_service_cpu_us']} us, PostgreSQL {figures['peer_postgres_cpu_us']} us)"
+            "; the service does "
             f"{figures['max_reads_per_s'] / peer:.2f} of it with authorization and access log"
+        )
+        print(
+            f"  each round, in turn       : service {figures['rounds_reads_per_s']}, "
+            f"PostGraphile {figures['peer_rounds_reads_per_s']} reads/s"
         )
