@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.core import _plain  # the bench's own GraphQL-to-domain names
 from service import clock
 from service.auth.resolve import _ACTIVE_CLIENT
 from service.claims.rules import IssueClaimInput
@@ -100,8 +101,6 @@ class Floor:
                 return
 
     async def _issue(self, body: bytes) -> bytes:
-        from bench.core import _plain  # the bench's own GraphQL-to-domain names
-
         assert self.pool is not None
         data = orjson.loads(body)["variables"]["input"]
         async with self.pool.acquire() as conn:
