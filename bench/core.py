@@ -517,6 +517,45 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     return {to_snake(k): v for k, v in plain.items()}
 
 
+def issue_arguments(
+    spec: Any, organisation_id: uuid.UUID, client_pk: uuid.UUID, competence_id: int, key: bytes
+) -> tuple[tuple[Any, ...], uuid.UUID, uuid.UUID]:
+    """The arguments of ``issueClaim``'s write statement for a checked input (``spec``) of a
+    citizen new to the service, made by the service's own functions as it makes them; and the
+    citizen's and the claim's new ids."""
+    from service.claims.service import claim_row, digest_parts
+    from service.events.chain import new_event
+    from service.events.outbox import claim_notice
+    from service.events.payloads import claim_payload
+    from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
+    from service.models.enums import EventType
+
+    citizen_id, claim_id, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+    row = claim_row(
+        spec,
+        client_pk=client_pk,
+        organisation_id=organisation_id,
+        citizen_id=citizen_id,
+        claim_id=claim_id,
+        competence_id=competence_id,
+        recorded_at=at,
+        supersedes=None,
+    )
+    notice = claim_notice(
+        organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
+    )
+    event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
+    given = (
+        insz_hash(spec.insz, key),
+        INSZ_KEY_VERSION,
+        citizen_id,
+        orjson.dumps(row, default=str).decode(),
+        *digest_parts(spec, None),
+        orjson.dumps([event]).decode(),
+    )
+    return given, citizen_id, claim_id
+
+
 async def raw_ops(
     pool: Any, settings: Settings, uris: list[str], count: int
 ) -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
@@ -528,11 +567,8 @@ async def raw_ops(
     with, the caller's lookup)."""
 
     from service.claims.rules import IssueClaimInput
-    from service.claims.service import claim_row, digest_parts
     from service.events.chain import new_event
     from service.events.outbox import claim_notice
-    from service.events.payloads import claim_payload
-    from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
     from service.models.enums import EventType
     from service.validation import validate
 
@@ -548,30 +584,12 @@ async def raw_ops(
 
     def arguments(i: int) -> tuple[Any, ...]:
         spec = validate(IssueClaimInput, _plain(factories.claim_input(fresh_insz(), uris[i])))
-        citizen_id, claim_id, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
-        row = claim_row(
-            spec,
-            client_pk=client_pk,
-            organisation_id=organisation_id,
-            citizen_id=citizen_id,
-            claim_id=claim_id,
-            competence_id=competence_ids[i % len(competence_ids)],
-            recorded_at=at,
-            supersedes=None,
+        competence_id = competence_ids[i % len(competence_ids)]
+        given, citizen_id, claim_id = issue_arguments(
+            spec, organisation_id, client_pk, competence_id, key
         )
-        notice = claim_notice(
-            organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
-        )
-        event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
         made.append((citizen_id, claim_id, spec.external_ref, spec.competence_uri))
-        return (
-            insz_hash(spec.insz, key),
-            INSZ_KEY_VERSION,
-            citizen_id,
-            orjson.dumps(row, default=str).decode(),
-            *digest_parts(spec, None),
-            orjson.dumps([event]).decode(),
-        )
+        return given
 
     prepared = [arguments(i % len(uris)) for i in range(count)]  # made before the clock runs
 

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,18 +42,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.core import _plain  # the bench's own GraphQL-to-domain names
-from service import clock
+from bench.core import _plain, issue_arguments
 from service.auth.resolve import _ACTIVE_CLIENT
 from service.claims.rules import IssueClaimInput
-from service.claims.service import _COMPETENCE, _ISSUE, claim_row, digest_parts
+from service.claims.service import _COMPETENCE, _ISSUE
 from service.db.embedded import asyncpg_dsn
 from service.db.raw import driver_args
-from service.events.chain import new_event
-from service.events.outbox import claim_notice
-from service.events.payloads import claim_payload
-from service.identity.numbers import INSZ_KEY_VERSION, insz_hash
-from service.models.enums import EventType
 from service.serving import reserve, run_workers
 from service.validation import validate
 
@@ -110,30 +103,10 @@ class Floor:
             client_pk, organisation_id = caller[0], caller[2]
             spec = validate(IssueClaimInput, _plain(data))
             competence = await conn.fetchrow(_COMPETENCE, spec.competence_uri)
-            citizen_id, claim_id, at = uuid.uuid4(), uuid.uuid4(), clock.now()
-            row = claim_row(
-                spec,
-                client_pk=client_pk,
-                organisation_id=organisation_id,
-                citizen_id=citizen_id,
-                claim_id=claim_id,
-                competence_id=competence["id"],
-                recorded_at=at,
-                supersedes=None,
+            given, _, _ = issue_arguments(
+                spec, organisation_id, client_pk, competence["id"], self.key
             )
-            notice = claim_notice(
-                organisation_id, citizen_id, claim_id, spec.external_ref, spec.competence_uri
-            )
-            event = new_event(EventType.CLAIM_ISSUED, claim_payload(row), at, notice)
-            outcome, found, _ = await conn.fetchrow(
-                _ISSUE,
-                insz_hash(spec.insz, self.key),
-                INSZ_KEY_VERSION,
-                citizen_id,
-                orjson.dumps(row, default=str).decode(),
-                *digest_parts(spec, None),
-                orjson.dumps([event]).decode(),
-            )
+            outcome, found, _ = await conn.fetchrow(_ISSUE, *given)
         assert outcome in ("created", "retry"), outcome
         claim = {"__typename": "ClaimIssued", "claim": {"id": str(found)}}
         return orjson.dumps({"data": {"issueClaim": claim}})
