@@ -47,8 +47,10 @@ from service.auth.resolve import _ACTIVE_CLIENT
 from service.claims.rules import IssueClaimInput
 from service.claims.service import _COMPETENCE, _ISSUE
 from service.db.embedded import asyncpg_dsn
+from service.db.engine import server_settings
 from service.db.raw import driver_args
 from service.serving import reserve, run_workers
+from service.settings import Settings
 from service.validation import validate
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -85,7 +87,13 @@ class Floor:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 url = make_url(os.environ["PASSPORT_DATABASE_URL"])
-                self.pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=20)
+                self.pool = await asyncpg.create_pool(
+                    asyncpg_dsn(url),
+                    min_size=1,
+                    max_size=20,
+                    # As the service's connections start: its role, no JIT.
+                    server_settings=server_settings(Settings().database_role or None),
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:

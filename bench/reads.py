@@ -262,8 +262,12 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
 
     # The passport statement the service runs, straight on asyncpg: no HTTP, GraphQL or ORM.
     dsn = asyncpg_dsn(make_url(url))
-    sql, parameters = passport_claims_sql(
-        scope=False, skill_types=False, issuer_kinds=False, learning_contexts=False
+    sql, parameters = passport_claims_sql(  # READ shows no endorsement: none loaded, as there
+        scope=False,
+        skill_types=False,
+        issuer_kinds=False,
+        learning_contexts=False,
+        endorsements=False,
     )
     given = {"citizen_id": citizen_id, "today": date.today()}
     params = [given.get(name, default) for name, default in parameters]

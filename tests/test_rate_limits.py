@@ -306,3 +306,33 @@ async def test_a_refused_spend_takes_nothing_from_any_limit(
         for item in parse_many(limits)
     ]
     assert remaining == [0, 997][: len(remaining)]
+
+
+async def test_a_limit_filled_between_its_test_and_its_hit_refuses(settings: Settings) -> None:
+    """Several limits are tested before any is taken; one that a concurrent request filled in
+    between refuses when it is taken, rather than letting the request through uncounted."""
+    from limits import parse_many
+
+    from service.auth.principal import Principal
+    from service.auth.ratelimit import RateLimiter
+    from service.errors import RateLimited
+    from service.models.enums import PrincipalKind
+
+    limits = "100/minute;2/minute"
+    limiter = RateLimiter(_limited(settings, rate_limits={"partner": limits}))
+    caller = Principal(kind=PrincipalKind.PARTNER, subject="p", client_pk=uuid.uuid4())
+    for _ in range(2):
+        await limiter.spend(caller, 1)
+
+    async def passed(*_: Any, **__: Any) -> bool:  # as if tested before the second filled up
+        return True
+
+    limiter._strategy.test = passed  # type: ignore[method-assign]
+    with pytest.raises(RateLimited):
+        await limiter.spend(caller, 1)
+    who = limiter.identity(caller)
+    remaining = [
+        (await limiter._strategy.get_window_stats(item, who)).remaining
+        for item in parse_many(limits)
+    ]
+    assert remaining == [97, 0]  # the first kept what it took; the second never overshot

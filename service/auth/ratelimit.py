@@ -63,8 +63,9 @@ class RateLimiter:
 
     async def spend(self, principal: Principal, cost: int) -> None:
         """Take ``cost`` from the caller's budget, or raise RateLimited (taking nothing).
-        Test-then-hit across several limits is not atomic: concurrent requests of one client
-        may overshoot a limit by what they cost together, never more.
+        Each limit is taken atomically, but several are tested before any is taken: a request
+        that a concurrent one beat to a later limit in between is refused, and keeps what it
+        took from the limits before (a budget never overshoots; it may be spent early).
 
         If the shared store cannot be reached, requests go through (logged): the limits guard
         against abuse, and an outage of Redis must not become an outage of the register."""
@@ -99,7 +100,8 @@ class RateLimiter:
             if not await self._strategy.test(item, who, cost=cost):
                 await self._refuse(item, who)
         for item in items:
-            await self._strategy.hit(item, who, cost=cost)
+            if not await self._strategy.hit(item, who, cost=cost):
+                await self._refuse(item, who)  # filled since its test, by a concurrent request
 
     async def _refuse(self, item: RateLimitItem, who: str) -> NoReturn:
         stats = await self._strategy.get_window_stats(item, who)

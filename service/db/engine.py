@@ -39,7 +39,23 @@ def create_engine(
 
     The role is set in the connection's startup packet, so even ``RESET ROLE`` returns to it;
     a login role that is itself only a member of it (production) cannot leave it at all."""
-    server_settings = {
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=pre_ping,
+        pool_recycle=recycle_seconds,
+        # Statement parameters hold citizen ids and free text: keep them out of error messages.
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings(role)},
+    )
+    event.listen(engine.sync_engine.pool, "checkout", _closed_by_the_server)
+    return engine
+
+
+def server_settings(role: str | None) -> dict[str, str]:
+    """The settings every connection of the service starts with (``create_engine``'s)."""
+    settings = {
         "application_name": "competence-passport",
         # asyncpg asks the catalogue about every type it has not seen on a connection; that
         # query is cheap unless JIT compiles it (about 2 s). JIT helps no query of ours.
@@ -49,23 +65,12 @@ def create_engine(
         "tcp_keepalives_idle": "60",
     }
     if role:
-        server_settings["role"] = role
+        settings["role"] = role
         # On a Citus coordinator the same query takes another 2 s while Citus hides its
         # shards from pg_class row by row; the application never reads the catalogue itself,
         # so it needs no hiding. On plain PostgreSQL this is an inert placeholder.
-        server_settings["citus.override_table_visibility"] = "off"
-    engine = create_async_engine(
-        async_url(url),
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=pre_ping,
-        pool_recycle=recycle_seconds,
-        # Statement parameters hold citizen ids and free text: keep them out of error messages.
-        hide_parameters=True,
-        connect_args={"server_settings": server_settings},
-    )
-    event.listen(engine.sync_engine.pool, "checkout", _closed_by_the_server)
-    return engine
+        settings["citus.override_table_visibility"] = "off"
+    return settings
 
 
 def _closed_by_the_server(dbapi_connection: Any, record: object, proxy: object) -> None:

@@ -50,19 +50,20 @@ class _NotCompiled(Exception):
 
 
 def compile_inputs(schema: strawberry.Schema) -> None:
-    """Give each input type of ``schema`` a builder made once from its fields.
+    """Give each input type of ``schema`` a builder that looks its fields up once.
 
     Strawberry builds an input object by looking at each of its fields' annotations again for
     every value (resolving the type, its name in GraphQL, whether it is a leaf): a claim's
     input took some 90 us to build, more than to check. The builder does what Strawberry's
-    ``convert_argument`` does for the same value, with those answers looked up once (6 us),
-    through the hook Strawberry gives for it (``StrawberryObjectDefinition.from_input``). It
-    does not keep the value's path in the arguments (only ``strawberry.pydantic``'s hook reads
-    it). ``tests/test_inputs.py`` holds both to equal objects on generated values of every
-    input type.
+    ``convert_argument`` does for the same value, with those answers looked up once per
+    schema configuration (6 us), through the hook Strawberry gives for it
+    (``StrawberryObjectDefinition.from_input``). Types it cannot build as Strawberry does
+    (``Maybe`` fields, relay's ``GlobalID``) keep Strawberry's own conversion. It does not
+    keep the value's path in the arguments (only ``strawberry.pydantic``'s hook reads it).
+    ``tests/test_inputs.py`` holds both to equal objects on generated values of every input
+    type, and on a schema of its own with the types left to Strawberry.
     """
     registry = schema.schema_converter.scalar_registry
-    config = schema.config
     for concrete in list(schema.schema_converter.type_map.values()):
         definition = concrete.definition
         if not isinstance(definition, StrawberryObjectDefinition) or not definition.is_input:
@@ -70,20 +71,19 @@ def compile_inputs(schema: strawberry.Schema) -> None:
         if definition.from_input is not None:  # built already, or by an integration
             continue
         try:
-            definition.from_input = _builder(definition, config, registry)
+            _plan(definition, schema.config, registry)
         except _NotCompiled:
             continue
+        definition.from_input = _builder(definition)
 
 
-def _builder(
+Plan = list[tuple[str, str, Convert]]  # (GraphQL name, Python name, converter) of each field
+
+
+def _plan(
     definition: StrawberryObjectDefinition, config: Any, registry: Mapping[object, Any]
-) -> FromInput:
-    required_none = {
-        f.python_name: None
-        for f in definition.fields
-        if f.default_value is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    plan = [
+) -> Plan:
+    return [
         (
             config.name_converter.from_field(f),
             f.python_name,
@@ -92,11 +92,38 @@ def _builder(
         for f in definition.fields
     ]
 
+
+def _builder(definition: StrawberryObjectDefinition) -> FromInput:
+    """The definition is shared by every schema of the process: each schema's configuration
+    (its names, its scalars) gets a plan of its own, made at its first value."""
+    required_none = {
+        f.python_name: None
+        for f in definition.fields
+        if f.default_value is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    # By id(config), the config held so that the id stays its own; None: Strawberry's way.
+    plans: dict[int, tuple[Any, Plan | None]] = {}
+
     def from_input(cls: type, value: Mapping[str, Any], context: InputContext) -> Any:
+        config = context.config
+        found = plans.get(id(config))
+        if found is None or found[0] is not config:
+            try:
+                plan: Plan | None = _plan(definition, config, context.scalar_registry)
+            except _NotCompiled:
+                plan = None
+            found = plans[id(config)] = (config, plan)
         # As Strawberry: None for each field without a default, graphql-core having checked
         # that the required ones are given; the class's defaults for the others.
-        kwargs = dict(required_none)
-        for name, python_name, convert in plan:
+        kwargs: dict[str, Any] = dict(required_none)
+        if found[1] is None:
+            for f in definition.fields:
+                name = config.name_converter.from_field(f)
+                if name in value:
+                    field_type = f.resolve_type(type_definition=definition)
+                    kwargs[f.python_name] = context.convert(value[name], field_type, name)
+            return cls(**kwargs)
+        for name, python_name, convert in found[1]:
             if name in value:
                 kwargs[python_name] = convert(value[name], context)
         return cls(**kwargs)
@@ -151,8 +178,12 @@ def _nullable(convert: Convert) -> Convert:
 
 
 def _leaf(type_: Any, registry: Mapping[object, Any]) -> bool:
+    """Passed on as it is: a scalar or an enum, but relay's ``GlobalID``, which Strawberry
+    decodes (a scalar to graphql-core)."""
     if isinstance(type_, LazyType):
         type_ = type_.resolve_type()
+    if type_ is GlobalID:
+        return False
     return bool(
         is_scalar(type_, registry)
         or isinstance(type_, StrawberryEnumDefinition)
