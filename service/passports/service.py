@@ -172,7 +172,7 @@ class Rendered:
 
 class Render(Protocol):
     """Builds the answers of many passports in one statement, in place of loading their claims
-    (``_build``): each citizen under their own scope (None: the whole passport), the claims
+    (``_read``): each citizen under their own scope (None: the whole passport), the claims
     narrowed by ``claims``, then by ``flt``'s statuses and date as ``_assemble`` does."""
 
     async def __call__(
@@ -285,19 +285,6 @@ def _scope(grants: Sequence[GrantView]) -> frozenset[int] | None:
     return frozenset(covered)
 
 
-async def _build(
-    session: AsyncSession,
-    citizen_id: uuid.UUID,
-    flt: PassportFilter,
-    basis: AccessBasis,
-    grants: Sequence[GrantView] = (),
-) -> Passport:
-    scope = _basis_scope(basis, grants)
-    await share_citizen_lock(session, citizen_id, generic_plans=True)
-    claims = await load_passport_claims(session, citizen_id, _claims_filter(flt, scope))
-    return _assemble(citizen_id, claims, flt, basis, grants)
-
-
 async def _read(
     session: AsyncSession,
     principal: Principal,
@@ -314,8 +301,11 @@ async def _read(
     """One citizen's passport, and the read in their access log; None: the citizen was erased
     while this read waited for their lock, so there is nothing to show. Compiled (``render``),
     the statement that builds the answer also writes the record: one round trip fewer."""
+    narrowed = _claims_filter(flt, _basis_scope(basis, grants))
+    await share_citizen_lock(session, citizen_id, generic_plans=True)
     if render is None:
-        passport = await _build(session, citizen_id, flt, basis, grants)
+        claims = await load_passport_claims(session, citizen_id, narrowed)
+        passport = _assemble(citizen_id, claims, flt, basis, grants)
         recorded = await record_access(
             session,
             principal,
@@ -325,8 +315,6 @@ async def _read(
             purpose=purpose,
         )
         return passport if recorded else None
-    narrowed = _claims_filter(flt, _basis_scope(basis, grants))
-    await share_citizen_lock(session, citizen_id, generic_plans=True)
     read_at = clock.now()
     record = _record_columns(
         principal,
@@ -895,7 +883,7 @@ async def _build_many(
     basis: AccessBasis,
     render: Render | None = None,
 ) -> dict[uuid.UUID, Passport]:
-    """``_build`` for many citizens, each under their own grants: the locks in one
+    """``_read``'s passports for many citizens, each under their own grants: the locks in one
     statement, the claims of all in another."""
     if not grants:
         return {}

@@ -63,6 +63,7 @@ from service.schema.consent.queries import ConsentQueries
 from service.schema.context import Context
 from service.schema.cost import (
     DocumentTooLarge,
+    SameDocument,
     expanded_fields,
     operation_cost,
     selection_depth,
@@ -246,27 +247,10 @@ def _validate(
     return validate(schema, document, every, hide_suggestions=hide_suggestions)
 
 
-class _Same:
-    """A parsed document that equals only itself. The parse cache hands out one document per
-    text, and graphql-core's nodes hash and compare their whole tree: as a cache key, a
-    passport read's document took longer to hash than to look up."""
-
-    __slots__ = ("document",)
-
-    def __init__(self, document: DocumentNode) -> None:
-        self.document = document
-
-    def __hash__(self) -> int:
-        return id(self.document)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.document is self.document
-
-
 _parse_cached = lru_cache(maxsize=CACHE_SIZE)(parse)
 
 
-def parse_cached(execution: ExecutionContext) -> bool:
+def from_parse_cache(execution: ExecutionContext) -> bool:
     """The operation's document comes from the parse cache: one per text, of ordinary size,
     so what is kept per document (by its identity) is bounded."""
     return len(execution.query or "") <= CACHED_DOCUMENT_CHARS
@@ -275,7 +259,7 @@ def parse_cached(execution: ExecutionContext) -> bool:
 @lru_cache(maxsize=CACHE_SIZE)  # holds each document it keeps, so no id is reused meanwhile
 def _validate_cached(
     schema: GraphQLSchema,
-    document: _Same,
+    document: SameDocument,
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
@@ -283,7 +267,7 @@ def _validate_cached(
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _expanded_fields_cached(document: _Same, limit: int) -> int:
+def _expanded_fields_cached(document: SameDocument, limit: int) -> int:
     return expanded_fields(document.document, limit)
 
 
@@ -305,7 +289,7 @@ class Documents(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
-        if execution.query and parse_cached(execution):
+        if execution.query and from_parse_cache(execution):
             execution.graphql_document = _parse_cached(execution.query, **execution.parse_options)
         yield  # a larger one is parsed by Strawberry, with the same options
 
@@ -315,8 +299,8 @@ class Documents(SchemaExtension):
         if document is not None:
             schema, rules = execution.schema._schema, execution.validation_rules
             execution.pre_execution_errors = (
-                _validate_cached(schema, _Same(document), rules, self.hide_suggestions)
-                if parse_cached(execution)
+                _validate_cached(schema, SameDocument(document), rules, self.hide_suggestions)
+                if from_parse_cache(execution)
                 else _validate(schema, document, rules, self.hide_suggestions)
             )
         yield
@@ -435,8 +419,8 @@ class DocumentSizeLimit(SchemaExtension):
             return
         limit = context.settings.graphql_max_fields
         try:
-            if parse_cached(self.execution_context):
-                _expanded_fields_cached(_Same(document), limit)
+            if from_parse_cache(self.execution_context):
+                _expanded_fields_cached(SameDocument(document), limit)
             else:
                 expanded_fields(document, limit)
         except (DocumentTooLarge, RecursionError) as exc:
@@ -487,7 +471,7 @@ class CostAndRateLimit(SchemaExtension):
             operation_name=execution.operation_name,
             variables=execution.variables,
             max_page=context.settings.max_page_size,
-            keep=parse_cached(execution),
+            keep=from_parse_cache(execution),
         )
         limit = context.settings.graphql_max_cost
         if context.cost > limit:

@@ -291,6 +291,24 @@ class _Walk:
         return max(0, min(size, self.max_page))
 
 
+class SameDocument:
+    """A parsed document that equals only itself, as a cache key. The parse cache hands out one
+    document per text, and graphql-core's nodes hash and compare their whole tree: a passport
+    read's document took longer to hash than to look up. Held by the key, so its id is not
+    reused while the key lives."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SameDocument) and other.document is self.document
+
+
 def operation_cost(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -304,11 +322,11 @@ def operation_cost(
     (a document of ordinary size, from the parser's cache, which hands out the same one for
     the same text): kept per document while it reads no argument, as a passport read's or a
     write's does."""
-    key = (id(schema), id(document), operation_name, max_page)
+    key = (schema, SameDocument(document), operation_name, max_page)
     kept = _costs.get(key)
     if kept is not None:
         _costs.move_to_end(key)
-        return kept[2]
+        return kept
     operation = get_operation_ast(document, operation_name)
     if not isinstance(operation, OperationDefinitionNode):
         return 0
@@ -318,13 +336,13 @@ def operation_cost(
     walk = _Walk(schema, _fragments(document), variables or {}, max_page)
     cost = walk.selection(root, operation.selection_set)
     if keep and not walk.read_arguments:
-        _costs[key] = (schema, document, cost)  # both held, so their ids are not reused
+        _costs[key] = cost
         if len(_costs) > MAX_KEPT:
             _costs.popitem(last=False)
     return cost
 
 
 MAX_KEPT = 512
-_costs: OrderedDict[tuple[int, int, str | None, int], tuple[GraphQLSchema, DocumentNode, int]] = (
-    OrderedDict()
-)
+# Kept in the order of use, the oldest dropped: whether a cost may be kept is known only
+# once it is computed, which ``lru_cache`` cannot be told.
+_costs: OrderedDict[tuple[GraphQLSchema, SameDocument, str | None, int], int] = OrderedDict()
