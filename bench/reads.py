@@ -13,7 +13,10 @@ runs the service with uvicorn (2 workers) on 127.0.0.1 in a child process and me
    basis with the citizen, the lock, COMMIT) that this leaves out;
 4. PostGraphile 5 reading the same claims (``bench/peer.py``), in the same closed-loop rounds
    as the service, in turn (A B A B ...), and at half its own rate: the best round of each
-   counts, and every round is printed.
+   counts, and every round is printed;
+5. the read's floor (``bench/floor.py``; ``--no-floor`` leaves it out): the service's own
+   domain function for the read, its statements and its answer behind a bare ASGI app, in the
+   same rounds. It tells what bounds the service: its work, or the layers around it.
 
 The list query (``passports``, 100 citizens in one request) has its own script,
 ``bench/passport_list.py``.
@@ -53,6 +56,7 @@ from bench.core import (
     bench_database,
     competence_uris,
     cpu_seconds,
+    free_port,
     pct,
     postgres_cpu_seconds,
     prepare,
@@ -209,6 +213,21 @@ async def _run(args: argparse.Namespace, workdir: Path, url: str) -> dict[str, A
         )
         readers = {prefix: Reader(p, request, args.claims) for prefix, (p, _) in ports.items()}
         citizen_id = await _citizen_id(url, args.claims)
+        if args.floor:  # the read's own work, no framework: what bounds the service
+            from bench.floor import floor_server
+
+            port = free_port()
+            pid = await stack.enter_async_context(floor_server(url, port, args.workers))
+            ports["floor_"] = (port, pid)
+            floor_request = prepared_post(
+                "/read", token, {"query": READ, "variables": {"c": {"insz": citizen}}}
+            )
+            readers["floor_"] = Reader(port, floor_request, args.claims)
+            service_answer = orjson.loads((await _one(ports[""][0], request))[1])["data"]
+            floor_answer = orjson.loads((await _one(port, floor_request))[1])["data"]
+            for answer in (service_answer, floor_answer):
+                del answer["passport"]["readAt"]
+            assert floor_answer == service_answer, "the floor's answer is not the service's"
         if args.peer:  # in the same rounds as the service: a busier machine slows both alike
             port, pid = await stack.enter_async_context(postgraphile_process(url))
             ports["peer_"] = (port, pid)
@@ -341,6 +360,12 @@ if __name__ == "__main__":
         help="also the same service resolving every field in Python (compiled reads off), "
         "measured in turn with it",
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out the read's floor (bench/floor.py)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="closed-loop rounds per service")
     figures = asyncio.run(main(parser.parse_args()))
     print(json.dumps(figures, indent=2))
@@ -407,4 +432,22 @@ if __name__ == "__main__":
         print(
             f"  each round, in turn       : service {figures['rounds_reads_per_s']}, "
             f"PostGraphile {figures['peer_rounds_reads_per_s']} reads/s"
+            + (
+                f", floor {figures['floor_rounds_reads_per_s']} reads/s"
+                if "floor_rounds_reads_per_s" in figures
+                else ""
+            )
+        )
+    if "floor_max_reads_per_s" in figures:
+        floor = figures["floor_max_reads_per_s"]
+        print(
+            f"  floor: its work, bare ASGI: {floor} reads/s (p99 {figures['floor_closed_p99_ms']} "
+            f"ms; CPU per read: {figures['floor_service_cpu_us']} us, PostgreSQL "
+            f"{figures['floor_postgres_cpu_us']} us); the service does "
+            f"{figures['max_reads_per_s'] / floor:.2f} of it"
+            + (
+                f"; the floor does {floor / figures['peer_max_reads_per_s']:.2f} of PostGraphile"
+                if "peer_max_reads_per_s" in figures
+                else ""
+            )
         )

@@ -871,18 +871,30 @@ def compiled(info: Any) -> Selection | None:
     if key in _selections:
         _selections.move_to_end(key)
         return _selections[key]
-    fragments = {name: FragmentDetails(node) for name, node in info.fragments.items()}
-    compiler = _Compiler(info.schema, fragments, variables, info.operation)
-    details = [FieldDetails(node, None) for node in nodes]
-    try:
-        compiler.statement.answer = compiler.passport(details)
-        selection: Selection | None = Selection(compiler.statement, nodes)
-    except NotCompilable:
-        selection = None
+    selection = compile_selection(info.schema, info.operation, nodes, info.fragments, variables)
     _selections[key] = selection
     if len(_selections) > MAX_SELECTIONS:
         _selections.popitem(last=False)
     return selection
+
+
+def compile_selection(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    nodes: tuple[FieldNode, ...],
+    fragments: Mapping[str, Any],
+    variables: VariableValues,
+) -> Selection | None:
+    """The statement for the passport selected by ``nodes`` (a ``Passport`` field's nodes in
+    ``operation``), or None when it holds what this module does not compile. Uncached:
+    ``compiled`` keeps what this makes."""
+    details = {name: FragmentDetails(node) for name, node in fragments.items()}
+    compiler = _Compiler(schema, details, variables, operation)
+    try:
+        compiler.statement.answer = compiler.passport([FieldDetails(node, None) for node in nodes])
+    except NotCompilable:
+        return None
+    return Selection(compiler.statement, nodes)
 
 
 def _frozen(value: Any) -> Any:
