@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # (service/schema/passports/compiled.py); off: every field resolved in Python. Both give
     # the same bytes; the switch is there for the tests that hold them to it.
     compiled_reads: bool = True
+    # A known document of one compiled `passport` read runs past Strawberry's execution
+    # (service/schema/prepared.py); off: through it, as every other operation. The same bytes
+    # either way; the switch is there for the tests that hold them to it.
+    prepared_reads: bool = True
 
     # Per-client budgets in cost units (a GraphQL operation costs what cost.py says, a REST call
     # its route's cost), per principal kind, in the `limits` notation ("600/minute").

@@ -633,9 +633,11 @@ async def test_only_documents_of_ordinary_size_are_cached(
     assert (parse.cache_info().currsize, validate.cache_info().currsize) == before
     small = f"query Q{uuid.uuid4().hex} {{ __typename }}"
     await send(api, callers["citizen"], gql(small))
-    hits = parse.cache_info().hits
+    hits, misses = parse.cache_info().hits, parse.cache_info().misses
     await send(api, callers["citizen"], gql(small))
-    assert parse.cache_info().hits == hits + 1
+    # Parsed once: the second request took it from the cache (the transport's look at it
+    # for a prepared read, then execution, service/api/graphql.py).
+    assert parse.cache_info().misses == misses and parse.cache_info().hits > hits
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,16 @@ from service.errors import (
     ValidationFailed,
 )
 from service.observability import GRAPHQL_ERRORS
-from service.schema import MAX_NAME_CHARS, NOBODY, PendingContext, parsed, schema_only
+from service.schema import (
+    MAX_NAME_CHARS,
+    NOBODY,
+    PendingContext,
+    cached_document,
+    parsed,
+    schema_only,
+)
 from service.schema.context import Context
+from service.schema.prepared import run as prepared_read
 from service.strict_json import InvalidJson, strict_json
 
 logger = structlog.get_logger(__name__)
@@ -272,8 +280,16 @@ async def _execute(
             lookup=lookup,
         )
         refusal: JsonResponse | None = None
+        document = cached_document(payload["query"], state.settings.graphql_max_tokens)
+        prepared = (
+            None
+            if document is None
+            else await prepared_read(
+                context, document, payload.get("operationName"), payload.get("variables")
+            )
+        )
         try:
-            result = await state.schema.execute(
+            result = prepared or await state.schema.execute(
                 payload["query"],
                 variable_values=payload.get("variables"),
                 operation_name=payload.get("operationName"),

@@ -30,7 +30,6 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Path
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from opentelemetry import trace
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -49,7 +48,7 @@ from service.auth.principal import Lookup, Principal
 from service.db.engine import database_unavailable, retryable, unstorable_value
 from service.errors import DomainError, QueryTooCostly, RateLimited, Unauthenticated
 from service.models.enums import PrincipalKind
-from service.observability import GRAPHQL_DURATION, operation_label
+from service.observability import observe_operation, operation_label
 from service.schema.admin.mutations import AdminMutations, AdminQueries
 from service.schema.career.mutations import CareerMutations
 from service.schema.career.queries import CareerQueries
@@ -77,6 +76,7 @@ from service.schema.matching.queries import MatchingQueries
 from service.schema.passports.compiled import Answer
 from service.schema.passports.execution import plan_for
 from service.schema.passports.queries import PassportQueries
+from service.schema.prepared import learn
 from service.schema.taxonomy.queries import TaxonomyQueries
 from service.schema.teams.mutations import TeamMutations
 from service.schema.teams.queries import TeamQueries
@@ -279,6 +279,17 @@ def parsed(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
+def cached_document(query: str, max_tokens: int) -> DocumentNode | None:
+    """The document as execution will parse it when it is one the parse cache keeps (None:
+    too large to keep, or no document at all: execution tells the caller why)."""
+    if len(query) > CACHED_DOCUMENT_CHARS:
+        return None
+    try:
+        return _parse_cached(query, max_tokens=max_tokens)
+    except Exception:  # a syntax error, too many tokens, nesting too deep
+        return None
+
+
 class Documents(SchemaExtension):
     """Parsing and validation, cached for documents of ordinary size only, and with graphql-core's
     suggestions ("Did you mean 'passport'?") left out unless the development tools are on: they
@@ -451,10 +462,13 @@ class CostAndRateLimit(SchemaExtension):
                 execution.result = GraphQLExecutionResult(data=None, errors=refused)
                 yield
                 return
+            # By the name the client sent (Strawberry's is the first operation's when none was).
+            learn(execution.schema, document, context.operation_name, from_parse_cache(execution))
             try:
                 self._charge(context, document, execution)
-                if context.limiter is not None:
+                if context.limiter is not None and not context.charged:
                     await context.limiter.spend(context.principal, context.cost)
+                    context.charged = True
             except (QueryTooCostly, RateLimited) as exc:
                 if isinstance(exc, RateLimited):
                     context.retry_after = exc.retry_after
@@ -500,10 +514,7 @@ class OperationMetrics(SchemaExtension):
             if invalid
             else operation_label(execution.graphql_document, execution.operation_name)
         )
-        GRAPHQL_DURATION.labels(name, kind).observe(time.perf_counter() - started)
-        span = trace.get_current_span()
-        span.set_attribute("graphql.operation.name", name)
-        span.set_attribute("graphql.operation.type", kind)
+        observe_operation(name, kind, time.perf_counter() - started)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

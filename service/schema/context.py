@@ -29,6 +29,7 @@ class Context:
     issuer: Issuer | None = None  # who signs exports (the app's); None where nothing is exported
     operation_name: str | None = None  # as the client sent it
     cost: int = 0  # of the operation, once validated (service/schema/cost.py)
+    charged: bool = False  # the cost is taken from the caller's budget already
     retry_after: int | None = None  # set when the caller's rate limit refused the operation
     failed: bool = False  # an unexpected error happened: roll back what is not committed
     unavailable: bool = False  # ...and it was the database being out of reach

@@ -854,7 +854,7 @@ def compiled(info: Any) -> Selection | None:
     ids = tuple(map(id, nodes))
     held = _used.get(ids)
     if held is None:
-        held = _used[ids] = (nodes, tuple(sorted(_variables(nodes, info.fragments))))
+        held = _used[ids] = (nodes, tuple(sorted(variables_below(nodes, info.fragments))))
         if len(_used) > MAX_SELECTIONS:
             del _used[next(iter(_used))]
     used = held[1]
@@ -901,7 +901,7 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _variables(nodes: Iterable[FieldNode], fragments: Mapping[str, Any]) -> set[str]:
+def variables_below(nodes: Iterable[FieldNode], fragments: Mapping[str, Any]) -> set[str]:
     """The variables named anywhere in the selections below ``nodes`` (not their arguments)."""
     found: set[str] = set()
     seen: set[str] = set()

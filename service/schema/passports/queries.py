@@ -9,10 +9,10 @@ import strawberry
 
 from service.errors import DomainError, ValidationFailed
 from service.passports import service as passports
-from service.schema.context import Info
+from service.schema.context import Context, Info
 from service.schema.errors import error_result
 from service.schema.inputs import plain
-from service.schema.passports.compiled import answer, compiled
+from service.schema.passports.compiled import Selection, answer, compiled
 from service.schema.passports.types import (
     CitizenRef,
     PassportFilter,
@@ -24,6 +24,30 @@ from service.validation import validate
 
 def passport_filter(flt: PassportFilter | None) -> passports.PassportFilter:
     return validate(passports.PassportFilter, plain(flt) if flt else {}, prefix="filter")
+
+
+async def read_passport(
+    ctx: Context,
+    citizen: CitizenRef,
+    purpose: str | None = None,
+    legal_basis: str | None = None,
+    filter: PassportFilter | None = None,
+    *,
+    render: Selection | None,
+) -> passports.Passport:
+    """``passport``'s read, for its resolver and for a prepared read (service/schema/prepared.py):
+    refusals raise, each caller answers them its own way."""
+    return await passports.read_passport(
+        ctx.session,
+        ctx.principal,
+        ctx.hmac_key,
+        citizen=plain(citizen),
+        purpose=purpose,
+        legal_basis=legal_basis,
+        flt=passport_filter(filter),
+        legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
+        render=render,
+    )
 
 
 def _refused(exc: DomainError) -> PassportResult:
@@ -47,18 +71,9 @@ class PassportQueries:
         legal_basis: str | None = None,
         filter: PassportFilter | None = None,
     ) -> PassportResult:
-        ctx = info.context
         try:
-            view = await passports.read_passport(
-                ctx.session,
-                ctx.principal,
-                ctx.hmac_key,
-                citizen=plain(citizen),
-                purpose=purpose,
-                legal_basis=legal_basis,
-                flt=passport_filter(filter),
-                legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
-                render=compiled(info),
+            view = await read_passport(
+                info.context, citizen, purpose, legal_basis, filter, render=compiled(info)
             )
         except DomainError as exc:
             return _refused(exc)
