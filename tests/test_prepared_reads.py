@@ -10,17 +10,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import graphql
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api import graphql as endpoint
+from service.app import create_app
+from service.auth import resolve
 from service.auth.principal import Principal
 from service.auth.ratelimit import RateLimiter
 from service.errors import RateLimited
+from service.passports import service as passports
 from service.schema import prepared
-from service.schema.passports import compiled, queries
+from service.schema.passports import compiled
 from service.settings import Settings
 from tests import factories
 from tests.graphql_client import Api
@@ -52,7 +57,8 @@ class Taken:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answered = 0
         self.spent: list[int] = []
-        run, spend = prepared.run, RateLimiter.spend
+        self.reads = 0  # of the domain's passport read: once a request, either way
+        run, spend, read = prepared.run, RateLimiter.spend, passports.read_passport
 
         async def counted_run(*args: Any, **kwargs: Any) -> Any:
             result = await run(*args, **kwargs)
@@ -63,8 +69,13 @@ class Taken:
             await spend(limiter, principal, cost)
             self.spent.append(cost)
 
+        async def counted_read(*args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            return await read(*args, **kwargs)
+
         monkeypatch.setattr(endpoint, "prepared_read", counted_run)
         monkeypatch.setattr(RateLimiter, "spend", counted_spend)
+        monkeypatch.setattr(passports, "read_passport", counted_read)
 
 
 def _metric() -> float:
@@ -89,25 +100,27 @@ async def both_ways(
     moment: the same status, bytes, access records, budget taken and metric; returns the answer
     and whether the prepared path gave it."""
     still[0] += timedelta(seconds=1)
-    answers, records, spent, observed = [], [], [], []
+    answers, records, spent, observed, reads = [], [], [], [], []
     answered = taken.answered
     try:
         for prepared_reads in (False, True):
             app_settings.prepared_reads = prepared_reads
             before = {r["id"] for r in await _records(engine, still[0])}
             taken.spent.clear()
-            metric = _metric()
+            metric, read = _metric(), taken.reads
             response = await api.post(token, query, variables)
             answers.append((response.status_code, response.content))
             records.append([r for r in await _records(engine, still[0]) if r["id"] not in before])
             spent.append(list(taken.spent))
             observed.append(_metric() - metric)
+            reads.append(taken.reads - read)
     finally:
         app_settings.prepared_reads = True
     assert answers[0] == answers[1], (query, answers[0][1][:2000], answers[1][1][:2000])
     assert _without_ids(records[0]) == _without_ids(records[1]), query
     assert spent[0] == spent[1], (query, spent)
     assert observed[0] == observed[1], (query, observed)
+    assert reads[0] == reads[1], (query, reads)  # a refusal is not read again
     return answers[0][1], taken.answered > answered
 
 
@@ -186,6 +199,12 @@ async def test_refusals_and_errors_answer_alike_and_cost_once(
             api, settings, engine, still, taken, reader, READ, variables
         )
         assert not answered and b'"errors"' in answer, answer[:300]
+    # A citizen with nothing recorded yet reads their own: a view completed field by field.
+    newcomer = factories.insz()
+    answer, answered = await both_ways(
+        api, settings, engine, still, taken, api.citizen(newcomer), READ, {"c": {"insz": newcomer}}
+    )
+    assert not answered and b'"competences":[]' in answer, answer[:300]
     # A citizen reading someone else's passport, and a token that names nobody.
     await both_ways(api, settings, engine, still, taken, api.citizen(world.citizen), READ, legal)
     await both_ways(api, settings, engine, still, taken, "not-a-token", READ, legal)
@@ -201,48 +220,87 @@ async def test_refusals_and_errors_answer_alike_and_cost_once(
     taken = Taken(monkeypatch)
 
     # An unexpected error in the read: Strawberry's masked answer, nothing recorded.
-    read = queries.read_passport
+    read = passports.read_passport
 
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the disk caught fire")
 
-    monkeypatch.setattr(queries, "read_passport", failing)
-    monkeypatch.setattr(prepared, "read_passport", failing)
+    monkeypatch.setattr(passports, "read_passport", failing)
     answer, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
     assert not answered and b'"INTERNAL"' in answer, answer[:300]
-    monkeypatch.setattr(queries, "read_passport", read)
-    monkeypatch.setattr(prepared, "read_passport", read)
+    monkeypatch.setattr(passports, "read_passport", read)
     _, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
     assert answered
 
 
-async def test_a_failed_prepared_read_keeps_nothing(
+async def test_a_read_that_fails_after_recording_keeps_nothing(
     api: Api,
     settings: Settings,
     engine: AsyncEngine,
     still: list[datetime],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The compiled statement recorded the read, then the prepared path failed: that record is
-    rolled back, and Strawberry's run of the request records the read once."""
+    """The compiled statement recorded the read, then the read failed: either way the
+    resolver answers the error and the record is rolled back; the statement ran once."""
     taken = Taken(monkeypatch)
     world = await _world(api)
     legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
     await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
     statement, calls = compiled.Selection.__call__, []
 
-    async def fails_once(self: compiled.Selection, *args: Any, **kwargs: Any) -> Any:
-        built = await statement(self, *args, **kwargs)
-        calls.append(len(built))
-        if len(calls) == 1:
-            raise RuntimeError("lost after the statement")
-        return built
+    async def fails(self: compiled.Selection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(await statement(self, *args, **kwargs)))
+        raise RuntimeError("lost after the statement")
 
-    monkeypatch.setattr(compiled.Selection, "__call__", fails_once)
-    still[0] += timedelta(seconds=1)
-    answered = taken.answered
-    before = {r["id"] for r in await _records(engine, still[0])}
-    body = await api.gql(world.reader.token, READ, legal)
-    assert body["data"]["mine"]["competences"], body
-    assert calls == [1, 1] and taken.answered == answered  # Strawberry gave the answer
-    assert len([r for r in await _records(engine, still[0]) if r["id"] not in before]) == 1
+    monkeypatch.setattr(compiled.Selection, "__call__", fails)
+    before = {r["id"] for r in await _records(engine, still[0] + timedelta(seconds=1))}
+    answer, _ = await both_ways(
+        api, settings, engine, still, taken, world.reader.token, READ, legal
+    )
+    assert b'"INTERNAL"' in answer and calls == [1, 1], (answer[:300], calls)
+    assert not [r for r in await _records(engine, still[0]) if r["id"] not in before]
+
+
+async def test_an_error_looking_up_the_caller_is_answered_alike(
+    api: Api,
+    settings: Settings,
+    engine: AsyncEngine,
+    still: list[datetime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client registry failed: Strawberry's answer (200, masked), not a transport error."""
+    taken = Taken(monkeypatch)
+    world = await _world(api)
+    legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
+    await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
+
+    async def timeout(*args: Any, **kwargs: Any) -> Any:
+        raise asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(resolve, "_registered_client", timeout)
+    answer, answered = await both_ways(
+        api, settings, engine, still, taken, world.reader.token, READ, legal
+    )
+    assert not answered and b'"INTERNAL"' in answer, answer[:300]
+
+
+async def test_a_document_is_prepared_for_the_schema_that_accepted_it(
+    api: Api, settings: Settings
+) -> None:
+    """Another app's schema, with a lower depth limit, refuses what the suite's accepted."""
+    world = await _world(api)
+    legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
+    assert "errors" not in await api.gql(world.reader.token, READ, legal)  # prepared here
+    strict = settings.model_copy(update={"graphql_max_depth": 2, "prepared_reads": True})
+    app = create_app(strict)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        for _ in range(2):  # the second time the document is known to this schema too
+            response = await http.post(
+                "/graphql",
+                json={"query": READ, "variables": legal},
+                headers={"Authorization": f"Bearer {world.reader.token}"},
+            )
+            assert b"maximum depth of 2" in response.content, response.content[:300]

@@ -285,7 +285,11 @@ async def _execute(
             None
             if document is None
             else await prepared_read(
-                context, document, payload.get("operationName"), payload.get("variables")
+                state.schema,
+                context,
+                document,
+                payload.get("operationName"),
+                payload.get("variables"),
             )
         )
         try:

@@ -30,6 +30,9 @@ class Context:
     operation_name: str | None = None  # as the client sent it
     cost: int = 0  # of the operation, once validated (service/schema/cost.py)
     charged: bool = False  # the cost is taken from the caller's budget already
+    # A prepared read's outcome for the resolver to answer (service/schema/prepared.py): the
+    # passport view or the exception its read raised; it is not read twice.
+    passport_read: object | None = None
     retry_after: int | None = None  # set when the caller's rate limit refused the operation
     failed: bool = False  # an unexpected error happened: roll back what is not committed
     unavailable: bool = False  # ...and it was the database being out of reach

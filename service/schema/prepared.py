@@ -11,21 +11,22 @@ What: a document the schema has accepted (it reached execution, so it parsed, va
 its operation and kept within size: ``learn``), whose operation is a query of one root field,
 ``passport`` (aliased or not, no directive), with a compilable selection that reads no variable,
 is prepared once: its field, its arguments' definitions and its compiled statement are kept by
-the document's identity (the parse cache hands out one document per text). A later request for
-it (``run``) then does, in their order, what the extensions and the resolver do for it:
+the schema and the document's identity (the parse cache hands out one document per text). A
+later request for it (``run``) then does what the extensions and the resolver do for it:
 
-1. the variables coerced by graphql-core, as execution coerces them;
+1. the variables coerced, and the field's arguments converted, by graphql-core's and
+   Strawberry's functions (nothing is done yet: any problem leaves the request to Strawberry);
 2. the caller looked up (the request's first statement, as ``CostAndRateLimit`` does);
 3. the operation's cost computed, checked against the limit and taken from the caller's budget;
-4. the field's arguments coerced and converted by graphql-core's and Strawberry's functions;
-5. the resolver's read (``read_passport``) with the compiled statement;
-6. the operation's duration observed (``OperationMetrics``).
+4. the resolver's read (``read_passport``) with the compiled statement;
+5. the operation's duration observed (``OperationMetrics``).
 
-Anything else (a variable that does not fit, an unknown caller, a cost over the limit, a rate
-limit, a refusal, an error) keeps nothing of this path: what the read wrote is rolled back and
-the request runs through Strawberry as any other, which answers it in its own words. A cost
-already taken is not taken twice (``Context.charged``). So the answer is the same, byte for
-byte, with and without this path (``tests/test_prepared_reads.py``).
+When the answer is anything but the compiled passport, the request runs through Strawberry,
+which answers it in its own words, and what this path did is handed over, not done twice: the
+caller (or the error looking them up), the cost taken (``Context.charged``), and the read's
+outcome, a refusal, an error or a view to complete field by field (``Context.passport_read``,
+which the resolver answers from). So the answer, the statements, the access record, the budget
+and the metric are the same with and without this path (``tests/test_prepared_reads.py``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ from service.schema.variables import MAX_PROBLEMS
 
 if TYPE_CHECKING:
     import strawberry
+    from sqlalchemy.ext.asyncio import AsyncSession
 
+    from service.auth.principal import Lookup, Principal
     from service.schema import PendingContext
 
 MAX_PREPARED = 512
@@ -86,7 +89,10 @@ class Prepared:
     label: str  # the operation's metrics label
 
 
-_prepared: OrderedDict[tuple[SameDocument, str | None], Prepared | None] = OrderedDict()
+# By schema too: a document one schema accepted may break another's rules.
+_prepared: OrderedDict[tuple[GraphQLSchema, SameDocument, str | None], Prepared | None] = (
+    OrderedDict()
+)
 
 
 def learn(
@@ -96,7 +102,7 @@ def learn(
     requests for its text get the very same document)."""
     if not cached:
         return
-    key = (SameDocument(document), operation_name)
+    key = (schema._schema, SameDocument(document), operation_name)
     if key in _prepared:
         return
     _prepared[key] = _prepare(schema, document, operation_name)
@@ -155,62 +161,79 @@ def _prepare(
 
 
 async def run(
+    schema: strawberry.Schema,
     context: PendingContext,
     document: DocumentNode,
     operation_name: str | None,
     variables: dict[str, Any] | None,
 ) -> ExecutionResult | None:
-    """The prepared read's answer; None: the request is Strawberry's to run (and nothing this
-    did is kept, but the cost it took)."""
+    """The prepared read's answer; None: the request is Strawberry's to run, with whatever
+    this did handed over (the caller, the cost taken, the read's outcome)."""
     settings = context.settings
     if not (settings.prepared_reads and settings.compiled_reads):
         return None
-    plan = _prepared.get((SameDocument(document), operation_name))
+    plan = _prepared.get((schema._schema, SameDocument(document), operation_name))
     if plan is None:
         return None
     started = time.perf_counter()
-    coerced = get_variable_values(
-        plan.schema,
-        plan.operation.variable_definitions or (),
-        dict(variables or {}),
-        max_errors=MAX_PROBLEMS,
-        hide_suggestions=True,
-    )
-    if not isinstance(coerced, VariableValues):
-        return None
-    try:
+    try:  # nothing done yet: whatever fails here, Strawberry meets and answers in its words
+        coerced = get_variable_values(
+            plan.schema,
+            plan.operation.variable_definitions or (),
+            dict(variables or {}),
+            max_errors=MAX_PROBLEMS,
+            hide_suggestions=True,
+        )
+        if not isinstance(coerced, VariableValues):
+            return None
         arguments = convert_arguments(
             get_argument_values(plan.field_def, plan.node, coerced, hide_suggestions=True),
             plan.field.arguments,
             scalar_registry=plan.converter.scalar_registry,
             config=plan.converter.config,
         )
-    except Exception:  # Strawberry tells the caller what is wrong
+    except Exception:
         return None
-    if not await context.authenticate():
+    try:
+        known = await context.authenticate()
+    except Exception as exc:  # Strawberry's look-up meets the same error
+        context.lookup = _failing(exc)
         return None
-    cost = operation_cost(
-        plan.schema,
-        document,
-        operation_name=operation_name,
-        variables=variables,
-        max_page=settings.max_page_size,
-        keep=True,
-    )
+    if not known:
+        return None  # Strawberry's look-up finds the same refusal
+    try:
+        cost = operation_cost(
+            plan.schema,
+            document,
+            operation_name=operation_name,
+            variables=variables,
+            max_page=settings.max_page_size,
+            keep=True,
+        )
+    except Exception:
+        return None
     if cost > settings.graphql_max_cost:
         return None
     if context.limiter is not None:
         try:
             await context.limiter.spend(context.principal, cost)
         except (RateLimited, QueryTooCostly):
-            return None
+            return None  # it took nothing: Strawberry refuses the same way
     context.cost, context.charged = cost, True
     try:
         view = await read_passport(context, render=plan.selection, **arguments)
-    except Exception:  # a refusal or an error: Strawberry answers it
-        view = None
-    if view is None or view.rendered is None:
-        await context.session.rollback()
+    except Exception as exc:  # a refusal or an error: the resolver answers it
+        context.passport_read = exc
+        return None
+    if view.rendered is None:  # a view to complete field by field
+        context.passport_read = view
         return None
     observe_operation(plan.label, "query", time.perf_counter() - started)
     return ExecutionResult(data={plan.key: view.rendered.data}, errors=None)
+
+
+def _failing(exc: Exception) -> Lookup:
+    async def lookup(_session: AsyncSession) -> Principal:
+        raise exc
+
+    return lookup

@@ -36,7 +36,13 @@ async def read_passport(
     render: Selection | None,
 ) -> passports.Passport:
     """``passport``'s read, for its resolver and for a prepared read (service/schema/prepared.py):
-    refusals raise, each caller answers them its own way."""
+    refusals raise, each caller answers them its own way. After a prepared read that left the
+    answer to the resolver, the resolver answers that read's outcome."""
+    outcome, ctx.passport_read = ctx.passport_read, None
+    if isinstance(outcome, Exception):
+        raise outcome
+    if isinstance(outcome, passports.Passport):
+        return outcome
     return await passports.read_passport(
         ctx.session,
         ctx.principal,
