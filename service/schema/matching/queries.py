@@ -16,8 +16,8 @@ from service.schema.career.types import career_check_type, career_matches_type
 from service.schema.common import Language, clamp_first
 from service.schema.context import Info
 from service.schema.errors import error_result
-from service.schema.inputs import plain
 from service.schema.matching.types import CompetenceCheckResult, OccupationMatchesResult
+from service.schema.passports.queries import read_passport
 from service.schema.passports.types import CitizenRef
 from service.taxonomy.search import occupation_by_uri
 
@@ -39,17 +39,8 @@ async def read_for(
     legal_basis: str | None,
     operation: str,
 ) -> passports.Passport:
-    ctx = info.context
-    return await passports.read_passport(
-        ctx.session,
-        ctx.principal,
-        ctx.hmac_key,
-        citizen=plain(citizen),
-        purpose=purpose,
-        legal_basis=legal_basis,
-        flt=passports.PassportFilter(),
-        legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
-        operation=operation,
+    return await read_passport(
+        info.context, citizen, purpose, legal_basis, render=None, operation=operation
     )
 
 

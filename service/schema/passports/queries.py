@@ -34,10 +34,13 @@ async def read_passport(
     filter: PassportFilter | None = None,
     *,
     render: Selection | None,
+    operation: str = "passport",
 ) -> passports.Passport:
-    """``passport``'s read, for its resolver and for a prepared read (service/schema/prepared.py):
-    refusals raise, each caller answers them its own way. After a prepared read that left the
-    answer to the resolver, the resolver answers that read's outcome."""
+    """A reader's read of one passport, for ``passport``'s resolver, a prepared read
+    (service/schema/prepared.py) and the reads that compare a passport (``operation``, as the
+    access log names it): refusals raise, each caller answers them its own way. After a
+    prepared read that left the answer to the resolver, the resolver answers that read's
+    outcome."""
     outcome, ctx.passport_read = ctx.passport_read, None
     if isinstance(outcome, Exception):
         raise outcome
@@ -52,6 +55,7 @@ async def read_passport(
         legal_basis=legal_basis,
         flt=passport_filter(filter),
         legal_basis_kinds=ctx.settings.legal_basis_organisation_kinds,
+        operation=operation,
         render=render,
     )
 
