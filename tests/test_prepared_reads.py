@@ -7,6 +7,7 @@ not fit, a rate limit and an unexpected error, which the prepared path hands to 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from service.app import create_app
 from service.auth import resolve
 from service.auth.principal import Principal
 from service.auth.ratelimit import RateLimiter
-from service.errors import RateLimited
+from service.errors import NotFound, RateLimited
 from service.passports import service as passports
 from service.schema import prepared
 from service.schema.passports import compiled
@@ -78,9 +79,9 @@ class Taken:
         monkeypatch.setattr(passports, "read_passport", counted_read)
 
 
-def _metric() -> float:
+def _metric(what: str = "count") -> float:
     value = REGISTRY.get_sample_value(
-        "passport_graphql_operation_duration_seconds_count",
+        f"passport_graphql_operation_duration_seconds_{what}",
         {"operation": "passport", "type": "query"},
     )
     return value or 0.0
@@ -304,3 +305,32 @@ async def test_a_document_is_prepared_for_the_schema_that_accepted_it(
                 headers={"Authorization": f"Bearer {world.reader.token}"},
             )
             assert b"maximum depth of 2" in response.content, response.content[:300]
+
+
+async def test_a_handed_over_read_is_timed_from_its_start(
+    api: Api,
+    settings: Settings,
+    engine: AsyncEngine,
+    still: list[datetime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read the prepared path began and Strawberry answered counts in the operation's
+    duration as a read Strawberry ran throughout."""
+    taken = Taken(monkeypatch)
+    world = await _world(api)
+    legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
+    await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
+
+    async def slow_refusal(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.2)
+        raise NotFound("no passport to show")
+
+    monkeypatch.setattr(passports, "read_passport", slow_refusal)
+    spent = []
+    for prepared_reads in (False, True):
+        settings.prepared_reads = prepared_reads
+        before = _metric("sum")
+        assert "errors" not in await api.gql(world.reader.token, READ, legal)
+        spent.append(_metric("sum") - before)
+    settings.prepared_reads = True
+    assert all(seconds >= 0.2 for seconds in spent), spent

@@ -501,7 +501,8 @@ class OperationMetrics(SchemaExtension):
     trace span (which also gets the client's operation name, if it is a plain name)."""
 
     def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
+        # From where a prepared read began, when it handed the request over (prepared.py).
+        started = getattr(self.execution_context.context, "started", None) or time.perf_counter()
         yield
         execution = self.execution_context
         try:

@@ -33,6 +33,7 @@ class Context:
     # A prepared read's outcome for the resolver to answer (service/schema/prepared.py): the
     # passport view or the exception its read raised; it is not read twice.
     passport_read: object | None = None
+    started: float | None = None  # when a prepared read began (perf_counter), for the metric
     retry_after: int | None = None  # set when the caller's rate limit refused the operation
     failed: bool = False  # an unexpected error happened: roll back what is not committed
     unavailable: bool = False  # ...and it was the database being out of reach

@@ -175,7 +175,7 @@ async def run(
     plan = _prepared.get((schema._schema, SameDocument(document), operation_name))
     if plan is None:
         return None
-    started = time.perf_counter()
+    started = context.started = time.perf_counter()  # Strawberry's metric counts from here too
     try:  # nothing done yet: whatever fails here, Strawberry meets and answers in its words
         coerced = get_variable_values(
             plan.schema,
@@ -218,7 +218,7 @@ async def run(
         try:
             await context.limiter.spend(context.principal, cost)
         except (RateLimited, QueryTooCostly):
-            return None  # it took nothing: Strawberry refuses the same way
+            return None  # Strawberry refuses the same way
     context.cost, context.charged = cost, True
     try:
         view = await read_passport(context, render=plan.selection, **arguments)
