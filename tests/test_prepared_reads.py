@@ -8,6 +8,7 @@ not fit, a rate limit and an unexpected error, which the prepared path hands to 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,42 +88,58 @@ def _metric(what: str = "count") -> float:
     return value or 0.0
 
 
-async def both_ways(
+@dataclasses.dataclass
+class Both:
+    """Runs an operation both ways (``__call__``) in the suite's app, at the held clock."""
+
+    api: Api
+    settings: Settings
+    engine: AsyncEngine
+    still: list[datetime]
+    taken: Taken
+
+    async def __call__(
+        self, token: str, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[bytes, bool]:
+        """The operation through Strawberry (which also prepares it) and then prepared, at one
+        moment: the same status, bytes, access records, budget taken, metric and domain reads;
+        returns the answer and whether the prepared path gave it."""
+        taken, still = self.taken, self.still
+        still[0] += timedelta(seconds=1)
+        answers, records, spent, observed, reads = [], [], [], [], []
+        answered = taken.answered
+        try:
+            for prepared_reads in (False, True):
+                self.settings.prepared_reads = prepared_reads
+                before = {r["id"] for r in await _records(self.engine, still[0])}
+                taken.spent.clear()
+                metric, read = _metric(), taken.reads
+                response = await self.api.post(token, query, variables)
+                answers.append((response.status_code, response.content))
+                after = await _records(self.engine, still[0])
+                records.append([r for r in after if r["id"] not in before])
+                spent.append(list(taken.spent))
+                observed.append(_metric() - metric)
+                reads.append(taken.reads - read)
+        finally:
+            self.settings.prepared_reads = True
+        assert answers[0] == answers[1], (query, answers[0][1][:2000], answers[1][1][:2000])
+        assert _without_ids(records[0]) == _without_ids(records[1]), query
+        assert spent[0] == spent[1], (query, spent)
+        assert observed[0] == observed[1], (query, observed)
+        assert reads[0] == reads[1], (query, reads)  # a refusal is not read again
+        return answers[0][1], taken.answered > answered
+
+
+@pytest.fixture
+def both(
     api: Api,
-    app_settings: Settings,
+    settings: Settings,
     engine: AsyncEngine,
     still: list[datetime],
-    taken: Taken,
-    token: str,
-    query: str,
-    variables: dict[str, Any] | None = None,
-) -> tuple[bytes, bool]:
-    """The operation through Strawberry (which also prepares it) and then prepared, at one
-    moment: the same status, bytes, access records, budget taken and metric; returns the answer
-    and whether the prepared path gave it."""
-    still[0] += timedelta(seconds=1)
-    answers, records, spent, observed, reads = [], [], [], [], []
-    answered = taken.answered
-    try:
-        for prepared_reads in (False, True):
-            app_settings.prepared_reads = prepared_reads
-            before = {r["id"] for r in await _records(engine, still[0])}
-            taken.spent.clear()
-            metric, read = _metric(), taken.reads
-            response = await api.post(token, query, variables)
-            answers.append((response.status_code, response.content))
-            records.append([r for r in await _records(engine, still[0]) if r["id"] not in before])
-            spent.append(list(taken.spent))
-            observed.append(_metric() - metric)
-            reads.append(taken.reads - read)
-    finally:
-        app_settings.prepared_reads = True
-    assert answers[0] == answers[1], (query, answers[0][1][:2000], answers[1][1][:2000])
-    assert _without_ids(records[0]) == _without_ids(records[1]), query
-    assert spent[0] == spent[1], (query, spent)
-    assert observed[0] == observed[1], (query, observed)
-    assert reads[0] == reads[1], (query, reads)  # a refusal is not read again
-    return answers[0][1], taken.answered > answered
+    monkeypatch: pytest.MonkeyPatch,
+) -> Both:
+    return Both(api, settings, engine, still, Taken(monkeypatch))
 
 
 def _one_passport(query: str) -> bool:
@@ -142,13 +159,8 @@ def _one_passport(query: str) -> bool:
 
 
 async def test_examples_and_fuzzed_selections_answer_alike(
-    api: Api,
-    settings: Settings,
-    engine: AsyncEngine,
-    still: list[datetime],
-    monkeypatch: pytest.MonkeyPatch,
+    api: Api, both: Both, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = Taken(monkeypatch)
     world = await _world(api)
     runs: list[tuple[str, str, dict[str, Any] | None]] = [
         (_token(api, world, name), query, _variables(operation, world))
@@ -160,7 +172,7 @@ async def test_examples_and_fuzzed_selections_answer_alike(
         runs.extend(_as_callers(api, world, document))
     eligible = fast = 0
     for token, query, variables in runs:
-        _, answered = await both_ways(api, settings, engine, still, taken, token, query, variables)
+        _, answered = await both(token, query, variables)
         eligible += _one_passport(query)
         fast += answered
     # Each answer the prepared path gave was the same; and it gave every one it may give
@@ -169,17 +181,12 @@ async def test_examples_and_fuzzed_selections_answer_alike(
 
 
 async def test_refusals_and_errors_answer_alike_and_cost_once(
-    api: Api,
-    settings: Settings,
-    engine: AsyncEngine,
-    still: list[datetime],
-    monkeypatch: pytest.MonkeyPatch,
+    api: Api, both: Both, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = Taken(monkeypatch)
     world = await _world(api)
     reader = world.reader.token
     legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
-    answer, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
+    answer, answered = await both(reader, READ, legal)
     assert answered and b'"competences":[{' in answer, answer[:300]
     # Refused in the domain (no such legal basis, a stranger, a grant that shows nothing):
     # the prepared path hands them to Strawberry, which charges nothing more.
@@ -189,36 +196,30 @@ async def test_refusals_and_errors_answer_alike_and_cost_once(
         {"c": {"insz": factories.insz()}, "basis": None},
         {"c": {"insz": world.empty}, "basis": None},
     ):
-        answer, answered = await both_ways(
-            api, settings, engine, still, taken, reader, READ, variables
-        )
+        answer, answered = await both(reader, READ, variables)
         assert not answered or b'"competences"' in answer, answer[:300]
     # Variables that do not fit: refused before anything is charged or run.
     unfit: list[dict[str, Any]] = [{"c": {"insz": 7}}, {"c": {"nope": "x"}}, {}]
     for variables in unfit:
-        answer, answered = await both_ways(
-            api, settings, engine, still, taken, reader, READ, variables
-        )
+        answer, answered = await both(reader, READ, variables)
         assert not answered and b'"errors"' in answer, answer[:300]
     # A citizen with nothing recorded yet reads their own: a view completed field by field.
     newcomer = factories.insz()
-    answer, answered = await both_ways(
-        api, settings, engine, still, taken, api.citizen(newcomer), READ, {"c": {"insz": newcomer}}
-    )
+    answer, answered = await both(api.citizen(newcomer), READ, {"c": {"insz": newcomer}})
     assert not answered and b'"competences":[]' in answer, answer[:300]
     # A citizen reading someone else's passport, and a token that names nobody.
-    await both_ways(api, settings, engine, still, taken, api.citizen(world.citizen), READ, legal)
-    await both_ways(api, settings, engine, still, taken, "not-a-token", READ, legal)
+    await both(api.citizen(world.citizen), READ, legal)
+    await both("not-a-token", READ, legal)
 
     # The caller's budget spent: 429 either way, and nothing run.
     async def refuse(limiter: RateLimiter, principal: Principal, cost: int) -> None:
         raise RateLimited("slow down", retry_after=3)
 
+    counting = RateLimiter.spend
     monkeypatch.setattr(RateLimiter, "spend", refuse)
-    answer, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
+    answer, answered = await both(reader, READ, legal)
     assert not answered and b"RATE_LIMITED" in answer, answer[:300]
-    monkeypatch.undo()
-    taken = Taken(monkeypatch)
+    monkeypatch.setattr(RateLimiter, "spend", counting)
 
     # An unexpected error in the read: Strawberry's masked answer, nothing recorded.
     read = passports.read_passport
@@ -227,26 +228,21 @@ async def test_refusals_and_errors_answer_alike_and_cost_once(
         raise RuntimeError("the disk caught fire")
 
     monkeypatch.setattr(passports, "read_passport", failing)
-    answer, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
+    answer, answered = await both(reader, READ, legal)
     assert not answered and b'"INTERNAL"' in answer, answer[:300]
     monkeypatch.setattr(passports, "read_passport", read)
-    _, answered = await both_ways(api, settings, engine, still, taken, reader, READ, legal)
+    _, answered = await both(reader, READ, legal)
     assert answered
 
 
 async def test_a_read_that_fails_after_recording_keeps_nothing(
-    api: Api,
-    settings: Settings,
-    engine: AsyncEngine,
-    still: list[datetime],
-    monkeypatch: pytest.MonkeyPatch,
+    api: Api, both: Both, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compiled statement recorded the read, then the read failed: either way the
     resolver answers the error and the record is rolled back; the statement ran once."""
-    taken = Taken(monkeypatch)
     world = await _world(api)
     legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
-    await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
+    await both(world.reader.token, READ, legal)
     statement, calls = compiled.Selection.__call__, []
 
     async def fails(self: compiled.Selection, *args: Any, **kwargs: Any) -> Any:
@@ -254,34 +250,25 @@ async def test_a_read_that_fails_after_recording_keeps_nothing(
         raise RuntimeError("lost after the statement")
 
     monkeypatch.setattr(compiled.Selection, "__call__", fails)
-    before = {r["id"] for r in await _records(engine, still[0] + timedelta(seconds=1))}
-    answer, _ = await both_ways(
-        api, settings, engine, still, taken, world.reader.token, READ, legal
-    )
+    before = {r["id"] for r in await _records(both.engine, both.still[0] + timedelta(seconds=1))}
+    answer, _ = await both(world.reader.token, READ, legal)
     assert b'"INTERNAL"' in answer and calls == [1, 1], (answer[:300], calls)
-    assert not [r for r in await _records(engine, still[0]) if r["id"] not in before]
+    assert not [r for r in await _records(both.engine, both.still[0]) if r["id"] not in before]
 
 
 async def test_an_error_looking_up_the_caller_is_answered_alike(
-    api: Api,
-    settings: Settings,
-    engine: AsyncEngine,
-    still: list[datetime],
-    monkeypatch: pytest.MonkeyPatch,
+    api: Api, both: Both, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The client registry failed: Strawberry's answer (200, masked), not a transport error."""
-    taken = Taken(monkeypatch)
     world = await _world(api)
     legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
-    await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
+    await both(world.reader.token, READ, legal)
 
     async def timeout(*args: Any, **kwargs: Any) -> Any:
         raise asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")
 
     monkeypatch.setattr(resolve, "_registered_client", timeout)
-    answer, answered = await both_ways(
-        api, settings, engine, still, taken, world.reader.token, READ, legal
-    )
+    answer, answered = await both(world.reader.token, READ, legal)
     assert not answered and b'"INTERNAL"' in answer, answer[:300]
 
 
@@ -308,18 +295,13 @@ async def test_a_document_is_prepared_for_the_schema_that_accepted_it(
 
 
 async def test_a_handed_over_read_is_timed_from_its_start(
-    api: Api,
-    settings: Settings,
-    engine: AsyncEngine,
-    still: list[datetime],
-    monkeypatch: pytest.MonkeyPatch,
+    api: Api, both: Both, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read the prepared path began and Strawberry answered counts in the operation's
     duration as a read Strawberry ran throughout."""
-    taken = Taken(monkeypatch)
     world = await _world(api)
     legal = {"c": {"insz": world.citizen}, "basis": "GUIDANCE"}
-    await both_ways(api, settings, engine, still, taken, world.reader.token, READ, legal)
+    await both(world.reader.token, READ, legal)
 
     async def slow_refusal(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0.2)
@@ -328,9 +310,9 @@ async def test_a_handed_over_read_is_timed_from_its_start(
     monkeypatch.setattr(passports, "read_passport", slow_refusal)
     spent = []
     for prepared_reads in (False, True):
-        settings.prepared_reads = prepared_reads
+        both.settings.prepared_reads = prepared_reads
         before = _metric("sum")
         assert "errors" not in await api.gql(world.reader.token, READ, legal)
         spent.append(_metric("sum") - before)
-    settings.prepared_reads = True
+    both.settings.prepared_reads = True
     assert all(seconds >= 0.2 for seconds in spent), spent
