@@ -63,8 +63,8 @@ from service.schema.context import Context
 from service.schema.cost import (
     DocumentTooLarge,
     SameDocument,
+    charge,
     expanded_fields,
-    operation_cost,
     selection_depth,
 )
 from service.schema.endorsements.mutations import EndorsementMutations
@@ -465,10 +465,14 @@ class CostAndRateLimit(SchemaExtension):
             # By the name the client sent (Strawberry's is the first operation's when none was).
             learn(execution.schema, document, context.operation_name, from_parse_cache(execution))
             try:
-                self._charge(context, document, execution)
-                if context.limiter is not None and not context.charged:
-                    await context.limiter.spend(context.principal, context.cost)
-                    context.charged = True
+                await charge(
+                    context,
+                    execution.schema._schema,
+                    document,
+                    operation_name=execution.operation_name,
+                    variables=execution.variables,
+                    keep=from_parse_cache(execution),
+                )
             except (QueryTooCostly, RateLimited) as exc:
                 if isinstance(exc, RateLimited):
                     context.retry_after = exc.retry_after
@@ -476,24 +480,6 @@ class CostAndRateLimit(SchemaExtension):
                     data=None, errors=[GraphQLError(exc.message, original_error=exc)]
                 )
         yield
-
-    @staticmethod
-    def _charge(context: Context, document: DocumentNode, execution: ExecutionContext) -> None:
-        context.cost = operation_cost(
-            execution.schema._schema,
-            document,
-            operation_name=execution.operation_name,
-            variables=execution.variables,
-            max_page=context.settings.max_page_size,
-            keep=from_parse_cache(execution),
-        )
-        limit = context.settings.graphql_max_cost
-        if context.cost > limit:
-            raise QueryTooCostly(
-                f"this operation costs {context.cost}, more than {limit}: ask for less at once",
-                cost=context.cost,
-                limit=limit,
-            )
 
 
 class OperationMetrics(SchemaExtension):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     DocumentNode,
@@ -43,6 +43,11 @@ from graphql import (
     value_from_ast,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLObjectType
+
+from service.errors import QueryTooCostly
+
+if TYPE_CHECKING:
+    from service.schema.context import Context
 
 ROOT_WEIGHT = 1
 WEIGHTS: Mapping[str, int] = {
@@ -340,6 +345,39 @@ def operation_cost(
         if len(_costs) > MAX_KEPT:
             _costs.popitem(last=False)
     return cost
+
+
+async def charge(
+    context: Context,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    keep: bool,
+) -> None:
+    """Take the operation's cost (``context.cost``) from the caller's budget, once a request
+    (``context.charged``: by a prepared read or by execution, whichever comes first); raises
+    QueryTooCostly over the limit of one operation, RateLimited over the budget, taking nothing
+    either way."""
+    context.cost = operation_cost(
+        schema,
+        document,
+        operation_name=operation_name,
+        variables=variables,
+        max_page=context.settings.max_page_size,
+        keep=keep,
+    )
+    limit = context.settings.graphql_max_cost
+    if context.cost > limit:
+        raise QueryTooCostly(
+            f"this operation costs {context.cost}, more than {limit}: ask for less at once",
+            cost=context.cost,
+            limit=limit,
+        )
+    if context.limiter is not None and not context.charged:
+        await context.limiter.spend(context.principal, context.cost)
+    context.charged = True
 
 
 MAX_KEPT = 512

@@ -46,20 +46,19 @@ from graphql import (
     OperationType,
     get_operation_ast,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 
-from service.errors import QueryTooCostly, RateLimited
 from service.observability import observe_operation, operation_label
-from service.schema.cost import SameDocument, operation_cost
+from service.schema.cost import SameDocument, charge
 from service.schema.passports import compiled
 from service.schema.passports.compiled import Selection, compile_selection
 from service.schema.passports.queries import PassportQueries, read_passport
-from service.schema.variables import MAX_PROBLEMS
+from service.schema.variables import coerced_variables
 
 if TYPE_CHECKING:
     import strawberry
@@ -177,13 +176,7 @@ async def run(
         return None
     started = context.started = time.perf_counter()  # Strawberry's metric counts from here too
     try:  # nothing done yet: whatever fails here, Strawberry meets and answers in its words
-        coerced = get_variable_values(
-            plan.schema,
-            plan.operation.variable_definitions or (),
-            dict(variables or {}),
-            max_errors=MAX_PROBLEMS,
-            hide_suggestions=True,
-        )
+        coerced = coerced_variables(plan.schema, plan.operation, variables)
         if not isinstance(coerced, VariableValues):
             return None
         arguments = convert_arguments(
@@ -202,24 +195,16 @@ async def run(
     if not known:
         return None  # Strawberry's look-up finds the same refusal
     try:
-        cost = operation_cost(
+        await charge(
+            context,
             plan.schema,
             document,
             operation_name=operation_name,
             variables=variables,
-            max_page=settings.max_page_size,
             keep=True,
         )
-    except Exception:
-        return None
-    if cost > settings.graphql_max_cost:
-        return None
-    if context.limiter is not None:
-        try:
-            await context.limiter.spend(context.principal, cost)
-        except (RateLimited, QueryTooCostly):
-            return None  # Strawberry refuses the same way
-    context.cost, context.charged = cost, True
+    except Exception:  # over a limit, or a cost that cannot be counted: nothing is charged,
+        return None  # and Strawberry's run meets the same and answers it
     try:
         view = await read_passport(context, render=plan.selection, **arguments)
     except Exception as exc:  # a refusal or an error: the resolver answers it

@@ -25,6 +25,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLScalarType,
     GraphQLSchema,
+    OperationDefinitionNode,
     get_operation_ast,
     is_required_input_field,
     type_from_ast,
@@ -59,14 +60,7 @@ def variable_errors(
     if operation is None or not operation.variable_definitions:
         return []
     given = dict(variables or {})
-    coerced = get_variable_values(
-        schema,
-        operation.variable_definitions,
-        given,
-        max_errors=MAX_PROBLEMS,
-        hide_suggestions=True,
-    )
-    if isinstance(coerced, VariableValues):
+    if isinstance(coerced_variables(schema, operation, given), VariableValues):
         return []
     errors: list[GraphQLError] = []
     for definition in operation.variable_definitions:
@@ -84,6 +78,21 @@ def variable_errors(
                 return errors
     # graphql-core refused something this walk did not find: its words, without the values.
     return errors or [GraphQLError("The variables do not match the operation's types.")]
+
+
+def coerced_variables(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+) -> VariableValues | list[GraphQLError]:
+    """The operation's variables as execution will have them, or graphql-core's errors."""
+    return get_variable_values(
+        schema,
+        operation.variable_definitions or (),
+        dict(variables or {}),
+        max_errors=MAX_PROBLEMS,
+        hide_suggestions=True,
+    )
 
 
 def _problems(
